@@ -1,0 +1,69 @@
+//! Stream events: one per change of state, numbered per stream without gaps.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::values::StreamId;
+
+/// What happened to a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// The stream was created (data: the stream).
+    StreamCreated,
+    /// Status or metadata changed (data: status, previousStatus, metadata).
+    StreamUpdated,
+    /// The stream reached `stopped` (data: the stream).
+    StreamStopped,
+    /// A participant joined (data: the participant).
+    ParticipantJoined,
+    /// A participant's role or media session changed (data: the participant).
+    ParticipantUpdated,
+    /// A participant left (data: the participant).
+    ParticipantLeft,
+}
+
+impl EventType {
+    /// The snake_case wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::StreamCreated => "stream_created",
+            EventType::StreamUpdated => "stream_updated",
+            EventType::StreamStopped => "stream_stopped",
+            EventType::ParticipantJoined => "participant_joined",
+            EventType::ParticipantUpdated => "participant_updated",
+            EventType::ParticipantLeft => "participant_left",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A change of state of one stream. `seq` is 1 for the stream's first event and grows by
+/// exactly one per event, so a subscriber that tracks it can tell a gap from a duplicate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamEvent {
+    /// Unique id of the event.
+    pub id: Uuid,
+    /// Position in the stream's event log.
+    pub seq: u64,
+    /// What happened.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// The stream it happened to.
+    pub stream_id: StreamId,
+    /// When it happened.
+    pub timestamp: DateTime<Utc>,
+    /// Event-specific details.
+    pub data: serde_json::Value,
+    /// The orchestrator instance that made the change.
+    pub instance_id: String,
+}

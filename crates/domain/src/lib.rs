@@ -1,0 +1,43 @@
+//! The livestream orchestrator's domain: what a stream is, how it may change, and the one
+//! use-case service every transport (REST, WebSocket, gRPC) calls.
+//!
+//! This crate does no I/O. Storage, LiveKit, clocks and id generation are reached through the
+//! port traits in [`ports`], implemented by adapter crates (`store-memory`, `livekit`, …). Other
+//! Rust projects can reuse it on its own: the aggregates, the state machine and the service are
+//! plain Rust with documented error contracts.
+//!
+//! # Layout
+//!
+//! - [`values`]: validated value types ([`StreamId`], [`RoomName`], [`Identity`], [`Metadata`]).
+//! - [`stream`]: the [`Stream`] aggregate and its [`StreamStatus`] state machine.
+//! - [`participant`]: [`Participant`] and its [`Role`] (least-privilege media grants).
+//! - [`event`]: [`StreamEvent`], one per change of state, with a gapless per-stream `seq`.
+//! - [`change`]: [`Change`], the atomic mutations a repository applies, and the pure
+//!   [`Stream::apply`] that decides their outcome (shared by every store, so the rules live once).
+//! - [`ports`]: traits for the outside world, each with an `# Errors` contract.
+//! - [`service`]: [`StreamService`], one method per operation, and [`StreamError`], the error
+//!   every transport maps exhaustively.
+//!
+//! # Status machine
+//!
+//! `creating → active | error`; `active → stopping | stopped | error`;
+//! `stopping → stopped | error`; `error → stopping | stopped`; `stopped` is final. Every other
+//! move is [`StreamError::InvalidTransition`] (HTTP 409 everywhere).
+
+pub mod change;
+pub mod event;
+pub mod participant;
+pub mod ports;
+pub mod service;
+pub mod stream;
+pub mod values;
+
+pub use change::{Applied, Change, ChangeContext, ExpectedVersion, TransitionError};
+pub use event::{EventType, StreamEvent};
+pub use participant::{Participant, Role};
+pub use service::{
+    CreateStream, JoinStream, JoinTicket, ListStreams, MediaEvent, MediaEventOutcome, StreamError,
+    StreamService, UpdateStream,
+};
+pub use stream::{Stream, StreamStatus};
+pub use values::{Cursor, Identity, Metadata, RoomName, StreamId, ValidationError};

@@ -1,0 +1,90 @@
+//! Participants of a stream and their roles.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::values::{Identity, Metadata, ValidationError};
+
+/// What a participant may do in the LiveKit room. Tokens follow least privilege: only hosts
+/// may publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Publishes audio, video and data; subscribes.
+    Host,
+    /// Subscribes only.
+    #[default]
+    Viewer,
+}
+
+impl Role {
+    /// Whether the role may publish media and data.
+    pub fn can_publish(self) -> bool {
+        match self {
+            Role::Host => true,
+            Role::Viewer => false,
+        }
+    }
+
+    /// The lowercase wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Host => "host",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = ValidationError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw {
+            "host" => Ok(Role::Host),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(ValidationError::new(
+                "role",
+                format!("must be host or viewer (got {other:?})"),
+            )),
+        }
+    }
+}
+
+/// Someone who joined a stream. Membership is keyed by identity: joining twice is one
+/// participant, leaving twice is one leave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    /// Stable id of this participant within the stream.
+    pub id: Uuid,
+    /// Unique per stream; the LiveKit identity.
+    pub identity: Identity,
+    /// What the participant may do.
+    pub role: Role,
+    /// LiveKit's id of the current media session, once LiveKit reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// When the current session joined.
+    pub joined_at: DateTime<Utc>,
+    /// When the participant left; `None` while present.
+    pub left_at: Option<DateTime<Utc>>,
+    /// Free-form participant metadata.
+    pub metadata: Metadata,
+}
+
+impl Participant {
+    /// Whether the participant is currently in the stream.
+    pub fn is_active(&self) -> bool {
+        self.left_at.is_none()
+    }
+}
