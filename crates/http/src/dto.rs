@@ -1,0 +1,216 @@
+//! Request and response shapes: the public JSON contract (camelCase, as the seed).
+//!
+//! Streams are answered with the domain's own serialization of [`Stream`]; this module holds
+//! the shapes that differ from it and the conversions from raw request fields to domain values.
+
+use chrono::{DateTime, Utc};
+use domain::{
+    CreateStream, Identity, JoinStream, JoinTicket, Metadata, Participant, Role, RoomName, Stream,
+    StreamStatus, ValidationError,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `POST /streams`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateStreamRequest {
+    /// Room to use; `room-<id>` when absent.
+    pub room_name: Option<String>,
+    /// Initial metadata (a JSON object).
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl TryFrom<CreateStreamRequest> for CreateStream {
+    type Error = ValidationError;
+
+    fn try_from(raw: CreateStreamRequest) -> Result<Self, Self::Error> {
+        Ok(CreateStream {
+            room_name: raw.room_name.map(RoomName::new).transpose()?,
+            metadata: optional_metadata(raw.metadata)?.unwrap_or_default(),
+        })
+    }
+}
+
+/// `PATCH /streams/:id`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateStreamRequest {
+    /// Target status.
+    pub status: Option<String>,
+    /// Merge patch for the metadata.
+    pub metadata: Option<serde_json::Value>,
+    /// Required current version.
+    pub version: Option<u64>,
+}
+
+/// `POST /streams/:id/join`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequest {
+    /// The participant's identity.
+    pub participant_name: String,
+    /// Participant metadata (a JSON object).
+    pub metadata: Option<serde_json::Value>,
+    /// `host` or `viewer` (default).
+    pub role: Option<String>,
+}
+
+impl TryFrom<JoinRequest> for JoinStream {
+    type Error = ValidationError;
+
+    fn try_from(raw: JoinRequest) -> Result<Self, Self::Error> {
+        Ok(JoinStream {
+            identity: Identity::new(raw.participant_name)?,
+            role: raw.role.as_deref().map(str::parse).transpose()?.unwrap_or(Role::Viewer),
+            metadata: optional_metadata(raw.metadata)?,
+        })
+    }
+}
+
+/// `POST /streams/:id/leave`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaveRequest {
+    /// The participant's identity.
+    pub participant_name: String,
+}
+
+/// Answer of `POST /streams/:id/join`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinResponse {
+    /// LiveKit access token.
+    pub token: String,
+    /// The stream joined.
+    pub stream_id: String,
+    /// The participant's identity.
+    pub participant_name: String,
+    /// The role granted.
+    pub role: Role,
+    /// Where media clients connect.
+    pub ws_url: String,
+}
+
+impl From<JoinTicket> for JoinResponse {
+    fn from(ticket: JoinTicket) -> Self {
+        Self {
+            token: ticket.token,
+            stream_id: ticket.stream_id.to_string(),
+            participant_name: ticket.identity.to_string(),
+            role: ticket.role,
+            ws_url: ticket.ws_url,
+        }
+    }
+}
+
+/// Answer of `DELETE /streams/:id` and `POST /streams/:id/leave`.
+#[derive(Debug, Serialize)]
+pub struct MessageResponse {
+    /// What happened.
+    pub message: String,
+    /// The stream afterwards.
+    pub stream: Stream,
+}
+
+/// A participant in `GET /streams/:id/state`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateParticipant {
+    /// Participant id.
+    pub id: Uuid,
+    /// Identity.
+    pub identity: String,
+    /// Role.
+    pub role: Role,
+    /// When the current session joined.
+    pub joined_at: DateTime<Utc>,
+    /// When the participant left.
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+/// Answer of `GET /streams/:id/state`: what a dashboard needs, and the seq to resume from.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamState {
+    /// The stream.
+    pub stream_id: String,
+    /// Its status.
+    pub status: StreamStatus,
+    /// Everyone who joined.
+    pub participants: Vec<StateParticipant>,
+    /// Participants present now.
+    pub active_participants: usize,
+    /// When it became active.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it stopped.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Operator metadata.
+    pub metadata: Metadata,
+    /// Seq of the latest event (subscribe with `afterSeq` = this to miss nothing).
+    pub seq: u64,
+    /// Current version (for `If-Match` / `version`).
+    pub version: u64,
+}
+
+impl From<Stream> for StreamState {
+    fn from(stream: Stream) -> Self {
+        let active_participants = stream.active_participants().count();
+        Self {
+            stream_id: stream.id.to_string(),
+            status: stream.status,
+            participants: stream.participants.into_iter().map(state_participant).collect(),
+            active_participants,
+            started_at: stream.started_at,
+            updated_at: stream.updated_at,
+            stopped_at: stream.stopped_at,
+            metadata: stream.metadata,
+            seq: stream.seq,
+            version: stream.version,
+        }
+    }
+}
+
+fn state_participant(p: Participant) -> StateParticipant {
+    StateParticipant {
+        id: p.id,
+        identity: p.identity.into(),
+        role: p.role,
+        joined_at: p.joined_at,
+        left_at: p.left_at,
+    }
+}
+
+/// `GET /streams` query.
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    /// Status filter.
+    pub status: Option<String>,
+    /// Page size.
+    pub limit: Option<usize>,
+    /// Continue after a previous page.
+    pub cursor: Option<String>,
+}
+
+/// Answer of `GET /health`.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+    /// Seconds since start.
+    pub uptime: f64,
+    /// Package version.
+    pub version: &'static str,
+}
+
+/// Metadata from a raw JSON value, when present.
+///
+/// # Errors
+/// [`ValidationError`] when the value is not an object.
+pub fn optional_metadata(
+    raw: Option<serde_json::Value>,
+) -> Result<Option<Metadata>, ValidationError> {
+    raw.map(|value| Metadata::from_value("metadata", value)).transpose()
+}

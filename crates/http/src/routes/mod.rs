@@ -1,0 +1,18 @@
+//! Route groups, each with a `configure` that mounts it.
+
+pub mod health;
+pub mod streams;
+pub mod webhooks;
+
+use actix_web::http::StatusCode;
+
+use crate::error::ApiError;
+
+/// Answer for a known path with a method it does not support.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not support the method",
+    )
+}

@@ -1,0 +1,95 @@
+//! `POST /webhooks/livekit`: verified LiveKit webhooks applied to the stream of their room.
+//!
+//! Answers: 401 for anything not signed by our LiveKit (nothing changes), 400 for a signed body
+//! that is not a webhook event, 200 for every verified event, including event types and rooms
+//! we do not act on (so LiveKit does not retry them forever), 503 when the store is down (so
+//! LiveKit does retry).
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use domain::MediaEventOutcome;
+use livekit::WebhookError;
+use serde::Serialize;
+
+use crate::body::{media_type, RawBody};
+use crate::error::ApiError;
+use crate::HttpState;
+
+/// Mounts the webhook route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/webhooks/livekit")
+            .route(web::post().to(receive))
+            .default_service(web::to(super::method_not_allowed)),
+    );
+}
+
+#[derive(Debug, Serialize)]
+struct Receipt {
+    /// `applied`, `unchanged`, `unknown_room` or `ignored`.
+    status: &'static str,
+    /// Seq of the stream event it produced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(err: WebhookError) -> Self {
+        match err {
+            WebhookError::MissingSignature
+            | WebhookError::InvalidToken(_)
+            | WebhookError::DigestMismatch => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_signature",
+                "the webhook is not signed by the configured LiveKit key",
+            ),
+            WebhookError::Malformed(why) => ApiError::bad_request("malformed_webhook", why),
+        }
+    }
+}
+
+async fn receive(
+    state: web::Data<HttpState>,
+    req: HttpRequest,
+    RawBody(body): RawBody,
+) -> Result<HttpResponse, ApiError> {
+    let authorization = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let verified = state.webhooks.verify(&body, authorization)?;
+    // Checked after the signature so an unsigned caller learns nothing about what we accept.
+    if !matches!(
+        media_type(&req).as_deref(),
+        Some("application/webhook+json" | "application/json")
+    ) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "webhooks must be application/webhook+json or application/json",
+        ));
+    }
+    let Some(event) = verified.media_event() else {
+        tracing::debug!(event = %verified.event.event, "webhook type not acted on");
+        return Ok(HttpResponse::Ok().json(Receipt { status: "ignored", seq: None }));
+    };
+    let receipt = match state.service.apply_media_event(event).await? {
+        MediaEventOutcome::Applied(event) => Receipt {
+            status: "applied",
+            seq: Some(event.seq),
+        },
+        MediaEventOutcome::NoChange => Receipt {
+            status: "unchanged",
+            seq: None,
+        },
+        MediaEventOutcome::UnknownRoom => {
+            tracing::debug!(event = %verified.event.event, "webhook for a room we do not manage");
+            Receipt {
+                status: "unknown_room",
+                seq: None,
+            }
+        }
+    };
+    Ok(HttpResponse::Ok().json(receipt))
+}
