@@ -1,0 +1,303 @@
+//! LiveKit's RoomService over Twirp: routes, body codec, token auth and Twirp errors.
+//!
+//! Mirrors what LiveKit's server checks, in the same order: route, content type, bearer
+//! token, body, then the grant the method needs, so clients see the same error codes.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use livekit_api::access_token::Claims;
+use livekit_protocol as proto;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::state::{ParticipantUpdate, RoomSpec};
+use crate::{Emulator, EmulatorError};
+
+const ROOM_SERVICE_PATH: &str = "/twirp/livekit.RoomService/{method}";
+
+const ROOM_SERVICE_METHODS: &[&str] = &[
+    "CreateRoom",
+    "ListRooms",
+    "DeleteRoom",
+    "ListParticipants",
+    "GetParticipant",
+    "RemoveParticipant",
+    "UpdateRoomMetadata",
+    "UpdateParticipant",
+    "MutePublishedTrack",
+];
+
+/// A Twirp error: rendered as `{"code": .., "msg": ..}` with the HTTP status Twirp assigns.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {msg}")]
+pub(crate) struct TwirpError {
+    code: &'static str,
+    msg: String,
+}
+
+impl TwirpError {
+    pub fn new(code: &'static str, msg: impl Into<String>) -> Self {
+        Self {
+            code,
+            msg: msg.into(),
+        }
+    }
+
+    pub fn bad_route(msg: impl Into<String>) -> Self {
+        Self::new("bad_route", msg)
+    }
+
+    pub fn malformed(msg: impl Into<String>) -> Self {
+        Self::new("malformed", msg)
+    }
+
+    fn unauthenticated(msg: impl Into<String>) -> Self {
+        Self::new("unauthenticated", msg)
+    }
+
+    fn internal(msg: impl Into<String>) -> Self {
+        Self::new("internal", msg)
+    }
+}
+
+impl From<EmulatorError> for TwirpError {
+    fn from(error: EmulatorError) -> Self {
+        Self::new(error.twirp_code(), error.message())
+    }
+}
+
+impl ResponseError for TwirpError {
+    fn status_code(&self) -> StatusCode {
+        match self.code {
+            "invalid_argument" | "malformed" | "out_of_range" | "failed_precondition" => {
+                StatusCode::BAD_REQUEST
+            }
+            "unauthenticated" => StatusCode::UNAUTHORIZED,
+            "permission_denied" => StatusCode::FORBIDDEN,
+            "not_found" | "bad_route" => StatusCode::NOT_FOUND,
+            "already_exists" | "aborted" => StatusCode::CONFLICT,
+            "resource_exhausted" => StatusCode::TOO_MANY_REQUESTS,
+            "unimplemented" => StatusCode::NOT_IMPLEMENTED,
+            "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "deadline_exceeded" => StatusCode::GATEWAY_TIMEOUT,
+            "canceled" => StatusCode::REQUEST_TIMEOUT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ))
+            .body(serde_json::json!({ "code": self.code, "msg": self.msg }).to_string())
+    }
+}
+
+/// Registers the RoomService routes, and a catch-all so other Twirp services get `bad_route`.
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, emulator: Emulator) {
+    cfg.service(web::resource(ROOM_SERVICE_PATH).route(web::route().to(
+        move |req: HttpRequest, body: web::Bytes| {
+            let emulator = emulator.clone();
+            async move { handle(&emulator, &req, &body) }
+        },
+    )))
+    .service(web::resource("/twirp/{tail:.*}").route(web::route().to(
+        |req: HttpRequest| async move {
+            Err::<HttpResponse, _>(TwirpError::bad_route(format!(
+                "no handler for path {}",
+                req.path()
+            )))
+        },
+    )));
+}
+
+fn handle(emulator: &Emulator, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, TwirpError> {
+    let method = req.match_info().get("method").unwrap_or_default();
+    if !ROOM_SERVICE_METHODS.contains(&method) {
+        return Err(TwirpError::bad_route(format!(
+            "no handler for path {}",
+            req.path()
+        )));
+    }
+    if req.method() != Method::POST {
+        return Err(TwirpError::bad_route(format!(
+            "unsupported method {} (only POST is allowed)",
+            req.method()
+        )));
+    }
+    let codec = Codec::of(req)?;
+    let claims = authenticate(emulator, req)?;
+    match method {
+        "CreateRoom" => {
+            let r: proto::CreateRoomRequest = codec.decode(body)?;
+            require(claims.video.room_create, "roomCreate")?;
+            codec.encode(&emulator.create_room(RoomSpec {
+                name: r.name,
+                empty_timeout: r.empty_timeout,
+                departure_timeout: r.departure_timeout,
+                max_participants: r.max_participants,
+                metadata: r.metadata,
+            })?)
+        }
+        "ListRooms" => {
+            let r: proto::ListRoomsRequest = codec.decode(body)?;
+            require(claims.video.room_list, "roomList")?;
+            codec.encode(&proto::ListRoomsResponse {
+                rooms: emulator.list_rooms(&r.names),
+            })
+        }
+        "DeleteRoom" => {
+            let r: proto::DeleteRoomRequest = codec.decode(body)?;
+            require(claims.video.room_create, "roomCreate")?;
+            emulator.delete_room(&r.room)?;
+            codec.encode(&proto::DeleteRoomResponse {})
+        }
+        "ListParticipants" => {
+            let r: proto::ListParticipantsRequest = codec.decode(body)?;
+            require_admin(&claims, &r.room)?;
+            codec.encode(&proto::ListParticipantsResponse {
+                participants: emulator.list_participants(&r.room)?,
+            })
+        }
+        "GetParticipant" => {
+            let r: proto::RoomParticipantIdentity = codec.decode(body)?;
+            require_admin(&claims, &r.room)?;
+            codec.encode(&emulator.get_participant(&r.room, &r.identity)?)
+        }
+        "RemoveParticipant" => {
+            let r: proto::RoomParticipantIdentity = codec.decode(body)?;
+            require_admin(&claims, &r.room)?;
+            emulator.remove_participant(&r.room, &r.identity)?;
+            codec.encode(&proto::RemoveParticipantResponse {})
+        }
+        "UpdateRoomMetadata" => {
+            let r: proto::UpdateRoomMetadataRequest = codec.decode(body)?;
+            require_admin(&claims, &r.room)?;
+            codec.encode(&emulator.update_room_metadata(&r.room, r.metadata)?)
+        }
+        "UpdateParticipant" => {
+            let r: proto::UpdateParticipantRequest = codec.decode(body)?;
+            require_admin(&claims, &r.room)?;
+            let update = ParticipantUpdate {
+                name: r.name,
+                metadata: r.metadata,
+                permission: r.permission,
+                attributes: r.attributes,
+            };
+            codec.encode(&emulator.update_participant(&r.room, &r.identity, update)?)
+        }
+        "MutePublishedTrack" => {
+            let r: proto::MuteRoomTrackRequest = codec.decode(body)?;
+            require_admin(&claims, &r.room)?;
+            let track = emulator.mute_track(&r.room, &r.identity, &r.track_sid, r.muted)?;
+            codec.encode(&proto::MuteRoomTrackResponse { track: Some(track) })
+        }
+        other => Err(TwirpError::bad_route(format!(
+            "no handler for method {other}"
+        ))),
+    }
+}
+
+/// The two body encodings Twirp allows; responses use the request's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Codec {
+    Protobuf,
+    Json,
+}
+
+impl Codec {
+    fn of(req: &HttpRequest) -> Result<Self, TwirpError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        match mime.as_str() {
+            "application/protobuf" | "application/x-protobuf" => Ok(Self::Protobuf),
+            "application/json" => Ok(Self::Json),
+            _ => Err(TwirpError::bad_route(format!(
+                "unexpected Content-Type: {content_type:?}"
+            ))),
+        }
+    }
+
+    fn decode<T>(self, body: &[u8]) -> Result<T, TwirpError>
+    where
+        T: prost::Message + Default + DeserializeOwned,
+    {
+        match self {
+            Self::Protobuf => T::decode(body)
+                .map_err(|e| TwirpError::malformed(format!("failed to parse request proto: {e}"))),
+            Self::Json => serde_json::from_slice(body)
+                .map_err(|e| TwirpError::malformed(format!("failed to parse request json: {e}"))),
+        }
+    }
+
+    fn encode<T>(self, message: &T) -> Result<HttpResponse, TwirpError>
+    where
+        T: prost::Message + Serialize,
+    {
+        match self {
+            Self::Protobuf => Ok(HttpResponse::Ok()
+                .content_type("application/protobuf")
+                .body(message.encode_to_vec())),
+            Self::Json => json_response(message),
+        }
+    }
+}
+
+/// A 200 response carrying the proto3 JSON of `message`.
+pub(crate) fn json_response<T: Serialize>(message: &T) -> Result<HttpResponse, TwirpError> {
+    let body = serde_json::to_vec(message)
+        .map_err(|e| TwirpError::internal(format!("failed to encode response: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
+fn authenticate(emulator: &Emulator, req: &HttpRequest) -> Result<Claims, TwirpError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| TwirpError::unauthenticated("missing authorization header"))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            TwirpError::unauthenticated("authorization header must be a bearer token")
+        })?;
+    Ok(emulator.verify(token)?)
+}
+
+fn require(granted: bool, grant: &str) -> Result<(), TwirpError> {
+    if granted {
+        Ok(())
+    } else {
+        Err(EmulatorError::PermissionDenied(format!("token lacks the {grant} grant")).into())
+    }
+}
+
+/// LiveKit's admin check: roomAdmin for exactly the room the request targets.
+fn require_admin(claims: &Claims, room: &str) -> Result<(), TwirpError> {
+    require(claims.video.room_admin, "roomAdmin")?;
+    if claims.video.room != room {
+        return Err(EmulatorError::PermissionDenied(format!(
+            "token grants roomAdmin for {:?}, not {room:?}",
+            claims.video.room
+        ))
+        .into());
+    }
+    Ok(())
+}
