@@ -298,7 +298,11 @@ impl Stream {
         if self.status != StreamStatus::Active {
             return Err(TransitionError::NotActive(self.status));
         }
-        match self.participants.iter_mut().find(|p| &p.identity == identity) {
+        match self
+            .participants
+            .iter_mut()
+            .find(|p| &p.identity == identity)
+        {
             Some(existing) if existing.is_active() => {
                 let metadata_changed = metadata.is_some_and(|m| m != &existing.metadata);
                 if existing.role == role && !metadata_changed {
@@ -308,7 +312,10 @@ impl Stream {
                 if let Some(metadata) = metadata {
                     existing.metadata = metadata.clone();
                 }
-                Ok(Some(participant_event(EventType::ParticipantUpdated, existing)))
+                Ok(Some(participant_event(
+                    EventType::ParticipantUpdated,
+                    existing,
+                )))
             }
             Some(returning) => {
                 returning.role = role;
@@ -318,7 +325,10 @@ impl Stream {
                 if let Some(metadata) = metadata {
                     returning.metadata = metadata.clone();
                 }
-                Ok(Some(participant_event(EventType::ParticipantJoined, returning)))
+                Ok(Some(participant_event(
+                    EventType::ParticipantJoined,
+                    returning,
+                )))
             }
             None => {
                 let participant = Participant {
@@ -359,7 +369,10 @@ impl Stream {
             }
         }
         participant.left_at = Some(at);
-        Ok(Some(participant_event(EventType::ParticipantLeft, participant)))
+        Ok(Some(participant_event(
+            EventType::ParticipantLeft,
+            participant,
+        )))
     }
 
     fn media_room_started(&mut self, at: DateTime<Utc>) -> Recorded {
@@ -390,7 +403,11 @@ impl Stream {
         if self.status != StreamStatus::Active {
             return None;
         }
-        match self.participants.iter_mut().find(|p| &p.identity == identity) {
+        match self
+            .participants
+            .iter_mut()
+            .find(|p| &p.identity == identity)
+        {
             Some(existing) if existing.sid.as_deref() == Some(sid) => None,
             Some(existing) if existing.is_active() => {
                 existing.sid = Some(sid.to_owned());

@@ -17,7 +17,13 @@ fn ctx(second: u32) -> ChangeContext {
 
 fn stream_with_status(status: StreamStatus) -> Stream {
     let id = StreamId::from_uuid(Uuid::new_v4());
-    let mut stream = Stream::new_active(id, RoomName::for_stream(&id), None, Metadata::default(), at(0));
+    let mut stream = Stream::new_active(
+        id,
+        RoomName::for_stream(&id),
+        None,
+        Metadata::default(),
+        at(0),
+    );
     stream.record_creation(&ctx(0));
     stream.status = status;
     stream
@@ -51,7 +57,13 @@ fn applied(stream: &Stream, change: Change) -> Applied {
 #[test]
 fn creation_is_event_one_of_an_active_stream() {
     let id = StreamId::from_uuid(Uuid::new_v4());
-    let mut stream = Stream::new_active(id, RoomName::for_stream(&id), None, Metadata::default(), at(0));
+    let mut stream = Stream::new_active(
+        id,
+        RoomName::for_stream(&id),
+        None,
+        Metadata::default(),
+        at(0),
+    );
     let event = stream.record_creation(&ctx(0));
     assert_eq!(event.seq, 1);
     assert_eq!(event.kind, EventType::StreamCreated);
@@ -63,7 +75,10 @@ fn creation_is_event_one_of_an_active_stream() {
 #[test]
 fn every_allowed_status_update_produces_exactly_one_numbered_event() {
     for from in StreamStatus::ALL {
-        for to in StreamStatus::ALL.into_iter().filter(|to| from.can_become(*to)) {
+        for to in StreamStatus::ALL
+            .into_iter()
+            .filter(|to| from.can_become(*to))
+        {
             let stream = stream_with_status(from);
             let outcome = applied(&stream, status_update(to));
             let event = outcome.event.expect("a change of status is recorded");
@@ -130,11 +145,17 @@ fn a_stale_body_version_conflicts_and_a_stale_if_match_fails_the_precondition() 
     };
     assert_eq!(
         stream.apply(&update(ExpectedVersion::Body(stale)), &ctx(1)),
-        Err(TransitionError::VersionConflict { expected: stale, current: stream.version })
+        Err(TransitionError::VersionConflict {
+            expected: stale,
+            current: stream.version
+        })
     );
     assert_eq!(
         stream.apply(&update(ExpectedVersion::IfMatch(stale)), &ctx(1)),
-        Err(TransitionError::PreconditionFailed { expected: stale, current: stream.version })
+        Err(TransitionError::PreconditionFailed {
+            expected: stale,
+            current: stream.version
+        })
     );
     assert!(stream
         .apply(&update(ExpectedVersion::Body(stream.version)), &ctx(1))
@@ -191,8 +212,14 @@ fn stopping_marks_every_present_participant_as_left() {
 fn joining_twice_is_one_participant_and_one_event() {
     let stream = stream_with_status(StreamStatus::Active);
     let first = applied(&stream, join("ada", Role::Viewer));
-    assert_eq!(first.event.as_ref().unwrap().kind, EventType::ParticipantJoined);
-    let again = first.stream.apply(&join("ada", Role::Viewer), &ctx(5)).unwrap();
+    assert_eq!(
+        first.event.as_ref().unwrap().kind,
+        EventType::ParticipantJoined
+    );
+    let again = first
+        .stream
+        .apply(&join("ada", Role::Viewer), &ctx(5))
+        .unwrap();
     assert_eq!(again.event, None);
     assert_eq!(again.stream.participants.len(), 1);
     assert_eq!(again.stream.participants[0].joined_at, at(1));
@@ -200,7 +227,11 @@ fn joining_twice_is_one_participant_and_one_event() {
 
 #[test]
 fn joining_again_with_another_role_updates_the_participant() {
-    let stream = applied(&stream_with_status(StreamStatus::Active), join("ada", Role::Viewer)).stream;
+    let stream = applied(
+        &stream_with_status(StreamStatus::Active),
+        join("ada", Role::Viewer),
+    )
+    .stream;
     let promoted = applied(&stream, join("ada", Role::Host));
     assert_eq!(promoted.event.unwrap().kind, EventType::ParticipantUpdated);
     assert_eq!(promoted.stream.participants[0].role, Role::Host);
@@ -208,7 +239,10 @@ fn joining_again_with_another_role_updates_the_participant() {
 
 #[test]
 fn joining_needs_an_active_stream() {
-    for status in StreamStatus::ALL.into_iter().filter(|s| *s != StreamStatus::Active) {
+    for status in StreamStatus::ALL
+        .into_iter()
+        .filter(|s| *s != StreamStatus::Active)
+    {
         let stream = stream_with_status(status);
         assert_eq!(
             stream.apply(&join("ada", Role::Viewer), &ctx(1)),
@@ -219,11 +253,25 @@ fn joining_needs_an_active_stream() {
 
 #[test]
 fn leaving_twice_is_one_leave() {
-    let stream = applied(&stream_with_status(StreamStatus::Active), join("ada", Role::Viewer)).stream;
-    let left = applied(&stream, Change::Leave { identity: identity("ada") });
+    let stream = applied(
+        &stream_with_status(StreamStatus::Active),
+        join("ada", Role::Viewer),
+    )
+    .stream;
+    let left = applied(
+        &stream,
+        Change::Leave {
+            identity: identity("ada"),
+        },
+    );
     assert_eq!(left.event.unwrap().kind, EventType::ParticipantLeft);
     assert_eq!(left.stream.participants[0].left_at, Some(at(1)));
-    let again = applied(&left.stream, Change::Leave { identity: identity("ada") });
+    let again = applied(
+        &left.stream,
+        Change::Leave {
+            identity: identity("ada"),
+        },
+    );
     assert_eq!(again.event, None);
 }
 
@@ -231,25 +279,47 @@ fn leaving_twice_is_one_leave() {
 fn leaving_a_stream_one_never_joined_is_refused() {
     let stream = stream_with_status(StreamStatus::Active);
     assert_eq!(
-        stream.apply(&Change::Leave { identity: identity("ghost") }, &ctx(1)),
+        stream.apply(
+            &Change::Leave {
+                identity: identity("ghost")
+            },
+            &ctx(1)
+        ),
         Err(TransitionError::ParticipantNotFound(identity("ghost")))
     );
 }
 
 #[test]
 fn rejoining_after_leaving_starts_a_new_session_with_the_same_id() {
-    let stream = applied(&stream_with_status(StreamStatus::Active), join("ada", Role::Viewer)).stream;
+    let stream = applied(
+        &stream_with_status(StreamStatus::Active),
+        join("ada", Role::Viewer),
+    )
+    .stream;
     let first_id = stream.participants[0].id;
-    let left = applied(&stream, Change::Leave { identity: identity("ada") }).stream;
+    let left = applied(
+        &stream,
+        Change::Leave {
+            identity: identity("ada"),
+        },
+    )
+    .stream;
     let back = left.apply(&join("ada", Role::Viewer), &ctx(9)).unwrap();
     assert_eq!(back.event.unwrap().kind, EventType::ParticipantJoined);
     let participant = &back.stream.participants[0];
-    assert_eq!((participant.id, participant.joined_at, participant.left_at), (first_id, at(9), None));
+    assert_eq!(
+        (participant.id, participant.joined_at, participant.left_at),
+        (first_id, at(9), None)
+    );
 }
 
 #[test]
 fn livekit_joins_record_the_session_and_a_stale_leave_is_ignored() {
-    let stream = applied(&stream_with_status(StreamStatus::Active), join("ada", Role::Host)).stream;
+    let stream = applied(
+        &stream_with_status(StreamStatus::Active),
+        join("ada", Role::Host),
+    )
+    .stream;
     let media_join = |sid: &str| Change::MediaJoined {
         participant_id: Uuid::new_v4(),
         identity: identity("ada"),
@@ -261,13 +331,23 @@ fn livekit_joins_record_the_session_and_a_stale_leave_is_ignored() {
     assert_eq!(applied(&connected.stream, media_join("PA_1")).event, None);
 
     let reconnected = applied(&connected.stream, media_join("PA_2")).stream;
-    let stale_leave = Change::MediaLeft { identity: identity("ada"), sid: "PA_1".into() };
+    let stale_leave = Change::MediaLeft {
+        identity: identity("ada"),
+        sid: "PA_1".into(),
+    };
     assert_eq!(applied(&reconnected, stale_leave).event, None);
 
-    let leave = Change::MediaLeft { identity: identity("ada"), sid: "PA_2".into() };
+    let leave = Change::MediaLeft {
+        identity: identity("ada"),
+        sid: "PA_2".into(),
+    };
     let left = applied(&reconnected, leave);
     assert_eq!(left.event.unwrap().kind, EventType::ParticipantLeft);
-    assert_eq!(left.stream.participants[0].role, Role::Host, "the API's role is kept");
+    assert_eq!(
+        left.stream.participants[0].role,
+        Role::Host,
+        "the API's role is kept"
+    );
 }
 
 #[test]
@@ -284,7 +364,10 @@ fn livekit_reports_of_unknown_people_join_them_and_unknown_leaves_change_nothing
     );
     assert_eq!(joined.event.unwrap().kind, EventType::ParticipantJoined);
     assert_eq!(joined.stream.participants[0].sid.as_deref(), Some("PA_9"));
-    let unknown_leave = Change::MediaLeft { identity: identity("nobody"), sid: "PA_0".into() };
+    let unknown_leave = Change::MediaLeft {
+        identity: identity("nobody"),
+        sid: "PA_0".into(),
+    };
     assert_eq!(applied(&stream, unknown_leave).event, None);
 }
 
@@ -293,11 +376,21 @@ fn livekit_room_reports_follow_the_status_machine() {
     let creating = stream_with_status(StreamStatus::Creating);
     let started = applied(&creating, Change::MediaRoomStarted);
     assert_eq!(started.stream.status, StreamStatus::Active);
-    assert_eq!(applied(&started.stream, Change::MediaRoomStarted).event, None);
+    assert_eq!(
+        applied(&started.stream, Change::MediaRoomStarted).event,
+        None
+    );
 
     let finished = applied(&started.stream, Change::MediaRoomFinished);
     assert_eq!(finished.stream.status, StreamStatus::Stopped);
     assert_eq!(finished.event.unwrap().kind, EventType::StreamStopped);
-    assert_eq!(applied(&finished.stream, Change::MediaRoomFinished).event, None);
-    assert_eq!(applied(&finished.stream, Change::MediaRoomStarted).event, None, "no revival");
+    assert_eq!(
+        applied(&finished.stream, Change::MediaRoomFinished).event,
+        None
+    );
+    assert_eq!(
+        applied(&finished.stream, Change::MediaRoomStarted).event,
+        None,
+        "no revival"
+    );
 }

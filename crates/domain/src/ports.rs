@@ -224,8 +224,11 @@ pub trait MediaServer: Send + Sync {
     ///
     /// # Errors
     /// [`MediaError::NotFound`] if the room or participant is unknown, else as `create_room`.
-    async fn remove_participant(&self, room: &RoomName, identity: &Identity)
-        -> Result<(), MediaError>;
+    async fn remove_participant(
+        &self,
+        room: &RoomName,
+        identity: &Identity,
+    ) -> Result<(), MediaError>;
 
     /// Replaces the room's metadata (visible to everyone in the room).
     ///

@@ -323,9 +323,9 @@ impl StreamService {
         match self.ports.streams.insert(stream.clone(), event).await {
             Ok(()) => Ok(stream),
             Err(InsertError::RoomNameTaken(room)) => Err(StreamError::RoomNameTaken(room)),
-            Err(InsertError::DuplicateId(id)) => {
-                Err(StreamError::Internal(format!("stream id {id} generated twice")))
-            }
+            Err(InsertError::DuplicateId(id)) => Err(StreamError::Internal(format!(
+                "stream id {id} generated twice"
+            ))),
             Err(InsertError::Store(err)) => Err(err.into()),
         }
     }
@@ -348,12 +348,16 @@ impl StreamService {
             after: request.cursor,
             limit,
         };
-        self.ports.streams.list(query).await.map_err(|err| match err {
-            ListError::InvalidCursor => {
-                ValidationError::new("cursor", "is not a cursor this service issued").into()
-            }
-            ListError::Store(err) => err.into(),
-        })
+        self.ports
+            .streams
+            .list(query)
+            .await
+            .map_err(|err| match err {
+                ListError::InvalidCursor => {
+                    ValidationError::new("cursor", "is not a cursor this service issued").into()
+                }
+                ListError::Store(err) => err.into(),
+            })
     }
 
     /// The stream with this id.
@@ -528,7 +532,11 @@ impl StreamService {
                     participant_id: self.ports.ids.new_id(),
                     identity,
                     sid,
-                    role: if can_publish { Role::Host } else { Role::Viewer },
+                    role: if can_publish {
+                        Role::Host
+                    } else {
+                        Role::Viewer
+                    },
                 }
             }
             MediaEvent::ParticipantLeft { identity, sid, .. } => {

@@ -20,7 +20,11 @@ struct Stored {
 
 impl Stored {
     fn current(&self) -> Stream {
-        self.stream.lock().unwrap().clone().expect("a stream is stored")
+        self.stream
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("a stream is stored")
     }
 
     fn event_kinds(&self) -> Vec<EventType> {
@@ -76,7 +80,12 @@ impl Harness {
             .returning(move |_| Ok(stored.stream.lock().unwrap().clone()));
         let stored = self.stored.clone();
         self.repo.expect_find_live_by_room().returning(move |_| {
-            Ok(stored.stream.lock().unwrap().clone().filter(|s| !s.is_stopped()))
+            Ok(stored
+                .stream
+                .lock()
+                .unwrap()
+                .clone()
+                .filter(|s| !s.is_stopped()))
         });
         let stored = self.stored.clone();
         self.repo.expect_apply().returning(move |_, change, ctx| {
@@ -223,7 +232,10 @@ async fn create_while_livekit_is_down_is_unavailable_and_stores_nothing() {
 
     let err = service.create(CreateStream::default()).await.unwrap_err();
 
-    assert_eq!(err, StreamError::MediaUnavailable("connection refused".into()));
+    assert_eq!(
+        err,
+        StreamError::MediaUnavailable("connection refused".into())
+    );
 }
 
 #[tokio::test]
@@ -268,7 +280,10 @@ async fn list_refuses_page_sizes_outside_one_to_a_thousand() {
             })
             .await
             .unwrap_err();
-        assert!(matches!(err, StreamError::Invalid(ValidationError { field: "limit", .. })));
+        assert!(matches!(
+            err,
+            StreamError::Invalid(ValidationError { field: "limit", .. })
+        ));
     }
 }
 
@@ -282,7 +297,12 @@ async fn list_passes_filter_cursor_and_default_limit_to_the_repository() {
             after: Some(Cursor::new("c1")),
             limit: ListStreams::DEFAULT_LIMIT,
         }))
-        .returning(|_| Ok(Page { items: vec![], next: None }));
+        .returning(|_| {
+            Ok(Page {
+                items: vec![],
+                next: None,
+            })
+        });
     let (service, _) = h.service();
 
     let page = service
@@ -307,7 +327,13 @@ async fn list_with_a_foreign_cursor_is_invalid_input() {
 
     let err = service.list(ListStreams::default()).await.unwrap_err();
 
-    assert!(matches!(err, StreamError::Invalid(ValidationError { field: "cursor", .. })));
+    assert!(matches!(
+        err,
+        StreamError::Invalid(ValidationError {
+            field: "cursor",
+            ..
+        })
+    ));
 }
 
 #[tokio::test]
@@ -317,7 +343,10 @@ async fn get_of_an_unknown_or_malformed_id_is_not_found() {
     let (service, _) = h.service();
     let id = StreamId::from_uuid(Uuid::new_v4());
 
-    assert_eq!(service.get(id).await, Err(StreamError::NotFound(id.to_string())));
+    assert_eq!(
+        service.get(id).await,
+        Err(StreamError::NotFound(id.to_string()))
+    );
     assert_eq!(
         StreamService::parse_id("nope"),
         Err(StreamError::NotFound("nope".into()))
@@ -332,7 +361,10 @@ async fn a_store_returning_unreadable_data_is_an_internal_error() {
         .returning(|_| Err(StoreError::Corrupt("bad json".into())));
     let (service, _) = h.service();
 
-    let err = service.get(StreamId::from_uuid(Uuid::new_v4())).await.unwrap_err();
+    let err = service
+        .get(StreamId::from_uuid(Uuid::new_v4()))
+        .await
+        .unwrap_err();
 
     assert_eq!(err, StreamError::Internal("bad json".into()));
 }
@@ -349,7 +381,9 @@ async fn update_applies_status_and_metadata_in_one_event() {
             id,
             UpdateStream {
                 status: Some(StreamStatus::Error),
-                metadata: Some(Metadata::from_value("metadata", serde_json::json!({"a": 1})).unwrap()),
+                metadata: Some(
+                    Metadata::from_value("metadata", serde_json::json!({"a": 1})).unwrap(),
+                ),
                 expected: Some(ExpectedVersion::Body(1)),
             },
         )
@@ -358,7 +392,10 @@ async fn update_applies_status_and_metadata_in_one_event() {
 
     assert_eq!(stream.status, StreamStatus::Error);
     assert_eq!(stream.version, 2);
-    assert_eq!(stored.event_kinds(), [EventType::StreamCreated, EventType::StreamUpdated]);
+    assert_eq!(
+        stored.event_kinds(),
+        [EventType::StreamCreated, EventType::StreamUpdated]
+    );
 }
 
 #[tokio::test]
@@ -373,11 +410,19 @@ async fn update_with_a_stale_version_or_etag_changes_nothing() {
 
     assert_eq!(
         service.update(id, update(ExpectedVersion::Body(7))).await,
-        Err(StreamError::VersionConflict { expected: 7, current: 1 })
+        Err(StreamError::VersionConflict {
+            expected: 7,
+            current: 1
+        })
     );
     assert_eq!(
-        service.update(id, update(ExpectedVersion::IfMatch(7))).await,
-        Err(StreamError::PreconditionFailed { expected: 7, current: 1 })
+        service
+            .update(id, update(ExpectedVersion::IfMatch(7)))
+            .await,
+        Err(StreamError::PreconditionFailed {
+            expected: 7,
+            current: 1
+        })
     );
     assert_eq!(stored.current().status, StreamStatus::Active);
     assert_eq!(stored.event_kinds(), [EventType::StreamCreated]);
@@ -428,18 +473,27 @@ async fn update_to_stopped_runs_the_stop_procedure() {
     assert_eq!(stream.status, StreamStatus::Stopped);
     assert_eq!(
         stored.event_kinds(),
-        [EventType::StreamCreated, EventType::StreamUpdated, EventType::StreamStopped]
+        [
+            EventType::StreamCreated,
+            EventType::StreamUpdated,
+            EventType::StreamStopped
+        ]
     );
 }
 
 #[tokio::test]
 async fn update_of_an_unknown_stream_is_not_found() {
     let mut h = Harness::new();
-    h.repo.expect_apply().returning(|_, _, _| Err(ApplyError::NotFound));
+    h.repo
+        .expect_apply()
+        .returning(|_, _, _| Err(ApplyError::NotFound));
     let (service, _) = h.service();
     let id = StreamId::from_uuid(Uuid::new_v4());
 
-    let err = service.update(id, UpdateStream::default()).await.unwrap_err();
+    let err = service
+        .update(id, UpdateStream::default())
+        .await
+        .unwrap_err();
 
     assert_eq!(err, StreamError::NotFound(id.to_string()));
 }
@@ -462,7 +516,11 @@ async fn stop_deletes_the_room_between_stopping_and_stopped() {
     assert!(stream.stopped_at.is_some());
     assert_eq!(
         stored.event_kinds(),
-        [EventType::StreamCreated, EventType::StreamUpdated, EventType::StreamStopped]
+        [
+            EventType::StreamCreated,
+            EventType::StreamUpdated,
+            EventType::StreamStopped
+        ]
     );
 }
 
@@ -487,7 +545,10 @@ async fn stop_when_the_room_is_already_gone_still_stops() {
         .returning(|room| Err(MediaError::NotFound(room.to_string())));
     let (service, _) = h.service();
 
-    assert_eq!(service.stop(id).await.unwrap().status, StreamStatus::Stopped);
+    assert_eq!(
+        service.stop(id).await.unwrap().status,
+        StreamStatus::Stopped
+    );
 }
 
 #[tokio::test]
@@ -510,10 +571,17 @@ async fn stop_while_livekit_is_down_stays_stopping_and_resumes_on_retry() {
     );
     assert_eq!(stored.current().status, StreamStatus::Stopping);
 
-    assert_eq!(service.stop(id).await.unwrap().status, StreamStatus::Stopped);
+    assert_eq!(
+        service.stop(id).await.unwrap().status,
+        StreamStatus::Stopped
+    );
     assert_eq!(
         stored.event_kinds(),
-        [EventType::StreamCreated, EventType::StreamUpdated, EventType::StreamStopped]
+        [
+            EventType::StreamCreated,
+            EventType::StreamUpdated,
+            EventType::StreamStopped
+        ]
     );
 }
 
@@ -525,7 +593,10 @@ async fn a_creating_stream_cannot_be_stopped() {
 
     assert!(matches!(
         service.stop(id).await,
-        Err(StreamError::InvalidTransition { from: StreamStatus::Creating, .. })
+        Err(StreamError::InvalidTransition {
+            from: StreamStatus::Creating,
+            ..
+        })
     ));
 }
 
@@ -553,7 +624,10 @@ async fn join_returns_a_token_for_the_role_and_records_one_participant() {
     assert_eq!(ticket.ws_url, "ws://media.test");
     assert_eq!((ticket.stream_id, ticket.identity.clone()), (id, ada()));
     assert_eq!(stored.current().participants.len(), 1);
-    assert_eq!(stored.event_kinds().last(), Some(&EventType::ParticipantJoined));
+    assert_eq!(
+        stored.event_kinds().last(),
+        Some(&EventType::ParticipantJoined)
+    );
 }
 
 #[tokio::test]
@@ -578,12 +652,20 @@ async fn joining_again_gives_a_fresh_token_but_no_second_joined_event() {
 
 #[tokio::test]
 async fn joining_a_stream_that_is_not_active_gets_no_token() {
-    for status in [StreamStatus::Stopping, StreamStatus::Stopped, StreamStatus::Error, StreamStatus::Creating] {
+    for status in [
+        StreamStatus::Stopping,
+        StreamStatus::Stopped,
+        StreamStatus::Error,
+        StreamStatus::Creating,
+    ] {
         let (mut h, id) = Harness::with_stream(status);
         h.tokens.expect_issue().never();
         let (service, _) = h.service();
 
-        assert_eq!(service.join(id, viewer(ada())).await, Err(StreamError::NotActive(status)));
+        assert_eq!(
+            service.join(id, viewer(ada())).await,
+            Err(StreamError::NotActive(status))
+        );
     }
 }
 
@@ -610,7 +692,10 @@ async fn a_token_that_cannot_be_signed_changes_nothing() {
         .returning(|_| Err(TokenError("no secret".into())));
     let (service, stored) = h.service();
 
-    assert!(matches!(service.join(id, viewer(ada())).await, Err(StreamError::Internal(_))));
+    assert!(matches!(
+        service.join(id, viewer(ada())).await,
+        Err(StreamError::Internal(_))
+    ));
     assert!(stored.current().participants.is_empty());
 }
 
@@ -632,7 +717,10 @@ async fn leave_disconnects_the_media_session_and_records_one_leave() {
     let second = service.leave(id, ada()).await.unwrap();
 
     assert!(first.participants[0].left_at.is_some());
-    assert_eq!(second.participants[0].left_at, first.participants[0].left_at);
+    assert_eq!(
+        second.participants[0].left_at,
+        first.participants[0].left_at
+    );
     let leaves = stored
         .event_kinds()
         .into_iter()
@@ -651,7 +739,9 @@ async fn leave_when_livekit_no_longer_has_the_participant_still_leaves() {
     let (service, _) = h.service();
     service.join(id, viewer(ada())).await.unwrap();
 
-    assert!(service.leave(id, ada()).await.unwrap().participants[0].left_at.is_some());
+    assert!(service.leave(id, ada()).await.unwrap().participants[0]
+        .left_at
+        .is_some());
 }
 
 #[tokio::test]
@@ -702,7 +792,9 @@ async fn a_livekit_join_for_a_managed_room_records_the_participant() {
         .await
         .unwrap();
 
-    assert!(matches!(outcome, MediaEventOutcome::Applied(ref e) if e.kind == EventType::ParticipantJoined));
+    assert!(
+        matches!(outcome, MediaEventOutcome::Applied(ref e) if e.kind == EventType::ParticipantJoined)
+    );
     assert_eq!(stored.current().participants[0].role, Role::Viewer);
 }
 
@@ -712,14 +804,29 @@ async fn livekit_events_for_other_rooms_or_older_rooms_of_the_same_name_change_n
     let room = h.stored.current().room_name.to_string();
     let (service, stored) = h.service();
 
-    let older_room = MediaEvent::RoomFinished { room, room_sid: "RM_OLD".into() };
-    assert_eq!(service.apply_media_event(older_room).await, Ok(MediaEventOutcome::UnknownRoom));
+    let older_room = MediaEvent::RoomFinished {
+        room,
+        room_sid: "RM_OLD".into(),
+    };
+    assert_eq!(
+        service.apply_media_event(older_room).await,
+        Ok(MediaEventOutcome::UnknownRoom)
+    );
 
     let mut other = Harness::new();
-    other.repo.expect_find_live_by_room().returning(|_| Ok(None));
+    other
+        .repo
+        .expect_find_live_by_room()
+        .returning(|_| Ok(None));
     let (other_service, _) = other.service();
-    let unknown = MediaEvent::RoomStarted { room: "elsewhere".into(), room_sid: "RM_9".into() };
-    assert_eq!(other_service.apply_media_event(unknown).await, Ok(MediaEventOutcome::UnknownRoom));
+    let unknown = MediaEvent::RoomStarted {
+        room: "elsewhere".into(),
+        room_sid: "RM_9".into(),
+    };
+    assert_eq!(
+        other_service.apply_media_event(unknown).await,
+        Ok(MediaEventOutcome::UnknownRoom)
+    );
     assert_eq!(stored.current().status, StreamStatus::Active);
 }
 
@@ -728,12 +835,21 @@ async fn a_livekit_room_finished_stops_the_stream_once() {
     let (h, _) = Harness::with_stream(StreamStatus::Active);
     let room = h.stored.current().room_name.to_string();
     let (service, stored) = h.service();
-    let finished = MediaEvent::RoomFinished { room, room_sid: "RM_1".into() };
+    let finished = MediaEvent::RoomFinished {
+        room,
+        room_sid: "RM_1".into(),
+    };
 
     let first = service.apply_media_event(finished.clone()).await.unwrap();
     let second = service.apply_media_event(finished).await.unwrap();
 
-    assert!(matches!(first, MediaEventOutcome::Applied(ref e) if e.kind == EventType::StreamStopped));
-    assert_eq!(second, MediaEventOutcome::UnknownRoom, "a stopped stream no longer owns the room");
+    assert!(
+        matches!(first, MediaEventOutcome::Applied(ref e) if e.kind == EventType::StreamStopped)
+    );
+    assert_eq!(
+        second,
+        MediaEventOutcome::UnknownRoom,
+        "a stopped stream no longer owns the room"
+    );
     assert_eq!(stored.current().status, StreamStatus::Stopped);
 }

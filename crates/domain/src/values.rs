@@ -20,7 +20,10 @@ pub struct ValidationError {
 impl ValidationError {
     /// A refusal of `field` for `reason`.
     pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self { field, reason: reason.into() }
+        Self {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -196,13 +199,13 @@ impl Metadata {
     /// # Errors
     /// [`ValidationError`] (field `field`) unless the value is an object.
     pub fn from_value(field: &'static str, value: Value) -> Result<Self, ValidationError> {
-        match value {
-            Value::Object(map) => Ok(Self(map)),
-            other => Err(ValidationError::new(
-                field,
-                format!("must be a JSON object, not {}", json_kind(&other)),
-            )),
+        if let Value::Object(map) = value {
+            return Ok(Self(map));
         }
+        Err(ValidationError::new(
+            field,
+            format!("must be a JSON object, not {}", json_kind(&value)),
+        ))
     }
 
     /// Applies `patch` as a JSON Merge Patch (RFC 7396): keys set to `null` are removed,
@@ -224,25 +227,20 @@ impl Metadata {
 
 fn merge_objects(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
     for (key, value) in patch {
-        match value {
-            Value::Null => {
-                target.remove(key);
+        if value.is_null() {
+            target.remove(key);
+        } else if let Value::Object(patch_child) = value {
+            let slot = target
+                .entry(key.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
             }
-            Value::Object(patch_child) => {
-                let slot = target
-                    .entry(key.clone())
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if let Value::Object(child) = slot {
-                    merge_objects(child, patch_child);
-                } else {
-                    let mut fresh = Map::new();
-                    merge_objects(&mut fresh, patch_child);
-                    *slot = Value::Object(fresh);
-                }
+            if let Value::Object(child) = slot {
+                merge_objects(child, patch_child);
             }
-            other => {
-                target.insert(key.clone(), other.clone());
-            }
+        } else {
+            target.insert(key.clone(), value.clone());
         }
     }
 }
@@ -330,6 +328,9 @@ mod tests {
         assert!(StreamId::parse("not-a-uuid").is_err());
         let id = StreamId::parse("6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b").unwrap();
         assert_eq!(id.to_string(), "6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b");
-        assert_eq!(RoomName::for_stream(&id).as_str(), "room-6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b");
+        assert_eq!(
+            RoomName::for_stream(&id).as_str(),
+            "room-6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
+        );
     }
 }

@@ -123,6 +123,10 @@ impl FromRequest for RawBody {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let declared = declared_length(req);
         let payload = payload.take();
-        Box::pin(async move { read_limited(payload, declared, BODY_LIMIT).await.map(RawBody) })
+        Box::pin(async move {
+            read_limited(payload, declared, BODY_LIMIT)
+                .await
+                .map(RawBody)
+        })
     }
 }

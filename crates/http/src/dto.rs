@@ -62,7 +62,12 @@ impl TryFrom<JoinRequest> for JoinStream {
     fn try_from(raw: JoinRequest) -> Result<Self, Self::Error> {
         Ok(JoinStream {
             identity: Identity::new(raw.participant_name)?,
-            role: raw.role.as_deref().map(str::parse).transpose()?.unwrap_or(Role::Viewer),
+            role: raw
+                .role
+                .as_deref()
+                .map(str::parse)
+                .transpose()?
+                .unwrap_or(Role::Viewer),
             metadata: optional_metadata(raw.metadata)?,
         })
     }
@@ -161,7 +166,11 @@ impl From<Stream> for StreamState {
         Self {
             stream_id: stream.id.to_string(),
             status: stream.status,
-            participants: stream.participants.into_iter().map(state_participant).collect(),
+            participants: stream
+                .participants
+                .into_iter()
+                .map(state_participant)
+                .collect(),
             active_participants,
             started_at: stream.started_at,
             updated_at: stream.updated_at,
@@ -212,5 +221,6 @@ pub struct Health {
 pub fn optional_metadata(
     raw: Option<serde_json::Value>,
 ) -> Result<Option<Metadata>, ValidationError> {
-    raw.map(|value| Metadata::from_value("metadata", value)).transpose()
+    raw.map(|value| Metadata::from_value("metadata", value))
+        .transpose()
 }

@@ -55,7 +55,13 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -67,7 +73,10 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS)));
+            response.insert_header((
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            ));
         }
         response.json(self)
     }
@@ -106,9 +115,11 @@ impl From<StreamError> for ApiError {
             StreamError::VersionConflict { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "version_conflict", message)
             }
-            StreamError::PreconditionFailed { .. } => {
-                ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", message)
-            }
+            StreamError::PreconditionFailed { .. } => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                message,
+            ),
             StreamError::MediaUnavailable(why) => {
                 tracing::warn!(error = %why, "LiveKit unavailable");
                 ApiError::new(

@@ -71,9 +71,18 @@ mod tests {
 
     #[test]
     fn clients_connect_over_websocket_schemes() {
-        assert_eq!(with_url("https://x.livekit.cloud").client_url(), "wss://x.livekit.cloud");
-        assert_eq!(with_url("http://127.0.0.1:7880").client_url(), "ws://127.0.0.1:7880");
-        assert_eq!(with_url("wss://x.livekit.cloud").client_url(), "wss://x.livekit.cloud");
+        assert_eq!(
+            with_url("https://x.livekit.cloud").client_url(),
+            "wss://x.livekit.cloud"
+        );
+        assert_eq!(
+            with_url("http://127.0.0.1:7880").client_url(),
+            "ws://127.0.0.1:7880"
+        );
+        assert_eq!(
+            with_url("wss://x.livekit.cloud").client_url(),
+            "wss://x.livekit.cloud"
+        );
     }
 
     #[test]

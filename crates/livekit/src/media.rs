@@ -85,7 +85,10 @@ impl MediaServer for LiveKitMedia {
     }
 
     async fn delete_room(&self, room: &RoomName) -> Result<(), MediaError> {
-        self.client.delete_room(room.as_str()).await.map_err(classify)
+        self.client
+            .delete_room(room.as_str())
+            .await
+            .map_err(classify)
     }
 
     async fn list_rooms(&self) -> Result<Vec<MediaRoom>, MediaError> {
@@ -123,7 +126,11 @@ impl MediaServer for LiveKitMedia {
             .map_err(classify)
     }
 
-    async fn update_room_metadata(&self, room: &RoomName, metadata: &str) -> Result<(), MediaError> {
+    async fn update_room_metadata(
+        &self,
+        room: &RoomName,
+        metadata: &str,
+    ) -> Result<(), MediaError> {
         self.client
             .update_room_metadata(room.as_str(), metadata)
             .await

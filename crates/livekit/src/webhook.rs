@@ -115,8 +115,8 @@ impl WebhookVerifier {
         if !constant_time_eq(&signed, &actual) {
             return Err(WebhookError::DigestMismatch);
         }
-        let event = serde_json::from_slice(body)
-            .map_err(|err| WebhookError::Malformed(err.to_string()))?;
+        let event =
+            serde_json::from_slice(body).map_err(|err| WebhookError::Malformed(err.to_string()))?;
         Ok(VerifiedWebhook { event })
     }
 }
@@ -169,7 +169,9 @@ mod tests {
     #[test]
     fn a_bearer_prefix_is_tolerated() {
         let header = format!("Bearer {}", sign(BODY, SECRET));
-        assert!(WebhookVerifier::new(KEY, SECRET).verify(BODY.as_bytes(), Some(&header)).is_ok());
+        assert!(WebhookVerifier::new(KEY, SECRET)
+            .verify(BODY.as_bytes(), Some(&header))
+            .is_ok());
     }
 
     #[test]

@@ -220,12 +220,20 @@ impl EventLog for MemoryStore {
         let oldest = stored.events.front().map_or(1, |e| e.seq);
         let skip = usize::try_from(after_seq.saturating_add(1).saturating_sub(oldest))
             .unwrap_or(usize::MAX);
-        Ok(stored.events.iter().skip(skip).take(limit).cloned().collect())
+        Ok(stored
+            .events
+            .iter()
+            .skip(skip)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     fn subscribe(&self) -> EventFeed {
         // A lagging subscriber loses events here; its seq tracking notices and backfills.
-        Box::pin(BroadcastStream::new(self.feed.subscribe()).filter_map(|item| async move { item.ok() }))
+        Box::pin(
+            BroadcastStream::new(self.feed.subscribe()).filter_map(|item| async move { item.ok() }),
+        )
     }
 }
 

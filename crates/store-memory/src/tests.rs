@@ -63,7 +63,13 @@ async fn an_inserted_stream_can_be_read_back_and_found_by_room() {
     assert_eq!(store.get(stream.id).await.unwrap(), Some(stream.clone()));
     let by_room = store.find_live_by_room(&stream.room_name).await.unwrap();
     assert_eq!(by_room.map(|s| s.id), Some(stream.id));
-    assert_eq!(store.get(StreamId::from_uuid(Uuid::new_v4())).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get(StreamId::from_uuid(Uuid::new_v4()))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -77,9 +83,18 @@ async fn a_room_name_is_unique_among_streams_that_are_not_stopped() {
         Err(InsertError::RoomNameTaken(second.room_name.clone()))
     );
 
-    store.apply(first.id, Change::BeginStop, ctx()).await.unwrap();
-    store.apply(first.id, Change::FinishStop, ctx()).await.unwrap();
-    assert_eq!(store.find_live_by_room(&first.room_name).await.unwrap(), None);
+    store
+        .apply(first.id, Change::BeginStop, ctx())
+        .await
+        .unwrap();
+    store
+        .apply(first.id, Change::FinishStop, ctx())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_live_by_room(&first.room_name).await.unwrap(),
+        None
+    );
     store.insert(second, event).await.unwrap();
 }
 
@@ -91,7 +106,10 @@ async fn inserting_the_same_id_twice_is_refused() {
     let mut renamed = stream.clone();
     renamed.room_name = RoomName::new("other").unwrap();
 
-    assert_eq!(store.insert(renamed, event).await, Err(InsertError::DuplicateId(stream.id)));
+    assert_eq!(
+        store.insert(renamed, event).await,
+        Err(InsertError::DuplicateId(stream.id))
+    );
 }
 
 #[tokio::test]
@@ -102,7 +120,13 @@ async fn applied_changes_are_stored_with_gapless_events_and_no_ops_store_nothing
     let joined = store.apply(stream.id, join("ada"), ctx()).await.unwrap();
     let again = store.apply(stream.id, join("ada"), ctx()).await.unwrap();
     let left = store
-        .apply(stream.id, Change::Leave { identity: Identity::new("ada").unwrap() }, ctx())
+        .apply(
+            stream.id,
+            Change::Leave {
+                identity: Identity::new("ada").unwrap(),
+            },
+            ctx(),
+        )
         .await
         .unwrap();
 
@@ -115,7 +139,11 @@ async fn applied_changes_are_stored_with_gapless_events_and_no_ops_store_nothing
     assert_eq!(seqs, [1, 2, 3]);
     assert_eq!(
         kinds,
-        [EventType::StreamCreated, EventType::ParticipantJoined, EventType::ParticipantLeft]
+        [
+            EventType::StreamCreated,
+            EventType::ParticipantJoined,
+            EventType::ParticipantLeft
+        ]
     );
     assert_eq!(store.get(stream.id).await.unwrap().unwrap().seq, 3);
 }
@@ -139,7 +167,11 @@ async fn a_refused_change_stores_nothing() {
 async fn applying_to_an_unknown_stream_is_not_found() {
     let store = MemoryStore::default();
     let err = store
-        .apply(StreamId::from_uuid(Uuid::new_v4()), Change::BeginStop, ctx())
+        .apply(
+            StreamId::from_uuid(Uuid::new_v4()),
+            Change::BeginStop,
+            ctx(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err, domain::ports::ApplyError::NotFound);
@@ -159,7 +191,10 @@ async fn listing_pages_through_everything_in_creation_order() {
         seen.extend(page.items.iter().map(|s| s.id));
         let Some(next) = page.next else { break };
         page = store
-            .list(ListQuery { after: Some(next), ..query(3) })
+            .list(ListQuery {
+                after: Some(next),
+                ..query(3)
+            })
             .await
             .unwrap();
     }
@@ -172,7 +207,10 @@ async fn listing_filters_by_status_and_the_last_page_has_no_cursor() {
     let store = MemoryStore::default();
     let live = inserted(&store, "live").await;
     let stopped = inserted(&store, "gone").await;
-    store.apply(stopped.id, Change::BeginStop, ctx()).await.unwrap();
+    store
+        .apply(stopped.id, Change::BeginStop, ctx())
+        .await
+        .unwrap();
 
     let page = store
         .list(ListQuery {
@@ -182,7 +220,10 @@ async fn listing_filters_by_status_and_the_last_page_has_no_cursor() {
         .await
         .unwrap();
 
-    assert_eq!(page.items.iter().map(|s| s.id).collect::<Vec<_>>(), [live.id]);
+    assert_eq!(
+        page.items.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [live.id]
+    );
     assert_eq!(page.next, None);
 }
 
@@ -191,7 +232,10 @@ async fn a_cursor_from_elsewhere_is_refused() {
     let store = MemoryStore::default();
     for bad in ["", "m", "mx", "42", "r1"] {
         let result = store
-            .list(ListQuery { after: Some(domain::Cursor::new(bad)), ..query(1) })
+            .list(ListQuery {
+                after: Some(domain::Cursor::new(bad)),
+                ..query(1)
+            })
             .await;
         assert_eq!(result, Err(ListError::InvalidCursor), "{bad:?}");
     }
@@ -202,7 +246,10 @@ async fn reading_after_a_seq_returns_only_later_events_up_to_the_limit() {
     let store = MemoryStore::default();
     let stream = inserted(&store, "studio").await;
     for n in 0..5 {
-        store.apply(stream.id, join(&format!("p{n}")), ctx()).await.unwrap();
+        store
+            .apply(stream.id, join(&format!("p{n}")), ctx())
+            .await
+            .unwrap();
     }
 
     let after_two: Vec<u64> = store
@@ -230,7 +277,10 @@ async fn the_log_keeps_only_the_newest_events() {
     });
     let stream = inserted(&store, "studio").await;
     for n in 0..4 {
-        store.apply(stream.id, join(&format!("p{n}")), ctx()).await.unwrap();
+        store
+            .apply(stream.id, join(&format!("p{n}")), ctx())
+            .await
+            .unwrap();
     }
 
     let kept: Vec<u64> = store
@@ -259,7 +309,10 @@ async fn subscribers_receive_every_later_event_in_order() {
     let stream = inserted(&store, "studio").await;
     store.apply(stream.id, join("ada"), ctx()).await.unwrap();
     store.apply(stream.id, join("ada"), ctx()).await.unwrap();
-    store.apply(stream.id, Change::BeginStop, ctx()).await.unwrap();
+    store
+        .apply(stream.id, Change::BeginStop, ctx())
+        .await
+        .unwrap();
 
     let mut seqs = Vec::new();
     for _ in 0..3 {
@@ -290,5 +343,14 @@ async fn concurrent_joins_of_one_identity_make_one_participant_and_one_event() {
     }
 
     assert_eq!(events, 1);
-    assert_eq!(store.get(stream.id).await.unwrap().unwrap().participants.len(), 1);
+    assert_eq!(
+        store
+            .get(stream.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .participants
+            .len(),
+        1
+    );
 }

@@ -96,7 +96,10 @@ async fn list(
         .await?;
     let mut response = HttpResponse::Ok();
     if let Some(next) = &page.next {
-        response.insert_header((header::LINK, next_link(&req, &params.status, params.limit, next)));
+        response.insert_header((
+            header::LINK,
+            next_link(&req, &params.status, params.limit, next),
+        ));
     }
     Ok(response.json(page.items))
 }
@@ -169,8 +172,11 @@ fn if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
         return Ok(None);
     };
     let invalid = || {
-        ApiError::bad_request("invalid_header", "If-Match must be an ETag from this API, like \"3\"")
-            .with_field("If-Match")
+        ApiError::bad_request(
+            "invalid_header",
+            "If-Match must be an ETag from this API, like \"3\"",
+        )
+        .with_field("If-Match")
     };
     let value = raw.to_str().map_err(|_| invalid())?.trim();
     if value == "*" {

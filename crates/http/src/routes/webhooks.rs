@@ -72,7 +72,10 @@ async fn receive(
     }
     let Some(event) = verified.media_event() else {
         tracing::debug!(event = %verified.event.event, "webhook type not acted on");
-        return Ok(HttpResponse::Ok().json(Receipt { status: "ignored", seq: None }));
+        return Ok(HttpResponse::Ok().json(Receipt {
+            status: "ignored",
+            seq: None,
+        }));
     };
     let receipt = match state.service.apply_media_event(event).await? {
         MediaEventOutcome::Applied(event) => Receipt {

@@ -1,0 +1,20 @@
+//! The `orchestrator` application: reads the configuration, wires the adapters into the
+//! domain service, binds every listener, runs until told to shut down.
+//!
+//! Only this crate knows every other crate. With no `LIVEKIT_URL` it starts the embedded
+//! LiveKit emulator on a free loopback port and points both the LiveKit adapter and the
+//! emulator's webhooks at this process, so the whole API runs with zero set-up.
+//!
+//! # Layout
+//!
+//! - [`settings`]: [`Settings`], layered from `config/*.toml` and the environment.
+//! - [`telemetry`]: tracing subscriber set-up (human or JSON), once per process.
+//! - [`startup`]: [`Application`]: `build` binds and wires, `run_until` serves until a shutdown
+//!   future resolves, then drains in-flight requests.
+
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,0 +1,296 @@
+//! Layered configuration: `config/default.toml` (compiled in, so the binary runs from any
+//! directory) → `config/<APP_ENV>.toml` (if present) → `APP__SECTION__KEY` variables → the
+//! seed's variables (`PORT`, `GRPC_PORT`, `LIVEKIT_URL`, `LIVEKIT_API_KEY`,
+//! `LIVEKIT_API_SECRET`, `REDIS_URL`) and `LOG_FORMAT`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+/// Every setting of the orchestrator.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// REST (and WebSocket) listener.
+    pub http: HttpSettings,
+    /// gRPC listener.
+    pub grpc: GrpcSettings,
+    /// LiveKit connection, rooms and tokens.
+    pub livekit: LiveKitSettings,
+    /// Redis connection.
+    pub redis: RedisSettings,
+    /// In-memory store tuning.
+    pub store: StoreSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// REST listener.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    /// Address to bind.
+    pub host: String,
+    /// Port to bind; 0 picks a free one (tests).
+    pub port: u16,
+    /// actix workers; 0 means one per core.
+    pub workers: usize,
+    /// Grace period for in-flight requests at shutdown.
+    pub shutdown_timeout_secs: u64,
+}
+
+/// gRPC listener.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GrpcSettings {
+    /// Port to bind.
+    pub port: u16,
+}
+
+/// LiveKit.
+#[derive(Clone, Deserialize)]
+pub struct LiveKitSettings {
+    /// Server URL; empty runs the embedded emulator.
+    pub url: String,
+    /// API key.
+    pub api_key: String,
+    /// API secret (never logged).
+    pub api_secret: String,
+    /// Join-token lifetime.
+    pub token_ttl_secs: u64,
+    /// Room empty timeout.
+    pub empty_timeout_secs: u32,
+    /// Room departure timeout.
+    pub departure_timeout_secs: u32,
+    /// Room size limit (0: none).
+    pub max_participants: u32,
+    /// Budget of one LiveKit call.
+    pub request_timeout_secs: u64,
+}
+
+impl fmt::Debug for LiveKitSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveKitSettings")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key)
+            .field("api_secret", &"<redacted>")
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveKitSettings {
+    /// Whether to run the embedded emulator.
+    pub fn embedded(&self) -> bool {
+        self.url.trim().is_empty()
+    }
+
+    /// Join-token lifetime.
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_secs)
+    }
+
+    /// Budget of one LiveKit call.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+/// Redis.
+#[derive(Clone, Deserialize)]
+pub struct RedisSettings {
+    /// Connection URL; empty means the in-memory store. May hold a password: never logged.
+    pub url: String,
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("configured", &!self.url.is_empty())
+            .finish()
+    }
+}
+
+/// In-memory store.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoreSettings {
+    /// Events kept per stream.
+    pub max_events_per_stream: usize,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    /// Output format.
+    pub format: LogFormat,
+    /// EnvFilter directive (RUST_LOG wins).
+    pub level: String,
+}
+
+/// The configuration could not be assembled.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct SettingsError(#[from] config::ConfigError);
+
+/// The seed's environment variables and the setting each one sets.
+const SEED_VARIABLES: [(&str, &str); 7] = [
+    ("PORT", "http.port"),
+    ("GRPC_PORT", "grpc.port"),
+    ("LIVEKIT_URL", "livekit.url"),
+    ("LIVEKIT_API_KEY", "livekit.api_key"),
+    ("LIVEKIT_API_SECRET", "livekit.api_secret"),
+    ("REDIS_URL", "redis.url"),
+    ("LOG_FORMAT", "log.format"),
+];
+
+impl Settings {
+    /// Loads the layers from the process environment and `./config`.
+    ///
+    /// # Errors
+    /// [`SettingsError`] when a layer is unreadable or a value has the wrong type.
+    pub fn load() -> Result<Self, SettingsError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::load_from(Path::new("config"), &env)
+    }
+
+    /// Loads the layers from `config_dir` and the given environment (tests pass their own).
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn load_from(
+        config_dir: &Path,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, SettingsError> {
+        let app_env = env.get("APP_ENV").map_or("development", String::as_str);
+        let mut builder = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::from(config_dir.join(app_env)).required(false))
+            .add_source(
+                Environment::with_prefix("APP")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(Some(env.clone().into_iter().collect()))
+                    .try_parsing(true),
+            );
+        for (variable, key) in SEED_VARIABLES {
+            if let Some(value) = env.get(variable) {
+                builder = builder.set_override(key, value.as_str())?;
+            }
+        }
+        Ok(builder.build()?.try_deserialize()?)
+    }
+
+    /// Settings for tests: defaults with every listener on port 0 and the embedded emulator.
+    ///
+    /// # Panics
+    /// Never: the compiled-in defaults are valid (checked by a unit test).
+    #[allow(clippy::expect_used)]
+    pub fn for_tests() -> Self {
+        let mut settings = Self::load_from(Path::new("/nonexistent"), &HashMap::new())
+            .expect("compiled-in defaults are valid");
+        settings.http.host = "127.0.0.1".into();
+        settings.http.port = 0;
+        settings.http.workers = 1;
+        settings.http.shutdown_timeout_secs = 1;
+        settings.grpc.port = 0;
+        settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file_and_no_environment() {
+        let settings = Settings::load_from(Path::new("/nonexistent"), &env(&[])).unwrap();
+        assert_eq!(settings.http.port, 3000);
+        assert_eq!(settings.grpc.port, 8001);
+        assert!(settings.livekit.embedded());
+        assert!(settings.redis.url.is_empty());
+        assert_eq!(settings.log.format, LogFormat::Human);
+    }
+
+    #[test]
+    fn the_seed_variables_override_everything() {
+        let settings = Settings::load_from(
+            Path::new("/nonexistent"),
+            &env(&[
+                ("PORT", "4000"),
+                ("GRPC_PORT", "4001"),
+                ("LIVEKIT_URL", "wss://x.livekit.cloud"),
+                ("LIVEKIT_API_KEY", "key"),
+                ("LIVEKIT_API_SECRET", "secret"),
+                ("REDIS_URL", "redis://127.0.0.1:6379"),
+                ("LOG_FORMAT", "json"),
+                ("APP__HTTP__PORT", "5000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.http.port, 4000);
+        assert_eq!(settings.grpc.port, 4001);
+        assert_eq!(settings.livekit.url, "wss://x.livekit.cloud");
+        assert_eq!(settings.livekit.api_key, "key");
+        assert_eq!(settings.livekit.api_secret, "secret");
+        assert_eq!(settings.redis.url, "redis://127.0.0.1:6379");
+        assert_eq!(settings.log.format, LogFormat::Json);
+        assert!(
+            !format!("{settings:?}").contains("secret\""),
+            "no secret in Debug"
+        );
+    }
+
+    #[test]
+    fn app_prefixed_variables_reach_nested_settings() {
+        let settings = Settings::load_from(
+            Path::new("/nonexistent"),
+            &env(&[
+                ("APP__HTTP__WORKERS", "3"),
+                ("APP__LIVEKIT__TOKEN_TTL_SECS", "60"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.http.workers, 3);
+        assert_eq!(settings.livekit.token_ttl(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_environment_file_layers_over_the_defaults() {
+        let dir =
+            std::env::temp_dir().join(format!("orchestrator-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("staging.toml"), "[http]\nport = 3100\n").unwrap();
+
+        let settings = Settings::load_from(&dir, &env(&[("APP_ENV", "staging")])).unwrap();
+
+        assert_eq!(settings.http.port, 3100);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_malformed_value_is_a_clear_error() {
+        let err = Settings::load_from(Path::new("/nonexistent"), &env(&[("PORT", "not-a-port")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid configuration"), "{err}");
+    }
+}

@@ -1,0 +1,255 @@
+//! Wiring and lifecycle: [`Application::build`] binds every listener first (so tests can use
+//! port 0 and read the real ports), [`Application::run_until`] serves until a shutdown future
+//! resolves, then stops accepting and drains in-flight requests within the grace period.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::{web, App, HttpServer};
+use anyhow::{bail, Context};
+use domain::ports::{RandomIds, SystemClock};
+use domain::service::Ports;
+use domain::StreamService;
+use http_api::HttpState;
+use livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens, WebhookVerifier};
+use livekit_emulator::{Emulator, EmulatorConfig};
+use store_memory::{MemoryStore, MemoryStoreConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::settings::Settings;
+
+/// A built orchestrator: listeners bound, adapters wired, not yet serving.
+#[allow(missing_debug_implementations)]
+pub struct Application {
+    http: actix_web::dev::Server,
+    http_addr: SocketAddr,
+    livekit_url: String,
+    emulator: Option<EmbeddedEmulator>,
+    instance_id: String,
+}
+
+/// The emulator this process runs when no `LIVEKIT_URL` is configured.
+struct EmbeddedEmulator {
+    emulator: Emulator,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Application {
+    /// Binds the listeners and wires the adapters described by `settings`.
+    ///
+    /// # Errors
+    /// A listener cannot be bound, or the settings are inconsistent (LiveKit URL without
+    /// credentials, a Redis URL this build cannot use).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if !settings.redis.url.trim().is_empty() {
+            bail!(
+                "REDIS_URL is set, but this build has no Redis store yet; \
+                 unset it to run on the in-memory store"
+            );
+        }
+        let http_listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
+            .with_context(|| {
+                format!(
+                    "binding HTTP on {}:{}",
+                    settings.http.host, settings.http.port
+                )
+            })?;
+        let http_addr = http_listener.local_addr()?;
+
+        let (livekit, emulator) = if settings.livekit.embedded() {
+            let (config, emulator) = start_emulator(&settings, http_addr)?;
+            (config, Some(emulator))
+        } else {
+            if settings.livekit.api_key.is_empty() || settings.livekit.api_secret.is_empty() {
+                bail!(
+                    "LIVEKIT_URL is set: LIVEKIT_API_KEY and LIVEKIT_API_SECRET are required too"
+                );
+            }
+            (
+                livekit_config(
+                    &settings,
+                    settings.livekit.url.clone(),
+                    settings.livekit.api_key.clone(),
+                    settings.livekit.api_secret.clone(),
+                ),
+                None,
+            )
+        };
+
+        let store = Arc::new(MemoryStore::new(MemoryStoreConfig {
+            max_events_per_stream: settings.store.max_events_per_stream,
+            ..MemoryStoreConfig::default()
+        }));
+        let instance_id = Uuid::new_v4().to_string();
+        let service = StreamService::new(
+            Ports {
+                streams: store,
+                media: Arc::new(LiveKitMedia::new(&livekit)),
+                tokens: Arc::new(LiveKitTokens::new(livekit.clone())),
+                clock: Arc::new(SystemClock),
+                ids: Arc::new(RandomIds),
+            },
+            instance_id.as_str(),
+        );
+        let state = HttpState {
+            service,
+            webhooks: WebhookVerifier::new(&livekit.api_key, &livekit.api_secret),
+            started_at: Instant::now(),
+        };
+        let workers = match settings.http.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let http = HttpServer::new(move || {
+            App::new()
+                .configure(http_api::configure(state.clone()))
+                .default_service(web::to(http_api::not_found))
+        })
+        .listen(http_listener)?
+        .workers(workers)
+        // Signals are handled once, in main, for every server of the process.
+        .disable_signals()
+        .shutdown_timeout(settings.http.shutdown_timeout_secs)
+        .run();
+
+        Ok(Self {
+            http,
+            http_addr,
+            livekit_url: livekit.url,
+            emulator,
+            instance_id,
+        })
+    }
+
+    /// The bound HTTP address (the real port when 0 was asked for).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The LiveKit server this instance talks to (the emulator's URL in embedded mode).
+    pub fn livekit_url(&self) -> &str {
+        &self.livekit_url
+    }
+
+    /// The embedded LiveKit emulator, when no `LIVEKIT_URL` is configured.
+    pub fn emulator(&self) -> Option<&Emulator> {
+        self.emulator.as_ref().map(|e| &e.emulator)
+    }
+
+    /// This instance's id, recorded in the events it produces.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
+    /// (bounded by `http.shutdown_timeout_secs`) and stops the embedded emulator.
+    ///
+    /// # Errors
+    /// When a server fails.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let handle = self.http.handle();
+        let mut server = std::pin::pin!(self.http);
+        tokio::select! {
+            result = &mut server => result.context("HTTP server failed")?,
+            () = shutdown => {
+                tracing::info!("shutting down: draining in-flight requests");
+                // The stop command is answered by the server future, so both must be polled.
+                let ((), drained) = tokio::join!(handle.stop(true), &mut server);
+                drained.context("HTTP server failed while draining")?;
+            }
+        }
+        if let Some(embedded) = self.emulator {
+            let _ = embedded.stop.send(());
+            embedded
+                .task
+                .await
+                .context("embedded LiveKit emulator panicked")?
+                .context("embedded LiveKit emulator failed")?;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn livekit_config(
+    settings: &Settings,
+    url: String,
+    api_key: String,
+    api_secret: String,
+) -> LiveKitConfig {
+    LiveKitConfig {
+        url,
+        api_key,
+        api_secret,
+        token_ttl: settings.livekit.token_ttl(),
+        empty_timeout_secs: settings.livekit.empty_timeout_secs,
+        departure_timeout_secs: settings.livekit.departure_timeout_secs,
+        max_participants: settings.livekit.max_participants,
+        request_timeout: settings.livekit.request_timeout(),
+    }
+}
+
+/// Starts the emulator on a free loopback port, sending its webhooks to this process.
+fn start_emulator(
+    settings: &Settings,
+    http_addr: SocketAddr,
+) -> anyhow::Result<(LiveKitConfig, EmbeddedEmulator)> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding the emulator")?;
+    let addr = listener.local_addr()?;
+    let webhook_host = if http_addr.ip().is_unspecified() {
+        match http_addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        }
+    } else {
+        http_addr.ip()
+    };
+    let webhook_url = format!(
+        "http://{}/webhooks/livekit",
+        SocketAddr::new(webhook_host, http_addr.port())
+    );
+    let api_key = if settings.livekit.api_key.is_empty() {
+        livekit_emulator::DEV_API_KEY.to_owned()
+    } else {
+        settings.livekit.api_key.clone()
+    };
+    let api_secret = if settings.livekit.api_secret.is_empty() {
+        livekit_emulator::DEV_API_SECRET.to_owned()
+    } else {
+        settings.livekit.api_secret.clone()
+    };
+    let emulator = Emulator::new(
+        EmulatorConfig::new(api_key.clone(), api_secret.clone()).with_webhook_url(webhook_url),
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(livekit_emulator::serve(
+        listener,
+        emulator.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let url = format!("http://{addr}");
+    if api_secret == livekit_emulator::DEV_API_SECRET {
+        // The dev secret is a published constant, not a secret; developers need it to sign
+        // their own test webhooks.
+        tracing::info!(%url, api_key = %api_key, api_secret = %api_secret,
+            "no LIVEKIT_URL: running the embedded LiveKit emulator with the dev credentials");
+    } else {
+        tracing::info!(%url, api_key = %api_key, "no LIVEKIT_URL: running the embedded LiveKit emulator");
+    }
+    let config = livekit_config(settings, url, api_key, api_secret);
+    Ok((
+        config,
+        EmbeddedEmulator {
+            emulator,
+            stop,
+            task,
+        },
+    ))
+}

@@ -1,0 +1,149 @@
+//! The real `orchestrator` binary: starts with zero configuration, answers, and on SIGTERM or
+//! SIGINT stops accepting, finishes in-flight requests and exits 0.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running orchestrator process, killed if a test fails before it exits.
+struct Process {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary on a free port with JSON logs and waits (at most 60 s) for its
+/// "listening" line, which carries the bound address.
+fn start() -> Process {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env("APP_ENV", "process-test")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("orchestrator listening") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a listening line within 60 s");
+    let log: serde_json::Value = serde_json::from_str(&line).expect("JSON logs");
+    let bound: SocketAddr = log["http"].as_str().unwrap().parse().unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], bound.port()));
+    Process { child, addr }
+}
+
+fn signal(process: &Process, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(process.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_for_exit(process: &mut Process, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = process.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "did not exit within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends raw HTTP/1.1 and returns the whole answer (the connection is closed by the server).
+fn exchange(addr: SocketAddr, request: &str) -> String {
+    let mut socket = TcpStream::connect(addr).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    socket.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn the_binary_serves_with_zero_configuration_and_exits_zero_on_sigterm() {
+    let mut process = start();
+
+    let health = exchange(
+        process.addr,
+        "GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+    );
+    let created = exchange(
+        process.addr,
+        "POST /streams HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    signal(&process, "TERM");
+
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(
+        created.starts_with("HTTP/1.1 201"),
+        "embedded LiveKit works: {created}"
+    );
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+}
+
+#[test]
+fn sigint_also_exits_zero() {
+    let mut process = start();
+
+    signal(&process, "INT");
+
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+}
+
+#[test]
+fn a_request_in_flight_at_sigterm_is_finished_before_exit() {
+    let mut process = start();
+    let body = r#"{"roomName":"drain"}"#;
+    let mut socket = TcpStream::connect(process.addr).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let head = format!(
+        "POST /streams HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).unwrap();
+    socket.write_all(&body.as_bytes()[..5]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    signal(&process, "TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    socket.write_all(&body.as_bytes()[5..]).unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.contains("\"roomName\":\"drain\""), "{answer}");
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+    assert!(
+        TcpStream::connect_timeout(&process.addr, Duration::from_millis(500)).is_err(),
+        "no longer accepting"
+    );
+}

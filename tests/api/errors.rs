@@ -1,0 +1,127 @@
+//! Malformed requests get a clear 4xx, never a 500, and change nothing.
+
+use orchestrator_tests::{assert_error, spawn_app, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+async fn stream_count(app: &TestApp) -> usize {
+    let all: Vec<Value> = app.list_streams("").await.json().await.unwrap();
+    all.len()
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_and_creates_nothing() {
+    let app = spawn_app().await;
+
+    let response = app
+        .send_raw(
+            Method::POST,
+            "/streams",
+            Some("application/json"),
+            "{\"roomName\": ",
+        )
+        .await;
+
+    assert_error(response, StatusCode::BAD_REQUEST, "malformed_json").await;
+    assert_eq!(stream_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_a_415() {
+    let app = spawn_app().await;
+
+    let response = app
+        .send_raw(Method::POST, "/streams", Some("text/plain"), "roomName=x")
+        .await;
+
+    assert_error(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    assert_eq!(stream_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_a_413() {
+    let app = spawn_app().await;
+    let huge = format!(
+        "{{\"metadata\": {{\"blob\": \"{}\"}}}}",
+        "x".repeat(70 * 1024)
+    );
+
+    let response = app
+        .send_raw(Method::POST, "/streams", Some("application/json"), huge)
+        .await;
+
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert_eq!(stream_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_64_kib_is_a_413_too() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = "POST /streams HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+                Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let chunk = format!("400\r\n{}\r\n", " ".repeat(1024));
+    for _ in 0..80 {
+        // The server may answer and close before the whole body is sent.
+        if socket.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = socket.write_all(b"0\r\n\r\n").await;
+
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        socket.read_to_end(&mut answer),
+    )
+    .await;
+
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+    assert_eq!(stream_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_json_array_where_an_object_is_expected_is_a_400() {
+    let app = spawn_app().await;
+
+    let response = app
+        .send_raw(Method::POST, "/streams", Some("application/json"), "[1,2]")
+        .await;
+
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_field").await;
+}
+
+#[tokio::test]
+async fn a_malformed_query_is_a_400() {
+    let app = spawn_app().await;
+
+    let response = app.list_streams("?limit=lots").await;
+
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_query").await;
+}
+
+#[tokio::test]
+async fn malformed_patch_join_and_leave_bodies_are_400s() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    for (method, path) in [
+        (Method::PATCH, format!("/streams/{id}")),
+        (Method::POST, format!("/streams/{id}/join")),
+        (Method::POST, format!("/streams/{id}/leave")),
+    ] {
+        let response = app
+            .send_raw(method, &path, Some("application/json"), "{oops")
+            .await;
+        assert_error(response, StatusCode::BAD_REQUEST, "malformed_json").await;
+    }
+    assert_eq!(app.state(&id).await["seq"], 1, "nothing changed");
+}

@@ -1,0 +1,15 @@
+//! The REST API, end to end: a real orchestrator on port 0 with its embedded LiveKit emulator.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod create;
+mod errors;
+mod health;
+mod join;
+mod leave;
+mod list;
+mod livekit_outage;
+mod read;
+mod stop;
+mod update;
+mod webhooks;

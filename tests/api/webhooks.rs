@@ -1,0 +1,153 @@
+use livekit_api::services::room::RoomClient;
+use livekit_emulator::{DEV_API_KEY, DEV_API_SECRET};
+use orchestrator_tests::{assert_error, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn participant_left(room: &str, identity: &str) -> String {
+    json!({
+        "event": "participant_left",
+        "room": {"name": room},
+        "participant": {"sid": "PA_x", "identity": identity},
+        "id": format!("EV_{}", uuid::Uuid::new_v4().simple()),
+        "createdAt": "1700000000"
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn an_unsigned_or_wrongly_signed_webhook_is_a_401_and_changes_nothing() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    app.joined(&id, json!({"participantName": "ada"})).await;
+    let body = participant_left(&format!("room-{id}"), "ada");
+
+    let unsigned = app
+        .send_raw(
+            reqwest::Method::POST,
+            "/webhooks/livekit",
+            Some("application/webhook+json"),
+            body.clone(),
+        )
+        .await;
+    let forged = app
+        .post_webhook(&body, "not-the-secret-but-32-characters-long")
+        .await;
+
+    assert_error(unsigned, StatusCode::UNAUTHORIZED, "invalid_signature").await;
+    assert_error(forged, StatusCode::UNAUTHORIZED, "invalid_signature").await;
+    let state = app.state(&id).await;
+    assert_eq!(state["activeParticipants"], 1);
+    assert_eq!(state["seq"], 2);
+}
+
+#[tokio::test]
+async fn a_signed_webhook_with_application_json_is_accepted_too() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    app.joined(&id, json!({"participantName": "ada"})).await;
+    let body = participant_left(&format!("room-{id}"), "ada");
+    let signed = app.post_webhook(&body, DEV_API_SECRET).await;
+
+    assert_eq!(signed.status(), StatusCode::OK);
+    let receipt: Value = signed.json().await.unwrap();
+    assert_eq!(receipt["status"], "applied");
+    assert_eq!(app.state(&id).await["activeParticipants"], 0);
+}
+
+#[tokio::test]
+async fn a_media_session_round_trips_through_emulator_webhooks() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    let joined = app
+        .joined(&id, json!({"participantName": "ada", "role": "host"}))
+        .await;
+
+    let session = app
+        .emulator()
+        .connect(joined["token"].as_str().unwrap())
+        .await
+        .unwrap();
+    let connected = app
+        .wait_for_stream(&id, |s| s["participants"][0]["sid"].is_string())
+        .await;
+
+    assert_eq!(connected["participants"][0]["sid"], session.sid.as_str());
+    assert_eq!(connected["participants"][0]["leftAt"], Value::Null);
+
+    app.emulator()
+        .disconnect(&format!("room-{id}"), "ada")
+        .await
+        .unwrap();
+    let left = app
+        .wait_for_stream(&id, |s| s["participants"][0]["leftAt"].is_string())
+        .await;
+    assert_eq!(left["status"], "active");
+}
+
+#[tokio::test]
+async fn a_walk_in_reported_by_livekit_becomes_a_participant() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    let token = livekit_api::access_token::AccessToken::with_api_key(DEV_API_KEY, DEV_API_SECRET)
+        .with_identity("walk-in")
+        .with_grants(livekit_api::access_token::VideoGrants {
+            room_join: true,
+            room: format!("room-{id}"),
+            can_publish: Some(false),
+            ..Default::default()
+        })
+        .to_jwt()
+        .unwrap();
+
+    app.emulator().connect(&token).await.unwrap();
+
+    let stream = app
+        .wait_for_stream(&id, |s| {
+            s["participants"].as_array().is_some_and(|p| p.len() == 1)
+        })
+        .await;
+    assert_eq!(stream["participants"][0]["identity"], "walk-in");
+    assert_eq!(stream["participants"][0]["role"], "viewer");
+}
+
+#[tokio::test]
+async fn a_room_closed_in_livekit_stops_its_stream() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    let livekit = RoomClient::with_api_key(&app.livekit_url, DEV_API_KEY, DEV_API_SECRET);
+
+    livekit.delete_room(&format!("room-{id}")).await.unwrap();
+
+    let stream = app.wait_for_stream(&id, |s| s["status"] == "stopped").await;
+    assert!(stream["stoppedAt"].is_string());
+}
+
+#[tokio::test]
+async fn webhooks_for_unknown_rooms_and_unused_event_types_are_acknowledged() {
+    let app = spawn_app().await;
+
+    let unknown_room = app
+        .post_webhook(&participant_left("nobody-here", "x"), DEV_API_SECRET)
+        .await;
+    let track =
+        json!({"event": "track_published", "room": {"name": "r"}, "id": "EV_t"}).to_string();
+    let unused = app.post_webhook(&track, DEV_API_SECRET).await;
+
+    assert_eq!(unknown_room.status(), StatusCode::OK);
+    assert_eq!(
+        unknown_room.json::<Value>().await.unwrap()["status"],
+        "unknown_room"
+    );
+    assert_eq!(unused.status(), StatusCode::OK);
+    assert_eq!(unused.json::<Value>().await.unwrap()["status"], "ignored");
+}
+
+#[tokio::test]
+async fn a_signed_body_that_is_not_a_webhook_event_is_a_400() {
+    let app = spawn_app().await;
+
+    let response = app.post_webhook("[not an event]", DEV_API_SECRET).await;
+
+    assert_error(response, StatusCode::BAD_REQUEST, "malformed_webhook").await;
+}

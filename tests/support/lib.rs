@@ -1,0 +1,321 @@
+//! Test support for the end-to-end suites: [`spawn_app`] starts a real orchestrator (every
+//! listener on port 0, embedded LiveKit emulator) on its own runtime thread, and [`TestApp`]
+//! has one method per endpoint so tests read as specifications.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine;
+use livekit_api::access_token::AccessToken;
+use livekit_emulator::Emulator;
+use orchestrator::{Application, Settings};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+/// A running orchestrator and a client for it. Shuts the app down when dropped.
+pub struct TestApp {
+    /// Where the REST API listens.
+    pub addr: SocketAddr,
+    /// `http://addr`.
+    pub base: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// The embedded LiveKit emulator (absent when the app uses an external LiveKit URL).
+    pub emulator: Option<Emulator>,
+    /// The LiveKit URL the app uses.
+    pub livekit_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Starts an orchestrator with the test defaults.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Settings::for_tests()).await
+}
+
+/// Starts an orchestrator with `settings`, on a runtime of its own (as in production: a
+/// multi-threaded tokio runtime), and waits until it is bound.
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("test runtime");
+        runtime.block_on(async move {
+            let app = match Application::build(settings).await {
+                Ok(app) => app,
+                Err(err) => {
+                    let _ = ready_tx.send(Err(format!("{err:#}")));
+                    return;
+                }
+            };
+            let info = (
+                app.http_addr(),
+                app.emulator().cloned(),
+                app.livekit_url().to_owned(),
+            );
+            let _ = ready_tx.send(Ok(info));
+            let _ = app
+                .run_until(async move {
+                    let _ = shutdown_rx.await;
+                })
+                .await;
+        });
+    });
+    let (addr, emulator, livekit_url) = ready_rx
+        .await
+        .expect("app thread alive")
+        .unwrap_or_else(|err| panic!("the app failed to start: {err}"));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: http_client(),
+        emulator,
+        livekit_url,
+        shutdown: Some(shutdown_tx),
+    }
+}
+
+/// A plain-HTTP client. reqwest is built with `rustls-no-provider` in this workspace (through
+/// livekit-api), so it needs a TLS config with an explicit provider even for loopback HTTP.
+pub fn http_client() -> reqwest::Client {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+impl TestApp {
+    /// The embedded emulator.
+    pub fn emulator(&self) -> &Emulator {
+        self.emulator
+            .as_ref()
+            .expect("this app runs the embedded emulator")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `GET /health`.
+    pub async fn health(&self) -> Response {
+        self.client.get(self.url("/health")).send().await.unwrap()
+    }
+
+    /// `POST /streams` with a JSON body.
+    pub async fn create_stream(&self, body: Value) -> Response {
+        self.client
+            .post(self.url("/streams"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a stream and returns its JSON, asserting 201.
+    pub async fn created_stream(&self, body: Value) -> Value {
+        let response = self.create_stream(body).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    /// Creates a stream with default settings and returns its id.
+    pub async fn new_stream_id(&self) -> String {
+        self.created_stream(json!({})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `GET /streams?query`.
+    pub async fn list_streams(&self, query: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/streams{query}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /streams/:id`.
+    pub async fn get_stream(&self, id: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/streams/{id}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /streams/:id` as JSON, asserting 200.
+    pub async fn stream(&self, id: &str) -> Value {
+        let response = self.get_stream(id).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// `GET /streams/:id/state`.
+    pub async fn stream_state(&self, id: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/streams/{id}/state")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /streams/:id/state` as JSON, asserting 200.
+    pub async fn state(&self, id: &str) -> Value {
+        let response = self.stream_state(id).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// `PATCH /streams/:id`.
+    pub async fn update_stream(&self, id: &str, body: Value) -> Response {
+        self.client
+            .patch(self.url(&format!("/streams/{id}")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `PATCH /streams/:id` with `If-Match`.
+    pub async fn update_stream_if_match(&self, id: &str, etag: &str, body: Value) -> Response {
+        self.client
+            .patch(self.url(&format!("/streams/{id}")))
+            .header("If-Match", etag)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `DELETE /streams/:id`.
+    pub async fn stop_stream(&self, id: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/streams/{id}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /streams/:id/join`.
+    pub async fn join(&self, id: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(&format!("/streams/{id}/join")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Joins and returns the answer, asserting 200.
+    pub async fn joined(&self, id: &str, body: Value) -> Value {
+        let response = self.join(id, body).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// `POST /streams/:id/leave`.
+    pub async fn leave(&self, id: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(&format!("/streams/{id}/leave")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Any request with a raw body and content type.
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `POST /webhooks/livekit` with `body`, signed as LiveKit signs with `secret`.
+    pub async fn post_webhook(&self, body: &str, secret: &str) -> Response {
+        let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body));
+        let token = AccessToken::with_api_key(livekit_emulator::DEV_API_KEY, secret)
+            .with_sha256(&digest)
+            .to_jwt()
+            .unwrap();
+        self.client
+            .post(self.url("/webhooks/livekit"))
+            .header("Content-Type", "application/webhook+json")
+            .header("Authorization", token)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Polls `GET /streams/:id` until `condition` holds (at most 10 s), returning the stream.
+    pub async fn wait_for_stream(&self, id: &str, condition: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let stream = self.stream(id).await;
+            if condition(&stream) {
+                return stream;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition not reached within 10 s; last state: {stream:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Reads an error answer, asserting its status and machine code; returns the body.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/json"),
+        "errors are JSON"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "code in {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message in {body}"
+    );
+    body
+}
