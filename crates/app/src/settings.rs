@@ -104,6 +104,10 @@ impl LiveKitSettings {
 pub struct RedisSettings {
     /// Connection URL; empty means the in-memory store. May hold a password: never logged.
     pub url: String,
+    /// Prefix of every key and channel.
+    pub key_prefix: String,
+    /// Budget of one command.
+    pub command_timeout_ms: u64,
 }
 
 impl fmt::Debug for RedisSettings {

@@ -5,17 +5,18 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
-use domain::ports::{RandomIds, SystemClock};
+use domain::ports::{RandomIds, StreamRepository, SystemClock};
 use domain::service::Ports;
 use domain::StreamService;
 use http_api::HttpState;
 use livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens, WebhookVerifier};
 use livekit_emulator::{Emulator, EmulatorConfig};
 use store_memory::{MemoryStore, MemoryStoreConfig};
+use store_redis::{RedisConfig, RedisStore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -46,12 +47,6 @@ impl Application {
     /// A listener cannot be bound, or the settings are inconsistent (LiveKit URL without
     /// credentials, a Redis URL this build cannot use).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        if !settings.redis.url.trim().is_empty() {
-            bail!(
-                "REDIS_URL is set, but this build has no Redis store yet; \
-                 unset it to run on the in-memory store"
-            );
-        }
         let http_listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
             .with_context(|| {
                 format!(
@@ -81,10 +76,7 @@ impl Application {
             )
         };
 
-        let store = Arc::new(MemoryStore::new(MemoryStoreConfig {
-            max_events_per_stream: settings.store.max_events_per_stream,
-            ..MemoryStoreConfig::default()
-        }));
+        let store = connect_store(&settings).await?;
         let instance_id = Uuid::new_v4().to_string();
         let service = StreamService::new(
             Ports {
@@ -174,6 +166,28 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The in-memory store, or Redis when a URL is configured.
+async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn StreamRepository>> {
+    let url = settings.redis.url.trim();
+    if url.is_empty() {
+        return Ok(Arc::new(MemoryStore::new(MemoryStoreConfig {
+            max_events_per_stream: settings.store.max_events_per_stream,
+            ..MemoryStoreConfig::default()
+        })));
+    }
+    let config = RedisConfig {
+        key_prefix: settings.redis.key_prefix.clone(),
+        command_timeout: Duration::from_millis(settings.redis.command_timeout_ms),
+        max_events_per_stream: settings.store.max_events_per_stream as u64,
+        ..RedisConfig::new(url)
+    };
+    let store = RedisStore::connect(config)
+        .await
+        .context("connecting to Redis (REDIS_URL)")?;
+    tracing::info!(prefix = %settings.redis.key_prefix, "state in Redis");
+    Ok(Arc::new(store))
 }
 
 fn livekit_config(

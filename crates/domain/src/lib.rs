@@ -14,6 +14,8 @@
 //! - [`event`]: [`StreamEvent`], one per change of state, with a gapless per-stream `seq`.
 //! - [`change`]: [`Change`], the atomic mutations a repository applies, and the pure
 //!   [`Stream::apply`] that decides their outcome (shared by every store, so the rules live once).
+//! - [`follow`]: [`follow()`](follow::follow), one stream's events from a seq on, gapless, over an
+//!   at-most-once live feed backed by the event log.
 //! - [`ports`]: traits for the outside world, each with an `# Errors` contract.
 //! - [`service`]: [`StreamService`], one method per operation, and [`StreamError`], the error
 //!   every transport maps exhaustively.
@@ -26,6 +28,7 @@
 
 pub mod change;
 pub mod event;
+pub mod follow;
 pub mod participant;
 pub mod ports;
 pub mod service;

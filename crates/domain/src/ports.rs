@@ -130,6 +130,12 @@ pub trait StreamRepository: Send + Sync {
         change: Change,
         ctx: ChangeContext,
     ) -> Result<Applied, ApplyError>;
+
+    /// Checks that the store answers (readiness).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it does not.
+    async fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// A live feed of events of every stream, in per-stream seq order. Delivery is at most once:
@@ -153,6 +159,14 @@ pub trait EventLog: Send + Sync {
 
     /// Subscribes to every event appended from now on.
     fn subscribe(&self) -> EventFeed;
+
+    /// The store's epoch: an id that changes when the store lost its data (a Redis restarted
+    /// without persistence, a flush). Seqs from another epoch mean nothing: a subscriber that
+    /// sees the epoch change must reload state instead of resuming.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn epoch(&self) -> Result<String, StoreError>;
 }
 
 /// A LiveKit call failed.

@@ -563,6 +563,14 @@ impl StreamService {
         }
     }
 
+    /// Whether the service can serve: the store answers.
+    ///
+    /// # Errors
+    /// `StoreUnavailable` when it does not.
+    pub async fn ready(&self) -> Result<(), StreamError> {
+        Ok(self.ports.streams.ping().await?)
+    }
+
     async fn apply(&self, id: StreamId, change: Change) -> Result<Applied, StreamError> {
         self.ports
             .streams

@@ -47,6 +47,8 @@ impl Default for MemoryStoreConfig {
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
+    /// Memory is lost only with the process, so one epoch per store is exact.
+    epoch: Arc<str>,
     feed: broadcast::Sender<StreamEvent>,
     config: MemoryStoreConfig,
 }
@@ -79,6 +81,7 @@ impl MemoryStore {
         let (feed, _) = broadcast::channel(config.feed_capacity.max(1));
         Self {
             inner: Arc::new(Mutex::new(Inner::default())),
+            epoch: uuid::Uuid::new_v4().to_string().into(),
             feed,
             config,
         }
@@ -202,6 +205,10 @@ impl StreamRepository for MemoryStore {
         self.publish(event);
         Ok(applied)
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -234,6 +241,10 @@ impl EventLog for MemoryStore {
         Box::pin(
             BroadcastStream::new(self.feed.subscribe()).filter_map(|item| async move { item.ok() }),
         )
+    }
+
+    async fn epoch(&self) -> Result<String, StoreError> {
+        Ok(self.epoch.to_string())
     }
 }
 

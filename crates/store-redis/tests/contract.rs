@@ -1,0 +1,71 @@
+//! The shared stream-store contract on Redis (REDIS_URL when it answers, else a redis-server
+//! the harness starts), each test under its own key prefix.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+include!("../../../tests/contracts/streams.rs");
+
+use orchestrator_store_redis::{RedisConfig, RedisStore};
+use redis_harness::RedisServer;
+
+async fn redis_store() -> (RedisStore, RedisServer) {
+    let server = redis_harness::shared_or_owned();
+    let config = RedisConfig {
+        key_prefix: redis_harness::unique_prefix(),
+        ..RedisConfig::new(server.url())
+    };
+    let store = RedisStore::connect(config)
+        .await
+        .expect("connect to the test Redis");
+    (store, server)
+}
+
+stream_store_contract!(redis_store().await);
+
+/// The same contract on a Redis Cluster of three masters: every script must stay within one
+/// slot and every multi-key read must route per key.
+mod cluster {
+    use std::sync::{Arc, Mutex, Weak};
+
+    use orchestrator_store_redis::{RedisConfig, RedisStore};
+    use redis_harness::RedisCluster;
+
+    /// One cluster for all tests running at the same time; the last test to finish stops it.
+    fn shared_cluster() -> Arc<RedisCluster> {
+        static CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
+        let mut slot = CLUSTER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(cluster) = slot.upgrade() {
+            return cluster;
+        }
+        let cluster = Arc::new(RedisCluster::start());
+        *slot = Arc::downgrade(&cluster);
+        cluster
+    }
+
+    /// `redis-cluster://first?node=second&node=third`, fred's cluster URL.
+    pub fn cluster_url(cluster: &RedisCluster) -> String {
+        let hosts: Vec<String> = cluster
+            .ports()
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        let others: Vec<String> = hosts[1..].iter().map(|h| format!("node={h}")).collect();
+        format!("redis-cluster://{}?{}", hosts[0], others.join("&"))
+    }
+
+    async fn cluster_store() -> (RedisStore, Arc<RedisCluster>) {
+        let cluster = shared_cluster();
+        let config = RedisConfig {
+            key_prefix: redis_harness::unique_prefix(),
+            ..RedisConfig::new(cluster_url(&cluster))
+        };
+        let store = RedisStore::connect(config)
+            .await
+            .expect("connect to the test cluster");
+        (store, cluster)
+    }
+
+    stream_store_contract!(cluster_store().await);
+}
