@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
-use domain::ports::{RandomIds, StreamRepository, SystemClock};
+use domain::ports::{EventLog, RandomIds, StreamRepository, SystemClock};
 use domain::service::Ports;
 use domain::StreamService;
 use http_api::HttpState;
@@ -31,6 +31,8 @@ pub struct Application {
     livekit_url: String,
     emulator: Option<EmbeddedEmulator>,
     instance_id: String,
+    service: StreamService,
+    events: Arc<dyn EventLog>,
 }
 
 /// The emulator this process runs when no `LIVEKIT_URL` is configured.
@@ -76,11 +78,11 @@ impl Application {
             )
         };
 
-        let store = connect_store(&settings).await?;
+        let stores = connect_store(&settings).await?;
         let instance_id = Uuid::new_v4().to_string();
         let service = StreamService::new(
             Ports {
-                streams: store,
+                streams: stores.streams.clone(),
                 media: Arc::new(LiveKitMedia::new(&livekit)),
                 tokens: Arc::new(LiveKitTokens::new(livekit.clone())),
                 clock: Arc::new(SystemClock),
@@ -89,7 +91,7 @@ impl Application {
             instance_id.as_str(),
         );
         let state = HttpState {
-            service,
+            service: service.clone(),
             webhooks: WebhookVerifier::new(&livekit.api_key, &livekit.api_secret),
             started_at: Instant::now(),
         };
@@ -115,6 +117,8 @@ impl Application {
             livekit_url: livekit.url,
             emulator,
             instance_id,
+            service,
+            events: stores.events,
         })
     }
 
@@ -131,6 +135,16 @@ impl Application {
     /// The embedded LiveKit emulator, when no `LIVEKIT_URL` is configured.
     pub fn emulator(&self) -> Option<&Emulator> {
         self.emulator.as_ref().map(|e| &e.emulator)
+    }
+
+    /// The use cases this instance serves.
+    pub fn service(&self) -> StreamService {
+        self.service.clone()
+    }
+
+    /// This instance's event log (and its one live subscription).
+    pub fn event_log(&self) -> Arc<dyn EventLog> {
+        self.events.clone()
     }
 
     /// This instance's id, recorded in the events it produces.
@@ -168,11 +182,28 @@ impl Application {
     }
 }
 
+/// The storage ports, from one store.
+#[derive(Clone)]
+struct Stores {
+    streams: Arc<dyn StreamRepository>,
+    events: Arc<dyn EventLog>,
+}
+
+impl Stores {
+    fn of<S: StreamRepository + EventLog + 'static>(store: S) -> Self {
+        let store = Arc::new(store);
+        Self {
+            streams: store.clone(),
+            events: store,
+        }
+    }
+}
+
 /// The in-memory store, or Redis when a URL is configured.
-async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn StreamRepository>> {
+async fn connect_store(settings: &Settings) -> anyhow::Result<Stores> {
     let url = settings.redis.url.trim();
     if url.is_empty() {
-        return Ok(Arc::new(MemoryStore::new(MemoryStoreConfig {
+        return Ok(Stores::of(MemoryStore::new(MemoryStoreConfig {
             max_events_per_stream: settings.store.max_events_per_stream,
             ..MemoryStoreConfig::default()
         })));
@@ -187,7 +218,7 @@ async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn StreamRepo
         .await
         .context("connecting to Redis (REDIS_URL)")?;
     tracing::info!(prefix = %settings.redis.key_prefix, "state in Redis");
-    Ok(Arc::new(store))
+    Ok(Stores::of(store))
 }
 
 fn livekit_config(
