@@ -9,9 +9,11 @@
 )]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use domain::ports::EventLog;
 use livekit_api::access_token::AccessToken;
 use livekit_emulator::Emulator;
 use orchestrator::{Application, Settings};
@@ -32,6 +34,8 @@ pub struct TestApp {
     pub emulator: Option<Emulator>,
     /// The LiveKit URL the app uses.
     pub livekit_url: String,
+    /// The instance's event log and its live subscription.
+    pub events: Arc<dyn EventLog>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -71,6 +75,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
                 app.http_addr(),
                 app.emulator().cloned(),
                 app.livekit_url().to_owned(),
+                app.event_log(),
             );
             let _ = ready_tx.send(Ok(info));
             let _ = app
@@ -80,7 +85,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
                 .await;
         });
     });
-    let (addr, emulator, livekit_url) = ready_rx
+    let (addr, emulator, livekit_url, events) = ready_rx
         .await
         .expect("app thread alive")
         .unwrap_or_else(|err| panic!("the app failed to start: {err}"));
@@ -90,6 +95,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         client: http_client(),
         emulator,
         livekit_url,
+        events,
         shutdown: Some(shutdown_tx),
     }
 }

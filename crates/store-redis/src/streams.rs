@@ -468,3 +468,100 @@ impl EventLog for RedisStore {
             .map_err(store_error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use domain::{Identity, Metadata, Role};
+
+    use super::*;
+
+    fn ctx() -> ChangeContext {
+        ChangeContext {
+            event_id: uuid::Uuid::new_v4(),
+            at: Utc::now(),
+            instance_id: "test".into(),
+        }
+    }
+
+    /// Runs the apply script exactly as `apply` does for `applied`, decided on `current`.
+    async fn send_apply(store: &RedisStore, current: &Stream, applied: &Applied) -> String {
+        let id = current.id;
+        let event = applied.event.as_ref().unwrap();
+        store
+            .scripts
+            .apply
+            .evalsha_with_reload(
+                &store.conn.client,
+                vec![
+                    store.key(&id, "stream"),
+                    store.key(&id, "version"),
+                    store.key(&id, "events"),
+                    store.key(&id, "last"),
+                ],
+                vec![
+                    current.version.to_string(),
+                    encode(&applied.stream).unwrap(),
+                    encode(event).unwrap(),
+                    event.id.to_string(),
+                    event.seq.to_string(),
+                    "100".to_owned(),
+                    store.channel.clone(),
+                ],
+            )
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_write_resent_after_a_reconnect_is_recognised_not_applied_twice() {
+        let server = redis_harness::shared_or_owned();
+        let store = RedisStore::connect(RedisConfig {
+            key_prefix: redis_harness::unique_prefix(),
+            ..RedisConfig::new(server.url())
+        })
+        .await
+        .unwrap();
+        let id = StreamId::from_uuid(uuid::Uuid::new_v4());
+        let mut stream = Stream::new_active(
+            id,
+            RoomName::new("resend").unwrap(),
+            None,
+            Metadata::default(),
+            Utc::now(),
+        );
+        let created = stream.record_creation(&ctx());
+        store.insert(stream.clone(), created).await.unwrap();
+        let join = Change::Join {
+            participant_id: uuid::Uuid::new_v4(),
+            identity: Identity::new("ada").unwrap(),
+            role: Role::Viewer,
+            metadata: None,
+        };
+        let applied = stream.apply(&join, &ctx()).unwrap();
+
+        let first = send_apply(&store, &stream, &applied).await;
+        let resent = send_apply(&store, &stream, &applied).await;
+
+        assert_eq!((first.as_str(), resent.as_str()), ("ok", "ok"));
+        let log = store.read_after(id, 0, 10).await.unwrap();
+        assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(store.get(id).await.unwrap().unwrap().version, 2);
+
+        // A different write decided on the same stale version is a conflict, not a success.
+        let other = stream
+            .apply(
+                &Change::Leave {
+                    identity: Identity::new("nobody").unwrap(),
+                },
+                &ctx(),
+            )
+            .err();
+        assert!(
+            other.is_some(),
+            "leave of a stranger is refused before reaching Redis"
+        );
+        let stale = stream.apply(&join, &ctx()).unwrap();
+        assert_eq!(send_apply(&store, &stream, &stale).await, "conflict");
+    }
+}

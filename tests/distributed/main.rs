@@ -1,0 +1,11 @@
+//! Several orchestrator instances on one Redis behave as one service: writes made through any
+//! instance reach every instance's subscribers in order and without gaps, concurrent requests
+//! on different instances resolve exactly once, and a Redis outage is a clean 503 from which
+//! the service recovers without a restart.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod fanout;
+mod outage;
+mod races;
+mod support;
