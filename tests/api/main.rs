@@ -5,11 +5,13 @@
 mod create;
 mod errors;
 mod health;
+mod idempotency;
 mod join;
 mod leave;
 mod list;
 mod livekit_outage;
 mod read;
+mod reconciler;
 mod stop;
 mod update;
 mod webhooks;

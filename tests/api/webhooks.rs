@@ -151,3 +151,159 @@ async fn a_signed_body_that_is_not_a_webhook_event_is_a_400() {
 
     assert_error(response, StatusCode::BAD_REQUEST, "malformed_webhook").await;
 }
+
+#[tokio::test]
+async fn a_redelivered_webhook_changes_nothing_and_is_counted() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    app.joined(&id, json!({"participantName": "ada"})).await;
+    let body = participant_left(&format!("room-{id}"), "ada");
+    let first = app.post_webhook(&body, DEV_API_SECRET).await;
+    assert_eq!(first.json::<Value>().await.unwrap()["status"], "applied");
+    let seq = app.state(&id).await["seq"].clone();
+    app.joined(&id, json!({"participantName": "ada"})).await; // back in
+    let seq_after_rejoin = app.state(&id).await["seq"].clone();
+
+    let redelivered = app.post_webhook(&body, DEV_API_SECRET).await;
+
+    assert_eq!(redelivered.status(), StatusCode::OK);
+    assert_eq!(
+        redelivered.json::<Value>().await.unwrap()["status"],
+        "duplicate"
+    );
+    assert_ne!(seq, seq_after_rejoin);
+    assert_eq!(
+        app.state(&id).await["seq"],
+        seq_after_rejoin,
+        "the rejoin stands"
+    );
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("orchestrator_webhooks_total{outcome=\"duplicate\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("orchestrator_webhooks_total{outcome=\"applied\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn track_and_egress_webhooks_are_recorded_on_the_stream() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    let room = format!("room-{id}");
+    let event = |body: Value| body.to_string();
+    let joined = event(json!({
+        "event": "participant_joined", "id": "EV_j", "createdAt": "100",
+        "room": {"name": room}, "participant": {"sid": "PA_1", "identity": "ada"}
+    }));
+    let track = event(json!({
+        "event": "track_published", "id": "EV_t", "createdAt": "101",
+        "room": {"name": room}, "participant": {"sid": "PA_1", "identity": "ada"},
+        "track": {"sid": "TR_1"}
+    }));
+    let egress = event(json!({
+        "event": "egress_started", "id": "EV_e", "createdAt": "102",
+        "egressInfo": {"egressId": "EG_1", "roomName": room, "status": "EGRESS_ACTIVE"}
+    }));
+    let aborted = event(json!({
+        "event": "participant_connection_aborted", "id": "EV_a", "createdAt": "103",
+        "room": {"name": room}, "participant": {"sid": "PA_1", "identity": "ada"}
+    }));
+
+    for body in [&joined, &track, &egress] {
+        let receipt: Value = app
+            .post_webhook(body, DEV_API_SECRET)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(receipt["status"], "applied", "{body}");
+    }
+    let recorded = app.stream(&id).await;
+    app.post_webhook(&aborted, DEV_API_SECRET).await;
+
+    assert_eq!(recorded["participants"][0]["tracks"], json!(["TR_1"]));
+    assert_eq!(recorded["egress"], json!({"EG_1": "EGRESS_ACTIVE"}));
+    let after = app.stream(&id).await;
+    assert!(
+        after["participants"][0]["leftAt"].is_string(),
+        "an aborted connection is a departure"
+    );
+}
+
+#[tokio::test]
+async fn a_late_webhook_about_an_older_session_never_removes_a_newer_one() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    let room = format!("room-{id}");
+    let report = |event: &str, id: &str, sid: &str, at: &str| {
+        json!({
+            "event": event, "id": id, "createdAt": at,
+            "room": {"name": room}, "participant": {"sid": sid, "identity": "ada"}
+        })
+        .to_string()
+    };
+    app.post_webhook(
+        &report("participant_joined", "EV_1", "PA_old", "100"),
+        DEV_API_SECRET,
+    )
+    .await;
+    app.post_webhook(
+        &report("participant_joined", "EV_2", "PA_new", "200"),
+        DEV_API_SECRET,
+    )
+    .await;
+
+    let stale_left = app
+        .post_webhook(
+            &report("participant_left", "EV_3", "PA_old", "150"),
+            DEV_API_SECRET,
+        )
+        .await;
+    let stale_join = app
+        .post_webhook(
+            &report("participant_joined", "EV_4", "PA_older", "50"),
+            DEV_API_SECRET,
+        )
+        .await;
+
+    assert_eq!(
+        stale_left.json::<Value>().await.unwrap()["status"],
+        "unchanged"
+    );
+    assert_eq!(
+        stale_join.json::<Value>().await.unwrap()["status"],
+        "unchanged"
+    );
+    let stream = app.stream(&id).await;
+    assert_eq!(stream["participants"][0]["sid"], "PA_new");
+    assert_eq!(stream["participants"][0]["leftAt"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_late_room_started_never_revives_a_stopped_stream() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    app.stop_stream(&id).await;
+    let late =
+        json!({"event": "room_started", "id": "EV_late", "room": {"name": format!("room-{id}")}})
+            .to_string();
+
+    let response = app.post_webhook(&late, DEV_API_SECRET).await;
+
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["status"],
+        "unknown_room"
+    );
+    assert_eq!(app.stream(&id).await["status"], "stopped");
+}

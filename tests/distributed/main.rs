@@ -8,4 +8,6 @@
 mod fanout;
 mod outage;
 mod races;
+mod reconciler;
+mod retries;
 mod support;

@@ -26,8 +26,17 @@ pub struct Settings {
     pub redis: RedisSettings,
     /// In-memory store tuning.
     pub store: StoreSettings,
+    /// Idempotency keys.
+    pub idempotency: IdempotencySettings,
+    /// LiveKit webhooks.
+    pub webhooks: WebhookSettings,
+    /// The reconciler.
+    pub reconciler: ReconcilerSettings,
     /// Logging.
     pub log: LogSettings,
+    /// WebSocket and gRPC subscriptions.
+    #[serde(default)]
+    pub realtime: RealtimeSettings,
 }
 
 /// REST listener.
@@ -123,6 +132,59 @@ impl fmt::Debug for RedisSettings {
 pub struct StoreSettings {
     /// Events kept per stream.
     pub max_events_per_stream: usize,
+}
+
+/// Idempotency keys.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdempotencySettings {
+    /// How long an answer is replayed.
+    pub retention_secs: u64,
+    /// How long an unfinished request holds its key.
+    pub lock_ttl_secs: u64,
+}
+
+/// LiveKit webhooks.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookSettings {
+    /// How long an event id is remembered.
+    pub dedupe_ttl_secs: u64,
+}
+
+/// The reconciler.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReconcilerSettings {
+    /// Whether this instance competes for the reconciler lease.
+    pub enabled: bool,
+    /// Pause between passes.
+    pub interval_ms: u64,
+    /// Most LiveKit calls per second.
+    pub livekit_calls_per_sec: u32,
+}
+
+/// WebSocket and gRPC subscriptions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RealtimeSettings {
+    /// Events queued per subscriber (connection); a client that falls this far behind is
+    /// disconnected as a slow consumer and resumes from its last seq.
+    pub queue_capacity: usize,
+    /// How often the WebSocket server pings.
+    pub heartbeat_interval_ms: u64,
+    /// A WebSocket client silent (or not reading) this long is disconnected.
+    pub client_timeout_ms: u64,
+    /// Largest WebSocket message a client may send.
+    pub max_message_bytes: usize,
+}
+
+impl Default for RealtimeSettings {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 1024,
+            heartbeat_interval_ms: 15_000,
+            client_timeout_ms: 45_000,
+            max_message_bytes: 64 * 1024,
+        }
+    }
 }
 
 /// Log output.

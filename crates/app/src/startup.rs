@@ -9,18 +9,25 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
-use domain::ports::{EventLog, RandomIds, StreamRepository, SystemClock};
+use domain::coordination::{IdempotencyStore, LeaseStore, WebhookDedupe};
+use domain::ports::{EventLog, MediaServer, RandomIds, StreamRepository, SystemClock};
 use domain::service::Ports;
 use domain::StreamService;
+use http_api::idempotency::Idempotency;
 use http_api::HttpState;
 use livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens, WebhookVerifier};
 use livekit_emulator::{Emulator, EmulatorConfig};
+use store_memory::coordination::MemoryCoordination;
 use store_memory::{MemoryStore, MemoryStoreConfig};
+use store_redis::dedupe::RedisWebhookDedupe;
+use store_redis::idempotency::RedisIdempotency;
+use store_redis::lease::RedisLeases;
 use store_redis::{RedisConfig, RedisStore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::settings::Settings;
 
 /// A built orchestrator: listeners bound, adapters wired, not yet serving.
@@ -33,6 +40,7 @@ pub struct Application {
     instance_id: String,
     service: StreamService,
     events: Arc<dyn EventLog>,
+    reconciler: Option<Reconciler>,
 }
 
 /// The emulator this process runs when no `LIVEKIT_URL` is configured.
@@ -80,10 +88,11 @@ impl Application {
 
         let stores = connect_store(&settings).await?;
         let instance_id = Uuid::new_v4().to_string();
+        let media: Arc<dyn MediaServer> = Arc::new(LiveKitMedia::new(&livekit));
         let service = StreamService::new(
             Ports {
                 streams: stores.streams.clone(),
-                media: Arc::new(LiveKitMedia::new(&livekit)),
+                media: media.clone(),
                 tokens: Arc::new(LiveKitTokens::new(livekit.clone())),
                 clock: Arc::new(SystemClock),
                 ids: Arc::new(RandomIds),
@@ -94,7 +103,27 @@ impl Application {
             service: service.clone(),
             webhooks: WebhookVerifier::new(&livekit.api_key, &livekit.api_secret),
             started_at: Instant::now(),
+            idempotency: Idempotency {
+                store: stores.idempotency.clone(),
+                retention: Duration::from_secs(settings.idempotency.retention_secs),
+                lock_ttl: Duration::from_secs(settings.idempotency.lock_ttl_secs),
+            },
+            webhook_dedupe: stores.dedupe.clone(),
+            webhook_dedupe_ttl: Duration::from_secs(settings.webhooks.dedupe_ttl_secs),
+            webhook_metrics: Arc::default(),
         };
+        let reconciler = settings.reconciler.enabled.then(|| {
+            Reconciler::new(
+                service.clone(),
+                media.clone(),
+                stores.leases.clone(),
+                instance_id.as_str(),
+                ReconcilerConfig {
+                    interval: Duration::from_millis(settings.reconciler.interval_ms.max(1)),
+                    livekit_calls_per_sec: settings.reconciler.livekit_calls_per_sec,
+                },
+            )
+        });
         let workers = match settings.http.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -119,6 +148,7 @@ impl Application {
             instance_id,
             service,
             events: stores.events,
+            reconciler,
         })
     }
 
@@ -158,6 +188,12 @@ impl Application {
     /// # Errors
     /// When a server fails.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let (stop_reconciler, reconciler_stopped) = oneshot::channel::<()>();
+        let reconciler = self.reconciler.map(|reconciler| {
+            tokio::spawn(reconciler.run(async move {
+                let _ = reconciler_stopped.await;
+            }))
+        });
         let handle = self.http.handle();
         let mut server = std::pin::pin!(self.http);
         tokio::select! {
@@ -168,6 +204,10 @@ impl Application {
                 let ((), drained) = tokio::join!(handle.stop(true), &mut server);
                 drained.context("HTTP server failed while draining")?;
             }
+        }
+        let _ = stop_reconciler.send(());
+        if let Some(reconciler) = reconciler {
+            let _ = reconciler.await;
         }
         if let Some(embedded) = self.emulator {
             let _ = embedded.stop.send(());
@@ -182,31 +222,32 @@ impl Application {
     }
 }
 
-/// The storage ports, from one store.
+/// The storage ports, all on the same backend.
 #[derive(Clone)]
 struct Stores {
     streams: Arc<dyn StreamRepository>,
     events: Arc<dyn EventLog>,
-}
-
-impl Stores {
-    fn of<S: StreamRepository + EventLog + 'static>(store: S) -> Self {
-        let store = Arc::new(store);
-        Self {
-            streams: store.clone(),
-            events: store,
-        }
-    }
+    idempotency: Arc<dyn IdempotencyStore>,
+    dedupe: Arc<dyn WebhookDedupe>,
+    leases: Arc<dyn LeaseStore>,
 }
 
 /// The in-memory store, or Redis when a URL is configured.
 async fn connect_store(settings: &Settings) -> anyhow::Result<Stores> {
     let url = settings.redis.url.trim();
     if url.is_empty() {
-        return Ok(Stores::of(MemoryStore::new(MemoryStoreConfig {
+        let store = Arc::new(MemoryStore::new(MemoryStoreConfig {
             max_events_per_stream: settings.store.max_events_per_stream,
             ..MemoryStoreConfig::default()
-        })));
+        }));
+        let coordination = Arc::new(MemoryCoordination::new());
+        return Ok(Stores {
+            streams: store.clone(),
+            events: store,
+            idempotency: coordination.clone(),
+            dedupe: coordination.clone(),
+            leases: coordination,
+        });
     }
     let config = RedisConfig {
         key_prefix: settings.redis.key_prefix.clone(),
@@ -218,7 +259,15 @@ async fn connect_store(settings: &Settings) -> anyhow::Result<Stores> {
         .await
         .context("connecting to Redis (REDIS_URL)")?;
     tracing::info!(prefix = %settings.redis.key_prefix, "state in Redis");
-    Ok(Stores::of(store))
+    let connection = store.connection().clone();
+    let store = Arc::new(store);
+    Ok(Stores {
+        streams: store.clone(),
+        events: store,
+        idempotency: Arc::new(RedisIdempotency::new(connection.clone())),
+        dedupe: Arc::new(RedisWebhookDedupe::new(connection.clone())),
+        leases: Arc::new(RedisLeases::new(connection)),
+    })
 }
 
 fn livekit_config(

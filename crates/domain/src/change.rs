@@ -70,13 +70,45 @@ pub enum Change {
         sid: String,
         /// Role derived from the session's permissions (used for unknown identities).
         role: Role,
+        /// When LiveKit produced the report, if known.
+        reported_at: Option<DateTime<Utc>>,
     },
-    /// LiveKit reported a media session of `identity` left the room.
+    /// LiveKit reported a media session of `identity` left the room (or its connection was
+    /// aborted).
     MediaLeft {
         /// The LiveKit identity.
         identity: Identity,
         /// LiveKit's id of the session that left.
         sid: String,
+        /// When LiveKit produced the report, if known.
+        reported_at: Option<DateTime<Utc>>,
+    },
+    /// LiveKit reported a track published or unpublished by a media session.
+    MediaTrack {
+        /// The LiveKit identity.
+        identity: Identity,
+        /// LiveKit's id of the publishing session.
+        sid: String,
+        /// LiveKit's id of the track.
+        track_sid: String,
+        /// Published (true) or unpublished (false).
+        published: bool,
+        /// When LiveKit produced the report, if known.
+        reported_at: Option<DateTime<Utc>>,
+    },
+    /// LiveKit reported the status of an egress of the room.
+    MediaEgress {
+        /// LiveKit's egress id.
+        egress_id: String,
+        /// Its status, as LiveKit names it (e.g. `EGRESS_ACTIVE`).
+        status: String,
+    },
+    /// LiveKit reported the status of an ingress into the room.
+    MediaIngress {
+        /// LiveKit's ingress id.
+        ingress_id: String,
+        /// Its status, as LiveKit names it (e.g. `ENDPOINT_PUBLISHING`).
+        status: String,
     },
 }
 
@@ -157,7 +189,7 @@ impl Stream {
                 role,
                 metadata,
             } => next.join(*participant_id, identity, *role, metadata.as_ref(), ctx.at)?,
-            Change::Leave { identity } => next.leave(identity, None, ctx.at)?,
+            Change::Leave { identity } => next.leave(identity, None, None, ctx.at)?,
             Change::MediaRoomStarted => next.media_room_started(ctx.at),
             Change::MediaRoomFinished => next.media_room_finished(ctx.at),
             Change::MediaJoined {
@@ -165,13 +197,31 @@ impl Stream {
                 identity,
                 sid,
                 role,
-            } => next.media_joined(*participant_id, identity, sid, *role, ctx.at),
-            Change::MediaLeft { identity, sid } => match next.leave(identity, Some(sid), ctx.at) {
+                reported_at,
+            } => next.media_joined(*participant_id, identity, sid, *role, *reported_at, ctx.at),
+            Change::MediaLeft {
+                identity,
+                sid,
+                reported_at,
+            } => match next.leave(identity, Some(sid), *reported_at, ctx.at) {
                 Ok(recorded) => recorded,
                 // LiveKit may report people we never heard of (joined before a webhook loss).
                 Err(TransitionError::ParticipantNotFound(_)) => None,
                 Err(other) => return Err(other),
             },
+            Change::MediaTrack {
+                identity,
+                sid,
+                track_sid,
+                published,
+                reported_at,
+            } => next.media_track(identity, sid, track_sid, *published, *reported_at),
+            Change::MediaEgress { egress_id, status } => {
+                record_output(&mut next.egress, "egress", egress_id, status)
+            }
+            Change::MediaIngress { ingress_id, status } => {
+                record_output(&mut next.ingress, "ingress", ingress_id, status)
+            }
         };
         let event = recorded.map(|(kind, data)| {
             next.version += 1;
@@ -339,6 +389,8 @@ impl Stream {
                     joined_at: at,
                     left_at: None,
                     metadata: metadata.cloned().unwrap_or_default(),
+                    tracks: Vec::new(),
+                    media_at: None,
                 };
                 let event = participant_event(EventType::ParticipantJoined, &participant);
                 self.participants.push(participant);
@@ -348,11 +400,13 @@ impl Stream {
     }
 
     /// Marks `identity` as left. With a `sid` (a LiveKit report), only that media session may
-    /// leave: a report about an older session must not remove a newer one.
+    /// leave: a report about an older session, or older than the newest report applied, must
+    /// not remove a newer one.
     fn leave(
         &mut self,
         identity: &Identity,
         sid: Option<&String>,
+        reported_at: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
     ) -> Result<Recorded, TransitionError> {
         let participant = self
@@ -368,7 +422,14 @@ impl Stream {
                 return Ok(None);
             }
         }
+        if is_stale(participant, reported_at) {
+            return Ok(None);
+        }
         participant.left_at = Some(at);
+        participant.tracks.clear();
+        if reported_at.is_some() {
+            participant.media_at = reported_at;
+        }
         Ok(Some(participant_event(
             EventType::ParticipantLeft,
             participant,
@@ -398,6 +459,7 @@ impl Stream {
         identity: &Identity,
         sid: &str,
         role: Role,
+        reported_at: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
     ) -> Recorded {
         if self.status != StreamStatus::Active {
@@ -409,14 +471,19 @@ impl Stream {
             .find(|p| &p.identity == identity)
         {
             Some(existing) if existing.sid.as_deref() == Some(sid) => None,
+            Some(existing) if is_stale(existing, reported_at) => None,
             Some(existing) if existing.is_active() => {
                 existing.sid = Some(sid.to_owned());
+                existing.tracks.clear();
+                existing.media_at = reported_at.or(existing.media_at);
                 Some(participant_event(EventType::ParticipantUpdated, existing))
             }
             Some(returning) => {
                 returning.sid = Some(sid.to_owned());
                 returning.joined_at = at;
                 returning.left_at = None;
+                returning.tracks.clear();
+                returning.media_at = reported_at.or(returning.media_at);
                 Some(participant_event(EventType::ParticipantJoined, returning))
             }
             None => {
@@ -428,12 +495,43 @@ impl Stream {
                     joined_at: at,
                     left_at: None,
                     metadata: Metadata::default(),
+                    tracks: Vec::new(),
+                    media_at: reported_at,
                 };
                 let event = participant_event(EventType::ParticipantJoined, &participant);
                 self.participants.push(participant);
                 Some(event)
             }
         }
+    }
+
+    fn media_track(
+        &mut self,
+        identity: &Identity,
+        sid: &str,
+        track_sid: &str,
+        published: bool,
+        reported_at: Option<DateTime<Utc>>,
+    ) -> Recorded {
+        let participant = self
+            .participants
+            .iter_mut()
+            .find(|p| &p.identity == identity && p.is_active() && p.sid.as_deref() == Some(sid))?;
+        if is_stale(participant, reported_at) {
+            return None;
+        }
+        let known = participant.tracks.iter().position(|t| t == track_sid);
+        match (published, known) {
+            (true, None) => participant.tracks.push(track_sid.to_owned()),
+            (false, Some(index)) => {
+                participant.tracks.remove(index);
+            }
+            (true, Some(_)) | (false, None) => return None,
+        }
+        Some(participant_event(
+            EventType::ParticipantUpdated,
+            participant,
+        ))
     }
 
     fn set_status(&mut self, to: StreamStatus, at: DateTime<Utc>) {
@@ -473,6 +571,27 @@ impl Stream {
 
 /// An event kind and its data, before the aggregate numbers it.
 type Recorded = Option<(EventType, serde_json::Value)>;
+
+/// Whether a LiveKit report produced at `reported_at` is older than the newest one already
+/// applied to the participant (LiveKit may redeliver late; timestamps are whole seconds, so
+/// only strictly older reports are stale).
+fn is_stale(participant: &Participant, reported_at: Option<DateTime<Utc>>) -> bool {
+    matches!((reported_at, participant.media_at), (Some(reported), Some(newest)) if reported < newest)
+}
+
+/// Records an egress or ingress status; the same status again is no change.
+fn record_output(
+    outputs: &mut std::collections::BTreeMap<String, String>,
+    label: &str,
+    id: &str,
+    status: &str,
+) -> Recorded {
+    if outputs.get(id).is_some_and(|known| known == status) {
+        return None;
+    }
+    outputs.insert(id.to_owned(), status.to_owned());
+    Some((EventType::StreamUpdated, json!({ label: { id: status } })))
+}
 
 fn participant_event(kind: EventType, participant: &Participant) -> (EventType, serde_json::Value) {
     (kind, json!({ "participant": participant }))

@@ -325,6 +325,7 @@ fn livekit_joins_record_the_session_and_a_stale_leave_is_ignored() {
         identity: identity("ada"),
         sid: sid.into(),
         role: Role::Viewer,
+        reported_at: None,
     };
     let connected = applied(&stream, media_join("PA_1"));
     assert_eq!(connected.event.unwrap().kind, EventType::ParticipantUpdated);
@@ -334,12 +335,14 @@ fn livekit_joins_record_the_session_and_a_stale_leave_is_ignored() {
     let stale_leave = Change::MediaLeft {
         identity: identity("ada"),
         sid: "PA_1".into(),
+        reported_at: None,
     };
     assert_eq!(applied(&reconnected, stale_leave).event, None);
 
     let leave = Change::MediaLeft {
         identity: identity("ada"),
         sid: "PA_2".into(),
+        reported_at: None,
     };
     let left = applied(&reconnected, leave);
     assert_eq!(left.event.unwrap().kind, EventType::ParticipantLeft);
@@ -360,6 +363,7 @@ fn livekit_reports_of_unknown_people_join_them_and_unknown_leaves_change_nothing
             identity: identity("walk-in"),
             sid: "PA_9".into(),
             role: Role::Host,
+            reported_at: None,
         },
     );
     assert_eq!(joined.event.unwrap().kind, EventType::ParticipantJoined);
@@ -367,6 +371,7 @@ fn livekit_reports_of_unknown_people_join_them_and_unknown_leaves_change_nothing
     let unknown_leave = Change::MediaLeft {
         identity: identity("nobody"),
         sid: "PA_0".into(),
+        reported_at: None,
     };
     assert_eq!(applied(&stream, unknown_leave).event, None);
 }
@@ -393,4 +398,117 @@ fn livekit_room_reports_follow_the_status_machine() {
         None,
         "no revival"
     );
+}
+
+fn reported(second: u32) -> Option<DateTime<Utc>> {
+    Some(at(second))
+}
+
+fn media_joined(name: &str, sid: &str, reported_at: Option<DateTime<Utc>>) -> Change {
+    Change::MediaJoined {
+        participant_id: Uuid::new_v4(),
+        identity: identity(name),
+        sid: sid.into(),
+        role: Role::Viewer,
+        reported_at,
+    }
+}
+
+#[test]
+fn a_late_report_of_an_older_session_never_replaces_a_newer_one() {
+    let stream = stream_with_status(StreamStatus::Active);
+    let newer = applied(&stream, media_joined("ada", "PA_new", reported(20))).stream;
+
+    let late_join = applied(&newer, media_joined("ada", "PA_old", reported(10)));
+    let late_leave = applied(
+        &newer,
+        Change::MediaLeft {
+            identity: identity("ada"),
+            sid: "PA_new".into(),
+            reported_at: reported(15),
+        },
+    );
+
+    assert_eq!(late_join.event, None);
+    assert_eq!(
+        late_join.stream.participants[0].sid.as_deref(),
+        Some("PA_new")
+    );
+    assert_eq!(
+        late_leave.event, None,
+        "a leave reported before the newest join is stale"
+    );
+}
+
+#[test]
+fn a_redelivered_join_of_a_session_that_already_left_does_not_revive_it() {
+    let stream = stream_with_status(StreamStatus::Active);
+    let joined = applied(&stream, media_joined("ada", "PA_1", reported(10))).stream;
+    let left = applied(
+        &joined,
+        Change::MediaLeft {
+            identity: identity("ada"),
+            sid: "PA_1".into(),
+            reported_at: reported(12),
+        },
+    )
+    .stream;
+
+    let redelivered = applied(&left, media_joined("ada", "PA_1", reported(10)));
+
+    assert_eq!(redelivered.event, None);
+    assert!(!redelivered.stream.participants[0].is_active());
+}
+
+#[test]
+fn tracks_are_counted_per_media_session_once_each() {
+    let stream = stream_with_status(StreamStatus::Active);
+    let joined = applied(&stream, media_joined("ada", "PA_1", reported(1))).stream;
+    let track = |track_sid: &str, published: bool, sid: &str| Change::MediaTrack {
+        identity: identity("ada"),
+        sid: sid.into(),
+        track_sid: track_sid.into(),
+        published,
+        reported_at: reported(2),
+    };
+
+    let one = applied(&joined, track("TR_a", true, "PA_1"));
+    let again = applied(&one.stream, track("TR_a", true, "PA_1"));
+    let two = applied(&one.stream, track("TR_b", true, "PA_1"));
+    let other_session = applied(&two.stream, track("TR_c", true, "PA_other"));
+    let unpublished = applied(&two.stream, track("TR_a", false, "PA_1"));
+
+    assert_eq!(one.event.unwrap().kind, EventType::ParticipantUpdated);
+    assert_eq!(again.event, None);
+    assert_eq!(two.stream.participants[0].tracks, ["TR_a", "TR_b"]);
+    assert_eq!(
+        other_session.event, None,
+        "tracks of another session are not this one's"
+    );
+    assert_eq!(unpublished.stream.participants[0].tracks, ["TR_b"]);
+}
+
+#[test]
+fn egress_and_ingress_statuses_are_recorded_once_per_change() {
+    let stream = stream_with_status(StreamStatus::Active);
+    let egress = |status: &str| Change::MediaEgress {
+        egress_id: "EG_1".into(),
+        status: status.into(),
+    };
+
+    let started = applied(&stream, egress("EGRESS_ACTIVE"));
+    let same = applied(&started.stream, egress("EGRESS_ACTIVE"));
+    let ended = applied(&started.stream, egress("EGRESS_COMPLETE"));
+    let ingress = applied(
+        &stream,
+        Change::MediaIngress {
+            ingress_id: "IN_1".into(),
+            status: "ENDPOINT_PUBLISHING".into(),
+        },
+    );
+
+    assert_eq!(started.event.unwrap().kind, EventType::StreamUpdated);
+    assert_eq!(same.event, None);
+    assert_eq!(ended.stream.egress["EG_1"], "EGRESS_COMPLETE");
+    assert_eq!(ingress.stream.ingress["IN_1"], "ENDPOINT_PUBLISHING");
 }

@@ -27,6 +27,7 @@
 //! move is [`StreamError::InvalidTransition`] (HTTP 409 everywhere).
 
 pub mod change;
+pub mod coordination;
 pub mod event;
 pub mod follow;
 pub mod participant;
@@ -39,8 +40,8 @@ pub use change::{Applied, Change, ChangeContext, ExpectedVersion, TransitionErro
 pub use event::{EventType, StreamEvent};
 pub use participant::{Participant, Role};
 pub use service::{
-    CreateStream, JoinStream, JoinTicket, ListStreams, MediaEvent, MediaEventOutcome, StreamError,
-    StreamService, UpdateStream,
+    CreateStream, JoinStream, JoinTicket, ListStreams, MediaEvent, MediaEventKind,
+    MediaEventOutcome, StreamError, StreamService, UpdateStream,
 };
 pub use stream::{Stream, StreamStatus};
 pub use values::{Cursor, Identity, Metadata, RoomName, StreamId, ValidationError};

@@ -80,6 +80,13 @@ pub struct Participant {
     pub left_at: Option<DateTime<Utc>>,
     /// Free-form participant metadata.
     pub metadata: Metadata,
+    /// Tracks the current media session publishes (LiveKit track ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tracks: Vec<String>,
+    /// When LiveKit produced the newest report applied to this participant; an older report
+    /// arriving late is stale and ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_at: Option<DateTime<Utc>>,
 }
 
 impl Participant {

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::change::{Applied, Change, ChangeContext, ExpectedVersion, TransitionError};
@@ -15,7 +16,7 @@ use crate::event::StreamEvent;
 use crate::participant::Role;
 use crate::ports::{
     ApplyError, Clock, IdGenerator, InsertError, JoinGrant, ListError, ListQuery, MediaError,
-    MediaServer, Page, StoreError, StreamRepository, TokenError, TokenIssuer,
+    MediaParticipant, MediaServer, Page, StoreError, StreamRepository, TokenError, TokenIssuer,
 };
 use crate::stream::{Stream, StreamStatus};
 use crate::values::{Cursor, Identity, Metadata, RoomName, StreamId, ValidationError};
@@ -189,27 +190,26 @@ pub struct JoinTicket {
 
 /// A verified LiveKit webhook, reduced to what the domain uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MediaEvent {
+pub struct MediaEvent {
+    /// Room name.
+    pub room: String,
+    /// LiveKit's room id (empty when the report does not carry it).
+    pub room_sid: String,
+    /// When LiveKit produced the report (`createdAt`), if it says.
+    pub reported_at: Option<DateTime<Utc>>,
+    /// What happened.
+    pub kind: MediaEventKind,
+}
+
+/// What a [`MediaEvent`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEventKind {
     /// `room_started`.
-    RoomStarted {
-        /// Room name.
-        room: String,
-        /// LiveKit's room id.
-        room_sid: String,
-    },
+    RoomStarted,
     /// `room_finished`.
-    RoomFinished {
-        /// Room name.
-        room: String,
-        /// LiveKit's room id.
-        room_sid: String,
-    },
+    RoomFinished,
     /// `participant_joined`.
     ParticipantJoined {
-        /// Room name.
-        room: String,
-        /// LiveKit's room id.
-        room_sid: String,
         /// The participant's identity.
         identity: String,
         /// LiveKit's session id.
@@ -217,28 +217,38 @@ pub enum MediaEvent {
         /// Whether the session may publish.
         can_publish: bool,
     },
-    /// `participant_left`.
+    /// `participant_left` or `participant_connection_aborted`.
     ParticipantLeft {
-        /// Room name.
-        room: String,
-        /// LiveKit's room id.
-        room_sid: String,
         /// The participant's identity.
         identity: String,
         /// LiveKit's session id.
         sid: String,
     },
-}
-
-impl MediaEvent {
-    fn room(&self) -> (&str, &str) {
-        match self {
-            MediaEvent::RoomStarted { room, room_sid }
-            | MediaEvent::RoomFinished { room, room_sid }
-            | MediaEvent::ParticipantJoined { room, room_sid, .. }
-            | MediaEvent::ParticipantLeft { room, room_sid, .. } => (room, room_sid),
-        }
-    }
+    /// `track_published` / `track_unpublished`.
+    Track {
+        /// The publisher's identity.
+        identity: String,
+        /// The publisher's session id.
+        sid: String,
+        /// LiveKit's track id.
+        track_sid: String,
+        /// Published (true) or unpublished (false).
+        published: bool,
+    },
+    /// `egress_started` / `egress_updated` / `egress_ended`.
+    Egress {
+        /// LiveKit's egress id.
+        egress_id: String,
+        /// Its status.
+        status: String,
+    },
+    /// `ingress_started` / `ingress_ended`.
+    Ingress {
+        /// LiveKit's ingress id.
+        ingress_id: String,
+        /// Its status.
+        status: String,
+    },
 }
 
 /// What a [`MediaEvent`] did.
@@ -504,28 +514,28 @@ impl StreamService {
         &self,
         event: MediaEvent,
     ) -> Result<MediaEventOutcome, StreamError> {
-        let (room, room_sid) = event.room();
-        let Ok(room) = RoomName::new(room) else {
+        let Ok(room) = RoomName::new(event.room.as_str()) else {
             return Ok(MediaEventOutcome::UnknownRoom);
         };
         let Some(stream) = self.ports.streams.find_live_by_room(&room).await? else {
             return Ok(MediaEventOutcome::UnknownRoom);
         };
         if let Some(ours) = &stream.room_sid {
-            if !room_sid.is_empty() && ours != room_sid {
+            if !event.room_sid.is_empty() && *ours != event.room_sid {
                 return Ok(MediaEventOutcome::UnknownRoom);
             }
         }
-        let change = match event {
-            MediaEvent::RoomStarted { .. } => Change::MediaRoomStarted,
-            MediaEvent::RoomFinished { .. } => Change::MediaRoomFinished,
-            MediaEvent::ParticipantJoined {
-                identity,
+        let reported_at = event.reported_at;
+        let identity = |raw: String| Identity::new(raw).ok();
+        let change = match event.kind {
+            MediaEventKind::RoomStarted => Change::MediaRoomStarted,
+            MediaEventKind::RoomFinished => Change::MediaRoomFinished,
+            MediaEventKind::ParticipantJoined {
+                identity: raw,
                 sid,
                 can_publish,
-                ..
             } => {
-                let Ok(identity) = Identity::new(identity) else {
+                let Some(identity) = identity(raw) else {
                     return Ok(MediaEventOutcome::NoChange);
                 };
                 Change::MediaJoined {
@@ -537,13 +547,41 @@ impl StreamService {
                     } else {
                         Role::Viewer
                     },
+                    reported_at,
                 }
             }
-            MediaEvent::ParticipantLeft { identity, sid, .. } => {
-                let Ok(identity) = Identity::new(identity) else {
+            MediaEventKind::ParticipantLeft { identity: raw, sid } => {
+                let Some(identity) = identity(raw) else {
                     return Ok(MediaEventOutcome::NoChange);
                 };
-                Change::MediaLeft { identity, sid }
+                Change::MediaLeft {
+                    identity,
+                    sid,
+                    reported_at,
+                }
+            }
+            MediaEventKind::Track {
+                identity: raw,
+                sid,
+                track_sid,
+                published,
+            } => {
+                let Some(identity) = identity(raw) else {
+                    return Ok(MediaEventOutcome::NoChange);
+                };
+                Change::MediaTrack {
+                    identity,
+                    sid,
+                    track_sid,
+                    published,
+                    reported_at,
+                }
+            }
+            MediaEventKind::Egress { egress_id, status } => {
+                Change::MediaEgress { egress_id, status }
+            }
+            MediaEventKind::Ingress { ingress_id, status } => {
+                Change::MediaIngress { ingress_id, status }
             }
         };
         match self
@@ -561,6 +599,76 @@ impl StreamService {
             Err(ApplyError::NotFound) => Ok(MediaEventOutcome::UnknownRoom),
             Err(ApplyError::Store(err)) => Err(err.into()),
         }
+    }
+
+    /// Heals drift between a stream and what LiveKit reports for its room, with the same changes
+    /// webhooks would have made: the room is gone → the stream stops; a media session we think
+    /// is connected is not → it left; one LiveKit has that we do not know (or know under another
+    /// session) → it joined. Participants who have a token but never connected are left alone.
+    /// Returns the events recorded.
+    ///
+    /// # Errors
+    /// `NotFound`, `StoreUnavailable`, `Internal`.
+    pub async fn reconcile_stream(
+        &self,
+        id: StreamId,
+        room: Option<&[MediaParticipant]>,
+    ) -> Result<Vec<StreamEvent>, StreamError> {
+        let stream = self.get(id).await?;
+        if stream.status != StreamStatus::Active {
+            return Ok(Vec::new());
+        }
+        let mut changes = Vec::new();
+        match room {
+            None => changes.push(Change::MediaRoomFinished),
+            Some(present) => {
+                for ours in stream.active_participants() {
+                    let Some(sid) = &ours.sid else { continue };
+                    if !present.iter().any(|p| p.identity == ours.identity.as_str()) {
+                        changes.push(Change::MediaLeft {
+                            identity: ours.identity.clone(),
+                            sid: sid.clone(),
+                            reported_at: None,
+                        });
+                    }
+                }
+                for theirs in present {
+                    let Ok(identity) = Identity::new(theirs.identity.as_str()) else {
+                        continue;
+                    };
+                    let known = stream.participant(&identity).is_some_and(|p| {
+                        p.is_active() && p.sid.as_deref() == Some(theirs.sid.as_str())
+                    });
+                    if !known {
+                        changes.push(Change::MediaJoined {
+                            participant_id: self.ports.ids.new_id(),
+                            identity,
+                            sid: theirs.sid.clone(),
+                            role: if theirs.can_publish {
+                                Role::Host
+                            } else {
+                                Role::Viewer
+                            },
+                            reported_at: None,
+                        });
+                    }
+                }
+            }
+        }
+        let mut events = Vec::new();
+        for change in changes {
+            match self.apply(id, change).await {
+                Ok(applied) => events.extend(applied.event),
+                // Something newer won the race (a webhook, a stop): nothing to heal any more.
+                Err(
+                    StreamError::InvalidTransition { .. }
+                    | StreamError::NotActive(_)
+                    | StreamError::ParticipantNotFound(_),
+                ) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(events)
     }
 
     /// Whether the service can serve: the store answers.

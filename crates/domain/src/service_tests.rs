@@ -7,7 +7,8 @@ use mockall::predicate::eq;
 use super::*;
 use crate::event::EventType;
 use crate::ports::{
-    MediaRoom, MockMediaServer, MockStreamRepository, MockTokenIssuer, RandomIds, SystemClock,
+    MediaParticipant, MediaRoom, MockMediaServer, MockStreamRepository, MockTokenIssuer, RandomIds,
+    SystemClock,
 };
 
 /// A stream held by a mocked repository that applies changes with the real [`Stream::apply`],
@@ -125,6 +126,15 @@ fn room(sid: &str) -> MediaRoom {
         sid: sid.into(),
         name: "ignored".into(),
         num_participants: 0,
+    }
+}
+
+fn media(room: &str, room_sid: &str, kind: MediaEventKind) -> MediaEvent {
+    MediaEvent {
+        room: room.into(),
+        room_sid: room_sid.into(),
+        reported_at: None,
+        kind,
     }
 }
 
@@ -782,13 +792,15 @@ async fn a_livekit_join_for_a_managed_room_records_the_participant() {
     let (service, stored) = h.service();
 
     let outcome = service
-        .apply_media_event(MediaEvent::ParticipantJoined {
-            room,
-            room_sid: "RM_1".into(),
-            identity: "walk-in".into(),
-            sid: "PA_1".into(),
-            can_publish: false,
-        })
+        .apply_media_event(media(
+            &room,
+            "RM_1",
+            MediaEventKind::ParticipantJoined {
+                identity: "walk-in".into(),
+                sid: "PA_1".into(),
+                can_publish: false,
+            },
+        ))
         .await
         .unwrap();
 
@@ -804,10 +816,7 @@ async fn livekit_events_for_other_rooms_or_older_rooms_of_the_same_name_change_n
     let room = h.stored.current().room_name.to_string();
     let (service, stored) = h.service();
 
-    let older_room = MediaEvent::RoomFinished {
-        room,
-        room_sid: "RM_OLD".into(),
-    };
+    let older_room = media(&room, "RM_OLD", MediaEventKind::RoomFinished);
     assert_eq!(
         service.apply_media_event(older_room).await,
         Ok(MediaEventOutcome::UnknownRoom)
@@ -819,10 +828,7 @@ async fn livekit_events_for_other_rooms_or_older_rooms_of_the_same_name_change_n
         .expect_find_live_by_room()
         .returning(|_| Ok(None));
     let (other_service, _) = other.service();
-    let unknown = MediaEvent::RoomStarted {
-        room: "elsewhere".into(),
-        room_sid: "RM_9".into(),
-    };
+    let unknown = media("elsewhere", "RM_9", MediaEventKind::RoomStarted);
     assert_eq!(
         other_service.apply_media_event(unknown).await,
         Ok(MediaEventOutcome::UnknownRoom)
@@ -835,10 +841,7 @@ async fn a_livekit_room_finished_stops_the_stream_once() {
     let (h, _) = Harness::with_stream(StreamStatus::Active);
     let room = h.stored.current().room_name.to_string();
     let (service, stored) = h.service();
-    let finished = MediaEvent::RoomFinished {
-        room,
-        room_sid: "RM_1".into(),
-    };
+    let finished = media(&room, "RM_1", MediaEventKind::RoomFinished);
 
     let first = service.apply_media_event(finished.clone()).await.unwrap();
     let second = service.apply_media_event(finished).await.unwrap();
@@ -852,4 +855,125 @@ async fn a_livekit_room_finished_stops_the_stream_once() {
         "a stopped stream no longer owns the room"
     );
     assert_eq!(stored.current().status, StreamStatus::Stopped);
+}
+
+#[tokio::test]
+async fn livekit_track_and_egress_reports_reach_the_stream() {
+    let (h, _) = Harness::with_stream(StreamStatus::Active);
+    let room = h.stored.current().room_name.to_string();
+    let (service, stored) = h.service();
+    let joined = MediaEventKind::ParticipantJoined {
+        identity: "ada".into(),
+        sid: "PA_1".into(),
+        can_publish: true,
+    };
+    service
+        .apply_media_event(media(&room, "RM_1", joined))
+        .await
+        .unwrap();
+
+    let track = MediaEventKind::Track {
+        identity: "ada".into(),
+        sid: "PA_1".into(),
+        track_sid: "TR_1".into(),
+        published: true,
+    };
+    let egress = MediaEventKind::Egress {
+        egress_id: "EG_1".into(),
+        status: "EGRESS_ACTIVE".into(),
+    };
+    service
+        .apply_media_event(media(&room, "RM_1", track))
+        .await
+        .unwrap();
+    service
+        .apply_media_event(media(&room, "RM_1", egress))
+        .await
+        .unwrap();
+
+    let stream = stored.current();
+    assert_eq!(stream.participants[0].tracks, ["TR_1"]);
+    assert_eq!(stream.egress["EG_1"], "EGRESS_ACTIVE");
+}
+
+// ---- reconciliation ----
+
+fn in_livekit(identity: &str, sid: &str) -> MediaParticipant {
+    MediaParticipant {
+        sid: sid.into(),
+        identity: identity.into(),
+        can_publish: false,
+    }
+}
+
+#[tokio::test]
+async fn reconciling_a_room_that_is_gone_stops_the_stream() {
+    let (h, id) = Harness::with_stream(StreamStatus::Active);
+    let (service, stored) = h.service();
+
+    let events = service.reconcile_stream(id, None).await.unwrap();
+
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventType::StreamStopped);
+    assert_eq!(stored.current().status, StreamStatus::Stopped);
+}
+
+#[tokio::test]
+async fn reconciling_heals_missed_joins_and_leaves_but_spares_token_holders() {
+    let (mut h, id) = Harness::with_stream(StreamStatus::Active);
+    h.issue_tokens();
+    let (service, stored) = h.service();
+    service
+        .join(id, viewer(Identity::new("token-only").unwrap()))
+        .await
+        .unwrap();
+    let room = h_room(&stored);
+    service
+        .apply_media_event(media(
+            &room,
+            "RM_1",
+            MediaEventKind::ParticipantJoined {
+                identity: "gone".into(),
+                sid: "PA_gone".into(),
+                can_publish: false,
+            },
+        ))
+        .await
+        .unwrap();
+
+    let events = service
+        .reconcile_stream(id, Some(&[in_livekit("walk-in", "PA_new")]))
+        .await
+        .unwrap();
+
+    let kinds: Vec<EventType> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [EventType::ParticipantLeft, EventType::ParticipantJoined]
+    );
+    let stream = stored.current();
+    let by_name = |name: &str| {
+        stream
+            .participants
+            .iter()
+            .find(|p| p.identity.as_str() == name)
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        by_name("token-only").is_active(),
+        "never connected, not reconciled away"
+    );
+    assert!(!by_name("gone").is_active());
+    assert_eq!(by_name("walk-in").sid.as_deref(), Some("PA_new"));
+
+    let again = service
+        .reconcile_stream(id, Some(&[in_livekit("walk-in", "PA_new")]))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "nothing left to heal");
+}
+
+fn h_room(stored: &Stored) -> String {
+    stored.current().room_name.to_string()
 }

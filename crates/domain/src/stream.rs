@@ -1,5 +1,6 @@
 //! The [`Stream`] aggregate and its status machine.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -116,6 +117,12 @@ pub struct Stream {
     pub stopped_at: Option<DateTime<Utc>>,
     /// Everyone who ever joined, in order of first join.
     pub participants: Vec<Participant>,
+    /// Egress (recordings, restreams) LiveKit reported for the room: egress id → status.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub egress: BTreeMap<String, String>,
+    /// Ingress (RTMP/WHIP inputs) LiveKit reported for the room: ingress id → status.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ingress: BTreeMap<String, String>,
 }
 
 impl Stream {
@@ -141,6 +148,8 @@ impl Stream {
             started_at: Some(now),
             stopped_at: None,
             participants: Vec::new(),
+            egress: BTreeMap::new(),
+            ingress: BTreeMap::new(),
         }
     }
 

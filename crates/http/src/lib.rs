@@ -10,17 +10,23 @@
 //! - [`error`]: [`ApiError`], the JSON error body, and the `StreamError → HTTP` mapping.
 //! - [`body`]: [`JsonBody`], a JSON extractor with exact 400/413/415 answers.
 //! - [`dto`]: request and response shapes (the public contract).
+//! - [`idempotency`]: `Idempotency-Key` middleware on the mutating stream routes.
+//! - [`metrics`]: webhook outcome counters at `/metrics`.
 //! - [`routes`]: `streams`, `webhooks`, `health`; [`configure`] mounts them all.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::web;
+use domain::coordination::WebhookDedupe;
 use domain::StreamService;
 use livekit::WebhookVerifier;
 
 pub mod body;
 pub mod dto;
 pub mod error;
+pub mod idempotency;
+pub mod metrics;
 pub mod routes;
 
 pub use body::JsonBody;
@@ -30,7 +36,7 @@ pub use error::ApiError;
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// What every handler shares. One per process, cloned into each actix worker.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpState {
     /// The use cases.
     pub service: StreamService,
@@ -38,18 +44,37 @@ pub struct HttpState {
     pub webhooks: WebhookVerifier,
     /// When the process started (for `/health`'s uptime).
     pub started_at: Instant,
+    /// Idempotency keys of the mutating routes.
+    pub idempotency: idempotency::Idempotency,
+    /// Webhook event ids already processed.
+    pub webhook_dedupe: Arc<dyn WebhookDedupe>,
+    /// How long a webhook event id is remembered.
+    pub webhook_dedupe_ttl: Duration,
+    /// Webhook outcome counters.
+    pub webhook_metrics: Arc<metrics::WebhookMetrics>,
+}
+
+impl std::fmt::Debug for HttpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpState")
+            .field("service", &self.service)
+            .field("idempotency", &self.idempotency)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Mounts every REST route, the JSON error handlers and the state on an actix app.
 pub fn configure(state: HttpState) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(web::Data::new(state))
+        cfg.app_data(web::Data::new(state.idempotency.clone()))
+            .app_data(web::Data::new(state))
             .app_data(web::QueryConfig::default().error_handler(|err, _| {
                 ApiError::bad_request("invalid_query", err.to_string()).into()
             }))
             .configure(routes::health::configure)
             .configure(routes::streams::configure)
-            .configure(routes::webhooks::configure);
+            .configure(routes::webhooks::configure)
+            .configure(metrics::configure);
     }
 }
 

@@ -5,7 +5,8 @@
 use std::fmt;
 
 use base64::Engine;
-use domain::MediaEvent;
+use chrono::DateTime;
+use domain::{MediaEvent, MediaEventKind};
 use livekit_api::access_token::TokenVerifier;
 use livekit_protocol as proto;
 use sha2::{Digest, Sha256};
@@ -36,36 +37,83 @@ pub struct VerifiedWebhook {
 }
 
 impl VerifiedWebhook {
-    /// The domain's view of the event; `None` for event types the domain does not act on.
+    /// The domain's view of the event; `None` for event types the domain does not act on
+    /// (or a report missing what its type needs).
     pub fn media_event(&self) -> Option<MediaEvent> {
-        let room = self.event.room.as_ref();
-        let room_name = room.map(|r| r.name.clone()).unwrap_or_default();
-        let room_sid = room.map(|r| r.sid.clone()).unwrap_or_default();
-        let participant = self.event.participant.as_ref();
-        match (self.event.event.as_str(), participant) {
-            ("room_started", _) => Some(MediaEvent::RoomStarted {
-                room: room_name,
-                room_sid,
-            }),
-            ("room_finished", _) => Some(MediaEvent::RoomFinished {
-                room: room_name,
-                room_sid,
-            }),
-            ("participant_joined", Some(p)) => Some(MediaEvent::ParticipantJoined {
-                room: room_name,
-                room_sid,
-                identity: p.identity.clone(),
-                sid: p.sid.clone(),
-                can_publish: p.permission.as_ref().is_none_or(|perm| perm.can_publish),
-            }),
-            ("participant_left", Some(p)) => Some(MediaEvent::ParticipantLeft {
-                room: room_name,
-                room_sid,
-                identity: p.identity.clone(),
-                sid: p.sid.clone(),
-            }),
-            _ => None,
-        }
+        let event = &self.event;
+        let egress = event.egress_info.as_ref();
+        let ingress = event.ingress_info.as_ref();
+        let room = event.room.as_ref();
+        // Egress and ingress reports name their room in their own info.
+        let room_name = room
+            .map(|r| r.name.clone())
+            .filter(|name| !name.is_empty())
+            .or_else(|| egress.map(|e| e.room_name.clone()))
+            .or_else(|| ingress.map(|i| i.room_name.clone()))
+            .unwrap_or_default();
+        let room_sid = room
+            .map(|r| r.sid.clone())
+            .filter(|sid| !sid.is_empty())
+            .or_else(|| egress.map(|e| e.room_id.clone()))
+            .unwrap_or_default();
+        let participant = event.participant.as_ref();
+        let kind = match event.event.as_str() {
+            "room_started" => MediaEventKind::RoomStarted,
+            "room_finished" => MediaEventKind::RoomFinished,
+            "participant_joined" => {
+                let p = participant?;
+                MediaEventKind::ParticipantJoined {
+                    identity: p.identity.clone(),
+                    sid: p.sid.clone(),
+                    can_publish: p.permission.as_ref().is_none_or(|perm| perm.can_publish),
+                }
+            }
+            "participant_left" | "participant_connection_aborted" => {
+                let p = participant?;
+                MediaEventKind::ParticipantLeft {
+                    identity: p.identity.clone(),
+                    sid: p.sid.clone(),
+                }
+            }
+            "track_published" | "track_unpublished" => {
+                let p = participant?;
+                MediaEventKind::Track {
+                    identity: p.identity.clone(),
+                    sid: p.sid.clone(),
+                    track_sid: event.track.as_ref()?.sid.clone(),
+                    published: event.event == "track_published",
+                }
+            }
+            "egress_started" | "egress_updated" | "egress_ended" => {
+                let info = egress?;
+                MediaEventKind::Egress {
+                    egress_id: info.egress_id.clone(),
+                    status: proto::EgressStatus::try_from(info.status)
+                        .map_or("EGRESS_UNKNOWN", |status| status.as_str_name())
+                        .to_owned(),
+                }
+            }
+            "ingress_started" | "ingress_ended" => {
+                let info = ingress?;
+                let status = info.state.as_ref().map_or("UNKNOWN", |state| {
+                    proto::ingress_state::Status::try_from(state.status)
+                        .map_or("UNKNOWN", |status| status.as_str_name())
+                });
+                MediaEventKind::Ingress {
+                    ingress_id: info.ingress_id.clone(),
+                    status: status.to_owned(),
+                }
+            }
+            _ => return None,
+        };
+        Some(MediaEvent {
+            room: room_name,
+            room_sid,
+            reported_at: (event.created_at > 0)
+                .then(|| DateTime::from_timestamp(event.created_at, 0))
+                .flatten(),
+            kind,
+        })
     }
 }
 
@@ -157,11 +205,14 @@ mod tests {
         assert_eq!(verified.event.created_at, 1_700_000_000);
         assert_eq!(
             verified.media_event(),
-            Some(MediaEvent::ParticipantLeft {
+            Some(MediaEvent {
                 room: "studio".into(),
                 room_sid: "RM_1".into(),
-                identity: "ada".into(),
-                sid: "PA_1".into(),
+                reported_at: DateTime::from_timestamp(1_700_000_000, 0),
+                kind: MediaEventKind::ParticipantLeft {
+                    identity: "ada".into(),
+                    sid: "PA_1".into(),
+                },
             })
         );
     }
@@ -206,9 +257,62 @@ mod tests {
         ));
     }
 
+    fn translated(body: &str) -> Option<MediaEvent> {
+        WebhookVerifier::new(KEY, SECRET)
+            .verify(body.as_bytes(), Some(&sign(body, SECRET)))
+            .unwrap()
+            .media_event()
+    }
+
+    #[test]
+    fn aborted_connections_are_departures_and_tracks_egress_ingress_are_translated() {
+        let aborted = translated(
+            r#"{"event":"participant_connection_aborted","room":{"name":"r"},"participant":{"sid":"PA_1","identity":"ada"}}"#,
+        );
+        let track = translated(
+            r#"{"event":"track_unpublished","room":{"name":"r"},"participant":{"sid":"PA_1","identity":"ada"},"track":{"sid":"TR_1"}}"#,
+        );
+        let egress = translated(
+            r#"{"event":"egress_ended","egressInfo":{"egressId":"EG_1","roomName":"r","status":"EGRESS_COMPLETE"}}"#,
+        );
+        let ingress = translated(
+            r#"{"event":"ingress_started","ingressInfo":{"ingressId":"IN_1","roomName":"r","state":{"status":"ENDPOINT_PUBLISHING"}}}"#,
+        );
+
+        assert!(matches!(
+            aborted.unwrap().kind,
+            MediaEventKind::ParticipantLeft { .. }
+        ));
+        assert_eq!(
+            track.unwrap().kind,
+            MediaEventKind::Track {
+                identity: "ada".into(),
+                sid: "PA_1".into(),
+                track_sid: "TR_1".into(),
+                published: false
+            }
+        );
+        let egress = egress.unwrap();
+        assert_eq!(egress.room, "r");
+        assert_eq!(
+            egress.kind,
+            MediaEventKind::Egress {
+                egress_id: "EG_1".into(),
+                status: "EGRESS_COMPLETE".into()
+            }
+        );
+        assert_eq!(
+            ingress.unwrap().kind,
+            MediaEventKind::Ingress {
+                ingress_id: "IN_1".into(),
+                status: "ENDPOINT_PUBLISHING".into()
+            }
+        );
+    }
+
     #[test]
     fn event_types_the_domain_does_not_use_translate_to_nothing() {
-        let body = r#"{"event":"track_published","room":{"name":"studio"},"id":"EV_2"}"#;
+        let body = r#"{"event":"agent_job_started","room":{"name":"studio"},"id":"EV_2"}"#;
         let verified = WebhookVerifier::new(KEY, SECRET)
             .verify(body.as_bytes(), Some(&sign(body, SECRET)))
             .unwrap();

@@ -11,6 +11,8 @@
 //! - `Inner` (private): the maps behind the mutex, with an insertion-ordered index for
 //!   cursor pagination and a room-name index for uniqueness among streams that are not stopped.
 
+pub mod coordination;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

@@ -20,6 +20,9 @@
 //! - [`subscriber`]: the instance's single pub/sub subscription and its in-process fan-out.
 
 pub mod client;
+pub mod dedupe;
+pub mod idempotency;
+pub mod lease;
 mod scripts;
 pub mod streams;
 pub mod subscriber;

@@ -2,6 +2,7 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::{
     CreateStream, Cursor, ExpectedVersion, Identity, JoinStream, ListStreams, Stream,
@@ -19,14 +20,17 @@ use crate::HttpState;
 /// Mounts the stream routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let not_allowed = || web::to(super::method_not_allowed);
+    let idempotent = || from_fn(crate::idempotency::middleware);
     cfg.service(
         web::resource("/streams")
+            .wrap(idempotent())
             .route(web::post().to(create))
             .route(web::get().to(list))
             .default_service(not_allowed()),
     )
     .service(
         web::resource("/streams/{id}")
+            .wrap(idempotent())
             .route(web::get().to(get))
             .route(web::patch().to(update))
             .route(web::delete().to(stop))
@@ -39,11 +43,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/streams/{id}/join")
+            .wrap(idempotent())
             .route(web::post().to(join))
             .default_service(not_allowed()),
     )
     .service(
         web::resource("/streams/{id}/leave")
+            .wrap(idempotent())
             .route(web::post().to(leave))
             .default_service(not_allowed()),
     );

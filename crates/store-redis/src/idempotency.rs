@@ -1,0 +1,183 @@
+//! [`RedisIdempotency`]: idempotency keys shared by every instance.
+//!
+//! # Keys
+//!
+//! One hash per idempotency key, `<prefix>{idem:<key>}:req` (a key containing a brace is
+//! hex-encoded inside the tag), with fields `state` (`in_progress` or `completed`),
+//! `fingerprint`, and once completed `status`, `body` and, if any, `content_type`. It expires
+//! after the lock ttl while in progress and after the retention once completed. The body is
+//! stored as opaque bytes: no script decodes it.
+//!
+//! # Round trips
+//!
+//! One per operation: `begin`, `complete` and `abandon` are one Lua script each.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::coordination::{IdempotencyBegin, IdempotencyStore, StoredResponse};
+use domain::ports::StoreError;
+use fred::bytes::Bytes;
+use fred::types::scripts::Script;
+use fred::types::Value;
+
+use crate::client::{store_error, Connection};
+use crate::lease::{px, tag_safe};
+
+/// KEYS: req. ARGV: fingerprint, lock ttl ms. Returns `{'started'}`, `{'mismatch'}`,
+/// `{'in_progress'}` or `{'completed', status, body, content_type}` (content type last: a
+/// missing one may end the array early).
+const BEGIN: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'state', 'fingerprint', 'status', 'body', 'content_type')
+if not f[1] then
+  redis.call('HSET', KEYS[1], 'state', 'in_progress', 'fingerprint', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {'started'}
+end
+if f[2] ~= ARGV[1] then return {'mismatch'} end
+if f[1] == 'in_progress' then return {'in_progress'} end
+return {'completed', f[3], f[4], f[5]}
+";
+
+/// KEYS: req. ARGV: fingerprint, retention ms, status, body[, content type]. Stores the
+/// response only if the key is in progress with this fingerprint; returns 1 if stored.
+const COMPLETE: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'state', 'fingerprint')
+if f[1] ~= 'in_progress' or f[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'completed', 'status', ARGV[3], 'body', ARGV[4])
+if ARGV[5] then redis.call('HSET', KEYS[1], 'content_type', ARGV[5]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+";
+
+/// KEYS: req. ARGV: fingerprint. Deletes the key only if it is in progress with this
+/// fingerprint; returns 1 if deleted.
+const ABANDON: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'state', 'fingerprint')
+if f[1] == 'in_progress' and f[2] == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+";
+
+/// Idempotency keys in Redis; see the [module docs](self) for keys and round trips.
+#[derive(Debug, Clone)]
+pub struct RedisIdempotency {
+    conn: Connection,
+    begin: Script,
+    complete: Script,
+    abandon: Script,
+}
+
+impl RedisIdempotency {
+    /// Idempotency keys on `conn`.
+    pub fn new(conn: Connection) -> Self {
+        Self {
+            conn,
+            begin: Script::from_lua(BEGIN),
+            complete: Script::from_lua(COMPLETE),
+            abandon: Script::from_lua(ABANDON),
+        }
+    }
+
+    fn key(&self, key: &str) -> String {
+        self.conn
+            .keys
+            .tagged(&format!("idem:{}", tag_safe(key)), "req")
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for RedisIdempotency {
+    async fn begin(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        lock_ttl: Duration,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        let reply: Vec<Value> = self
+            .begin
+            .evalsha_with_reload(
+                &self.conn.client,
+                vec![self.key(key)],
+                vec![fingerprint.to_owned(), px(lock_ttl).to_string()],
+            )
+            .await
+            .map_err(store_error)?;
+        parse_begin(reply)
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        response: StoredResponse,
+        retention: Duration,
+    ) -> Result<(), StoreError> {
+        let mut args: Vec<Value> = vec![
+            fingerprint.into(),
+            px(retention).into(),
+            i64::from(response.status).into(),
+            Value::Bytes(Bytes::from(response.body)),
+        ];
+        if let Some(content_type) = response.content_type {
+            args.push(content_type.into());
+        }
+        let _: i64 = self
+            .complete
+            .evalsha_with_reload(&self.conn.client, vec![self.key(key)], args)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn abandon(&self, key: &str, fingerprint: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .abandon
+            .evalsha_with_reload(
+                &self.conn.client,
+                vec![self.key(key)],
+                vec![fingerprint.to_owned()],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+fn parse_begin(reply: Vec<Value>) -> Result<IdempotencyBegin, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("idempotency begin: {what}"));
+    let mut fields = reply.into_iter();
+    let outcome = fields
+        .next()
+        .and_then(|value| value.as_string())
+        .ok_or_else(|| corrupt("empty reply"))?;
+    match outcome.as_str() {
+        "started" => Ok(IdempotencyBegin::Started),
+        "in_progress" => Ok(IdempotencyBegin::InProgress),
+        "mismatch" => Ok(IdempotencyBegin::Mismatch),
+        "completed" => {
+            let status = fields
+                .next()
+                .and_then(|value| value.as_string())
+                .and_then(|status| status.parse::<u16>().ok())
+                .ok_or_else(|| corrupt("status"))?;
+            let body = fields
+                .next()
+                .and_then(Value::into_owned_bytes)
+                .ok_or_else(|| corrupt("body"))?;
+            let content_type = fields
+                .next()
+                .filter(|value| !value.is_null())
+                .map(|value| value.as_string().ok_or_else(|| corrupt("content type")))
+                .transpose()?;
+            Ok(IdempotencyBegin::Completed(StoredResponse {
+                status,
+                content_type,
+                body,
+            }))
+        }
+        other => Err(corrupt(other)),
+    }
+}

@@ -1,0 +1,81 @@
+//! The shared coordination contract (leases, idempotency keys, webhook dedupe) on Redis
+//! (REDIS_URL when it answers, else a redis-server the harness starts), each test under its own
+//! key prefix; then the same on a Redis Cluster, where every script must stay within one slot.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+include!("../../../tests/contracts/coordination.rs");
+
+use orchestrator_store_redis::dedupe::RedisWebhookDedupe;
+use orchestrator_store_redis::idempotency::RedisIdempotency;
+use orchestrator_store_redis::lease::RedisLeases;
+use orchestrator_store_redis::{Connection, RedisConfig};
+use redis_harness::RedisServer;
+
+async fn connect(url: &str) -> Connection {
+    let config = RedisConfig {
+        key_prefix: redis_harness::unique_prefix(),
+        ..RedisConfig::new(url)
+    };
+    Connection::connect(config)
+        .await
+        .expect("connect to the test Redis")
+}
+
+async fn redis<S>(store: fn(Connection) -> S) -> (S, RedisServer) {
+    let server = redis_harness::shared_or_owned();
+    let conn = connect(server.url()).await;
+    (store(conn), server)
+}
+
+coordination_contract! {
+    leases: redis(RedisLeases::new).await,
+    idempotency: redis(RedisIdempotency::new).await,
+    dedupe: redis(RedisWebhookDedupe::new).await,
+}
+
+/// The same contract on a Redis Cluster of three masters.
+mod cluster {
+    use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+    use orchestrator_store_redis::dedupe::RedisWebhookDedupe;
+    use orchestrator_store_redis::idempotency::RedisIdempotency;
+    use orchestrator_store_redis::lease::RedisLeases;
+    use orchestrator_store_redis::Connection;
+    use redis_harness::RedisCluster;
+
+    /// One cluster for all tests running at the same time; the last test to finish stops it.
+    fn shared_cluster() -> Arc<RedisCluster> {
+        static CLUSTER: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
+        let mut slot = CLUSTER.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cluster) = slot.upgrade() {
+            return cluster;
+        }
+        let cluster = Arc::new(RedisCluster::start());
+        *slot = Arc::downgrade(&cluster);
+        cluster
+    }
+
+    /// `redis-cluster://first?node=second&node=third`, fred's cluster URL.
+    fn cluster_url(cluster: &RedisCluster) -> String {
+        let hosts: Vec<String> = cluster
+            .ports()
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        let others: Vec<String> = hosts[1..].iter().map(|h| format!("node={h}")).collect();
+        format!("redis-cluster://{}?{}", hosts[0], others.join("&"))
+    }
+
+    async fn cluster<S>(store: fn(Connection) -> S) -> (S, Arc<RedisCluster>) {
+        let cluster = shared_cluster();
+        let conn = super::connect(&cluster_url(&cluster)).await;
+        (store(conn), cluster)
+    }
+
+    coordination_contract! {
+        leases: cluster(RedisLeases::new).await,
+        idempotency: cluster(RedisIdempotency::new).await,
+        dedupe: cluster(RedisWebhookDedupe::new).await,
+    }
+}
