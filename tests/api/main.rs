@@ -11,6 +11,8 @@ mod leave;
 mod list;
 mod livekit_outage;
 mod read;
+mod realtime_grpc;
+mod realtime_ws;
 mod reconciler;
 mod stop;
 mod update;

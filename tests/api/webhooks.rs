@@ -307,3 +307,14 @@ async fn a_late_room_started_never_revives_a_stopped_stream() {
     );
     assert_eq!(app.stream(&id).await["status"], "stopped");
 }
+
+#[tokio::test]
+async fn a_webhook_body_over_64_kib_is_a_413_even_when_signed() {
+    let app = spawn_app().await;
+    let huge = json!({"event": "room_started", "id": "EV_big", "room": {"name": "x", "metadata": "y".repeat(70 * 1024)}})
+        .to_string();
+
+    let response = app.post_webhook(&huge, DEV_API_SECRET).await;
+
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}

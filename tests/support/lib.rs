@@ -26,6 +26,8 @@ use tokio::sync::oneshot;
 pub struct TestApp {
     /// Where the REST API listens.
     pub addr: SocketAddr,
+    /// Where the gRPC API listens.
+    pub grpc_addr: SocketAddr,
     /// `http://addr`.
     pub base: String,
     /// HTTP client.
@@ -46,6 +48,14 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// A WebSocket client connection.
+pub type WsClient =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The generated gRPC client of `livestream.orchestrator.v1.StreamService`.
+pub type GrpcClient =
+    grpc_api::proto::stream_service_client::StreamServiceClient<tonic::transport::Channel>;
 
 /// Starts an orchestrator with the test defaults.
 pub async fn spawn_app() -> TestApp {
@@ -73,6 +83,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
             };
             let info = (
                 app.http_addr(),
+                app.grpc_addr(),
                 app.emulator().cloned(),
                 app.livekit_url().to_owned(),
                 app.event_log(),
@@ -85,12 +96,13 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
                 .await;
         });
     });
-    let (addr, emulator, livekit_url, events) = ready_rx
+    let (addr, grpc_addr, emulator, livekit_url, events) = ready_rx
         .await
         .expect("app thread alive")
         .unwrap_or_else(|err| panic!("the app failed to start: {err}"));
     TestApp {
         addr,
+        grpc_addr,
         base: format!("http://{addr}"),
         client: http_client(),
         emulator,
@@ -286,6 +298,34 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Opens a WebSocket to `path` (`/` or `/ws`) on the HTTP port.
+    pub async fn ws(&self, path: &str) -> WsClient {
+        let url = format!("ws://{}{path}", self.addr);
+        let (socket, _) = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio_tungstenite::connect_async(url.as_str()),
+        )
+        .await
+        .expect("WebSocket handshake within 10 s")
+        .expect("WebSocket handshake");
+        socket
+    }
+
+    /// A gRPC channel to this instance.
+    pub async fn grpc_channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://{}", self.grpc_addr))
+            .unwrap()
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .expect("gRPC connection")
+    }
+
+    /// A client of the orchestrator's gRPC `StreamService`.
+    pub async fn grpc(&self) -> GrpcClient {
+        GrpcClient::new(self.grpc_channel().await)
     }
 
     /// Polls `GET /streams/:id` until `condition` holds (at most 10 s), returning the stream.

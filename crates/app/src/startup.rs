@@ -13,10 +13,12 @@ use domain::coordination::{IdempotencyStore, LeaseStore, WebhookDedupe};
 use domain::ports::{EventLog, MediaServer, RandomIds, StreamRepository, SystemClock};
 use domain::service::Ports;
 use domain::StreamService;
+use grpc_api::{GrpcState, ProtoCodec};
 use http_api::idempotency::Idempotency;
 use http_api::HttpState;
 use livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens, WebhookVerifier};
 use livekit_emulator::{Emulator, EmulatorConfig};
+use realtime::{Hub, HubConfig};
 use store_memory::coordination::MemoryCoordination;
 use store_memory::{MemoryStore, MemoryStoreConfig};
 use store_redis::dedupe::RedisWebhookDedupe;
@@ -26,6 +28,7 @@ use store_redis::{RedisConfig, RedisStore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
+use ws_api::{JsonCodec, WsConfig, WsState};
 
 use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::settings::Settings;
@@ -35,12 +38,29 @@ use crate::settings::Settings;
 pub struct Application {
     http: actix_web::dev::Server,
     http_addr: SocketAddr,
+    grpc_listener: TcpListener,
+    grpc_addr: SocketAddr,
+    grpc: GrpcState,
     livekit_url: String,
     emulator: Option<EmbeddedEmulator>,
     instance_id: String,
     service: StreamService,
     events: Arc<dyn EventLog>,
     reconciler: Option<Reconciler>,
+}
+
+/// How long open gRPC calls get to finish at shutdown.
+const GRPC_DRAIN: Duration = Duration::from_secs(5);
+
+type GrpcOutcome =
+    Result<Result<(), Box<dyn std::error::Error + Send + Sync>>, tokio::task::JoinError>;
+
+fn grpc_failure(outcome: GrpcOutcome) -> anyhow::Error {
+    match outcome {
+        Ok(Ok(())) => anyhow::anyhow!("gRPC server stopped unexpectedly"),
+        Ok(Err(err)) => anyhow::anyhow!("gRPC server failed: {err}"),
+        Err(err) => anyhow::anyhow!("gRPC server panicked: {err}"),
+    }
 }
 
 /// The emulator this process runs when no `LIVEKIT_URL` is configured.
@@ -65,6 +85,16 @@ impl Application {
                 )
             })?;
         let http_addr = http_listener.local_addr()?;
+        let grpc_listener = TcpListener::bind((settings.http.host.as_str(), settings.grpc.port))
+            .with_context(|| {
+                format!(
+                    "binding gRPC on {}:{}",
+                    settings.http.host, settings.grpc.port
+                )
+            })?;
+        // tonic serves it on the tokio runtime, which needs a non-blocking socket.
+        grpc_listener.set_nonblocking(true)?;
+        let grpc_addr = grpc_listener.local_addr()?;
 
         let (livekit, emulator) = if settings.livekit.embedded() {
             let (config, emulator) = start_emulator(&settings, http_addr)?;
@@ -124,6 +154,26 @@ impl Application {
                 },
             )
         });
+        // One hub per transport, each holding one subscription to the instance's event feed
+        // and encoding every event once in its wire format.
+        let hub_config = HubConfig {
+            queue_capacity: settings.realtime.queue_capacity,
+        };
+        let ws = WsState {
+            service: service.clone(),
+            hub: Hub::new(stores.events.clone(), JsonCodec, hub_config),
+            config: WsConfig {
+                heartbeat_interval: Duration::from_millis(
+                    settings.realtime.heartbeat_interval_ms.max(1),
+                ),
+                client_timeout: Duration::from_millis(settings.realtime.client_timeout_ms),
+                max_message_bytes: settings.realtime.max_message_bytes,
+            },
+        };
+        let grpc = GrpcState::new(
+            service.clone(),
+            Hub::new(stores.events.clone(), ProtoCodec, hub_config),
+        );
         let workers = match settings.http.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -131,6 +181,7 @@ impl Application {
         let http = HttpServer::new(move || {
             App::new()
                 .configure(http_api::configure(state.clone()))
+                .configure(ws_api::configure(ws.clone()))
                 .default_service(web::to(http_api::not_found))
         })
         .listen(http_listener)?
@@ -143,6 +194,9 @@ impl Application {
         Ok(Self {
             http,
             http_addr,
+            grpc_listener,
+            grpc_addr,
+            grpc,
             livekit_url: livekit.url,
             emulator,
             instance_id,
@@ -155,6 +209,11 @@ impl Application {
     /// The bound HTTP address (the real port when 0 was asked for).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The bound gRPC address (the real port when 0 was asked for).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
     }
 
     /// The LiveKit server this instance talks to (the emulator's URL in embedded mode).
@@ -196,14 +255,34 @@ impl Application {
         });
         let handle = self.http.handle();
         let mut server = std::pin::pin!(self.http);
+        let grpc_listener = tokio::net::TcpListener::from_std(self.grpc_listener)
+            .context("registering the gRPC listener")?;
+        let (stop_grpc, grpc_stopped) = oneshot::channel::<()>();
+        let mut stop_grpc = Some(stop_grpc);
+        let mut grpc = tokio::spawn(grpc_api::serve(grpc_listener, self.grpc, async move {
+            let _ = grpc_stopped.await;
+        }));
         tokio::select! {
             result = &mut server => result.context("HTTP server failed")?,
+            result = &mut grpc => return Err(grpc_failure(result)),
             () = shutdown => {
                 tracing::info!("shutting down: draining in-flight requests");
+                // Subscriptions end at once (UNAVAILABLE, resume elsewhere); unary calls finish.
+                if let Some(stop) = stop_grpc.take() {
+                    let _ = stop.send(());
+                }
                 // The stop command is answered by the server future, so both must be polled.
                 let ((), drained) = tokio::join!(handle.stop(true), &mut server);
                 drained.context("HTTP server failed while draining")?;
             }
+        }
+        if let Some(stop) = stop_grpc.take() {
+            let _ = stop.send(());
+        }
+        match tokio::time::timeout(GRPC_DRAIN, &mut grpc).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(result) => return Err(grpc_failure(result)),
+            Err(_) => grpc.abort(),
         }
         let _ = stop_reconciler.send(());
         if let Some(reconciler) = reconciler {

@@ -28,6 +28,7 @@ fn start() -> Process {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PORT", "0")
+        .env("GRPC_PORT", "0")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .env("APP_ENV", "process-test")

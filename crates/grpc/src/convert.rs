@@ -1,0 +1,197 @@
+//! Domain ↔ proto values. Requests become the same domain requests REST builds; JSON objects
+//! travel as JSON text, timestamps as RFC 3339 (empty when absent).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::{
+    CreateStream, Cursor, EventType, ExpectedVersion, Identity, JoinStream, JoinTicket,
+    ListStreams, Metadata, Participant, Role, RoomName, Stream, StreamError, StreamEvent, StreamId,
+    StreamService, StreamStatus, UpdateStream, ValidationError,
+};
+
+use crate::proto;
+
+/// An id from a request: empty is invalid, anything else that is not a stream is unknown
+/// (as in REST, where a malformed id is a 404).
+pub(crate) fn stream_id(raw: &str) -> Result<StreamId, StreamError> {
+    if raw.trim().is_empty() {
+        return Err(ValidationError::new("stream_id", "is required").into());
+    }
+    StreamService::parse_id(raw)
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn optional_time(at: Option<DateTime<Utc>>) -> String {
+    at.map(time).unwrap_or_default()
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// Metadata from a JSON text field; empty means none.
+fn metadata(raw: &str) -> Result<Option<Metadata>, ValidationError> {
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    let value = serde_json::from_str(raw)
+        .map_err(|err| ValidationError::new("metadata", format!("is not JSON: {err}")))?;
+    Metadata::from_value("metadata", value).map(Some)
+}
+
+fn status_to_proto(status: StreamStatus) -> proto::StreamStatus {
+    match status {
+        StreamStatus::Creating => proto::StreamStatus::Creating,
+        StreamStatus::Active => proto::StreamStatus::Active,
+        StreamStatus::Stopping => proto::StreamStatus::Stopping,
+        StreamStatus::Stopped => proto::StreamStatus::Stopped,
+        StreamStatus::Error => proto::StreamStatus::Error,
+    }
+}
+
+/// `None` for UNSPECIFIED (and for values this version does not know).
+fn status_from_proto(raw: i32) -> Option<StreamStatus> {
+    match proto::StreamStatus::try_from(raw).ok()? {
+        proto::StreamStatus::Unspecified => None,
+        proto::StreamStatus::Creating => Some(StreamStatus::Creating),
+        proto::StreamStatus::Active => Some(StreamStatus::Active),
+        proto::StreamStatus::Stopping => Some(StreamStatus::Stopping),
+        proto::StreamStatus::Stopped => Some(StreamStatus::Stopped),
+        proto::StreamStatus::Error => Some(StreamStatus::Error),
+    }
+}
+
+fn role_to_proto(role: Role) -> proto::ParticipantRole {
+    match role {
+        Role::Host => proto::ParticipantRole::Host,
+        Role::Viewer => proto::ParticipantRole::Viewer,
+    }
+}
+
+fn role_from_proto(raw: i32) -> Result<Role, ValidationError> {
+    match proto::ParticipantRole::try_from(raw) {
+        Ok(proto::ParticipantRole::Host) => Ok(Role::Host),
+        Ok(proto::ParticipantRole::Viewer | proto::ParticipantRole::Unspecified) => {
+            Ok(Role::Viewer)
+        }
+        Err(_) => Err(ValidationError::new("role", "must be HOST or VIEWER")),
+    }
+}
+
+fn event_type(kind: EventType) -> proto::StreamEventType {
+    match kind {
+        EventType::StreamCreated => proto::StreamEventType::StreamCreated,
+        EventType::StreamUpdated => proto::StreamEventType::StreamUpdated,
+        EventType::StreamStopped => proto::StreamEventType::StreamStopped,
+        EventType::ParticipantJoined => proto::StreamEventType::ParticipantJoined,
+        EventType::ParticipantUpdated => proto::StreamEventType::ParticipantUpdated,
+        EventType::ParticipantLeft => proto::StreamEventType::ParticipantLeft,
+    }
+}
+
+pub(crate) fn event(event: &StreamEvent) -> proto::StreamEvent {
+    proto::StreamEvent {
+        stream_id: event.stream_id.to_string(),
+        r#type: event_type(event.kind).into(),
+        timestamp: time(event.timestamp),
+        data: json(&event.data),
+        seq: event.seq,
+        id: event.id.to_string(),
+        instance_id: event.instance_id.clone(),
+    }
+}
+
+fn participant(p: &Participant) -> proto::Participant {
+    proto::Participant {
+        id: p.id.to_string(),
+        identity: p.identity.as_str().to_owned(),
+        joined_at: time(p.joined_at),
+        left_at: optional_time(p.left_at),
+        role: role_to_proto(p.role).into(),
+        metadata: json(&p.metadata),
+        sid: p.sid.clone().unwrap_or_default(),
+    }
+}
+
+pub(crate) fn stream(stream: &Stream) -> proto::Stream {
+    proto::Stream {
+        id: stream.id.to_string(),
+        room_name: stream.room_name.as_str().to_owned(),
+        room_sid: stream.room_sid.clone().unwrap_or_default(),
+        status: status_to_proto(stream.status).into(),
+        metadata: json(&stream.metadata),
+        version: stream.version,
+        seq: stream.seq,
+        created_at: time(stream.created_at),
+        updated_at: time(stream.updated_at),
+        started_at: optional_time(stream.started_at),
+        stopped_at: optional_time(stream.stopped_at),
+        participants: stream.participants.iter().map(participant).collect(),
+    }
+}
+
+pub(crate) fn state(stream: &Stream, epoch: String) -> proto::StreamState {
+    proto::StreamState {
+        stream_id: stream.id.to_string(),
+        status: status_to_proto(stream.status).into(),
+        participants: stream.participants.iter().map(participant).collect(),
+        active_participants: u32::try_from(stream.active_participants().count())
+            .unwrap_or(u32::MAX),
+        started_at: optional_time(stream.started_at),
+        updated_at: time(stream.updated_at),
+        stopped_at: optional_time(stream.stopped_at),
+        metadata: json(&stream.metadata),
+        seq: stream.seq,
+        version: stream.version,
+        epoch,
+    }
+}
+
+pub(crate) fn ticket(ticket: JoinTicket) -> proto::JoinStreamResponse {
+    proto::JoinStreamResponse {
+        token: ticket.token,
+        ws_url: ticket.ws_url,
+        stream_id: ticket.stream_id.to_string(),
+        identity: ticket.identity.as_str().to_owned(),
+        role: role_to_proto(ticket.role).into(),
+    }
+}
+
+pub(crate) fn create(request: proto::CreateStreamRequest) -> Result<CreateStream, StreamError> {
+    let room_name = Some(request.room_name)
+        .filter(|name| !name.is_empty())
+        .map(RoomName::new)
+        .transpose()?;
+    Ok(CreateStream {
+        room_name,
+        metadata: metadata(&request.metadata)?.unwrap_or_default(),
+    })
+}
+
+pub(crate) fn list(request: proto::ListStreamsRequest) -> ListStreams {
+    ListStreams {
+        status: status_from_proto(request.status),
+        limit: (request.limit > 0).then_some(request.limit as usize),
+        cursor: Some(request.cursor)
+            .filter(|cursor| !cursor.is_empty())
+            .map(Cursor::new),
+    }
+}
+
+pub(crate) fn update(request: proto::UpdateStreamRequest) -> Result<UpdateStream, StreamError> {
+    Ok(UpdateStream {
+        status: status_from_proto(request.status),
+        metadata: metadata(&request.metadata)?,
+        expected: request.version.map(ExpectedVersion::Body),
+    })
+}
+
+pub(crate) fn join(request: proto::JoinStreamRequest) -> Result<JoinStream, StreamError> {
+    Ok(JoinStream {
+        identity: Identity::new(request.identity)?,
+        role: role_from_proto(request.role)?,
+        metadata: metadata(&request.metadata)?,
+    })
+}

@@ -1,0 +1,340 @@
+//! gRPC transport of the livestream orchestrator, on tonic: `livestream.orchestrator.v1`
+//! compiled from `proto/streams.proto` (by protox in `build.rs`, no system `protoc`), with
+//! server reflection (v1 and v1alpha) and `grpc.health.v1`, so `grpcurl -plaintext host:8001
+//! list` works without the proto file.
+//!
+//! `Subscribe` streams one stream's events through the instance's [`Hub`] (each event is
+//! converted to its proto message once); the unary RPCs mirror the REST endpoints and call the
+//! same [`StreamService`] methods. Every domain error goes through [`status`], one exhaustive
+//! `match`.
+//!
+//! # Layout
+//!
+//! - [`proto`]: the generated messages, server and client, and the descriptor set.
+//! - [`ProtoCodec`]: `StreamEvent` → proto message, once per event.
+//! - [`GrpcState`], [`serve`]: the server with reflection and health, until a shutdown future.
+//! - [`status`]: the `StreamError → tonic::Code` mapping.
+//! - `convert`: domain ↔ proto values.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use domain::{StreamError, StreamService};
+use futures_util::Stream;
+use realtime::{Codec, Hub, Next, SubscribeError};
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+
+mod convert;
+
+/// The generated `livestream.orchestrator.v1` code.
+#[allow(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::wildcard_enum_match_arm,
+    clippy::unwrap_used
+)]
+pub mod proto {
+    tonic::include_proto!("livestream.orchestrator.v1");
+
+    /// The encoded descriptors of `streams.proto` (served by reflection).
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/streams_descriptor.bin"));
+}
+
+use proto::stream_service_server::{StreamService as StreamRpc, StreamServiceServer};
+
+/// Converts each event to its proto message once; subscribers share it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProtoCodec;
+
+impl Codec for ProtoCodec {
+    type Frame = Arc<proto::StreamEvent>;
+
+    fn encode(&self, event: &domain::StreamEvent) -> Self::Frame {
+        Arc::new(convert::event(event))
+    }
+}
+
+/// What the gRPC service needs.
+#[derive(Debug, Clone)]
+pub struct GrpcState {
+    service: StreamService,
+    hub: Hub<ProtoCodec>,
+    /// Turns true when the server shuts down, ending every subscription.
+    closing: watch::Receiver<bool>,
+}
+
+impl GrpcState {
+    /// The service's use cases and the instance's fan-out of proto events.
+    pub fn new(service: StreamService, hub: Hub<ProtoCodec>) -> Self {
+        let (_, closing) = watch::channel(false);
+        Self {
+            service,
+            hub,
+            closing,
+        }
+    }
+}
+
+/// Serves the orchestrator's gRPC API, reflection and health on `listener` until `shutdown`
+/// resolves, then lets open calls finish.
+///
+/// # Errors
+/// The reflection descriptors are invalid, or the server fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    mut state: GrpcState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // Subscriptions never finish by themselves; the graceful shutdown would wait for them.
+    let (close, closing) = watch::channel(false);
+    state.closing = closing;
+    let shutdown = async move {
+        shutdown.await;
+        let _ = close.send(true);
+    };
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<StreamServiceServer<GrpcState>>().await;
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(StreamServiceServer::new(state))
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
+        .await?;
+    Ok(())
+}
+
+/// The gRPC status of a domain error: one exhaustive mapping for every RPC.
+pub fn status(err: StreamError) -> Status {
+    let message = err.to_string();
+    match err {
+        StreamError::Invalid(_) => Status::invalid_argument(message),
+        StreamError::NotFound(_) | StreamError::ParticipantNotFound(_) => {
+            Status::not_found(message)
+        }
+        StreamError::RoomNameTaken(_) => Status::already_exists(message),
+        StreamError::InvalidTransition { .. } | StreamError::NotActive(_) => {
+            Status::failed_precondition(message)
+        }
+        StreamError::VersionConflict { .. } | StreamError::PreconditionFailed { .. } => {
+            Status::aborted(message)
+        }
+        StreamError::MediaUnavailable(_) | StreamError::StoreUnavailable(_) => {
+            Status::unavailable(message)
+        }
+        StreamError::MediaRejected(_) => Status::internal(message),
+        StreamError::Internal(_) => {
+            tracing::error!(error = %message, "gRPC call failed");
+            Status::internal("internal error")
+        }
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<proto::StreamEvent, Status>> + Send>>;
+
+/// A subscription as the response stream drives it.
+struct Follow {
+    subscriber: realtime::Subscriber<ProtoCodec>,
+    closing: watch::Receiver<bool>,
+    ended: bool,
+}
+
+/// Resolves when the server shuts down (never, if nothing can shut it down).
+async fn closed(closing: &mut watch::Receiver<bool>) {
+    if closing.wait_for(|closing| *closing).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn next_event(mut follow: Follow) -> Option<(Result<proto::StreamEvent, Status>, Follow)> {
+    if follow.ended {
+        return None;
+    }
+    let next = tokio::select! {
+        next = follow.subscriber.next() => Some(next),
+        () = closed(&mut follow.closing) => None,
+    };
+    let Some(next) = next else {
+        follow.ended = true;
+        let seq = follow.subscriber.positions().map(|(_, seq)| seq).max();
+        let status = Status::unavailable(format!(
+            "server shutting down; resume from seq {}",
+            seq.unwrap_or(0)
+        ));
+        return Some((Err(status), follow));
+    };
+    let item = match next {
+        Next::Event { frame, .. } => {
+            follow.ended = frame.r#type() == proto::StreamEventType::StreamStopped;
+            Ok(Arc::unwrap_or_clone(frame))
+        }
+        Next::ResyncRequired { after_seq, .. } => {
+            follow.ended = true;
+            Err(Status::failed_precondition(format!(
+                "resync_required: events after seq {after_seq} are no longer available; reload \
+                 the state with GetStreamState and subscribe from its seq"
+            )))
+        }
+        Next::Unavailable { reason, .. } => {
+            follow.ended = true;
+            Err(Status::unavailable(format!(
+                "replay failed, subscribe again from your last seq: {reason}"
+            )))
+        }
+        Next::Overflow => {
+            follow.ended = true;
+            let seq = follow.subscriber.positions().map(|(_, seq)| seq).max();
+            Err(Status::resource_exhausted(format!(
+                "slow consumer; resume from seq {}",
+                seq.unwrap_or(0)
+            )))
+        }
+    };
+    Some((item, follow))
+}
+
+#[tonic::async_trait]
+impl StreamRpc for GrpcState {
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<proto::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let request = request.into_inner();
+        let id = convert::stream_id(&request.stream_id).map_err(status)?;
+        let stream = self.service.get(id).await.map_err(status)?;
+        let mut subscriber = self.hub.subscriber();
+        let epoch = Some(request.epoch.as_str()).filter(|epoch| !epoch.is_empty());
+        let subscribed = subscriber
+            .subscribe(id, stream.seq, request.after_seq, epoch)
+            .await
+            .map_err(|err| match err {
+                SubscribeError::ResyncRequired => Status::failed_precondition(
+                    "resync_required: after_seq is ahead of the stream or from another epoch; \
+                     reload the state with GetStreamState and subscribe from its seq",
+                ),
+                SubscribeError::Store(err) => status(err.into()),
+            })?;
+        // A stopped stream with nothing left to replay has nothing more to say.
+        let ended = stream.is_stopped() && subscribed.after_seq >= stream.seq;
+        let events: EventStream = Box::pin(futures_util::stream::unfold(
+            Follow {
+                subscriber,
+                closing: self.closing.clone(),
+                ended,
+            },
+            next_event,
+        ));
+        let mut response = Response::new(events);
+        if let Ok(epoch) = subscribed.epoch.parse() {
+            response.metadata_mut().insert("x-epoch", epoch);
+        }
+        Ok(response)
+    }
+
+    async fn create_stream(
+        &self,
+        request: Request<proto::CreateStreamRequest>,
+    ) -> Result<Response<proto::Stream>, Status> {
+        let request = convert::create(request.into_inner()).map_err(status)?;
+        let stream = self.service.create(request).await.map_err(status)?;
+        Ok(Response::new(convert::stream(&stream)))
+    }
+
+    async fn get_stream(
+        &self,
+        request: Request<proto::GetStreamRequest>,
+    ) -> Result<Response<proto::Stream>, Status> {
+        let id = convert::stream_id(&request.into_inner().stream_id).map_err(status)?;
+        let stream = self.service.get(id).await.map_err(status)?;
+        Ok(Response::new(convert::stream(&stream)))
+    }
+
+    async fn list_streams(
+        &self,
+        request: Request<proto::ListStreamsRequest>,
+    ) -> Result<Response<proto::ListStreamsResponse>, Status> {
+        let request = convert::list(request.into_inner());
+        let page = self.service.list(request).await.map_err(status)?;
+        Ok(Response::new(proto::ListStreamsResponse {
+            streams: page.items.iter().map(convert::stream).collect(),
+            next_cursor: page
+                .next
+                .map(|cursor| cursor.as_str().to_owned())
+                .unwrap_or_default(),
+        }))
+    }
+
+    async fn update_stream(
+        &self,
+        request: Request<proto::UpdateStreamRequest>,
+    ) -> Result<Response<proto::Stream>, Status> {
+        let request = request.into_inner();
+        let id = convert::stream_id(&request.stream_id).map_err(status)?;
+        let update = convert::update(request).map_err(status)?;
+        let stream = self.service.update(id, update).await.map_err(status)?;
+        Ok(Response::new(convert::stream(&stream)))
+    }
+
+    async fn stop_stream(
+        &self,
+        request: Request<proto::StopStreamRequest>,
+    ) -> Result<Response<proto::Stream>, Status> {
+        let id = convert::stream_id(&request.into_inner().stream_id).map_err(status)?;
+        let stream = self.service.stop(id).await.map_err(status)?;
+        Ok(Response::new(convert::stream(&stream)))
+    }
+
+    async fn join_stream(
+        &self,
+        request: Request<proto::JoinStreamRequest>,
+    ) -> Result<Response<proto::JoinStreamResponse>, Status> {
+        let request = request.into_inner();
+        let id = convert::stream_id(&request.stream_id).map_err(status)?;
+        let join = convert::join(request).map_err(status)?;
+        let ticket = self.service.join(id, join).await.map_err(status)?;
+        Ok(Response::new(convert::ticket(ticket)))
+    }
+
+    async fn leave_stream(
+        &self,
+        request: Request<proto::LeaveStreamRequest>,
+    ) -> Result<Response<proto::Stream>, Status> {
+        let request = request.into_inner();
+        let id = convert::stream_id(&request.stream_id).map_err(status)?;
+        let identity = domain::Identity::new(request.identity)
+            .map_err(|err| status(StreamError::from(err)))?;
+        let stream = self.service.leave(id, identity).await.map_err(status)?;
+        Ok(Response::new(convert::stream(&stream)))
+    }
+
+    async fn get_stream_state(
+        &self,
+        request: Request<proto::GetStreamStateRequest>,
+    ) -> Result<Response<proto::StreamState>, Status> {
+        let id = convert::stream_id(&request.into_inner().stream_id).map_err(status)?;
+        let stream = self.service.get(id).await.map_err(status)?;
+        let epoch = self
+            .hub
+            .event_log()
+            .epoch()
+            .await
+            .map_err(|err| status(err.into()))?;
+        Ok(Response::new(convert::state(&stream, epoch)))
+    }
+}

@@ -1,0 +1,281 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use domain::EventType;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::*;
+
+/// An event log keeping the last `keep` events per stream, with a live broadcast feed.
+struct FakeLog {
+    events: Mutex<Vec<StreamEvent>>,
+    keep: usize,
+    live: broadcast::Sender<StreamEvent>,
+}
+
+impl FakeLog {
+    fn new(keep: usize) -> Arc<Self> {
+        Arc::new(Self {
+            events: Mutex::default(),
+            keep,
+            live: broadcast::channel(4096).0,
+        })
+    }
+
+    fn append(&self, stream: StreamId) -> u64 {
+        let mut events = self.events.lock().unwrap();
+        let seq = events
+            .iter()
+            .filter(|e| e.stream_id == stream)
+            .map(|e| e.seq)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let event = StreamEvent {
+            id: Uuid::new_v4(),
+            seq,
+            kind: EventType::StreamUpdated,
+            stream_id: stream,
+            timestamp: Utc::now(),
+            data: serde_json::Value::Null,
+            instance_id: "test".into(),
+        };
+        events.push(event.clone());
+        let count = events.iter().filter(|e| e.stream_id == stream).count();
+        if count > self.keep {
+            let oldest = seq - self.keep as u64;
+            events.retain(|e| e.stream_id != stream || e.seq > oldest);
+        }
+        let _ = self.live.send(event);
+        seq
+    }
+}
+
+#[async_trait]
+impl EventLog for FakeLog {
+    async fn read_after(
+        &self,
+        stream: StreamId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StreamEvent>, StoreError> {
+        Ok(self
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.stream_id == stream && e.seq > after_seq)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn subscribe(&self) -> EventFeed {
+        let rx = self.live.subscribe();
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => return Some((event, rx)),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }))
+    }
+
+    async fn epoch(&self) -> Result<String, StoreError> {
+        Ok("epoch-1".into())
+    }
+}
+
+/// Frames are the seq, so tests can read them; `encodes` counts calls.
+#[derive(Default)]
+struct SeqCodec {
+    encodes: AtomicU64,
+}
+
+impl Codec for Arc<SeqCodec> {
+    type Frame = u64;
+
+    fn encode(&self, event: &StreamEvent) -> u64 {
+        self.encodes.fetch_add(1, Ordering::Relaxed);
+        event.seq
+    }
+}
+
+fn hub(log: &Arc<FakeLog>, queue_capacity: usize) -> (Hub<Arc<SeqCodec>>, Arc<SeqCodec>) {
+    let codec = Arc::new(SeqCodec::default());
+    let hub = Hub::new(log.clone(), codec.clone(), HubConfig { queue_capacity });
+    (hub, codec)
+}
+
+fn new_stream() -> StreamId {
+    StreamId::from_uuid(Uuid::new_v4())
+}
+
+async fn next<C: Codec>(subscriber: &mut Subscriber<C>) -> Next<C::Frame> {
+    tokio::time::timeout(Duration::from_secs(5), subscriber.next())
+        .await
+        .expect("something to hand out within 5 s")
+}
+
+async fn seqs(subscriber: &mut Subscriber<Arc<SeqCodec>>, n: usize) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    for _ in 0..n {
+        let next = next(subscriber).await;
+        let Next::Event { seq, frame, .. } = next else {
+            panic!("expected an event, got {next:?}");
+        };
+        assert_eq!(seq, frame);
+        seqs.push(seq);
+    }
+    seqs
+}
+
+#[tokio::test]
+async fn resuming_replays_the_missed_events_then_continues_live_without_duplicates() {
+    let log = FakeLog::new(100);
+    let stream = new_stream();
+    for _ in 0..3 {
+        log.append(stream);
+    }
+    let (hub, _) = hub(&log, 16);
+    let mut subscriber = hub.subscriber();
+
+    let subscribed = subscriber
+        .subscribe(stream, 3, Some(1), None)
+        .await
+        .unwrap();
+    assert_eq!(subscribed.after_seq, 1);
+    log.append(stream);
+    log.append(stream);
+
+    assert_eq!(seqs(&mut subscriber, 4).await, [2, 3, 4, 5]);
+}
+
+#[tokio::test]
+async fn without_a_position_only_new_events_are_delivered() {
+    let log = FakeLog::new(100);
+    let stream = new_stream();
+    log.append(stream);
+    let (hub, _) = hub(&log, 16);
+    let mut subscriber = hub.subscriber();
+
+    subscriber.subscribe(stream, 1, None, None).await.unwrap();
+    log.append(stream);
+
+    assert_eq!(seqs(&mut subscriber, 1).await, [2]);
+}
+
+#[tokio::test]
+async fn each_event_is_encoded_once_however_many_subscribers_watch() {
+    let log = FakeLog::new(100);
+    let stream = new_stream();
+    let (hub, codec) = hub(&log, 16);
+    let mut subscribers: Vec<_> = (0..10).map(|_| hub.subscriber()).collect();
+    for subscriber in &mut subscribers {
+        subscriber.subscribe(stream, 0, None, None).await.unwrap();
+    }
+
+    log.append(stream);
+    log.append(stream);
+    for subscriber in &mut subscribers {
+        assert_eq!(seqs(subscriber, 2).await, [1, 2]);
+    }
+
+    assert_eq!(codec.encodes.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_is_cut_off_without_slowing_the_others() {
+    let log = FakeLog::new(1000);
+    let stream = new_stream();
+    let (hub, _) = hub(&log, 4);
+    let mut slow = hub.subscriber();
+    let mut fast = hub.subscriber();
+    slow.subscribe(stream, 0, None, None).await.unwrap();
+    fast.subscribe(stream, 0, None, None).await.unwrap();
+
+    for round in 0..20u64 {
+        log.append(stream);
+        assert_eq!(seqs(&mut fast, 1).await, [round + 1]);
+    }
+
+    let delivered = seqs(&mut slow, 4).await;
+    assert_eq!(
+        delivered,
+        [1, 2, 3, 4],
+        "what was queued is still handed out"
+    );
+    assert_eq!(next(&mut slow).await, Next::Overflow);
+    assert_eq!(slow.positions().collect::<Vec<_>>(), [(stream, 4)]);
+
+    // Resuming from the last seq received misses nothing.
+    let mut resumed = hub.subscriber();
+    resumed.subscribe(stream, 20, Some(4), None).await.unwrap();
+    assert_eq!(seqs(&mut resumed, 16).await, (5..=20).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_position_the_log_no_longer_holds_requires_a_resync() {
+    let log = FakeLog::new(2);
+    let stream = new_stream();
+    for _ in 0..5 {
+        log.append(stream);
+    }
+    let (hub, _) = hub(&log, 16);
+    let mut subscriber = hub.subscriber();
+
+    subscriber
+        .subscribe(stream, 5, Some(1), None)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        next(&mut subscriber).await,
+        Next::ResyncRequired {
+            stream,
+            after_seq: 1
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_position_ahead_of_the_stream_or_from_another_epoch_requires_a_resync() {
+    let log = FakeLog::new(10);
+    let stream = new_stream();
+    let (hub, _) = hub(&log, 16);
+    let mut subscriber = hub.subscriber();
+
+    let ahead = subscriber.subscribe(stream, 3, Some(7), None).await;
+    let other_epoch = subscriber.subscribe(stream, 3, Some(1), Some("old")).await;
+
+    assert_eq!(ahead, Err(SubscribeError::ResyncRequired));
+    assert_eq!(other_epoch, Err(SubscribeError::ResyncRequired));
+}
+
+#[tokio::test]
+async fn unsubscribing_stops_delivery_and_frees_the_channel() {
+    let log = FakeLog::new(10);
+    let (a, b) = (new_stream(), new_stream());
+    let (hub, _) = hub(&log, 16);
+    let mut subscriber = hub.subscriber();
+    subscriber.subscribe(a, 0, None, None).await.unwrap();
+    subscriber.subscribe(b, 0, None, None).await.unwrap();
+    assert_eq!(hub.watched_streams(), 2);
+
+    assert!(subscriber.unsubscribe(a));
+    log.append(a);
+    log.append(b);
+
+    let next = next(&mut subscriber).await;
+    let Next::Event { stream, seq, .. } = next else {
+        panic!("expected b's event, got {next:?}");
+    };
+    assert_eq!((stream, seq), (b, 1));
+    assert_eq!(hub.watched_streams(), 1);
+    drop(subscriber);
+    assert_eq!(hub.watched_streams(), 0);
+}

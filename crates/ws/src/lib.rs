@@ -1,0 +1,417 @@
+//! WebSocket subscriptions of the livestream orchestrator, on the HTTP port (`/` as the seed
+//! documents, and `/ws`), with actix-ws.
+//!
+//! One connection follows any number of streams. Client → server (JSON text frames):
+//! `{"type":"subscribe","streamId":"…","afterSeq"?:n,"epoch"?:"…"}`,
+//! `{"type":"unsubscribe","streamId":"…"}`, `{"type":"ping"}`. Server → client: `connected`,
+//! `subscribed {streamId, seq, afterSeq, epoch}`, `event {streamId, seq, event}`,
+//! `unsubscribed {streamId}`, `pong`, `error {code, message, streamId?}`,
+//! `resync_required {streamId, afterSeq, message}`.
+//!
+//! A bad request (malformed JSON, unknown stream) is answered with `error` and the connection
+//! stays open; a binary frame (1003) or an oversized one (1009) closes it with a reason. The
+//! server pings every `heartbeat_interval` and closes a connection it has not heard from for
+//! `client_timeout`. A client that reads slower than its streams change overflows its queue and
+//! is closed with 1008 `slow consumer; resume from seq N`, after everything queued before.
+//!
+//! # Layout
+//!
+//! - [`JsonCodec`]: serializes each event once into the `event` frame every subscriber shares.
+//! - [`WsState`], [`WsConfig`], [`configure`]: mounting the routes on an actix app.
+//! - `Connection`: one client's loop (reads, deliveries, heartbeats).
+
+use std::time::Duration;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use bytestring::ByteString;
+use domain::{StreamError, StreamEvent, StreamId, StreamService};
+use realtime::{Codec, Hub, Next, SubscribeError, Subscriber};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::time::{timeout, Instant};
+
+/// Serializes an event once into the `event` message shared by every subscriber.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonCodec;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    stream_id: StreamId,
+    seq: u64,
+    event: &'a StreamEvent,
+}
+
+impl Codec for JsonCodec {
+    type Frame = ByteString;
+
+    fn encode(&self, event: &StreamEvent) -> ByteString {
+        let message = EventMessage {
+            kind: "event",
+            stream_id: event.stream_id,
+            seq: event.seq,
+            event,
+        };
+        serde_json::to_string(&message)
+            .unwrap_or_else(|err| {
+                json!({"type": "error", "code": "internal_error", "message": err.to_string()})
+                    .to_string()
+            })
+            .into()
+    }
+}
+
+/// Connection tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsConfig {
+    /// How often the server pings.
+    pub heartbeat_interval: Duration,
+    /// A connection silent this long (no frame, no pong), or whose writes stall this long, is
+    /// closed.
+    pub client_timeout: Duration,
+    /// Largest client message (1009 beyond).
+    pub max_message_bytes: usize,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(15),
+            client_timeout: Duration::from_secs(45),
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// What the WebSocket routes share.
+#[derive(Debug, Clone)]
+pub struct WsState {
+    /// The use cases (to check that a stream exists and read its seq).
+    pub service: StreamService,
+    /// The instance's fan-out of encoded events.
+    pub hub: Hub<JsonCodec>,
+    /// Connection tuning.
+    pub config: WsConfig,
+}
+
+/// Mounts the WebSocket endpoint at `/` and `/ws`.
+pub fn configure(state: WsState) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state))
+            .route("/", web::get().to(upgrade))
+            .route("/ws", web::get().to(upgrade));
+    }
+}
+
+async fn upgrade(
+    request: HttpRequest,
+    body: web::Payload,
+    state: web::Data<WsState>,
+) -> HttpResponse {
+    let Ok((response, session, messages)) = actix_ws::handle(&request, body) else {
+        // Plain HTTP on the WebSocket path: say what it is, in the API's JSON error shape.
+        return HttpResponse::build(StatusCode::UPGRADE_REQUIRED)
+            .insert_header((header::UPGRADE, "websocket"))
+            .json(json!({
+                "code": "websocket_upgrade_required",
+                "message": "this endpoint speaks WebSocket: connect to ws://<host>:<port>/ws",
+            }));
+    };
+    let config = state.config;
+    let messages = messages
+        .max_frame_size(config.max_message_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(config.max_message_bytes);
+    let connection = Connection {
+        session,
+        messages,
+        subscriber: state.hub.subscriber(),
+        service: state.service.clone(),
+        config,
+        last_heard: Instant::now(),
+    };
+    actix_web::rt::spawn(connection.run());
+    response
+}
+
+#[derive(Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+enum ClientMessage {
+    Subscribe {
+        stream_id: String,
+        #[serde(default)]
+        after_seq: Option<u64>,
+        #[serde(default)]
+        epoch: Option<String>,
+    },
+    Unsubscribe {
+        stream_id: String,
+    },
+    Ping,
+}
+
+/// The connection cannot be written to any more (closed, or stalled past the timeout).
+struct Gone;
+
+/// What the loop does after a step.
+enum Flow {
+    Continue,
+    Close(CloseReason),
+}
+
+enum Step {
+    Client(Option<Result<AggregatedMessage, actix_ws::ProtocolError>>),
+    Deliver(Next<ByteString>),
+    Heartbeat,
+}
+
+struct Connection {
+    session: Session,
+    messages: AggregatedMessageStream,
+    subscriber: Subscriber<JsonCodec>,
+    service: StreamService,
+    config: WsConfig,
+    last_heard: Instant,
+}
+
+fn close(code: CloseCode, description: impl Into<String>) -> Flow {
+    Flow::Close(CloseReason {
+        code,
+        description: Some(description.into()),
+    })
+}
+
+impl Connection {
+    async fn run(mut self) {
+        let start = Instant::now() + self.config.heartbeat_interval;
+        let mut heartbeat = tokio::time::interval_at(start, self.config.heartbeat_interval);
+        if self.send(json!({"type": "connected"})).await.is_err() {
+            return;
+        }
+        loop {
+            let step = tokio::select! {
+                message = self.messages.recv() => Step::Client(message),
+                next = self.subscriber.next() => Step::Deliver(next),
+                _ = heartbeat.tick() => Step::Heartbeat,
+            };
+            let flow = match step {
+                Step::Client(None) => return,
+                Step::Client(Some(message)) => self.on_message(message).await,
+                Step::Deliver(next) => self.deliver(next).await,
+                Step::Heartbeat => self.heartbeat().await,
+            };
+            match flow {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Close(reason)) => {
+                    // A stalled client cannot take the close frame either: give up after the
+                    // timeout rather than hold the connection.
+                    let _ =
+                        timeout(self.config.client_timeout, self.session.close(Some(reason))).await;
+                    return;
+                }
+                Err(Gone) => return,
+            }
+        }
+    }
+
+    async fn send(&mut self, text: impl ToString) -> Result<(), Gone> {
+        self.send_frame(text.to_string().into()).await
+    }
+
+    async fn send_frame(&mut self, frame: ByteString) -> Result<(), Gone> {
+        match timeout(self.config.client_timeout, self.session.text(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(Gone),
+        }
+    }
+
+    async fn on_message(
+        &mut self,
+        message: Result<AggregatedMessage, actix_ws::ProtocolError>,
+    ) -> Result<Flow, Gone> {
+        self.last_heard = Instant::now();
+        match message {
+            Ok(AggregatedMessage::Text(text)) => self.on_text(&text).await,
+            Ok(AggregatedMessage::Binary(_)) => Ok(close(
+                CloseCode::Unsupported,
+                "binary frames are not supported; send JSON text",
+            )),
+            Ok(AggregatedMessage::Ping(payload)) => {
+                self.session.pong(&payload).await.map_err(|_| Gone)?;
+                Ok(Flow::Continue)
+            }
+            Ok(AggregatedMessage::Pong(_)) => Ok(Flow::Continue),
+            Ok(AggregatedMessage::Close(_)) => Ok(Flow::Close(CloseReason {
+                code: CloseCode::Normal,
+                description: None,
+            })),
+            Err(actix_ws::ProtocolError::Overflow) => Ok(close(
+                CloseCode::Size,
+                format!(
+                    "message too big (at most {} bytes)",
+                    self.config.max_message_bytes
+                ),
+            )),
+            Err(err) => Ok(close(CloseCode::Protocol, err.to_string())),
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<Flow, Gone> {
+        let message = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(message) => message,
+            Err(err) => {
+                self.send(json!({
+                    "type": "error",
+                    "code": "invalid_message",
+                    "message": format!("not a valid message: {err}"),
+                }))
+                .await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        match message {
+            ClientMessage::Subscribe {
+                stream_id,
+                after_seq,
+                epoch,
+            } => {
+                self.subscribe(&stream_id, after_seq, epoch.as_deref())
+                    .await?
+            }
+            ClientMessage::Unsubscribe { stream_id } => match StreamService::parse_id(&stream_id) {
+                Ok(id) => {
+                    self.subscriber.unsubscribe(id);
+                    self.send(json!({"type": "unsubscribed", "streamId": stream_id}))
+                        .await?;
+                }
+                Err(err) => self.send_error(&err, &stream_id).await?,
+            },
+            ClientMessage::Ping => self.send(json!({"type": "pong"})).await?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn subscribe(
+        &mut self,
+        raw_id: &str,
+        after_seq: Option<u64>,
+        epoch: Option<&str>,
+    ) -> Result<(), Gone> {
+        let stream = match StreamService::parse_id(raw_id) {
+            Ok(id) => self.service.get(id).await,
+            Err(err) => Err(err),
+        };
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(err) => return self.send_error(&err, raw_id).await,
+        };
+        match self
+            .subscriber
+            .subscribe(stream.id, stream.seq, after_seq, epoch)
+            .await
+        {
+            Ok(subscribed) => {
+                self.send(json!({
+                    "type": "subscribed",
+                    "streamId": stream.id,
+                    "seq": stream.seq,
+                    "afterSeq": subscribed.after_seq,
+                    "epoch": subscribed.epoch,
+                }))
+                .await
+            }
+            Err(SubscribeError::ResyncRequired) => {
+                self.send(json!({
+                    "type": "resync_required",
+                    "streamId": stream.id,
+                    "message": "this position is not valid for the stream (ahead of it, or from \
+                                another epoch): reload its state and subscribe without afterSeq",
+                }))
+                .await
+            }
+            Err(SubscribeError::Store(err)) => {
+                self.send_error(&StreamError::from(err), raw_id).await
+            }
+        }
+    }
+
+    async fn send_error(&mut self, err: &StreamError, stream_id: &str) -> Result<(), Gone> {
+        self.send(json!({
+            "type": "error",
+            "code": error_code(err),
+            "message": err.to_string(),
+            "streamId": stream_id,
+        }))
+        .await
+    }
+
+    async fn deliver(&mut self, next: Next<ByteString>) -> Result<Flow, Gone> {
+        match next {
+            Next::Event { frame, .. } => self.send_frame(frame).await?,
+            Next::ResyncRequired { stream, after_seq } => {
+                self.send(json!({
+                    "type": "resync_required",
+                    "streamId": stream,
+                    "afterSeq": after_seq,
+                    "message": format!(
+                        "events after seq {after_seq} are no longer available: reload the \
+                         stream's state and subscribe again"
+                    ),
+                }))
+                .await?;
+            }
+            Next::Unavailable { stream, reason } => {
+                self.send(json!({
+                    "type": "error",
+                    "code": "store_unavailable",
+                    "message": format!("replay failed, subscribe again from your last seq: {reason}"),
+                    "streamId": stream,
+                }))
+                .await?;
+            }
+            Next::Overflow => {
+                let positions: Vec<(StreamId, u64)> = self.subscriber.positions().collect();
+                let reason = match positions.as_slice() {
+                    [(_, seq)] => format!("slow consumer; resume from seq {seq}"),
+                    _ => "slow consumer; resume each stream from its last seq".to_owned(),
+                };
+                return Ok(close(CloseCode::Policy, reason));
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn heartbeat(&mut self) -> Result<Flow, Gone> {
+        if self.last_heard.elapsed() > self.config.client_timeout {
+            return Ok(close(CloseCode::Policy, "heartbeat timeout"));
+        }
+        self.session.ping(b"").await.map_err(|_| Gone)?;
+        Ok(Flow::Continue)
+    }
+}
+
+/// The machine code of a domain error, the same codes as the REST API's error bodies.
+fn error_code(err: &StreamError) -> &'static str {
+    match err {
+        StreamError::Invalid(_) => "invalid_field",
+        StreamError::NotFound(_) => "stream_not_found",
+        StreamError::ParticipantNotFound(_) => "participant_not_found",
+        StreamError::RoomNameTaken(_) => "room_name_taken",
+        StreamError::InvalidTransition { .. } => "invalid_transition",
+        StreamError::NotActive(_) => "stream_not_active",
+        StreamError::VersionConflict { .. } => "version_conflict",
+        StreamError::PreconditionFailed { .. } => "precondition_failed",
+        StreamError::MediaUnavailable(_) => "livekit_unavailable",
+        StreamError::MediaRejected(_) => "livekit_error",
+        StreamError::StoreUnavailable(_) => "store_unavailable",
+        StreamError::Internal(_) => "internal_error",
+    }
+}

@@ -1,0 +1,505 @@
+//! The gRPC API (`livestream.orchestrator.v1.StreamService` on GRPC_PORT): `Subscribe` streams
+//! a stream's events once each, in seq order, live or replayed; the unary RPCs mirror REST with
+//! one error mapping; reflection and health work without the proto file.
+
+use std::time::Duration;
+
+use grpc_api::proto::{
+    self, CreateStreamRequest, GetStreamRequest, GetStreamStateRequest, JoinStreamRequest,
+    LeaveStreamRequest, ListStreamsRequest, ParticipantRole, StopStreamRequest, StreamEventType,
+    StreamStatus, SubscribeRequest, UpdateStreamRequest,
+};
+use orchestrator::Settings;
+use orchestrator_tests::{spawn_app, spawn_app_with, GrpcClient, TestApp};
+use reqwest::StatusCode;
+use serde_json::json;
+use tonic::{Code, Streaming};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn subscribe(
+    client: &mut GrpcClient,
+    stream_id: &str,
+    after_seq: Option<u64>,
+) -> Streaming<proto::StreamEvent> {
+    client
+        .subscribe(SubscribeRequest {
+            stream_id: stream_id.to_owned(),
+            after_seq,
+            epoch: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn next(
+    events: &mut Streaming<proto::StreamEvent>,
+) -> Result<Option<proto::StreamEvent>, tonic::Status> {
+    tokio::time::timeout(WAIT, events.message())
+        .await
+        .expect("a message within 5 s")
+}
+
+async fn event(events: &mut Streaming<proto::StreamEvent>) -> proto::StreamEvent {
+    next(events).await.unwrap().expect("an event, not the end")
+}
+
+async fn patch_metadata(app: &TestApp, id: &str, metadata: serde_json::Value) {
+    let response = app.update_stream(id, json!({ "metadata": metadata })).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+fn request_for(id: &str) -> GetStreamRequest {
+    GetStreamRequest {
+        stream_id: id.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn subscribing_needs_the_id_of_an_existing_stream() {
+    let app = spawn_app().await;
+    let mut client = app.grpc().await;
+
+    let empty = client
+        .subscribe(SubscribeRequest::default())
+        .await
+        .unwrap_err();
+    let unknown = client
+        .subscribe(SubscribeRequest {
+            stream_id: uuid::Uuid::new_v4().to_string(),
+            ..SubscribeRequest::default()
+        })
+        .await
+        .unwrap_err();
+
+    assert_eq!(empty.code(), Code::InvalidArgument);
+    assert_eq!(unknown.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn every_change_arrives_in_seq_order_and_the_stream_ends_after_stream_stopped() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    let mut client = app.grpc().await;
+    let mut events = subscribe(&mut client, &id, Some(0)).await;
+
+    app.joined(&id, json!({"participantName": "alice", "role": "host"}))
+        .await;
+    let left = app.leave(&id, json!({"participantName": "alice"})).await;
+    assert_eq!(left.status(), StatusCode::OK);
+    patch_metadata(&app, &id, json!({"title": "live"})).await;
+    assert_eq!(app.stop_stream(&id).await.status(), StatusCode::OK);
+
+    let mut received = Vec::new();
+    while let Some(event) = next(&mut events).await.unwrap() {
+        received.push(event);
+    }
+    let types: Vec<StreamEventType> = received.iter().map(|e| e.r#type()).collect();
+    assert_eq!(
+        types,
+        [
+            StreamEventType::StreamCreated,
+            StreamEventType::ParticipantJoined,
+            StreamEventType::ParticipantLeft,
+            StreamEventType::StreamUpdated,
+            StreamEventType::StreamUpdated,
+            StreamEventType::StreamStopped,
+        ]
+    );
+    let seqs: Vec<u64> = received.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=6).collect::<Vec<_>>());
+    assert!(received
+        .iter()
+        .all(|e| e.stream_id == id && !e.id.is_empty()));
+    let joined: serde_json::Value = serde_json::from_str(&received[1].data).unwrap();
+    assert!(
+        joined.is_object() && received[1].data.contains("alice"),
+        "{joined}"
+    );
+}
+
+#[tokio::test]
+async fn resuming_replays_what_was_missed_without_gap_or_duplicate() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    let mut client = app.grpc().await;
+    let mut events = subscribe(&mut client, &id, None).await;
+    patch_metadata(&app, &id, json!({"n": 1})).await;
+    let last_seen = event(&mut events).await.seq;
+    drop(events);
+
+    for n in 2..=4 {
+        patch_metadata(&app, &id, json!({ "n": n })).await;
+    }
+    let mut events = subscribe(&mut client, &id, Some(last_seen)).await;
+    patch_metadata(&app, &id, json!({"n": 5})).await;
+
+    let mut seqs = Vec::new();
+    for _ in 0..4 {
+        seqs.push(event(&mut events).await.seq);
+    }
+    assert_eq!((last_seen, seqs), (2, vec![3, 4, 5, 6]));
+}
+
+#[tokio::test]
+async fn a_position_the_log_no_longer_holds_is_failed_precondition_resync_required() {
+    let mut settings = Settings::for_tests();
+    settings.store.max_events_per_stream = 3;
+    let app = spawn_app_with(settings).await;
+    let id = app.new_stream_id().await;
+    for n in 0..5 {
+        patch_metadata(&app, &id, json!({ "n": n })).await;
+    }
+    let mut client = app.grpc().await;
+
+    let mut events = subscribe(&mut client, &id, Some(0)).await;
+    let trimmed = next(&mut events).await.unwrap_err();
+    let ahead = client
+        .subscribe(SubscribeRequest {
+            stream_id: id.clone(),
+            after_seq: Some(99),
+            epoch: String::new(),
+        })
+        .await
+        .unwrap_err();
+
+    for status in [trimmed, ahead] {
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(
+            status.message().starts_with("resync_required"),
+            "{status:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_subscriber_is_cut_off_without_delaying_a_healthy_one_and_can_resume() {
+    let mut settings = Settings::for_tests();
+    settings.realtime.queue_capacity = 4;
+    let app = spawn_app_with(settings).await;
+    let id = app.new_stream_id().await;
+    let mut healthy_client = app.grpc().await;
+    let mut healthy = subscribe(&mut healthy_client, &id, None).await;
+    // HTTP/2 flow control stops the server after a few events when the client does not read.
+    let small_window = tonic::transport::Endpoint::from_shared(format!("http://{}", app.grpc_addr))
+        .unwrap()
+        .initial_stream_window_size(Some(16 * 1024))
+        .initial_connection_window_size(Some(16 * 1024))
+        .connect()
+        .await
+        .unwrap();
+    let mut stalled_client = GrpcClient::new(small_window);
+    let mut stalled = subscribe(&mut stalled_client, &id, None).await;
+
+    let padding = "x".repeat(8 * 1024);
+    let changes = 40u64;
+    for n in 0..changes {
+        patch_metadata(&app, &id, json!({ "n": n, "padding": padding })).await;
+        let started = std::time::Instant::now();
+        assert_eq!(event(&mut healthy).await.seq, n + 2);
+        assert!(started.elapsed() < Duration::from_secs(1), "not delayed");
+    }
+
+    let mut expected = 2;
+    let status = loop {
+        match next(&mut stalled).await {
+            Ok(Some(event)) => {
+                assert_eq!(event.seq, expected, "no gap before the cut");
+                expected += 1;
+            }
+            Ok(None) => panic!("the stream ended without a status"),
+            Err(status) => break status,
+        }
+    };
+    let last_received = expected - 1;
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(
+        status.message(),
+        format!("slow consumer; resume from seq {last_received}")
+    );
+
+    let mut resumed = subscribe(&mut healthy_client, &id, Some(last_received)).await;
+    for expected in last_received + 1..=changes + 1 {
+        assert_eq!(event(&mut resumed).await.seq, expected);
+    }
+}
+
+#[tokio::test]
+async fn the_unary_rpcs_mirror_rest() {
+    let app = spawn_app().await;
+    let mut client = app.grpc().await;
+
+    let created = client
+        .create_stream(CreateStreamRequest {
+            room_name: "grpc-room".into(),
+            metadata: r#"{"title":"hello"}"#.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.status(), StreamStatus::Active);
+    assert_eq!(created.room_name, "grpc-room");
+    let id = created.id.clone();
+    let rest: serde_json::Value = app.stream(&id).await;
+    assert_eq!(rest["metadata"]["title"], "hello");
+
+    let fetched = client
+        .get_stream(request_for(&id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fetched, created);
+    let listed = client
+        .list_streams(ListStreamsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.streams.iter().any(|s| s.id == id));
+
+    let updated = client
+        .update_stream(UpdateStreamRequest {
+            stream_id: id.clone(),
+            metadata: r#"{"title":"changed"}"#.into(),
+            version: Some(created.version),
+            ..UpdateStreamRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.version, created.version + 1);
+
+    let ticket = client
+        .join_stream(JoinStreamRequest {
+            stream_id: id.clone(),
+            identity: "bob".into(),
+            role: ParticipantRole::Host.into(),
+            metadata: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!ticket.token.is_empty());
+    assert_eq!(ticket.role(), ParticipantRole::Host);
+
+    let state = client
+        .get_stream_state(GetStreamStateRequest {
+            stream_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(state.active_participants, 1);
+    assert_eq!(state.seq, 3);
+    assert!(!state.epoch.is_empty());
+
+    let after_leave = client
+        .leave_stream(LeaveStreamRequest {
+            stream_id: id.clone(),
+            identity: "bob".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!after_leave.participants[0].left_at.is_empty());
+
+    let stopped = client
+        .stop_stream(StopStreamRequest {
+            stream_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stopped.status(), StreamStatus::Stopped);
+}
+
+#[tokio::test]
+async fn domain_errors_map_to_grpc_codes() {
+    let app = spawn_app().await;
+    let mut client = app.grpc().await;
+    let id = app.new_stream_id().await;
+    assert_eq!(app.stop_stream(&id).await.status(), StatusCode::OK);
+
+    let join_stopped = client
+        .join_stream(JoinStreamRequest {
+            stream_id: id.clone(),
+            identity: "late".into(),
+            ..JoinStreamRequest::default()
+        })
+        .await
+        .unwrap_err();
+    let unknown = client
+        .get_stream(request_for(&uuid::Uuid::new_v4().to_string()))
+        .await
+        .unwrap_err();
+    let empty_id = client.get_stream(request_for("")).await.unwrap_err();
+    let bad_metadata = client
+        .create_stream(CreateStreamRequest {
+            metadata: "[1, 2]".into(),
+            ..CreateStreamRequest::default()
+        })
+        .await
+        .unwrap_err();
+    let stale_version = {
+        let live = app.new_stream_id().await;
+        client
+            .update_stream(UpdateStreamRequest {
+                stream_id: live,
+                metadata: "{}".into(),
+                version: Some(99),
+                ..UpdateStreamRequest::default()
+            })
+            .await
+            .unwrap_err()
+    };
+    let taken = {
+        client
+            .create_stream(CreateStreamRequest {
+                room_name: "taken".into(),
+                ..CreateStreamRequest::default()
+            })
+            .await
+            .unwrap();
+        client
+            .create_stream(CreateStreamRequest {
+                room_name: "taken".into(),
+                ..CreateStreamRequest::default()
+            })
+            .await
+            .unwrap_err()
+    };
+
+    assert_eq!(join_stopped.code(), Code::FailedPrecondition);
+    assert_eq!(unknown.code(), Code::NotFound);
+    assert_eq!(empty_id.code(), Code::InvalidArgument);
+    assert_eq!(bad_metadata.code(), Code::InvalidArgument);
+    assert_eq!(stale_version.code(), Code::Aborted);
+    assert_eq!(taken.code(), Code::AlreadyExists);
+}
+
+#[tokio::test]
+async fn reflection_lists_the_service_without_the_proto_file() {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let app = spawn_app().await;
+    let mut reflection = ServerReflectionClient::new(app.grpc_channel().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream_once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap();
+
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("expected a service list, got {answer:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"livestream.orchestrator.v1.StreamService".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_owned()),
+        "{names:?}"
+    );
+}
+
+fn tokio_stream_once<T: Send + 'static>(item: T) -> impl futures_util::Stream<Item = T> + Send {
+    futures_util::stream::iter([item])
+}
+
+#[tokio::test]
+async fn health_reports_serving() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+
+    let app = spawn_app().await;
+    let mut health = HealthClient::new(app.grpc_channel().await);
+
+    for service in ["", "livestream.orchestrator.v1.StreamService"] {
+        let answer = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_position_is_only_valid_in_the_epoch_it_came_from() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    let mut client = app.grpc().await;
+    let state = client
+        .get_stream_state(GetStreamStateRequest {
+            stream_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let same_epoch = client
+        .subscribe(SubscribeRequest {
+            stream_id: id.clone(),
+            after_seq: Some(state.seq),
+            epoch: state.epoch.clone(),
+        })
+        .await
+        .unwrap();
+    let other_epoch = client
+        .subscribe(SubscribeRequest {
+            stream_id: id.clone(),
+            after_seq: Some(state.seq),
+            epoch: "another-store".into(),
+        })
+        .await
+        .unwrap_err();
+
+    let header = same_epoch
+        .metadata()
+        .get("x-epoch")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(header, state.epoch);
+    assert_eq!(other_epoch.code(), Code::FailedPrecondition);
+    assert!(other_epoch.message().starts_with("resync_required"));
+}
+
+#[tokio::test]
+async fn a_subscriber_on_one_instance_sees_changes_made_on_another() {
+    let server = redis_harness::shared_or_owned();
+    let prefix = redis_harness::unique_prefix();
+    let instance = || {
+        let mut settings = Settings::for_tests();
+        settings.redis.url = server.url().to_owned();
+        settings.redis.key_prefix = prefix.clone();
+        settings
+    };
+    let a = spawn_app_with(instance()).await;
+    let b = spawn_app_with(instance()).await;
+    let id = a.new_stream_id().await;
+    let mut client = b.grpc().await;
+    let mut events = subscribe(&mut client, &id, None).await;
+
+    patch_metadata(&a, &id, json!({"from": "a"})).await;
+    assert_eq!(a.stop_stream(&id).await.status(), StatusCode::OK);
+
+    let mut seqs = Vec::new();
+    while let Some(event) = next(&mut events).await.unwrap() {
+        seqs.push(event.seq);
+    }
+    assert_eq!(seqs, [2, 3, 4], "every change made on a, then the end");
+}
