@@ -4,6 +4,7 @@
 
 mod create;
 mod errors;
+mod grpc_idempotency;
 mod health;
 mod idempotency;
 mod join;

@@ -34,6 +34,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     tracing::info!(
         http = %app.http_addr(),
+        grpc = %app.grpc_addr(),
         livekit = %app.livekit_url(),
         instance = %app.instance_id(),
         version = env!("CARGO_PKG_VERSION"),

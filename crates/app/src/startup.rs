@@ -13,7 +13,7 @@ use domain::coordination::{IdempotencyStore, LeaseStore, WebhookDedupe};
 use domain::ports::{EventLog, MediaServer, RandomIds, StreamRepository, SystemClock};
 use domain::service::Ports;
 use domain::StreamService;
-use grpc_api::{GrpcState, ProtoCodec};
+use grpc_api::{GrpcIdempotency, GrpcState, ProtoCodec};
 use http_api::idempotency::Idempotency;
 use http_api::HttpState;
 use livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens, WebhookVerifier};
@@ -173,7 +173,12 @@ impl Application {
         let grpc = GrpcState::new(
             service.clone(),
             Hub::new(stores.events.clone(), ProtoCodec, hub_config),
-        );
+        )
+        .with_idempotency(GrpcIdempotency {
+            store: stores.idempotency.clone(),
+            retention: Duration::from_secs(settings.idempotency.retention_secs),
+            lock_ttl: Duration::from_secs(settings.idempotency.lock_ttl_secs),
+        });
         let workers = match settings.http.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,

@@ -14,6 +14,7 @@
 //! - [`ProtoCodec`]: `StreamEvent` → proto message, once per event.
 //! - [`GrpcState`], [`serve`]: the server with reflection and health, until a shutdown future.
 //! - [`status`]: the `StreamError → tonic::Code` mapping.
+//! - [`idempotency`]: `idempotency-key` metadata on the mutating RPCs.
 //! - `convert`: domain ↔ proto values.
 
 use std::future::Future;
@@ -27,6 +28,9 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 mod convert;
+pub mod idempotency;
+
+pub use idempotency::GrpcIdempotency;
 
 /// The generated `livestream.orchestrator.v1` code.
 #[allow(
@@ -64,6 +68,7 @@ pub struct GrpcState {
     hub: Hub<ProtoCodec>,
     /// Turns true when the server shuts down, ending every subscription.
     closing: watch::Receiver<bool>,
+    idempotency: Option<GrpcIdempotency>,
 }
 
 impl GrpcState {
@@ -74,6 +79,32 @@ impl GrpcState {
             service,
             hub,
             closing,
+            idempotency: None,
+        }
+    }
+
+    /// Honours `idempotency-key` metadata on the mutating RPCs.
+    pub fn with_idempotency(mut self, idempotency: GrpcIdempotency) -> Self {
+        self.idempotency = Some(idempotency);
+        self
+    }
+
+    /// Runs a mutating call through the idempotency store, when there is one.
+    async fn once<Req, Resp, F, Fut>(
+        &self,
+        method: &str,
+        request: Request<Req>,
+        call: F,
+    ) -> Result<Response<Resp>, Status>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+        F: FnOnce(Req) -> Fut,
+        Fut: Future<Output = Result<Resp, Status>>,
+    {
+        match &self.idempotency {
+            Some(idempotency) => idempotency.run(method, request, call).await,
+            None => call(request.into_inner()).await.map(Response::new),
         }
     }
 }
@@ -251,9 +282,12 @@ impl StreamRpc for GrpcState {
         &self,
         request: Request<proto::CreateStreamRequest>,
     ) -> Result<Response<proto::Stream>, Status> {
-        let request = convert::create(request.into_inner()).map_err(status)?;
-        let stream = self.service.create(request).await.map_err(status)?;
-        Ok(Response::new(convert::stream(&stream)))
+        self.once("CreateStream", request, |request| async move {
+            let request = convert::create(request).map_err(status)?;
+            let stream = self.service.create(request).await.map_err(status)?;
+            Ok(convert::stream(&stream))
+        })
+        .await
     }
 
     async fn get_stream(
@@ -284,43 +318,52 @@ impl StreamRpc for GrpcState {
         &self,
         request: Request<proto::UpdateStreamRequest>,
     ) -> Result<Response<proto::Stream>, Status> {
-        let request = request.into_inner();
-        let id = convert::stream_id(&request.stream_id).map_err(status)?;
-        let update = convert::update(request).map_err(status)?;
-        let stream = self.service.update(id, update).await.map_err(status)?;
-        Ok(Response::new(convert::stream(&stream)))
+        self.once("UpdateStream", request, |request| async move {
+            let id = convert::stream_id(&request.stream_id).map_err(status)?;
+            let update = convert::update(request).map_err(status)?;
+            let stream = self.service.update(id, update).await.map_err(status)?;
+            Ok(convert::stream(&stream))
+        })
+        .await
     }
 
     async fn stop_stream(
         &self,
         request: Request<proto::StopStreamRequest>,
     ) -> Result<Response<proto::Stream>, Status> {
-        let id = convert::stream_id(&request.into_inner().stream_id).map_err(status)?;
-        let stream = self.service.stop(id).await.map_err(status)?;
-        Ok(Response::new(convert::stream(&stream)))
+        self.once("StopStream", request, |request| async move {
+            let id = convert::stream_id(&request.stream_id).map_err(status)?;
+            let stream = self.service.stop(id).await.map_err(status)?;
+            Ok(convert::stream(&stream))
+        })
+        .await
     }
 
     async fn join_stream(
         &self,
         request: Request<proto::JoinStreamRequest>,
     ) -> Result<Response<proto::JoinStreamResponse>, Status> {
-        let request = request.into_inner();
-        let id = convert::stream_id(&request.stream_id).map_err(status)?;
-        let join = convert::join(request).map_err(status)?;
-        let ticket = self.service.join(id, join).await.map_err(status)?;
-        Ok(Response::new(convert::ticket(ticket)))
+        self.once("JoinStream", request, |request| async move {
+            let id = convert::stream_id(&request.stream_id).map_err(status)?;
+            let join = convert::join(request).map_err(status)?;
+            let ticket = self.service.join(id, join).await.map_err(status)?;
+            Ok(convert::ticket(ticket))
+        })
+        .await
     }
 
     async fn leave_stream(
         &self,
         request: Request<proto::LeaveStreamRequest>,
     ) -> Result<Response<proto::Stream>, Status> {
-        let request = request.into_inner();
-        let id = convert::stream_id(&request.stream_id).map_err(status)?;
-        let identity = domain::Identity::new(request.identity)
-            .map_err(|err| status(StreamError::from(err)))?;
-        let stream = self.service.leave(id, identity).await.map_err(status)?;
-        Ok(Response::new(convert::stream(&stream)))
+        self.once("LeaveStream", request, |request| async move {
+            let id = convert::stream_id(&request.stream_id).map_err(status)?;
+            let identity = domain::Identity::new(request.identity)
+                .map_err(|err| status(StreamError::from(err)))?;
+            let stream = self.service.leave(id, identity).await.map_err(status)?;
+            Ok(convert::stream(&stream))
+        })
+        .await
     }
 
     async fn get_stream_state(
