@@ -162,3 +162,30 @@ pub trait WebhookDedupe: Send + Sync {
     /// [`StoreError`] when the store fails; the id then expires by itself.
     async fn forget(&self, event_id: &str) -> Result<(), StoreError>;
 }
+
+/// Longest accepted idempotency key.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// Whether `key` is an acceptable idempotency key: 1 to [`MAX_IDEMPOTENCY_KEY_LEN`] visible
+/// ASCII characters (the same rule for every transport).
+pub fn is_valid_idempotency_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
+        && key.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_one_to_255_visible_ascii_characters() {
+        assert!(is_valid_idempotency_key("a"));
+        assert!(is_valid_idempotency_key(&"k".repeat(255)));
+        assert!(is_valid_idempotency_key("order 42/retry"));
+        assert!(!is_valid_idempotency_key(""));
+        assert!(!is_valid_idempotency_key(&"k".repeat(256)));
+        assert!(!is_valid_idempotency_key("tab\there"));
+        assert!(!is_valid_idempotency_key("é"));
+    }
+}

@@ -10,7 +10,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::coordination::{IdempotencyBegin, IdempotencyStore, StoredResponse};
+use domain::coordination::{
+    is_valid_idempotency_key, IdempotencyBegin, IdempotencyStore, StoredResponse,
+    MAX_IDEMPOTENCY_KEY_LEN,
+};
 use sha2::{Digest, Sha256};
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Response, Status};
@@ -19,8 +22,6 @@ use tonic::{Code, Request, Response, Status};
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The metadata key marking a replay.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
-/// Longest accepted key.
-const MAX_KEY_LEN: usize = 255;
 /// Stored "status" of a successful call (its body is the encoded response message).
 const OK: u16 = 200;
 /// Stored statuses of kept errors are this plus the gRPC code.
@@ -66,12 +67,11 @@ fn key_of<M>(request: &Request<M>) -> Result<Option<String>, Status> {
     };
     let invalid = || {
         Status::invalid_argument(format!(
-            "invalid_idempotency_key: idempotency-key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
+            "invalid_idempotency_key: idempotency-key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
         ))
     };
     let key = raw.to_str().map_err(|_| invalid())?;
-    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| (0x20..0x7f).contains(&b))
-    {
+    if !is_valid_idempotency_key(key) {
         return Err(invalid());
     }
     Ok(Some(key.to_owned()))

@@ -23,7 +23,10 @@ use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_T
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
-use domain::coordination::{IdempotencyBegin, IdempotencyStore, StoredResponse};
+use domain::coordination::{
+    is_valid_idempotency_key, IdempotencyBegin, IdempotencyStore, StoredResponse,
+    MAX_IDEMPOTENCY_KEY_LEN,
+};
 use sha2::{Digest, Sha256};
 
 use crate::body::read_limited;
@@ -34,8 +37,6 @@ use crate::BODY_LIMIT;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The response header marking a replay.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
-/// Longest accepted key.
-pub const MAX_KEY_LEN: usize = 255;
 
 /// The idempotency store and its timings.
 #[derive(Clone)]
@@ -72,13 +73,14 @@ fn key_of(req: &ServiceRequest) -> Result<Option<String>, ApiError> {
     let invalid = || {
         ApiError::bad_request(
             "invalid_idempotency_key",
-            format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+            format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+            ),
         )
         .with_field("Idempotency-Key")
     };
     let key = raw.to_str().map_err(|_| invalid())?;
-    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| (0x20..0x7f).contains(&b))
-    {
+    if !is_valid_idempotency_key(key) {
         return Err(invalid());
     }
     Ok(Some(key.to_owned()))
