@@ -28,6 +28,7 @@ async fn a_retry_with_the_same_key_replays_the_first_answer_and_executes_nothing
 
     let first = post_with_key(&app, "/streams", "create-1", json!({"roomName": "once"})).await;
     let first_status = first.status();
+    let first_headers = first.headers().clone();
     assert!(first.headers().get("idempotent-replayed").is_none());
     let first_body: Value = first.json().await.unwrap();
     let retry = post_with_key(&app, "/streams", "create-1", json!({"roomName": "once"})).await;
@@ -35,6 +36,13 @@ async fn a_retry_with_the_same_key_replays_the_first_answer_and_executes_nothing
     assert_eq!(first_status, StatusCode::CREATED);
     assert_eq!(retry.status(), StatusCode::CREATED);
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    for header in ["location", "etag", "content-type"] {
+        assert_eq!(
+            retry.headers()[header],
+            first_headers[header],
+            "{header} replayed"
+        );
+    }
     assert_eq!(retry.json::<Value>().await.unwrap(), first_body);
     assert_eq!(stream_count(&app).await, 1);
 }

@@ -12,14 +12,17 @@
 //! - again while the first is still executing: 409 `idempotency_key_in_use`.
 //!
 //! The store is the [`IdempotencyStore`] port (in memory, or Redis so every instance sees the
-//! same keys).
+//! same keys). Its body is opaque to it: this middleware keeps the replayable headers
+//! (`Location`, `ETag`) as header lines before the body, as an HTTP cache stores a response.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::{self, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{
+    HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, ETAG, LOCATION,
+};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
@@ -201,7 +204,7 @@ pub async fn middleware(
         let stored = StoredResponse {
             status: status.as_u16(),
             content_type,
-            body: body.to_vec(),
+            body: envelope(head.headers(), &body),
         };
         if let Err(err) = idempotency
             .store
@@ -217,9 +220,52 @@ pub async fn middleware(
     Ok(ServiceResponse::new(http_req, response))
 }
 
+/// Headers a replay must carry like the original answer.
+const REPLAYED_HEADERS: [HeaderName; 2] = [LOCATION, ETAG];
+
+/// `Name: value\r\n` lines of the replayed headers, an empty line, then the body.
+fn envelope(headers: &actix_web::http::header::HeaderMap, body: &[u8]) -> Vec<u8> {
+    let mut stored = Vec::with_capacity(body.len() + 64);
+    for name in &REPLAYED_HEADERS {
+        if let Some(value) = headers.get(name) {
+            stored.extend_from_slice(name.as_str().as_bytes());
+            stored.extend_from_slice(b": ");
+            stored.extend_from_slice(value.as_bytes());
+            stored.extend_from_slice(b"\r\n");
+        }
+    }
+    stored.extend_from_slice(b"\r\n");
+    stored.extend_from_slice(body);
+    stored
+}
+
+/// The headers and body of an [`envelope`].
+fn open_envelope(stored: &[u8]) -> (Vec<(HeaderName, HeaderValue)>, &[u8]) {
+    let mut headers = Vec::new();
+    let mut rest = stored;
+    while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let line = &rest[..end];
+        rest = &rest[end + 2..];
+        if line.is_empty() {
+            return (headers, rest);
+        }
+        let parsed = line.iter().position(|b| *b == b':').and_then(|colon| {
+            let name = HeaderName::from_bytes(&line[..colon]).ok()?;
+            let value = HeaderValue::from_bytes(line[colon + 1..].trim_ascii()).ok()?;
+            Some((name, value))
+        });
+        headers.extend(parsed);
+    }
+    (headers, rest)
+}
+
 fn replay(stored: StoredResponse) -> HttpResponse {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut response = HttpResponse::build(status);
+    let (headers, body) = open_envelope(&stored.body);
+    for header in headers {
+        response.insert_header(header);
+    }
     if let Some(content_type) = stored.content_type {
         if let Ok(value) = HeaderValue::from_str(&content_type) {
             response.insert_header((CONTENT_TYPE, value));
@@ -229,5 +275,36 @@ fn replay(stored: StoredResponse) -> HttpResponse {
         HeaderName::from_static(IDEMPOTENT_REPLAYED),
         HeaderValue::from_static("true"),
     ));
-    response.body(stored.body)
+    response.body(body.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::HeaderMap;
+
+    use super::*;
+
+    #[test]
+    fn an_envelope_gives_back_the_replayed_headers_and_the_exact_body() {
+        let mut headers = HeaderMap::new();
+        headers.insert(LOCATION, HeaderValue::from_static("/streams/1"));
+        headers.insert(ETAG, HeaderValue::from_static("\"1\""));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let body = b"{\"a\":\"\r\n\r\n\"}";
+
+        let stored = envelope(&headers, body);
+        let (replayed, replayed_body) = open_envelope(&stored);
+
+        assert_eq!(replayed_body, body);
+        assert_eq!(
+            replayed,
+            vec![
+                (LOCATION, HeaderValue::from_static("/streams/1")),
+                (ETAG, HeaderValue::from_static("\"1\"")),
+            ]
+        );
+        let bare = envelope(&HeaderMap::new(), b"");
+        let (none, empty) = open_envelope(&bare);
+        assert!(none.is_empty() && empty.is_empty());
+    }
 }
