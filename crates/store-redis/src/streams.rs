@@ -145,6 +145,39 @@ impl RedisStore {
         Err(InsertError::RoomNameTaken(room.clone()))
     }
 
+    /// Runs the apply script: stores `next` and its `event` if the stream is still at the
+    /// version of `current`. Answers `ok`, `missing` or `conflict`.
+    async fn store_applied(
+        &self,
+        current: &Stream,
+        next: &Stream,
+        event: &StreamEvent,
+    ) -> Result<String, StoreError> {
+        let id = current.id;
+        self.scripts
+            .apply
+            .evalsha_with_reload(
+                &self.conn.client,
+                vec![
+                    self.key(&id, "stream"),
+                    self.key(&id, "version"),
+                    self.key(&id, "events"),
+                    self.key(&id, "last"),
+                ],
+                vec![
+                    current.version.to_string(),
+                    encode(next)?,
+                    encode(event)?,
+                    event.id.to_string(),
+                    event.seq.to_string(),
+                    self.conn.config.max_events_per_stream.to_string(),
+                    self.channel.clone(),
+                ],
+            )
+            .await
+            .map_err(store_error)
+    }
+
     async fn release_room(&self, room: &RoomName, id: &StreamId) -> Result<(), StoreError> {
         let _: String = self
             .scripts
@@ -368,29 +401,7 @@ impl StreamRepository for RedisStore {
             let Some(event) = &applied.event else {
                 return Ok(applied);
             };
-            let answer: String = self
-                .scripts
-                .apply
-                .evalsha_with_reload(
-                    &self.conn.client,
-                    vec![
-                        self.key(&id, "stream"),
-                        self.key(&id, "version"),
-                        self.key(&id, "events"),
-                        self.key(&id, "last"),
-                    ],
-                    vec![
-                        current.version.to_string(),
-                        encode(&applied.stream)?,
-                        encode(event)?,
-                        event.id.to_string(),
-                        event.seq.to_string(),
-                        self.conn.config.max_events_per_stream.to_string(),
-                        self.channel.clone(),
-                    ],
-                )
-                .await
-                .map_err(store_error)?;
+            let answer = self.store_applied(&current, &applied.stream, event).await?;
             match answer.as_str() {
                 "ok" => {
                     if applied.stream.is_stopped() && !current.is_stopped() {
@@ -486,29 +497,9 @@ mod tests {
 
     /// Runs the apply script exactly as `apply` does for `applied`, decided on `current`.
     async fn send_apply(store: &RedisStore, current: &Stream, applied: &Applied) -> String {
-        let id = current.id;
         let event = applied.event.as_ref().unwrap();
         store
-            .scripts
-            .apply
-            .evalsha_with_reload(
-                &store.conn.client,
-                vec![
-                    store.key(&id, "stream"),
-                    store.key(&id, "version"),
-                    store.key(&id, "events"),
-                    store.key(&id, "last"),
-                ],
-                vec![
-                    current.version.to_string(),
-                    encode(&applied.stream).unwrap(),
-                    encode(event).unwrap(),
-                    event.id.to_string(),
-                    event.seq.to_string(),
-                    "100".to_owned(),
-                    store.channel.clone(),
-                ],
-            )
+            .store_applied(current, &applied.stream, event)
             .await
             .unwrap()
     }
