@@ -7,8 +7,8 @@
 //!
 //! # Round trips
 //!
-//! One per operation: `first_delivery` is `SET … 1 NX PX <ttl>` (set means first), `forget`
-//! is `DEL`.
+//! One per operation: `first_delivery` is one script (`SET <delivery> NX PX <ttl>`, or the key
+//! already holds this very delivery: a re-sent command), `forget` is `DEL`.
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use domain::coordination::WebhookDedupe;
 use domain::ports::StoreError;
 use fred::prelude::KeysInterface;
-use fred::types::{Expiration, SetOptions};
+use fred::types::scripts::Script;
 
 use crate::client::{store_error, Connection};
 use crate::lease::{px, tag_safe};
@@ -25,12 +25,16 @@ use crate::lease::{px, tag_safe};
 #[derive(Debug, Clone)]
 pub struct RedisWebhookDedupe {
     conn: Connection,
+    first_delivery: Script,
 }
 
 impl RedisWebhookDedupe {
     /// Dedupe on `conn`.
     pub fn new(conn: Connection) -> Self {
-        Self { conn }
+        Self {
+            conn,
+            first_delivery: Script::from_lua(FIRST_DELIVERY),
+        }
     }
 
     fn key(&self, event_id: &str) -> String {
@@ -40,22 +44,41 @@ impl RedisWebhookDedupe {
     }
 }
 
-#[async_trait]
-impl WebhookDedupe for RedisWebhookDedupe {
-    async fn first_delivery(&self, event_id: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let set: Option<String> = self
-            .conn
-            .client
-            .set(
-                self.key(event_id),
-                1,
-                Some(Expiration::PX(px(ttl))),
-                Some(SetOptions::NX),
-                false,
+/// KEYS: seen. ARGV: delivery (unique per call), ttl ms. Returns 1 for a first delivery: the
+/// key was free, or holds this very delivery (a call fred re-sent after a reconnect, which
+/// must not turn the webhook into a "duplicate" of itself).
+const FIRST_DELIVERY: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+";
+
+impl RedisWebhookDedupe {
+    /// `first_delivery` as delivery `delivery` (the same delivery re-sent is recognised).
+    async fn first_delivery_as(
+        &self,
+        event_id: &str,
+        ttl: Duration,
+        delivery: &str,
+    ) -> Result<bool, StoreError> {
+        let first: i64 = self
+            .first_delivery
+            .evalsha_with_reload(
+                &self.conn.client,
+                vec![self.key(event_id)],
+                vec![delivery.to_owned(), px(ttl).to_string()],
             )
             .await
             .map_err(store_error)?;
-        Ok(set.is_some())
+        Ok(first == 1)
+    }
+}
+
+#[async_trait]
+impl WebhookDedupe for RedisWebhookDedupe {
+    async fn first_delivery(&self, event_id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.first_delivery_as(event_id, ttl, &uuid::Uuid::new_v4().to_string())
+            .await
     }
 
     async fn forget(&self, event_id: &str) -> Result<(), StoreError> {
@@ -66,5 +89,31 @@ impl WebhookDedupe for RedisWebhookDedupe {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod resend_tests {
+    use super::*;
+    use crate::RedisConfig;
+
+    #[tokio::test]
+    async fn a_first_delivery_resent_after_a_reconnect_is_still_the_first() {
+        let server = redis_harness::shared_or_owned();
+        let conn = Connection::connect(RedisConfig {
+            key_prefix: redis_harness::unique_prefix(),
+            ..RedisConfig::new(server.url())
+        })
+        .await
+        .unwrap();
+        let dedupe = RedisWebhookDedupe::new(conn);
+        let ttl = Duration::from_secs(30);
+
+        let first = dedupe.first_delivery_as("EV_1", ttl, "d-1").await.unwrap();
+        let resent = dedupe.first_delivery_as("EV_1", ttl, "d-1").await.unwrap();
+        let redelivered = dedupe.first_delivery_as("EV_1", ttl, "d-2").await.unwrap();
+
+        assert!(first && resent);
+        assert!(!redelivered, "LiveKit's redelivery is a duplicate");
     }
 }

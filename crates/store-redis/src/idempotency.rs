@@ -24,18 +24,23 @@ use fred::types::Value;
 use crate::client::{store_error, Connection};
 use crate::lease::{px, tag_safe};
 
-/// KEYS: req. ARGV: fingerprint, lock ttl ms. Returns `{'started'}`, `{'mismatch'}`,
-/// `{'in_progress'}` or `{'completed', status, body, content_type}` (content type last: a
-/// missing one may end the array early).
+/// KEYS: req. ARGV: fingerprint, lock ttl ms, attempt (unique per call). Returns
+/// `{'started'}`, `{'mismatch'}`, `{'in_progress'}` or `{'completed', status, body,
+/// content_type}` (content type last: a missing one may end the array early). A call fred
+/// re-sends after a reconnect finds its own attempt in progress and is told `started` again,
+/// not that its own request is in the way.
 const BEGIN: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'state', 'fingerprint', 'status', 'body', 'content_type')
+local f = redis.call('HMGET', KEYS[1], 'state', 'fingerprint', 'status', 'body', 'content_type', 'attempt')
 if not f[1] then
-  redis.call('HSET', KEYS[1], 'state', 'in_progress', 'fingerprint', ARGV[1])
+  redis.call('HSET', KEYS[1], 'state', 'in_progress', 'fingerprint', ARGV[1], 'attempt', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {'started'}
 end
 if f[2] ~= ARGV[1] then return {'mismatch'} end
-if f[1] == 'in_progress' then return {'in_progress'} end
+if f[1] == 'in_progress' then
+  if f[6] == ARGV[3] then return {'started'} end
+  return {'in_progress'}
+end
 return {'completed', f[3], f[4], f[5]}
 ";
 
@@ -60,6 +65,32 @@ if f[1] == 'in_progress' and f[2] == ARGV[1] then
 end
 return 0
 ";
+
+impl RedisIdempotency {
+    /// `begin` as attempt `attempt` (the same attempt re-sent is recognised).
+    async fn begin_attempt(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        lock_ttl: Duration,
+        attempt: &str,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        let reply: Vec<Value> = self
+            .begin
+            .evalsha_with_reload(
+                &self.conn.client,
+                vec![self.key(key)],
+                vec![
+                    fingerprint.to_owned(),
+                    px(lock_ttl).to_string(),
+                    attempt.to_owned(),
+                ],
+            )
+            .await
+            .map_err(store_error)?;
+        parse_begin(reply)
+    }
+}
 
 /// Idempotency keys in Redis; see the [module docs](self) for keys and round trips.
 #[derive(Debug, Clone)]
@@ -96,16 +127,13 @@ impl IdempotencyStore for RedisIdempotency {
         fingerprint: &str,
         lock_ttl: Duration,
     ) -> Result<IdempotencyBegin, StoreError> {
-        let reply: Vec<Value> = self
-            .begin
-            .evalsha_with_reload(
-                &self.conn.client,
-                vec![self.key(key)],
-                vec![fingerprint.to_owned(), px(lock_ttl).to_string()],
-            )
-            .await
-            .map_err(store_error)?;
-        parse_begin(reply)
+        self.begin_attempt(
+            key,
+            fingerprint,
+            lock_ttl,
+            &uuid::Uuid::new_v4().to_string(),
+        )
+        .await
     }
 
     async fn complete(
@@ -179,5 +207,41 @@ fn parse_begin(reply: Vec<Value>) -> Result<IdempotencyBegin, StoreError> {
             }))
         }
         other => Err(corrupt(other)),
+    }
+}
+
+#[cfg(test)]
+mod resend_tests {
+    use super::*;
+    use crate::RedisConfig;
+
+    #[tokio::test]
+    async fn a_begin_resent_after_a_reconnect_is_still_started_but_a_second_caller_is_not() {
+        let server = redis_harness::shared_or_owned();
+        let conn = Connection::connect(RedisConfig {
+            key_prefix: redis_harness::unique_prefix(),
+            ..RedisConfig::new(server.url())
+        })
+        .await
+        .unwrap();
+        let store = RedisIdempotency::new(conn);
+        let ttl = Duration::from_secs(30);
+
+        let first = store
+            .begin_attempt("k", "fp", ttl, "attempt-1")
+            .await
+            .unwrap();
+        let resent = store
+            .begin_attempt("k", "fp", ttl, "attempt-1")
+            .await
+            .unwrap();
+        let other = store
+            .begin_attempt("k", "fp", ttl, "attempt-2")
+            .await
+            .unwrap();
+
+        assert_eq!(first, IdempotencyBegin::Started);
+        assert_eq!(resent, IdempotencyBegin::Started);
+        assert_eq!(other, IdempotencyBegin::InProgress);
     }
 }
