@@ -35,6 +35,15 @@ async fn join_returns_a_token_the_livekit_verifier_accepts_with_the_seed_fields(
     );
     assert!(claims.video.room_join);
     assert_eq!(claims.video.room, format!("room-{id}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as usize;
+    let ttl = claims.exp - now;
+    assert!(
+        (21_600 - 60..=21_600).contains(&ttl),
+        "the configured 6 h TTL, got {ttl} s"
+    );
 }
 
 #[tokio::test]

@@ -6,12 +6,15 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running orchestrator process, killed if a test fails before it exits.
 struct Process {
     child: Child,
     addr: SocketAddr,
+    /// Every line it logged so far.
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Process {
@@ -24,25 +27,36 @@ impl Drop for Process {
 /// Starts the binary on a free port with JSON logs and waits (at most 60 s) for its
 /// "listening" line, which carries the bound address.
 fn start() -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
-        .env_clear()
+    start_with(&[])
+}
+
+/// [`start`] with extra environment variables.
+fn start_with(extra_env: &[(&str, &str)]) -> Process {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+    command.env_clear();
+    let mut child = command
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PORT", "0")
         .env("GRPC_PORT", "0")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .env("APP_ENV", "process-test")
+        // Last, so a test's variables override the defaults above.
+        .envs(extra_env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the binary starts");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let collected = logs.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if line.contains("orchestrator listening") {
-                let _ = tx.send(line);
+                let _ = tx.send(line.clone());
             }
+            collected.lock().unwrap().push(line);
         }
     });
     let line = rx
@@ -51,7 +65,7 @@ fn start() -> Process {
     let log: serde_json::Value = serde_json::from_str(&line).expect("JSON logs");
     let bound: SocketAddr = log["http"].as_str().unwrap().parse().unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], bound.port()));
-    Process { child, addr }
+    Process { child, addr, logs }
 }
 
 fn signal(process: &Process, name: &str) {
@@ -147,4 +161,61 @@ fn a_request_in_flight_at_sigterm_is_finished_before_exit() {
         TcpStream::connect_timeout(&process.addr, Duration::from_millis(500)).is_err(),
         "no longer accepting"
     );
+}
+
+#[test]
+fn secrets_and_tokens_never_reach_the_logs() {
+    let secret = "a-custom-secret-that-must-stay-out-of-logs";
+    let mut process = start_with(&[
+        ("LIVEKIT_API_KEY", "custom-key"),
+        ("LIVEKIT_API_SECRET", secret),
+        ("RUST_LOG", "debug"),
+    ]);
+    let body = r#"{"roomName":"quiet"}"#;
+    let created = exchange(
+        process.addr,
+        &format!(
+            "POST /streams HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let id = created
+        .split("\"id\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let join = r#"{"participantName":"ada"}"#;
+    let joined = exchange(
+        process.addr,
+        &format!(
+            "POST /streams/{id}/join HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{join}",
+            join.len()
+        ),
+    );
+    let token = joined
+        .split("\"token\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    signal(&process, "TERM");
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+
+    let logs = process.logs.lock().unwrap().join("\n");
+    assert!(
+        logs.contains("custom-key"),
+        "the key is logged, so the check sees the logs"
+    );
+    assert!(
+        !logs.contains(secret),
+        "the API secret leaked into the logs"
+    );
+    assert!(!logs.contains(&token), "a join token leaked into the logs");
 }
