@@ -129,7 +129,17 @@ async fn receive(
         }
         MediaEventOutcome::UnknownRoom => {
             WebhookMetrics::count(&metrics.unknown_rooms);
-            tracing::info!(event = %verified.event.event, "webhook for a room we do not manage");
+            // Our own create and stop produce room_started before the stream is stored and
+            // room_finished after it stopped: expected, so only counted. Anything else about an
+            // unknown room is worth a line.
+            if matches!(
+                verified.event.event.as_str(),
+                "room_started" | "room_finished"
+            ) {
+                tracing::debug!(event = %verified.event.event, "webhook for a room we do not manage");
+            } else {
+                tracing::info!(event = %verified.event.event, "webhook for a room we do not manage");
+            }
             Receipt {
                 status: "unknown_room",
                 seq: None,
