@@ -175,3 +175,17 @@ impl Keys {
         format!("{}{{{tag}}}:{name}", self.prefix)
     }
 }
+
+/// Test support: a connection to a test Redis under a key prefix of its own, and the guard
+/// that keeps that Redis alive.
+#[cfg(test)]
+pub(crate) async fn test_connection() -> (Connection, redis_harness::RedisServer) {
+    let server = redis_harness::shared_or_owned();
+    let conn = Connection::connect(RedisConfig {
+        key_prefix: redis_harness::unique_prefix(),
+        ..RedisConfig::new(server.url())
+    })
+    .await
+    .expect("connect to the test Redis");
+    (conn, server)
+}

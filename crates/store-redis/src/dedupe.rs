@@ -95,17 +95,10 @@ impl WebhookDedupe for RedisWebhookDedupe {
 #[cfg(test)]
 mod resend_tests {
     use super::*;
-    use crate::RedisConfig;
 
     #[tokio::test]
     async fn a_first_delivery_resent_after_a_reconnect_is_still_the_first() {
-        let server = redis_harness::shared_or_owned();
-        let conn = Connection::connect(RedisConfig {
-            key_prefix: redis_harness::unique_prefix(),
-            ..RedisConfig::new(server.url())
-        })
-        .await
-        .unwrap();
+        let (conn, _server) = crate::client::test_connection().await;
         let dedupe = RedisWebhookDedupe::new(conn);
         let ttl = Duration::from_secs(30);
 

@@ -213,17 +213,10 @@ fn parse_begin(reply: Vec<Value>) -> Result<IdempotencyBegin, StoreError> {
 #[cfg(test)]
 mod resend_tests {
     use super::*;
-    use crate::RedisConfig;
 
     #[tokio::test]
     async fn a_begin_resent_after_a_reconnect_is_still_started_but_a_second_caller_is_not() {
-        let server = redis_harness::shared_or_owned();
-        let conn = Connection::connect(RedisConfig {
-            key_prefix: redis_harness::unique_prefix(),
-            ..RedisConfig::new(server.url())
-        })
-        .await
-        .unwrap();
+        let (conn, _server) = crate::client::test_connection().await;
         let store = RedisIdempotency::new(conn);
         let ttl = Duration::from_secs(30);
 
