@@ -1,16 +1,16 @@
-//! Atomic mutations of a stream and the pure function that decides their outcome.
+//! Atomic mutations of a stream itself (status, metadata, room outputs) and the pure function
+//! that decides their outcome. Participants change through [`crate::membership`].
 //!
 //! A repository applies a [`Change`] atomically: it loads the stream, calls [`Stream::apply`],
-//! and stores the new stream and its event (if any) in one step. Because every store calls the
-//! same function, the status machine and the idempotency rules live here once, and a change
-//! that finds nothing to do produces no event and no version bump.
+//! and stores the new stream and its event (if any) in one step, fenced by the version it read.
+//! Because every store calls the same function, the status machine lives here once, and a
+//! change that finds nothing to do produces no event and no version bump.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::event::{EventType, StreamEvent};
-use crate::participant::{Participant, Role};
 use crate::stream::{Stream, StreamStatus};
 use crate::values::{Identity, Metadata};
 
@@ -24,7 +24,7 @@ pub enum ExpectedVersion {
     IfMatch(u64),
 }
 
-/// One atomic mutation of a stream.
+/// One atomic mutation of a stream itself.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// Status and/or metadata (merge patch) change, optionally fenced by a version.
@@ -40,62 +40,10 @@ pub enum Change {
     BeginStop,
     /// Second half of a stop, after the LiveKit room is gone: `→ stopped`. A no-op once stopped.
     FinishStop,
-    /// A participant joins through the API (needs an active stream).
-    Join {
-        /// Id given to the participant if this identity never joined before.
-        participant_id: Uuid,
-        /// Who joins.
-        identity: Identity,
-        /// What they may do.
-        role: Role,
-        /// Their metadata, if given.
-        metadata: Option<Metadata>,
-    },
-    /// A participant leaves through the API.
-    Leave {
-        /// Who leaves.
-        identity: Identity,
-    },
     /// LiveKit reported the room started.
     MediaRoomStarted,
     /// LiveKit reported the room finished.
     MediaRoomFinished,
-    /// LiveKit reported a media session of `identity` joined the room.
-    MediaJoined {
-        /// Id given to the participant if this identity never joined before.
-        participant_id: Uuid,
-        /// The LiveKit identity.
-        identity: Identity,
-        /// LiveKit's id of the session.
-        sid: String,
-        /// Role derived from the session's permissions (used for unknown identities).
-        role: Role,
-        /// When LiveKit produced the report, if known.
-        reported_at: Option<DateTime<Utc>>,
-    },
-    /// LiveKit reported a media session of `identity` left the room (or its connection was
-    /// aborted).
-    MediaLeft {
-        /// The LiveKit identity.
-        identity: Identity,
-        /// LiveKit's id of the session that left.
-        sid: String,
-        /// When LiveKit produced the report, if known.
-        reported_at: Option<DateTime<Utc>>,
-    },
-    /// LiveKit reported a track published or unpublished by a media session.
-    MediaTrack {
-        /// The LiveKit identity.
-        identity: Identity,
-        /// LiveKit's id of the publishing session.
-        sid: String,
-        /// LiveKit's id of the track.
-        track_sid: String,
-        /// Published (true) or unpublished (false).
-        published: bool,
-        /// When LiveKit produced the report, if known.
-        reported_at: Option<DateTime<Utc>>,
-    },
     /// LiveKit reported the status of an egress of the room.
     MediaEgress {
         /// LiveKit's egress id.
@@ -183,39 +131,8 @@ impl Stream {
             } => next.update(*status, metadata.as_ref(), *expected, ctx.at)?,
             Change::BeginStop => next.begin_stop(ctx.at)?,
             Change::FinishStop => next.finish_stop(ctx.at)?,
-            Change::Join {
-                participant_id,
-                identity,
-                role,
-                metadata,
-            } => next.join(*participant_id, identity, *role, metadata.as_ref(), ctx.at)?,
-            Change::Leave { identity } => next.leave(identity, None, None, ctx.at)?,
             Change::MediaRoomStarted => next.media_room_started(ctx.at),
             Change::MediaRoomFinished => next.media_room_finished(ctx.at),
-            Change::MediaJoined {
-                participant_id,
-                identity,
-                sid,
-                role,
-                reported_at,
-            } => next.media_joined(*participant_id, identity, sid, *role, *reported_at, ctx.at),
-            Change::MediaLeft {
-                identity,
-                sid,
-                reported_at,
-            } => match next.leave(identity, Some(sid), *reported_at, ctx.at) {
-                Ok(recorded) => recorded,
-                // LiveKit may report people we never heard of (joined before a webhook loss).
-                Err(TransitionError::ParticipantNotFound(_)) => None,
-                Err(other) => return Err(other),
-            },
-            Change::MediaTrack {
-                identity,
-                sid,
-                track_sid,
-                published,
-                reported_at,
-            } => next.media_track(identity, sid, track_sid, *published, *reported_at),
             Change::MediaEgress { egress_id, status } => {
                 record_output(&mut next.egress, "egress", egress_id, status)
             }
@@ -337,105 +254,6 @@ impl Stream {
         Ok(Some(self.status_event(from)))
     }
 
-    fn join(
-        &mut self,
-        participant_id: Uuid,
-        identity: &Identity,
-        role: Role,
-        metadata: Option<&Metadata>,
-        at: DateTime<Utc>,
-    ) -> Result<Recorded, TransitionError> {
-        if self.status != StreamStatus::Active {
-            return Err(TransitionError::NotActive(self.status));
-        }
-        match self
-            .participants
-            .iter_mut()
-            .find(|p| &p.identity == identity)
-        {
-            Some(existing) if existing.is_active() => {
-                let metadata_changed = metadata.is_some_and(|m| m != &existing.metadata);
-                if existing.role == role && !metadata_changed {
-                    return Ok(None);
-                }
-                existing.role = role;
-                if let Some(metadata) = metadata {
-                    existing.metadata = metadata.clone();
-                }
-                Ok(Some(participant_event(
-                    EventType::ParticipantUpdated,
-                    existing,
-                )))
-            }
-            Some(returning) => {
-                returning.role = role;
-                returning.sid = None;
-                returning.joined_at = at;
-                returning.left_at = None;
-                if let Some(metadata) = metadata {
-                    returning.metadata = metadata.clone();
-                }
-                Ok(Some(participant_event(
-                    EventType::ParticipantJoined,
-                    returning,
-                )))
-            }
-            None => {
-                let participant = Participant {
-                    id: participant_id,
-                    identity: identity.clone(),
-                    role,
-                    sid: None,
-                    joined_at: at,
-                    left_at: None,
-                    metadata: metadata.cloned().unwrap_or_default(),
-                    tracks: Vec::new(),
-                    media_at: None,
-                };
-                let event = participant_event(EventType::ParticipantJoined, &participant);
-                self.participants.push(participant);
-                Ok(Some(event))
-            }
-        }
-    }
-
-    /// Marks `identity` as left. With a `sid` (a LiveKit report), only that media session may
-    /// leave: a report about an older session, or older than the newest report applied, must
-    /// not remove a newer one.
-    fn leave(
-        &mut self,
-        identity: &Identity,
-        sid: Option<&String>,
-        reported_at: Option<DateTime<Utc>>,
-        at: DateTime<Utc>,
-    ) -> Result<Recorded, TransitionError> {
-        let participant = self
-            .participants
-            .iter_mut()
-            .find(|p| &p.identity == identity)
-            .ok_or_else(|| TransitionError::ParticipantNotFound(identity.clone()))?;
-        if !participant.is_active() {
-            return Ok(None);
-        }
-        if let (Some(reported), Some(current)) = (sid, participant.sid.as_ref()) {
-            if reported != current {
-                return Ok(None);
-            }
-        }
-        if is_stale(participant, reported_at) {
-            return Ok(None);
-        }
-        participant.left_at = Some(at);
-        participant.tracks.clear();
-        if reported_at.is_some() {
-            participant.media_at = reported_at;
-        }
-        Ok(Some(participant_event(
-            EventType::ParticipantLeft,
-            participant,
-        )))
-    }
-
     fn media_room_started(&mut self, at: DateTime<Utc>) -> Recorded {
         if self.status != StreamStatus::Creating {
             return None;
@@ -453,87 +271,6 @@ impl Stream {
         Some(self.status_event(from))
     }
 
-    fn media_joined(
-        &mut self,
-        participant_id: Uuid,
-        identity: &Identity,
-        sid: &str,
-        role: Role,
-        reported_at: Option<DateTime<Utc>>,
-        at: DateTime<Utc>,
-    ) -> Recorded {
-        if self.status != StreamStatus::Active {
-            return None;
-        }
-        match self
-            .participants
-            .iter_mut()
-            .find(|p| &p.identity == identity)
-        {
-            Some(existing) if existing.sid.as_deref() == Some(sid) => None,
-            Some(existing) if is_stale(existing, reported_at) => None,
-            Some(existing) if existing.is_active() => {
-                existing.sid = Some(sid.to_owned());
-                existing.tracks.clear();
-                existing.media_at = reported_at.or(existing.media_at);
-                Some(participant_event(EventType::ParticipantUpdated, existing))
-            }
-            Some(returning) => {
-                returning.sid = Some(sid.to_owned());
-                returning.joined_at = at;
-                returning.left_at = None;
-                returning.tracks.clear();
-                returning.media_at = reported_at.or(returning.media_at);
-                Some(participant_event(EventType::ParticipantJoined, returning))
-            }
-            None => {
-                let participant = Participant {
-                    id: participant_id,
-                    identity: identity.clone(),
-                    role,
-                    sid: Some(sid.to_owned()),
-                    joined_at: at,
-                    left_at: None,
-                    metadata: Metadata::default(),
-                    tracks: Vec::new(),
-                    media_at: reported_at,
-                };
-                let event = participant_event(EventType::ParticipantJoined, &participant);
-                self.participants.push(participant);
-                Some(event)
-            }
-        }
-    }
-
-    fn media_track(
-        &mut self,
-        identity: &Identity,
-        sid: &str,
-        track_sid: &str,
-        published: bool,
-        reported_at: Option<DateTime<Utc>>,
-    ) -> Recorded {
-        let participant = self
-            .participants
-            .iter_mut()
-            .find(|p| &p.identity == identity && p.is_active() && p.sid.as_deref() == Some(sid))?;
-        if is_stale(participant, reported_at) {
-            return None;
-        }
-        let known = participant.tracks.iter().position(|t| t == track_sid);
-        match (published, known) {
-            (true, None) => participant.tracks.push(track_sid.to_owned()),
-            (false, Some(index)) => {
-                participant.tracks.remove(index);
-            }
-            (true, Some(_)) | (false, None) => return None,
-        }
-        Some(participant_event(
-            EventType::ParticipantUpdated,
-            participant,
-        ))
-    }
-
     fn set_status(&mut self, to: StreamStatus, at: DateTime<Utc>) {
         self.status = to;
         match to {
@@ -542,10 +279,9 @@ impl Stream {
             }
             StreamStatus::Stopped => {
                 self.stopped_at = Some(at);
-                // The room is gone, so is everyone in it; stream_stopped says so for all of them.
-                for participant in self.participants.iter_mut().filter(|p| p.is_active()) {
-                    participant.left_at = Some(at);
-                }
+                // The room is gone, so is everyone in it: stream_stopped says so for all of
+                // them, and their records read as left from now on (Participant::as_of).
+                self.audience = self.audience.emptied();
             }
             StreamStatus::Creating | StreamStatus::Stopping | StreamStatus::Error => {}
         }
@@ -572,13 +308,6 @@ impl Stream {
 /// An event kind and its data, before the aggregate numbers it.
 type Recorded = Option<(EventType, serde_json::Value)>;
 
-/// Whether a LiveKit report produced at `reported_at` is older than the newest one already
-/// applied to the participant (LiveKit may redeliver late; timestamps are whole seconds, so
-/// only strictly older reports are stale).
-fn is_stale(participant: &Participant, reported_at: Option<DateTime<Utc>>) -> bool {
-    matches!((reported_at, participant.media_at), (Some(reported), Some(newest)) if reported < newest)
-}
-
 /// Records an egress or ingress status; the same status again is no change.
 fn record_output(
     outputs: &mut std::collections::BTreeMap<String, String>,
@@ -591,10 +320,6 @@ fn record_output(
     }
     outputs.insert(id.to_owned(), status.to_owned());
     Some((EventType::StreamUpdated, json!({ label: { id: status } })))
-}
-
-fn participant_event(kind: EventType, participant: &Participant) -> (EventType, serde_json::Value) {
-    (kind, json!({ "participant": participant }))
 }
 
 #[cfg(test)]

@@ -29,19 +29,6 @@ fn stream_with_status(status: StreamStatus) -> Stream {
     stream
 }
 
-fn identity(name: &str) -> Identity {
-    Identity::new(name).unwrap()
-}
-
-fn join(name: &str, role: Role) -> Change {
-    Change::Join {
-        participant_id: Uuid::new_v4(),
-        identity: identity(name),
-        role,
-        metadata: None,
-    }
-}
-
 fn status_update(to: StreamStatus) -> Change {
     Change::Update {
         status: Some(to),
@@ -200,180 +187,22 @@ fn an_errored_stream_can_be_stopped() {
 }
 
 #[test]
-fn stopping_marks_every_present_participant_as_left() {
-    let stream = stream_with_status(StreamStatus::Active);
-    let stream = applied(&stream, join("ada", Role::Host)).stream;
+fn stopping_empties_the_audience_but_keeps_its_history() {
+    let mut stream = stream_with_status(StreamStatus::Active);
+    stream.audience = crate::Audience {
+        active: 3,
+        hosts: 1,
+        viewers: 2,
+        total_joined: 7,
+    };
     let stopped = applied(&stream, status_update(StreamStatus::Stopped)).stream;
-    assert_eq!(stopped.participants[0].left_at, Some(at(1)));
-    assert_eq!(stopped.active_participants().count(), 0);
-}
-
-#[test]
-fn joining_twice_is_one_participant_and_one_event() {
-    let stream = stream_with_status(StreamStatus::Active);
-    let first = applied(&stream, join("ada", Role::Viewer));
     assert_eq!(
-        first.event.as_ref().unwrap().kind,
-        EventType::ParticipantJoined
+        stopped.audience,
+        crate::Audience {
+            total_joined: 7,
+            ..crate::Audience::default()
+        }
     );
-    let again = first
-        .stream
-        .apply(&join("ada", Role::Viewer), &ctx(5))
-        .unwrap();
-    assert_eq!(again.event, None);
-    assert_eq!(again.stream.participants.len(), 1);
-    assert_eq!(again.stream.participants[0].joined_at, at(1));
-}
-
-#[test]
-fn joining_again_with_another_role_updates_the_participant() {
-    let stream = applied(
-        &stream_with_status(StreamStatus::Active),
-        join("ada", Role::Viewer),
-    )
-    .stream;
-    let promoted = applied(&stream, join("ada", Role::Host));
-    assert_eq!(promoted.event.unwrap().kind, EventType::ParticipantUpdated);
-    assert_eq!(promoted.stream.participants[0].role, Role::Host);
-}
-
-#[test]
-fn joining_needs_an_active_stream() {
-    for status in StreamStatus::ALL
-        .into_iter()
-        .filter(|s| *s != StreamStatus::Active)
-    {
-        let stream = stream_with_status(status);
-        assert_eq!(
-            stream.apply(&join("ada", Role::Viewer), &ctx(1)),
-            Err(TransitionError::NotActive(status))
-        );
-    }
-}
-
-#[test]
-fn leaving_twice_is_one_leave() {
-    let stream = applied(
-        &stream_with_status(StreamStatus::Active),
-        join("ada", Role::Viewer),
-    )
-    .stream;
-    let left = applied(
-        &stream,
-        Change::Leave {
-            identity: identity("ada"),
-        },
-    );
-    assert_eq!(left.event.unwrap().kind, EventType::ParticipantLeft);
-    assert_eq!(left.stream.participants[0].left_at, Some(at(1)));
-    let again = applied(
-        &left.stream,
-        Change::Leave {
-            identity: identity("ada"),
-        },
-    );
-    assert_eq!(again.event, None);
-}
-
-#[test]
-fn leaving_a_stream_one_never_joined_is_refused() {
-    let stream = stream_with_status(StreamStatus::Active);
-    assert_eq!(
-        stream.apply(
-            &Change::Leave {
-                identity: identity("ghost")
-            },
-            &ctx(1)
-        ),
-        Err(TransitionError::ParticipantNotFound(identity("ghost")))
-    );
-}
-
-#[test]
-fn rejoining_after_leaving_starts_a_new_session_with_the_same_id() {
-    let stream = applied(
-        &stream_with_status(StreamStatus::Active),
-        join("ada", Role::Viewer),
-    )
-    .stream;
-    let first_id = stream.participants[0].id;
-    let left = applied(
-        &stream,
-        Change::Leave {
-            identity: identity("ada"),
-        },
-    )
-    .stream;
-    let back = left.apply(&join("ada", Role::Viewer), &ctx(9)).unwrap();
-    assert_eq!(back.event.unwrap().kind, EventType::ParticipantJoined);
-    let participant = &back.stream.participants[0];
-    assert_eq!(
-        (participant.id, participant.joined_at, participant.left_at),
-        (first_id, at(9), None)
-    );
-}
-
-#[test]
-fn livekit_joins_record_the_session_and_a_stale_leave_is_ignored() {
-    let stream = applied(
-        &stream_with_status(StreamStatus::Active),
-        join("ada", Role::Host),
-    )
-    .stream;
-    let media_join = |sid: &str| Change::MediaJoined {
-        participant_id: Uuid::new_v4(),
-        identity: identity("ada"),
-        sid: sid.into(),
-        role: Role::Viewer,
-        reported_at: None,
-    };
-    let connected = applied(&stream, media_join("PA_1"));
-    assert_eq!(connected.event.unwrap().kind, EventType::ParticipantUpdated);
-    assert_eq!(applied(&connected.stream, media_join("PA_1")).event, None);
-
-    let reconnected = applied(&connected.stream, media_join("PA_2")).stream;
-    let stale_leave = Change::MediaLeft {
-        identity: identity("ada"),
-        sid: "PA_1".into(),
-        reported_at: None,
-    };
-    assert_eq!(applied(&reconnected, stale_leave).event, None);
-
-    let leave = Change::MediaLeft {
-        identity: identity("ada"),
-        sid: "PA_2".into(),
-        reported_at: None,
-    };
-    let left = applied(&reconnected, leave);
-    assert_eq!(left.event.unwrap().kind, EventType::ParticipantLeft);
-    assert_eq!(
-        left.stream.participants[0].role,
-        Role::Host,
-        "the API's role is kept"
-    );
-}
-
-#[test]
-fn livekit_reports_of_unknown_people_join_them_and_unknown_leaves_change_nothing() {
-    let stream = stream_with_status(StreamStatus::Active);
-    let joined = applied(
-        &stream,
-        Change::MediaJoined {
-            participant_id: Uuid::new_v4(),
-            identity: identity("walk-in"),
-            sid: "PA_9".into(),
-            role: Role::Host,
-            reported_at: None,
-        },
-    );
-    assert_eq!(joined.event.unwrap().kind, EventType::ParticipantJoined);
-    assert_eq!(joined.stream.participants[0].sid.as_deref(), Some("PA_9"));
-    let unknown_leave = Change::MediaLeft {
-        identity: identity("nobody"),
-        sid: "PA_0".into(),
-        reported_at: None,
-    };
-    assert_eq!(applied(&stream, unknown_leave).event, None);
 }
 
 #[test]
@@ -398,94 +227,6 @@ fn livekit_room_reports_follow_the_status_machine() {
         None,
         "no revival"
     );
-}
-
-fn reported(second: u32) -> Option<DateTime<Utc>> {
-    Some(at(second))
-}
-
-fn media_joined(name: &str, sid: &str, reported_at: Option<DateTime<Utc>>) -> Change {
-    Change::MediaJoined {
-        participant_id: Uuid::new_v4(),
-        identity: identity(name),
-        sid: sid.into(),
-        role: Role::Viewer,
-        reported_at,
-    }
-}
-
-#[test]
-fn a_late_report_of_an_older_session_never_replaces_a_newer_one() {
-    let stream = stream_with_status(StreamStatus::Active);
-    let newer = applied(&stream, media_joined("ada", "PA_new", reported(20))).stream;
-
-    let late_join = applied(&newer, media_joined("ada", "PA_old", reported(10)));
-    let late_leave = applied(
-        &newer,
-        Change::MediaLeft {
-            identity: identity("ada"),
-            sid: "PA_new".into(),
-            reported_at: reported(15),
-        },
-    );
-
-    assert_eq!(late_join.event, None);
-    assert_eq!(
-        late_join.stream.participants[0].sid.as_deref(),
-        Some("PA_new")
-    );
-    assert_eq!(
-        late_leave.event, None,
-        "a leave reported before the newest join is stale"
-    );
-}
-
-#[test]
-fn a_redelivered_join_of_a_session_that_already_left_does_not_revive_it() {
-    let stream = stream_with_status(StreamStatus::Active);
-    let joined = applied(&stream, media_joined("ada", "PA_1", reported(10))).stream;
-    let left = applied(
-        &joined,
-        Change::MediaLeft {
-            identity: identity("ada"),
-            sid: "PA_1".into(),
-            reported_at: reported(12),
-        },
-    )
-    .stream;
-
-    let redelivered = applied(&left, media_joined("ada", "PA_1", reported(10)));
-
-    assert_eq!(redelivered.event, None);
-    assert!(!redelivered.stream.participants[0].is_active());
-}
-
-#[test]
-fn tracks_are_counted_per_media_session_once_each() {
-    let stream = stream_with_status(StreamStatus::Active);
-    let joined = applied(&stream, media_joined("ada", "PA_1", reported(1))).stream;
-    let track = |track_sid: &str, published: bool, sid: &str| Change::MediaTrack {
-        identity: identity("ada"),
-        sid: sid.into(),
-        track_sid: track_sid.into(),
-        published,
-        reported_at: reported(2),
-    };
-
-    let one = applied(&joined, track("TR_a", true, "PA_1"));
-    let again = applied(&one.stream, track("TR_a", true, "PA_1"));
-    let two = applied(&one.stream, track("TR_b", true, "PA_1"));
-    let other_session = applied(&two.stream, track("TR_c", true, "PA_other"));
-    let unpublished = applied(&two.stream, track("TR_a", false, "PA_1"));
-
-    assert_eq!(one.event.unwrap().kind, EventType::ParticipantUpdated);
-    assert_eq!(again.event, None);
-    assert_eq!(two.stream.participants[0].tracks, ["TR_a", "TR_b"]);
-    assert_eq!(
-        other_session.event, None,
-        "tracks of another session are not this one's"
-    );
-    assert_eq!(unpublished.stream.participants[0].tracks, ["TR_b"]);
 }
 
 #[test]

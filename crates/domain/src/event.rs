@@ -6,6 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::audience::Audience;
+use crate::change::ChangeContext;
+use crate::participant::Participant;
 use crate::values::StreamId;
 
 /// What happened to a stream.
@@ -18,11 +21,11 @@ pub enum EventType {
     StreamUpdated,
     /// The stream reached `stopped` (data: the stream).
     StreamStopped,
-    /// A participant joined (data: the participant).
+    /// A participant joined (data: the participant and the audience counters after it).
     ParticipantJoined,
-    /// A participant's role or media session changed (data: the participant).
+    /// A participant's role, metadata, media session or tracks changed (data: as joined).
     ParticipantUpdated,
-    /// A participant left (data: the participant).
+    /// A participant left (data: as joined).
     ParticipantLeft,
 }
 
@@ -66,4 +69,37 @@ pub struct StreamEvent {
     pub data: serde_json::Value,
     /// The orchestrator instance that made the change.
     pub instance_id: String,
+}
+
+impl StreamEvent {
+    /// The event recording a participant change: data `{"participant": …, "audience": …}`,
+    /// the counters after the change, so dashboards never have to count.
+    pub fn for_participant(
+        stream_id: StreamId,
+        seq: u64,
+        kind: EventType,
+        participant: &Participant,
+        audience: Audience,
+        ctx: &ChangeContext,
+    ) -> Self {
+        Self {
+            id: ctx.event_id,
+            seq,
+            kind,
+            stream_id,
+            timestamp: ctx.at,
+            data: serde_json::json!({ "participant": participant, "audience": audience }),
+            instance_id: ctx.instance_id.clone(),
+        }
+    }
+
+    /// Whether the event is about a participant (it carries the audience counters).
+    pub fn is_participant_event(&self) -> bool {
+        match self.kind {
+            EventType::ParticipantJoined
+            | EventType::ParticipantUpdated
+            | EventType::ParticipantLeft => true,
+            EventType::StreamCreated | EventType::StreamUpdated | EventType::StreamStopped => false,
+        }
+    }
 }

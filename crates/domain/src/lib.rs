@@ -10,9 +10,13 @@
 //!
 //! - [`values`]: validated value types ([`StreamId`], [`RoomName`], [`Identity`], [`Metadata`]).
 //! - [`stream`]: the [`Stream`] aggregate and its [`StreamStatus`] state machine.
-//! - [`participant`]: [`Participant`] and its [`Role`] (least-privilege media grants).
+//! - [`audience`]: [`Audience`], a stream's participant counters, and how changes move them.
+//! - [`participant`]: [`Participant`], a record of its own per (stream, identity), and its
+//!   [`Role`] (least-privilege media grants).
+//! - [`membership`]: [`ParticipantChange`], joining and leaving, and the pure decision every
+//!   store applies atomically (one record and the counters, whatever the audience size).
 //! - [`event`]: [`StreamEvent`], one per change of state, with a gapless per-stream `seq`.
-//! - [`change`]: [`Change`], the atomic mutations a repository applies, and the pure
+//! - [`change`]: [`Change`], the atomic mutations of a stream itself, and the pure
 //!   [`Stream::apply`] that decides their outcome (shared by every store, so the rules live once).
 //! - [`follow`]: [`follow()`](follow::follow), one stream's events from a seq on, gapless, over an
 //!   at-most-once live feed backed by the event log.
@@ -26,18 +30,22 @@
 //! `stopping → stopped | error`; `error → stopping | stopped`; `stopped` is final. Every other
 //! move is [`StreamError::InvalidTransition`] (HTTP 409 everywhere).
 
+pub mod audience;
 pub mod change;
 pub mod coordination;
 pub mod event;
 pub mod follow;
+pub mod membership;
 pub mod participant;
 pub mod ports;
 pub mod service;
 pub mod stream;
 pub mod values;
 
+pub use audience::{Audience, AudienceDelta};
 pub use change::{Applied, Change, ChangeContext, ExpectedVersion, TransitionError};
 pub use event::{EventType, StreamEvent};
+pub use membership::{ParticipantApplied, ParticipantChange, ParticipantDecision};
 pub use participant::{Participant, Role};
 pub use service::{
     CreateStream, JoinStream, JoinTicket, ListStreams, MediaEvent, MediaEventKind,

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::stream::Stream;
 use crate::values::{Identity, Metadata, ValidationError};
 
 /// What a participant may do in the LiveKit room. Tokens follow least privilege: only hosts
@@ -90,8 +91,43 @@ pub struct Participant {
 }
 
 impl Participant {
-    /// Whether the participant is currently in the stream.
+    /// Someone joining for the first time, present from `at`, with no media session yet.
+    pub fn new(id: Uuid, identity: Identity, role: Role, at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            identity,
+            role,
+            sid: None,
+            joined_at: at,
+            left_at: None,
+            metadata: Metadata::default(),
+            tracks: Vec::new(),
+            media_at: None,
+        }
+    }
+
+    /// The participant with `metadata`.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Whether the participant's record says they are in the stream (see [`Participant::as_of`]
+    /// for a stream that stopped).
     pub fn is_active(&self) -> bool {
         self.left_at.is_none()
+    }
+
+    /// The participant as clients see it in `stream`: records are not rewritten when a stream
+    /// stops (that would touch the whole audience), so on a stopped stream someone still
+    /// marked present left when it stopped, with no tracks.
+    #[must_use]
+    pub fn as_of(mut self, stream: &Stream) -> Self {
+        if let (true, Some(stopped_at)) = (self.is_active(), stream.stopped_at) {
+            self.left_at = Some(stopped_at);
+            self.tracks.clear();
+        }
+        self
     }
 }

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::change::{Applied, Change, ChangeContext, TransitionError};
 use crate::event::StreamEvent;
-use crate::participant::Role;
+use crate::membership::{ParticipantApplied, ParticipantChange};
+use crate::participant::{Participant, Role};
 use crate::stream::{Stream, StreamStatus};
 use crate::values::{Cursor, Identity, Metadata, RoomName, StreamId};
 
@@ -75,7 +76,28 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-/// Errors of [`StreamRepository::list`].
+/// A request for a page of a stream's participants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantQuery {
+    /// Only participants present now (records still marked present on a stopped stream are
+    /// the caller's to filter; see [`crate::Participant::as_of`]).
+    pub active_only: bool,
+    /// Start after this position (from a previous page).
+    pub after: Option<Cursor>,
+    /// Page size, already clamped by the service.
+    pub limit: usize,
+}
+
+/// One page of a stream's participants, in order of first join.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParticipantPage {
+    /// The participants of this page, as stored.
+    pub items: Vec<Participant>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<Cursor>,
+}
+
+/// Errors of [`StreamRepository::list`] and [`StreamRepository::participants`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ListError {
     /// The cursor was not handed out by this repository.
@@ -86,10 +108,12 @@ pub enum ListError {
     Store(#[from] StoreError),
 }
 
-/// Durable home of streams and their event logs.
+/// Durable home of streams, their participants and their event logs.
 ///
-/// Every write stores the stream and its event in one atomic step, so the event log never
-/// misses or invents a change.
+/// Every write stores the change and its event in one atomic step, so the event log never
+/// misses or invents a change. Participants are records of their own keyed by (stream,
+/// identity) beside per-stream [`Audience`](crate::Audience) counters: no operation reads or
+/// writes the whole audience, so every cost here is independent of its size.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait StreamRepository: Send + Sync {
@@ -130,6 +154,43 @@ pub trait StreamRepository: Send + Sync {
         change: Change,
         ctx: ChangeContext,
     ) -> Result<Applied, ApplyError>;
+
+    /// Atomically decides `change` with [`ParticipantChange::decide`] on the participant's
+    /// record and the stream's status at that moment, and stores the record, the counters and
+    /// the event (numbered after the stream's latest seq) — one step touching a constant
+    /// number of records whatever the audience size, with no retry that can give up under
+    /// contention.
+    ///
+    /// # Errors
+    /// [`ApplyError::NotFound`] for an unknown stream, [`ApplyError::Rejected`] when the change
+    /// is refused, [`ApplyError::Store`] when the store fails. Nothing is stored on error.
+    async fn apply_participant(
+        &self,
+        id: StreamId,
+        change: ParticipantChange,
+        ctx: ChangeContext,
+    ) -> Result<ParticipantApplied, ApplyError>;
+
+    /// The participant record of `identity` in stream `id`, as stored.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails; an unknown stream or identity is `Ok(None)`.
+    async fn participant(
+        &self,
+        id: StreamId,
+        identity: &Identity,
+    ) -> Result<Option<Participant>, StoreError>;
+
+    /// A page of the participant records of stream `id`, in order of first join.
+    ///
+    /// # Errors
+    /// [`ListError::InvalidCursor`] for a cursor this repository did not issue,
+    /// [`ListError::Store`] when the store fails. An unknown stream has no participants.
+    async fn participants(
+        &self,
+        id: StreamId,
+        query: ParticipantQuery,
+    ) -> Result<ParticipantPage, ListError>;
 
     /// Checks that the store answers (readiness).
     ///

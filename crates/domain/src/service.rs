@@ -6,6 +6,7 @@
 //! LiveKit side effects run before the state change they justify wherever possible, so a LiveKit
 //! outage answers 503 and changes nothing.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -13,10 +14,12 @@ use uuid::Uuid;
 
 use crate::change::{Applied, Change, ChangeContext, ExpectedVersion, TransitionError};
 use crate::event::StreamEvent;
-use crate::participant::Role;
+use crate::membership::{ParticipantApplied, ParticipantChange};
+use crate::participant::{Participant, Role};
 use crate::ports::{
     ApplyError, Clock, IdGenerator, InsertError, JoinGrant, ListError, ListQuery, MediaError,
-    MediaParticipant, MediaServer, Page, StoreError, StreamRepository, TokenError, TokenIssuer,
+    MediaParticipant, MediaServer, Page, ParticipantPage, ParticipantQuery, StoreError,
+    StreamRepository, TokenError, TokenIssuer,
 };
 use crate::stream::{Stream, StreamStatus};
 use crate::values::{Cursor, Identity, Metadata, RoomName, StreamId, ValidationError};
@@ -149,6 +152,45 @@ impl ListStreams {
     pub const DEFAULT_LIMIT: usize = 100;
     /// Largest page size.
     pub const MAX_LIMIT: usize = 1000;
+}
+
+/// List a stream's participants.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListParticipants {
+    /// Only those present now.
+    pub active_only: bool,
+    /// Page size: 1 to [`ListStreams::MAX_LIMIT`], [`ListStreams::DEFAULT_LIMIT`] when absent.
+    pub limit: Option<usize>,
+    /// Continue after a previous page.
+    pub cursor: Option<Cursor>,
+}
+
+/// A stream with, for a small audience, its participants: what `GET /streams/:id` and
+/// `/state` show. The cost of building it is bounded whatever the audience size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamView {
+    /// The stream, with its audience counters.
+    pub stream: Stream,
+    /// Everyone who ever joined, in order of first join, when at most
+    /// [`StreamView::INLINE_PARTICIPANTS`] did; empty otherwise (page through
+    /// [`StreamService::participants`]).
+    pub participants: Vec<Participant>,
+    /// True when the stream has more participants than are shown inline.
+    pub truncated: bool,
+}
+
+impl StreamView {
+    /// Most participants shown inline with a stream.
+    pub const INLINE_PARTICIPANTS: usize = 100;
+}
+
+/// What leaving did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Departure {
+    /// The stream afterwards (its counters and seq include the leave).
+    pub stream: Stream,
+    /// The participant afterwards.
+    pub participant: Participant,
 }
 
 /// Change a stream's status and/or metadata.
@@ -345,29 +387,12 @@ impl StreamService {
     /// # Errors
     /// `Invalid` (limit out of range, unknown cursor), `StoreUnavailable`, `Internal`.
     pub async fn list(&self, request: ListStreams) -> Result<Page, StreamError> {
-        let limit = request.limit.unwrap_or(ListStreams::DEFAULT_LIMIT);
-        if !(1..=ListStreams::MAX_LIMIT).contains(&limit) {
-            return Err(ValidationError::new(
-                "limit",
-                format!("must be between 1 and {}", ListStreams::MAX_LIMIT),
-            )
-            .into());
-        }
         let query = ListQuery {
             status: request.status,
             after: request.cursor,
-            limit,
+            limit: page_limit(request.limit)?,
         };
-        self.ports
-            .streams
-            .list(query)
-            .await
-            .map_err(|err| match err {
-                ListError::InvalidCursor => {
-                    ValidationError::new("cursor", "is not a cursor this service issued").into()
-                }
-                ListError::Store(err) => err.into(),
-            })
+        self.ports.streams.list(query).await.map_err(list_error)
     }
 
     /// The stream with this id.
@@ -380,6 +405,78 @@ impl StreamService {
             .get(id)
             .await?
             .ok_or_else(|| StreamError::NotFound(id.to_string()))
+    }
+
+    /// The stream with its participants inline when it has at most
+    /// [`StreamView::INLINE_PARTICIPANTS`] (one more store read then), its counters otherwise.
+    ///
+    /// # Errors
+    /// `NotFound`, `StoreUnavailable`, `Internal`.
+    pub async fn view(&self, id: StreamId) -> Result<StreamView, StreamError> {
+        let stream = self.get(id).await?;
+        let total = usize::try_from(stream.audience.total_joined).unwrap_or(usize::MAX);
+        if total == 0 || total > StreamView::INLINE_PARTICIPANTS {
+            return Ok(StreamView {
+                truncated: total > 0,
+                participants: Vec::new(),
+                stream,
+            });
+        }
+        let query = ParticipantQuery {
+            active_only: false,
+            after: None,
+            limit: StreamView::INLINE_PARTICIPANTS,
+        };
+        let page = self.participant_page(&stream, query).await?;
+        Ok(StreamView {
+            truncated: page.next.is_some(),
+            participants: page.items,
+            stream,
+        })
+    }
+
+    /// A page of the stream's participants in order of first join, optionally only those
+    /// present now.
+    ///
+    /// # Errors
+    /// `NotFound`, `Invalid` (limit out of range, unknown cursor), `StoreUnavailable`,
+    /// `Internal`.
+    pub async fn participants(
+        &self,
+        id: StreamId,
+        request: ListParticipants,
+    ) -> Result<ParticipantPage, StreamError> {
+        let limit = page_limit(request.limit)?;
+        let stream = self.get(id).await?;
+        if request.active_only && stream.is_stopped() {
+            return Ok(ParticipantPage {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+        let query = ParticipantQuery {
+            active_only: request.active_only,
+            after: request.cursor,
+            limit,
+        };
+        self.participant_page(&stream, query).await
+    }
+
+    async fn participant_page(
+        &self,
+        stream: &Stream,
+        query: ParticipantQuery,
+    ) -> Result<ParticipantPage, StreamError> {
+        let page = self
+            .ports
+            .streams
+            .participants(stream.id, query)
+            .await
+            .map_err(list_error)?;
+        Ok(ParticipantPage {
+            items: page.items.into_iter().map(|p| p.as_of(stream)).collect(),
+            next: page.next,
+        })
     }
 
     /// Changes status and/or metadata. A target of `stopping` or `stopped` applies the rest of
@@ -461,9 +558,9 @@ impl StreamService {
             role: request.role,
             metadata: request.metadata.clone(),
         })?;
-        self.apply(
+        self.apply_participant(
             id,
-            Change::Join {
+            ParticipantChange::Join {
                 participant_id: self.ports.ids.new_id(),
                 identity: request.identity.clone(),
                 role: request.role,
@@ -486,10 +583,13 @@ impl StreamService {
     /// # Errors
     /// `NotFound`, `ParticipantNotFound`, `MediaUnavailable`, `MediaRejected`,
     /// `StoreUnavailable`, `Internal`.
-    pub async fn leave(&self, id: StreamId, identity: Identity) -> Result<Stream, StreamError> {
+    pub async fn leave(&self, id: StreamId, identity: Identity) -> Result<Departure, StreamError> {
         let stream = self.get(id).await?;
-        let participant = stream
-            .participant(&identity)
+        let participant = self
+            .ports
+            .streams
+            .participant(id, &identity)
+            .await?
             .ok_or_else(|| StreamError::ParticipantNotFound(identity.clone()))?;
         if participant.is_active() && !stream.is_stopped() {
             match self
@@ -502,7 +602,19 @@ impl StreamService {
                 Err(err) => return Err(err.into()),
             }
         }
-        Ok(self.apply(id, Change::Leave { identity }).await?.stream)
+        let applied = self
+            .apply_participant(id, ParticipantChange::Leave { identity })
+            .await?;
+        let mut stream = stream;
+        stream.audience = applied.audience;
+        if let Some(event) = &applied.event {
+            stream.seq = stream.seq.max(event.seq);
+        }
+        let participant = applied.participant.unwrap_or(participant).as_of(&stream);
+        Ok(Departure {
+            stream,
+            participant,
+        })
     }
 
     /// Applies a verified LiveKit webhook to the live stream using its room. Events for rooms
@@ -525,80 +637,77 @@ impl StreamService {
                 return Ok(MediaEventOutcome::UnknownRoom);
             }
         }
-        let reported_at = event.reported_at;
-        let identity = |raw: String| Identity::new(raw).ok();
-        let change = match event.kind {
-            MediaEventKind::RoomStarted => Change::MediaRoomStarted,
-            MediaEventKind::RoomFinished => Change::MediaRoomFinished,
-            MediaEventKind::ParticipantJoined {
-                identity: raw,
-                sid,
-                can_publish,
-            } => {
-                let Some(identity) = identity(raw) else {
-                    return Ok(MediaEventOutcome::NoChange);
-                };
-                Change::MediaJoined {
-                    participant_id: self.ports.ids.new_id(),
-                    identity,
-                    sid,
-                    role: if can_publish {
-                        Role::Host
-                    } else {
-                        Role::Viewer
-                    },
-                    reported_at,
-                }
-            }
-            MediaEventKind::ParticipantLeft { identity: raw, sid } => {
-                let Some(identity) = identity(raw) else {
-                    return Ok(MediaEventOutcome::NoChange);
-                };
-                Change::MediaLeft {
-                    identity,
-                    sid,
-                    reported_at,
-                }
-            }
-            MediaEventKind::Track {
-                identity: raw,
-                sid,
-                track_sid,
-                published,
-            } => {
-                let Some(identity) = identity(raw) else {
-                    return Ok(MediaEventOutcome::NoChange);
-                };
-                Change::MediaTrack {
-                    identity,
-                    sid,
-                    track_sid,
-                    published,
-                    reported_at,
-                }
-            }
-            MediaEventKind::Egress { egress_id, status } => {
-                Change::MediaEgress { egress_id, status }
-            }
-            MediaEventKind::Ingress { ingress_id, status } => {
-                Change::MediaIngress { ingress_id, status }
-            }
+        let outcome = match self.media_change(event.kind, event.reported_at) {
+            None => return Ok(MediaEventOutcome::NoChange),
+            Some(MediaChange::Stream(change)) => self
+                .ports
+                .streams
+                .apply(stream.id, change, self.context())
+                .await
+                .map(|applied| applied.event),
+            Some(MediaChange::Participant(change)) => self
+                .ports
+                .streams
+                .apply_participant(stream.id, change, self.context())
+                .await
+                .map(|applied| applied.event),
         };
-        match self
-            .ports
-            .streams
-            .apply(stream.id, change, self.context())
-            .await
-        {
-            Ok(Applied {
-                event: Some(event), ..
-            }) => Ok(MediaEventOutcome::Applied(event)),
-            Ok(Applied { event: None, .. }) | Err(ApplyError::Rejected(_)) => {
-                Ok(MediaEventOutcome::NoChange)
-            }
+        match outcome {
+            Ok(Some(event)) => Ok(MediaEventOutcome::Applied(event)),
+            Ok(None) | Err(ApplyError::Rejected(_)) => Ok(MediaEventOutcome::NoChange),
             Err(ApplyError::NotFound) => Ok(MediaEventOutcome::UnknownRoom),
             Err(ApplyError::Store(err)) => Err(err.into()),
         }
+    }
+
+    /// The change a LiveKit report asks for; `None` when it names an identity we could never
+    /// have issued (nothing to change).
+    fn media_change(
+        &self,
+        kind: MediaEventKind,
+        reported_at: Option<DateTime<Utc>>,
+    ) -> Option<MediaChange> {
+        let change = match kind {
+            MediaEventKind::RoomStarted => MediaChange::Stream(Change::MediaRoomStarted),
+            MediaEventKind::RoomFinished => MediaChange::Stream(Change::MediaRoomFinished),
+            MediaEventKind::Egress { egress_id, status } => {
+                MediaChange::Stream(Change::MediaEgress { egress_id, status })
+            }
+            MediaEventKind::Ingress { ingress_id, status } => {
+                MediaChange::Stream(Change::MediaIngress { ingress_id, status })
+            }
+            MediaEventKind::ParticipantJoined {
+                identity,
+                sid,
+                can_publish,
+            } => MediaChange::Participant(ParticipantChange::MediaJoined {
+                participant_id: self.new_id(),
+                identity: Identity::new(identity).ok()?,
+                sid,
+                role: role_for(can_publish),
+                reported_at,
+            }),
+            MediaEventKind::ParticipantLeft { identity, sid } => {
+                MediaChange::Participant(ParticipantChange::MediaLeft {
+                    identity: Identity::new(identity).ok()?,
+                    sid,
+                    reported_at,
+                })
+            }
+            MediaEventKind::Track {
+                identity,
+                sid,
+                track_sid,
+                published,
+            } => MediaChange::Participant(ParticipantChange::MediaTrack {
+                identity: Identity::new(identity).ok()?,
+                sid,
+                track_sid,
+                published,
+                reported_at,
+            }),
+        };
+        Some(change)
     }
 
     /// Heals drift between a stream and what LiveKit reports for its room, with the same changes
@@ -618,57 +727,83 @@ impl StreamService {
         if stream.status != StreamStatus::Active {
             return Ok(Vec::new());
         }
+        let Some(present) = room else {
+            return match self.apply(id, Change::MediaRoomFinished).await {
+                Ok(applied) => Ok(applied.event.into_iter().collect()),
+                // Something newer won the race (a webhook, a stop): nothing to heal any more.
+                Err(StreamError::InvalidTransition { .. } | StreamError::NotActive(_)) => {
+                    Ok(Vec::new())
+                }
+                Err(err) => Err(err),
+            };
+        };
+        let ours = self.connected_sessions(&stream).await?;
         let mut changes = Vec::new();
-        match room {
-            None => changes.push(Change::MediaRoomFinished),
-            Some(present) => {
-                for ours in stream.active_participants() {
-                    let Some(sid) = &ours.sid else { continue };
-                    if !present.iter().any(|p| p.identity == ours.identity.as_str()) {
-                        changes.push(Change::MediaLeft {
-                            identity: ours.identity.clone(),
-                            sid: sid.clone(),
-                            reported_at: None,
-                        });
-                    }
-                }
-                for theirs in present {
-                    let Ok(identity) = Identity::new(theirs.identity.as_str()) else {
-                        continue;
-                    };
-                    let known = stream.participant(&identity).is_some_and(|p| {
-                        p.is_active() && p.sid.as_deref() == Some(theirs.sid.as_str())
-                    });
-                    if !known {
-                        changes.push(Change::MediaJoined {
-                            participant_id: self.ports.ids.new_id(),
-                            identity,
-                            sid: theirs.sid.clone(),
-                            role: if theirs.can_publish {
-                                Role::Host
-                            } else {
-                                Role::Viewer
-                            },
-                            reported_at: None,
-                        });
-                    }
-                }
+        for (identity, sid) in &ours {
+            if !present.iter().any(|p| p.identity == identity.as_str()) {
+                changes.push(ParticipantChange::MediaLeft {
+                    identity: identity.clone(),
+                    sid: sid.clone(),
+                    reported_at: None,
+                });
+            }
+        }
+        for theirs in present {
+            let Ok(identity) = Identity::new(theirs.identity.as_str()) else {
+                continue;
+            };
+            if ours.get(&identity).map(String::as_str) != Some(theirs.sid.as_str()) {
+                changes.push(ParticipantChange::MediaJoined {
+                    participant_id: self.new_id(),
+                    identity,
+                    sid: theirs.sid.clone(),
+                    role: role_for(theirs.can_publish),
+                    reported_at: None,
+                });
             }
         }
         let mut events = Vec::new();
         for change in changes {
-            match self.apply(id, change).await {
+            match self.apply_participant(id, change).await {
                 Ok(applied) => events.extend(applied.event),
-                // Something newer won the race (a webhook, a stop): nothing to heal any more.
-                Err(
-                    StreamError::InvalidTransition { .. }
-                    | StreamError::NotActive(_)
-                    | StreamError::ParticipantNotFound(_),
-                ) => {}
+                // Something newer won the race (a stop): nothing to heal any more.
+                Err(StreamError::NotActive(_) | StreamError::ParticipantNotFound(_)) => {}
                 Err(err) => return Err(err),
             }
         }
         Ok(events)
+    }
+
+    /// The media sessions the stream believes connected (present participants LiveKit told us
+    /// about), paged through so no single read grows with the audience.
+    async fn connected_sessions(
+        &self,
+        stream: &Stream,
+    ) -> Result<HashMap<Identity, String>, StreamError> {
+        let mut sessions = HashMap::new();
+        let mut after = None;
+        loop {
+            let query = ParticipantQuery {
+                active_only: true,
+                after,
+                limit: RECONCILE_PAGE,
+            };
+            let page = self
+                .ports
+                .streams
+                .participants(stream.id, query)
+                .await
+                .map_err(list_error)?;
+            for participant in page.items {
+                if let (true, Some(sid)) = (participant.is_active(), participant.sid) {
+                    sessions.insert(participant.identity, sid);
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(sessions),
+            }
+        }
     }
 
     /// Whether the service can serve: the store answers.
@@ -684,11 +819,19 @@ impl StreamService {
             .streams
             .apply(id, change, self.context())
             .await
-            .map_err(|err| match err {
-                ApplyError::NotFound => StreamError::NotFound(id.to_string()),
-                ApplyError::Rejected(err) => err.into(),
-                ApplyError::Store(err) => err.into(),
-            })
+            .map_err(|err| apply_error(id, err))
+    }
+
+    async fn apply_participant(
+        &self,
+        id: StreamId,
+        change: ParticipantChange,
+    ) -> Result<ParticipantApplied, StreamError> {
+        self.ports
+            .streams
+            .apply_participant(id, change, self.context())
+            .await
+            .map_err(|err| apply_error(id, err))
     }
 
     fn context(&self) -> ChangeContext {
@@ -701,6 +844,53 @@ impl StreamService {
 
     fn new_id(&self) -> Uuid {
         self.ports.ids.new_id()
+    }
+}
+
+/// Participants read per store round trip while reconciling a stream.
+const RECONCILE_PAGE: usize = 1000;
+
+/// A change a LiveKit report asks for: of the stream itself, or of one participant.
+enum MediaChange {
+    Stream(Change),
+    Participant(ParticipantChange),
+}
+
+fn role_for(can_publish: bool) -> Role {
+    if can_publish {
+        Role::Host
+    } else {
+        Role::Viewer
+    }
+}
+
+/// A page size from a request: 1 to [`ListStreams::MAX_LIMIT`], the default when absent.
+fn page_limit(requested: Option<usize>) -> Result<usize, StreamError> {
+    let limit = requested.unwrap_or(ListStreams::DEFAULT_LIMIT);
+    if (1..=ListStreams::MAX_LIMIT).contains(&limit) {
+        return Ok(limit);
+    }
+    Err(ValidationError::new(
+        "limit",
+        format!("must be between 1 and {}", ListStreams::MAX_LIMIT),
+    )
+    .into())
+}
+
+fn list_error(err: ListError) -> StreamError {
+    match err {
+        ListError::InvalidCursor => {
+            ValidationError::new("cursor", "is not a cursor this service issued").into()
+        }
+        ListError::Store(err) => err.into(),
+    }
+}
+
+fn apply_error(id: StreamId, err: ApplyError) -> StreamError {
+    match err {
+        ApplyError::NotFound => StreamError::NotFound(id.to_string()),
+        ApplyError::Rejected(err) => err.into(),
+        ApplyError::Store(err) => err.into(),
     }
 }
 

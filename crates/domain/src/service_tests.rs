@@ -10,12 +10,15 @@ use crate::ports::{
     MediaParticipant, MediaRoom, MockMediaServer, MockStreamRepository, MockTokenIssuer, RandomIds,
     SystemClock,
 };
+use crate::Audience;
 
-/// A stream held by a mocked repository that applies changes with the real [`Stream::apply`],
-/// plus every event it recorded.
+/// A stream held by a mocked repository that applies changes with the real [`Stream::apply`]
+/// and [`ParticipantChange::apply`], its participant records in order of first join, plus
+/// every event it recorded.
 #[derive(Clone, Default)]
 struct Stored {
     stream: Arc<Mutex<Option<Stream>>>,
+    people: Arc<Mutex<Vec<Participant>>>,
     events: Arc<Mutex<Vec<StreamEvent>>>,
 }
 
@@ -26,6 +29,63 @@ impl Stored {
             .unwrap()
             .clone()
             .expect("a stream is stored")
+    }
+
+    fn people(&self) -> Vec<Participant> {
+        self.people.lock().unwrap().clone()
+    }
+
+    fn person(&self, name: &str) -> Participant {
+        self.people()
+            .into_iter()
+            .find(|p| p.identity.as_str() == name)
+            .expect("the participant is stored")
+    }
+
+    fn apply_participant(
+        &self,
+        change: &ParticipantChange,
+        ctx: &ChangeContext,
+    ) -> Result<ParticipantApplied, ApplyError> {
+        let mut slot = self.stream.lock().unwrap();
+        let stream = slot.as_mut().ok_or(ApplyError::NotFound)?;
+        let mut people = self.people.lock().unwrap();
+        let index = people.iter().position(|p| &p.identity == change.identity());
+        let (applied, decision) = change.apply(stream, index.map(|i| &people[i]), ctx)?;
+        if let (Some(decision), Some(event)) = (decision, &applied.event) {
+            match index {
+                Some(i) => people[i] = decision.participant,
+                None => people.push(decision.participant),
+            }
+            stream.audience = applied.audience;
+            stream.seq = event.seq;
+            self.events.lock().unwrap().push(event.clone());
+        }
+        Ok(applied)
+    }
+
+    fn page(&self, query: &ParticipantQuery) -> ParticipantPage {
+        let start = query
+            .after
+            .as_ref()
+            .map_or(0, |c| c.as_str().parse::<usize>().unwrap());
+        let people = self.people();
+        let matching: Vec<(usize, Participant)> = people
+            .into_iter()
+            .enumerate()
+            .skip(start)
+            .filter(|(_, p)| !query.active_only || p.is_active())
+            .collect();
+        let next = (matching.len() > query.limit)
+            .then(|| Cursor::new((matching[query.limit - 1].0 + 1).to_string()));
+        ParticipantPage {
+            items: matching
+                .into_iter()
+                .take(query.limit)
+                .map(|(_, p)| p)
+                .collect(),
+            next,
+        }
     }
 
     fn event_kinds(&self) -> Vec<EventType> {
@@ -88,6 +148,23 @@ impl Harness {
                 .clone()
                 .filter(|s| !s.is_stopped()))
         });
+        let stored = self.stored.clone();
+        self.repo
+            .expect_apply_participant()
+            .returning(move |_, change, ctx| stored.apply_participant(&change, &ctx));
+        let stored = self.stored.clone();
+        self.repo
+            .expect_participant()
+            .returning(move |_, identity| {
+                Ok(stored
+                    .people()
+                    .into_iter()
+                    .find(|p| &p.identity == identity))
+            });
+        let stored = self.stored.clone();
+        self.repo
+            .expect_participants()
+            .returning(move |_, query| Ok(stored.page(&query)));
         let stored = self.stored.clone();
         self.repo.expect_apply().returning(move |_, change, ctx| {
             let mut slot = stored.stream.lock().unwrap();
@@ -633,7 +710,8 @@ async fn join_returns_a_token_for_the_role_and_records_one_participant() {
     assert_eq!(ticket.token, "token-for-ada-host");
     assert_eq!(ticket.ws_url, "ws://media.test");
     assert_eq!((ticket.stream_id, ticket.identity.clone()), (id, ada()));
-    assert_eq!(stored.current().participants.len(), 1);
+    assert_eq!(stored.people().len(), 1);
+    assert_eq!(stored.current().audience.hosts, 1);
     assert_eq!(
         stored.event_kinds().last(),
         Some(&EventType::ParticipantJoined)
@@ -646,12 +724,12 @@ async fn joining_again_gives_a_fresh_token_but_no_second_joined_event() {
     h.issue_tokens();
     let (service, stored) = h.service();
     service.join(id, viewer(ada())).await.unwrap();
-    let joined_at = stored.current().participants[0].joined_at;
+    let joined_at = stored.person("ada").joined_at;
 
     let again = service.join(id, viewer(ada())).await.unwrap();
 
     assert_eq!(again.token, "token-for-ada-viewer");
-    assert_eq!(stored.current().participants[0].joined_at, joined_at);
+    assert_eq!(stored.person("ada").joined_at, joined_at);
     let joins = stored
         .event_kinds()
         .into_iter()
@@ -706,7 +784,7 @@ async fn a_token_that_cannot_be_signed_changes_nothing() {
         service.join(id, viewer(ada())).await,
         Err(StreamError::Internal(_))
     ));
-    assert!(stored.current().participants.is_empty());
+    assert!(stored.people().is_empty());
 }
 
 // ---- leave ----
@@ -726,11 +804,9 @@ async fn leave_disconnects_the_media_session_and_records_one_leave() {
     let first = service.leave(id, ada()).await.unwrap();
     let second = service.leave(id, ada()).await.unwrap();
 
-    assert!(first.participants[0].left_at.is_some());
-    assert_eq!(
-        second.participants[0].left_at,
-        first.participants[0].left_at
-    );
+    assert!(first.participant.left_at.is_some());
+    assert_eq!(first.stream.audience.active, 0);
+    assert_eq!(second.participant.left_at, first.participant.left_at);
     let leaves = stored
         .event_kinds()
         .into_iter()
@@ -749,7 +825,11 @@ async fn leave_when_livekit_no_longer_has_the_participant_still_leaves() {
     let (service, _) = h.service();
     service.join(id, viewer(ada())).await.unwrap();
 
-    assert!(service.leave(id, ada()).await.unwrap().participants[0]
+    assert!(service
+        .leave(id, ada())
+        .await
+        .unwrap()
+        .participant
         .left_at
         .is_some());
 }
@@ -768,7 +848,7 @@ async fn leave_while_livekit_is_down_changes_nothing() {
         service.leave(id, ada()).await,
         Err(StreamError::MediaUnavailable("down".into()))
     );
-    assert!(stored.current().participants[0].is_active());
+    assert!(stored.person("ada").is_active());
 }
 
 #[tokio::test]
@@ -807,7 +887,8 @@ async fn a_livekit_join_for_a_managed_room_records_the_participant() {
     assert!(
         matches!(outcome, MediaEventOutcome::Applied(ref e) if e.kind == EventType::ParticipantJoined)
     );
-    assert_eq!(stored.current().participants[0].role, Role::Viewer);
+    assert_eq!(stored.person("walk-in").role, Role::Viewer);
+    assert_eq!(stored.current().audience.viewers, 1);
 }
 
 #[tokio::test]
@@ -891,9 +972,8 @@ async fn livekit_track_and_egress_reports_reach_the_stream() {
         .await
         .unwrap();
 
-    let stream = stored.current();
-    assert_eq!(stream.participants[0].tracks, ["TR_1"]);
-    assert_eq!(stream.egress["EG_1"], "EGRESS_ACTIVE");
+    assert_eq!(stored.person("ada").tracks, ["TR_1"]);
+    assert_eq!(stored.current().egress["EG_1"], "EGRESS_ACTIVE");
 }
 
 // ---- reconciliation ----
@@ -951,15 +1031,7 @@ async fn reconciling_heals_missed_joins_and_leaves_but_spares_token_holders() {
         kinds,
         [EventType::ParticipantLeft, EventType::ParticipantJoined]
     );
-    let stream = stored.current();
-    let by_name = |name: &str| {
-        stream
-            .participants
-            .iter()
-            .find(|p| p.identity.as_str() == name)
-            .unwrap()
-            .clone()
-    };
+    let by_name = |name: &str| stored.person(name);
     assert!(
         by_name("token-only").is_active(),
         "never connected, not reconciled away"
@@ -976,4 +1048,125 @@ async fn reconciling_heals_missed_joins_and_leaves_but_spares_token_holders() {
 
 fn h_room(stored: &Stored) -> String {
     stored.current().room_name.to_string()
+}
+
+// ---- reading participants ----
+
+async fn stream_with_people(names: &[&str]) -> (StreamService, Stored, StreamId) {
+    let (mut h, id) = Harness::with_stream(StreamStatus::Active);
+    h.issue_tokens();
+    let (service, stored) = h.service();
+    for name in names {
+        let identity = Identity::new(*name).unwrap();
+        service.join(id, viewer(identity)).await.unwrap();
+    }
+    (service, stored, id)
+}
+
+#[tokio::test]
+async fn a_small_stream_is_shown_with_everyone_who_joined() {
+    let (service, _, id) = stream_with_people(&["ada", "bob"]).await;
+
+    let view = service.view(id).await.unwrap();
+
+    let names: Vec<&str> = view
+        .participants
+        .iter()
+        .map(|p| p.identity.as_str())
+        .collect();
+    assert_eq!(names, ["ada", "bob"]);
+    assert!(!view.truncated);
+    assert_eq!(view.stream.audience.active, 2);
+}
+
+#[tokio::test]
+async fn a_large_audience_is_shown_as_counters_only() {
+    let (h, id) = Harness::with_stream(StreamStatus::Active);
+    h.stored.stream.lock().unwrap().as_mut().unwrap().audience = Audience {
+        active: 100_000,
+        hosts: 1,
+        viewers: 99_999,
+        total_joined: 100_000,
+    };
+    let (service, _) = h.service();
+
+    let view = service.view(id).await.unwrap();
+
+    assert!(view.participants.is_empty());
+    assert!(view.truncated);
+    assert_eq!(view.stream.audience.active, 100_000);
+}
+
+#[tokio::test]
+async fn participants_page_in_order_of_first_join_with_a_cursor() {
+    let (service, _, id) = stream_with_people(&["a", "b", "c"]).await;
+    let request = |cursor| ListParticipants {
+        active_only: false,
+        limit: Some(2),
+        cursor,
+    };
+
+    let first = service.participants(id, request(None)).await.unwrap();
+    let second = service
+        .participants(id, request(first.next.clone()))
+        .await
+        .unwrap();
+
+    let names = |page: &ParticipantPage| -> Vec<String> {
+        page.items.iter().map(|p| p.identity.to_string()).collect()
+    };
+    assert_eq!(names(&first), ["a", "b"]);
+    assert_eq!(names(&second), ["c"]);
+    assert_eq!(second.next, None);
+}
+
+#[tokio::test]
+async fn only_present_participants_when_asked_and_nobody_once_stopped() {
+    let (mut h, id) = Harness::with_stream(StreamStatus::Active);
+    h.issue_tokens();
+    h.media.expect_remove_participant().returning(|_, _| Ok(()));
+    h.media.expect_delete_room().returning(|_| Ok(()));
+    let (service, _) = h.service();
+    for name in ["ada", "bob"] {
+        service
+            .join(id, viewer(Identity::new(name).unwrap()))
+            .await
+            .unwrap();
+    }
+    service.leave(id, ada()).await.unwrap();
+    let present = ListParticipants {
+        active_only: true,
+        ..ListParticipants::default()
+    };
+
+    let before_stop = service.participants(id, present.clone()).await.unwrap();
+    service.stop(id).await.unwrap();
+    let after_stop = service.participants(id, present).await.unwrap();
+    let everyone = service
+        .participants(id, ListParticipants::default())
+        .await
+        .unwrap();
+
+    assert_eq!(before_stop.items.len(), 1);
+    assert_eq!(before_stop.items[0].identity.as_str(), "bob");
+    assert!(after_stop.items.is_empty());
+    assert!(
+        everyone.items.iter().all(|p| p.left_at.is_some()),
+        "everyone left when the stream stopped"
+    );
+}
+
+#[tokio::test]
+async fn participant_pages_refuse_sizes_outside_one_to_a_thousand() {
+    let (service, _, id) = stream_with_people(&[]).await;
+    for limit in [0, 1001] {
+        let request = ListParticipants {
+            limit: Some(limit),
+            ..ListParticipants::default()
+        };
+        assert!(matches!(
+            service.participants(id, request).await,
+            Err(StreamError::Invalid(_))
+        ));
+    }
 }

@@ -7,8 +7,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::participant::Participant;
-use crate::values::{Identity, Metadata, RoomName, StreamId, ValidationError};
+use crate::audience::Audience;
+use crate::values::{Metadata, RoomName, StreamId, ValidationError};
 
 /// Where a stream is in its life. Serialized lowercase, as the seed does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,10 +84,12 @@ impl FromStr for StreamStatus {
     }
 }
 
-/// A livestream: one LiveKit room, its status, its metadata and its participants.
+/// A livestream: one LiveKit room, its status, its metadata and its audience counters.
 ///
-/// `version` is bumped by every change and is what optimistic concurrency (`version` in a
-/// PATCH body, `If-Match`) compares against; `seq` is the seq of the stream's latest event.
+/// `version` is bumped by every change of the stream itself (status, metadata, room outputs;
+/// not by participants coming and going) and is what optimistic concurrency (`version` in a
+/// PATCH body, `If-Match`) compares against; `seq` is the seq of the stream's latest event,
+/// participant events included.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stream {
@@ -115,8 +117,10 @@ pub struct Stream {
     pub started_at: Option<DateTime<Utc>>,
     /// When the stream stopped.
     pub stopped_at: Option<DateTime<Utc>>,
-    /// Everyone who ever joined, in order of first join.
-    pub participants: Vec<Participant>,
+    /// Who is in the stream now, by role, and how many ever joined. The participants
+    /// themselves are records of their own (a stream's audience can be 100,000 people).
+    #[serde(default)]
+    pub audience: Audience,
     /// Egress (recordings, restreams) LiveKit reported for the room: egress id → status.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub egress: BTreeMap<String, String>,
@@ -147,20 +151,10 @@ impl Stream {
             updated_at: now,
             started_at: Some(now),
             stopped_at: None,
-            participants: Vec::new(),
+            audience: Audience::default(),
             egress: BTreeMap::new(),
             ingress: BTreeMap::new(),
         }
-    }
-
-    /// The participant with this identity, whether or not still present.
-    pub fn participant(&self, identity: &Identity) -> Option<&Participant> {
-        self.participants.iter().find(|p| &p.identity == identity)
-    }
-
-    /// Participants currently in the stream.
-    pub fn active_participants(&self) -> impl Iterator<Item = &Participant> {
-        self.participants.iter().filter(|p| p.is_active())
     }
 
     /// Whether the stream has reached its final status.
