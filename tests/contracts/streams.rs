@@ -1,5 +1,7 @@
-// The StreamRepository + EventLog contract, shared by every store: each store's test file
-// `include!`s this file and invokes `stream_store_contract!(<expression making a fresh store>)`.
+// The StreamRepository + EventLog contract for streams themselves, shared by every store: each
+// store's test file `include!`s this file and invokes
+// `stream_store_contract!(<expression making a fresh store>)`. Participants have their own
+// contract (participants.rs).
 // The expression yields `(store, guard)`: the guard keeps what the store needs alive (a Redis
 // server) until the test ends. It is evaluated once per test, so every test gets its own store.
 
@@ -11,8 +13,8 @@ macro_rules! stream_store_contract {
             ApplyError, EventLog, InsertError, ListError, ListQuery, StreamRepository,
         };
         use domain::{
-            Change, ChangeContext, Cursor, EventType, ExpectedVersion, Identity, Metadata, Role,
-            RoomName, Stream, StreamEvent, StreamId, StreamStatus,
+            Change, ChangeContext, Cursor, EventType, ExpectedVersion, Metadata, RoomName, Stream,
+            StreamEvent, StreamId, StreamStatus,
         };
         use futures_util::StreamExt;
         use uuid::Uuid;
@@ -49,12 +51,15 @@ macro_rules! stream_store_contract {
             stream
         }
 
-        fn join(name: &str) -> Change {
-            Change::Join {
-                participant_id: Uuid::new_v4(),
-                identity: Identity::new(name).unwrap(),
-                role: Role::Viewer,
-                metadata: None,
+        /// A metadata update: a stream-level change that records one event per new value.
+        fn retitle(title: &str) -> Change {
+            Change::Update {
+                status: None,
+                metadata: Some(
+                    Metadata::from_value("metadata", serde_json::json!({ "title": title }))
+                        .unwrap(),
+                ),
+                expected: None,
             }
         }
 
@@ -137,27 +142,24 @@ macro_rules! stream_store_contract {
             let (store, _guard) = $make;
             let stream = inserted(&store, "studio").await;
 
-            let joined = store.apply(stream.id, join("ada"), ctx()).await.unwrap();
-            let again = store.apply(stream.id, join("ada"), ctx()).await.unwrap();
-            let leave = Change::Leave {
-                identity: Identity::new("ada").unwrap(),
-            };
-            let left = store.apply(stream.id, leave, ctx()).await.unwrap();
+            let titled = store.apply(stream.id, retitle("a"), ctx()).await.unwrap();
+            let again = store.apply(stream.id, retitle("a"), ctx()).await.unwrap();
+            let stopping = store.apply(stream.id, Change::BeginStop, ctx()).await.unwrap();
 
-            assert_eq!(joined.event.unwrap().seq, 2);
+            assert_eq!(titled.event.unwrap().seq, 2);
             assert_eq!(again.event, None);
-            assert_eq!(left.event.as_ref().unwrap().seq, 3);
+            assert_eq!(stopping.event.as_ref().unwrap().seq, 3);
             let log = store.read_after(stream.id, 0, 100).await.unwrap();
             let kinds: Vec<EventType> = log.iter().map(|e| e.kind).collect();
             assert_eq!(seqs(&store, stream.id, 0).await, [1, 2, 3]);
             assert_eq!(
                 kinds,
-                [EventType::StreamCreated, EventType::ParticipantJoined, EventType::ParticipantLeft]
+                [EventType::StreamCreated, EventType::StreamUpdated, EventType::StreamUpdated]
             );
-            assert_eq!(log[2], left.event.unwrap(), "the log holds the exact event");
+            assert_eq!(log[2], stopping.event.unwrap(), "the log holds the exact event");
             let stored = store.get(stream.id).await.unwrap().unwrap();
             assert_eq!((stored.seq, stored.version), (3, 3));
-            assert_eq!(stored, left.stream);
+            assert_eq!(stored, stopping.stream);
         }
 
         #[tokio::test]
@@ -203,8 +205,8 @@ macro_rules! stream_store_contract {
             let stream = inserted(&store, "studio").await;
             let context = ctx();
 
-            let first = store.apply(stream.id, join("ada"), context.clone()).await.unwrap();
-            let replay = store.apply(stream.id, join("ada"), context).await.unwrap();
+            let first = store.apply(stream.id, retitle("a"), context.clone()).await.unwrap();
+            let replay = store.apply(stream.id, retitle("a"), context).await.unwrap();
 
             assert!(first.event.is_some());
             assert_eq!(replay.event, None);
@@ -291,7 +293,7 @@ macro_rules! stream_store_contract {
             let (store, _guard) = $make;
             let stream = inserted(&store, "studio").await;
             for n in 0..5 {
-                store.apply(stream.id, join(&format!("p{n}")), ctx()).await.unwrap();
+                store.apply(stream.id, retitle(&format!("t{n}")), ctx()).await.unwrap();
             }
 
             let after_two: Vec<u64> = store
@@ -313,8 +315,8 @@ macro_rules! stream_store_contract {
             let (store, _guard) = $make;
             let mut feed = store.subscribe();
             let stream = inserted(&store, "studio").await;
-            store.apply(stream.id, join("ada"), ctx()).await.unwrap();
-            store.apply(stream.id, join("ada"), ctx()).await.unwrap();
+            store.apply(stream.id, retitle("a"), ctx()).await.unwrap();
+            store.apply(stream.id, retitle("a"), ctx()).await.unwrap();
             store.apply(stream.id, Change::BeginStop, ctx()).await.unwrap();
 
             let mut received = Vec::new();
@@ -330,31 +332,6 @@ macro_rules! stream_store_contract {
             }
 
             assert_eq!(received, [1, 2, 3]);
-        }
-
-        #[tokio::test]
-        async fn concurrent_joins_of_one_identity_make_one_participant_and_one_event() {
-            let (store, _guard) = $make;
-            let store = std::sync::Arc::new(store);
-            let stream = inserted(&*store, "studio").await;
-
-            let joins: Vec<_> = (0..100)
-                .map(|_| {
-                    let store = store.clone();
-                    tokio::spawn(async move { store.apply(stream.id, join("ada"), ctx()).await })
-                })
-                .collect();
-            let mut events = 0;
-            for handle in joins {
-                if handle.await.unwrap().unwrap().event.is_some() {
-                    events += 1;
-                }
-            }
-
-            assert_eq!(events, 1);
-            let stored = store.get(stream.id).await.unwrap().unwrap();
-            assert_eq!(stored.participants.len(), 1);
-            assert_eq!(seqs(&*store, stream.id, 0).await, [1, 2]);
         }
 
         #[tokio::test]

@@ -299,7 +299,7 @@ impl Stream {
                 "status": self.status,
                 "previousStatus": previous,
                 "metadata": self.metadata,
-                "stoppedAt": self.stopped_at,
+                "stoppedAt": self.stopped_at.map(crate::time::format),
             }),
         )
     }

@@ -64,6 +64,7 @@ pub struct StreamEvent {
     /// The stream it happened to.
     pub stream_id: StreamId,
     /// When it happened.
+    #[serde(serialize_with = "crate::time::millis")]
     pub timestamp: DateTime<Utc>,
     /// Event-specific details.
     pub data: serde_json::Value,

@@ -21,6 +21,7 @@
 //! - [`follow`]: [`follow()`](follow::follow), one stream's events from a seq on, gapless, over an
 //!   at-most-once live feed backed by the event log.
 //! - [`ports`]: traits for the outside world, each with an `# Errors` contract.
+//! - [`time`]: the one fixed-width timestamp format every store and transport writes.
 //! - [`service`]: [`StreamService`], one method per operation, and [`StreamError`], the error
 //!   every transport maps exhaustively.
 //!
@@ -40,6 +41,7 @@ pub mod participant;
 pub mod ports;
 pub mod service;
 pub mod stream;
+pub mod time;
 pub mod values;
 
 pub use audience::{Audience, AudienceDelta};

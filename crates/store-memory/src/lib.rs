@@ -3,28 +3,40 @@
 //!
 //! One process owns the data, so atomicity comes from a mutex held for the few microseconds of
 //! each change (never across an `.await`), and live fan-out from a tokio broadcast channel.
-//! Everything is lost when the process exits; stopped streams are kept until then.
+//! Participants are records of their own beside the stream's counters, exactly as on Redis, so
+//! a join costs the same with 10 or 100,000 people present. Everything is lost when the process
+//! exits; stopped streams (with their participants and events) are evicted
+//! [`MemoryStoreConfig::stopped_retention`] after they stop, so a long-running embedded
+//! instance does not grow without end.
 //!
 //! # Layout
 //!
 //! - [`MemoryStore`]: implements [`StreamRepository`] and [`EventLog`].
-//! - `Inner` (private): the maps behind the mutex, with an insertion-ordered index for
-//!   cursor pagination and a room-name index for uniqueness among streams that are not stopped.
+//! - `state` (private): the maps behind the mutex — each stream with its event log and its
+//!   roster, the insertion-ordered index for cursor pagination, the room-name index for
+//!   uniqueness among streams that are not stopped, and the eviction queue.
+//! - [`coordination`]: leases, idempotency records and webhook dedupe in memory.
 
 pub mod coordination;
+mod state;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::ports::{
-    ApplyError, EventFeed, EventLog, InsertError, ListError, ListQuery, Page, StoreError,
-    StreamRepository,
+    ApplyError, EventFeed, EventLog, InsertError, ListError, ListQuery, Page, ParticipantPage,
+    ParticipantQuery, StoreError, StreamRepository,
 };
-use domain::{Applied, Change, ChangeContext, Cursor, RoomName, Stream, StreamEvent, StreamId};
+use domain::{
+    Applied, Change, ChangeContext, Identity, Participant, ParticipantApplied, ParticipantChange,
+    RoomName, Stream, StreamEvent, StreamId,
+};
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
+
+use state::State;
 
 /// Tuning of a [`MemoryStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +46,8 @@ pub struct MemoryStoreConfig {
     /// Events buffered for a live subscriber before it starts missing some (it then backfills
     /// from the log by seq).
     pub feed_capacity: usize,
+    /// How long a stopped stream, its participants and its events are kept after it stopped.
+    pub stopped_retention: Duration,
 }
 
 impl Default for MemoryStoreConfig {
@@ -41,34 +55,19 @@ impl Default for MemoryStoreConfig {
         Self {
             max_events_per_stream: 10_000,
             feed_capacity: 4096,
+            stopped_retention: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
 
-/// Streams and event logs in process memory. Cheap to clone; clones share the data.
+/// Streams, participants and event logs in process memory. Cheap to clone; clones share the
+/// data.
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
-    inner: Arc<Mutex<Inner>>,
+    state: Arc<Mutex<State>>,
     /// Memory is lost only with the process, so one epoch per store is exact.
     epoch: Arc<str>,
     feed: broadcast::Sender<StreamEvent>,
-    config: MemoryStoreConfig,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    streams: HashMap<StreamId, Stored>,
-    /// Insertion order → id: the listing order and what cursors point into.
-    order: BTreeMap<u64, StreamId>,
-    next_ordinal: u64,
-    /// Room name → the stream that is not stopped and uses it.
-    live_rooms: HashMap<RoomName, StreamId>,
-}
-
-#[derive(Debug)]
-struct Stored {
-    stream: Stream,
-    events: VecDeque<StreamEvent>,
 }
 
 impl Default for MemoryStore {
@@ -82,108 +81,51 @@ impl MemoryStore {
     pub fn new(config: MemoryStoreConfig) -> Self {
         let (feed, _) = broadcast::channel(config.feed_capacity.max(1));
         Self {
-            inner: Arc::new(Mutex::new(Inner::default())),
+            state: Arc::new(Mutex::new(State::new(config))),
             epoch: uuid::Uuid::new_v4().to_string().into(),
             feed,
-            config,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave a half-applied change: every change is
-        // computed on a copy and swapped in at the end. So a poisoned lock is still consistent.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Streams held, stopped ones not yet evicted included.
+    pub fn stream_count(&self) -> usize {
+        self.lock().stream_count()
     }
 
-    fn publish(&self, event: StreamEvent) {
-        // No subscriber is not an error: the event is in the log.
-        let _ = self.feed.send(event);
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every change is decided before anything is written, and the writes themselves cannot
+        // panic, so a poisoned lock still guards consistent data.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn append(&self, stored: &mut Stored, event: StreamEvent) {
-        if stored.events.len() >= self.config.max_events_per_stream {
-            stored.events.pop_front();
+    /// Publishes under the lock, so subscribers see each stream's events in seq order.
+    fn publish(&self, event: Option<&StreamEvent>) {
+        if let Some(event) = event {
+            // No subscriber is not an error: the event is in the log.
+            let _ = self.feed.send(event.clone());
         }
-        stored.events.push_back(event);
     }
-}
-
-fn cursor_for(ordinal: u64) -> Cursor {
-    Cursor::new(format!("m{ordinal}"))
-}
-
-fn parse_cursor(cursor: &Cursor) -> Result<u64, ListError> {
-    cursor
-        .as_str()
-        .strip_prefix('m')
-        .and_then(|n| n.parse().ok())
-        .ok_or(ListError::InvalidCursor)
 }
 
 #[async_trait]
 impl StreamRepository for MemoryStore {
     async fn insert(&self, stream: Stream, event: StreamEvent) -> Result<(), InsertError> {
-        {
-            let mut inner = self.lock();
-            if inner.streams.contains_key(&stream.id) {
-                return Err(InsertError::DuplicateId(stream.id));
-            }
-            if !stream.is_stopped() {
-                if inner.live_rooms.contains_key(&stream.room_name) {
-                    return Err(InsertError::RoomNameTaken(stream.room_name));
-                }
-                inner.live_rooms.insert(stream.room_name.clone(), stream.id);
-            }
-            let ordinal = inner.next_ordinal;
-            inner.next_ordinal += 1;
-            inner.order.insert(ordinal, stream.id);
-            let mut stored = Stored {
-                stream,
-                events: VecDeque::new(),
-            };
-            self.append(&mut stored, event.clone());
-            inner.streams.insert(stored.stream.id, stored);
-            // Published under the lock so subscribers see each stream's events in seq order.
-            self.publish(event);
-        }
+        let mut state = self.lock();
+        state.insert(stream, event.clone())?;
+        self.publish(Some(&event));
         Ok(())
     }
 
     async fn get(&self, id: StreamId) -> Result<Option<Stream>, StoreError> {
-        Ok(self.lock().streams.get(&id).map(|s| s.stream.clone()))
+        Ok(self.lock().stream(id).cloned())
     }
 
     async fn find_live_by_room(&self, room: &RoomName) -> Result<Option<Stream>, StoreError> {
-        let inner = self.lock();
-        Ok(inner
-            .live_rooms
-            .get(room)
-            .and_then(|id| inner.streams.get(id))
-            .map(|s| s.stream.clone()))
+        Ok(self.lock().live_by_room(room).cloned())
     }
 
     async fn list(&self, query: ListQuery) -> Result<Page, ListError> {
-        let start = match &query.after {
-            Some(cursor) => parse_cursor(cursor)?.saturating_add(1),
-            None => 0,
-        };
-        let inner = self.lock();
-        let mut matching = inner
-            .order
-            .range(start..)
-            .filter_map(|(ordinal, id)| inner.streams.get(id).map(|s| (*ordinal, &s.stream)))
-            .filter(|(_, stream)| query.status.is_none_or(|status| stream.status == status));
-        let mut items = Vec::with_capacity(query.limit.min(1024));
-        let mut last = None;
-        for (ordinal, stream) in matching.by_ref().take(query.limit) {
-            items.push(stream.clone());
-            last = Some(ordinal);
-        }
-        let next = match (last, matching.next()) {
-            (Some(ordinal), Some(_)) => Some(cursor_for(ordinal)),
-            _ => None,
-        };
-        Ok(Page { items, next })
+        self.lock().list(&query)
     }
 
     async fn apply(
@@ -192,20 +134,38 @@ impl StreamRepository for MemoryStore {
         change: Change,
         ctx: ChangeContext,
     ) -> Result<Applied, ApplyError> {
-        let mut inner = self.lock();
-        let stored = inner.streams.get_mut(&id).ok_or(ApplyError::NotFound)?;
-        let applied = stored.stream.apply(&change, &ctx)?;
-        let Some(event) = applied.event.clone() else {
-            return Ok(applied);
-        };
-        let was_stopped = stored.stream.is_stopped();
-        stored.stream = applied.stream.clone();
-        self.append(stored, event.clone());
-        if applied.stream.is_stopped() && !was_stopped {
-            inner.live_rooms.remove(&applied.stream.room_name);
-        }
-        self.publish(event);
+        let mut state = self.lock();
+        let applied = state.apply(id, &change, &ctx)?;
+        self.publish(applied.event.as_ref());
         Ok(applied)
+    }
+
+    async fn apply_participant(
+        &self,
+        id: StreamId,
+        change: ParticipantChange,
+        ctx: ChangeContext,
+    ) -> Result<ParticipantApplied, ApplyError> {
+        let mut state = self.lock();
+        let applied = state.apply_participant(id, &change, &ctx)?;
+        self.publish(applied.event.as_ref());
+        Ok(applied)
+    }
+
+    async fn participant(
+        &self,
+        id: StreamId,
+        identity: &Identity,
+    ) -> Result<Option<Participant>, StoreError> {
+        Ok(self.lock().participant(id, identity).cloned())
+    }
+
+    async fn participants(
+        &self,
+        id: StreamId,
+        query: ParticipantQuery,
+    ) -> Result<ParticipantPage, ListError> {
+        self.lock().participants(id, &query)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -221,21 +181,7 @@ impl EventLog for MemoryStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<StreamEvent>, StoreError> {
-        let inner = self.lock();
-        let Some(stored) = inner.streams.get(&stream) else {
-            return Ok(Vec::new());
-        };
-        // Seqs are contiguous in the deque, so the start is an offset from the oldest kept.
-        let oldest = stored.events.front().map_or(1, |e| e.seq);
-        let skip = usize::try_from(after_seq.saturating_add(1).saturating_sub(oldest))
-            .unwrap_or(usize::MAX);
-        Ok(stored
-            .events
-            .iter()
-            .skip(skip)
-            .take(limit)
-            .cloned()
-            .collect())
+        Ok(self.lock().events_after(stream, after_seq, limit))
     }
 
     fn subscribe(&self) -> EventFeed {
