@@ -13,7 +13,11 @@ macro_rules! participant_store_contract {
         mod participants {
             use std::sync::Arc;
 
-            use chrono::Utc;
+            // The store-making expression may name helpers of the invoking file.
+            #[allow(unused_imports)]
+            use super::*;
+
+            use domain::ports::{Clock, SystemClock};
             use domain::ports::{
                 ApplyError, EventLog, ListError, ParticipantQuery, StreamRepository,
             };
@@ -27,7 +31,7 @@ macro_rules! participant_store_contract {
             fn ctx() -> ChangeContext {
                 ChangeContext {
                     event_id: Uuid::new_v4(),
-                    at: Utc::now(),
+                    at: SystemClock.now(),
                     instance_id: "contract".into(),
                 }
             }
@@ -40,7 +44,7 @@ macro_rules! participant_store_contract {
                     RoomName::new(room).unwrap(),
                     None,
                     Metadata::default(),
-                    Utc::now(),
+                    SystemClock.now(),
                 );
                 let event = stream.record_creation(&ctx());
                 store.insert(stream.clone(), event).await.unwrap();

@@ -8,7 +8,7 @@
 #[allow(unused_macros)]
 macro_rules! stream_store_contract {
     ($make:expr) => {
-        use chrono::Utc;
+        use domain::ports::{Clock, SystemClock};
         use domain::ports::{
             ApplyError, EventLog, InsertError, ListError, ListQuery, StreamRepository,
         };
@@ -22,7 +22,7 @@ macro_rules! stream_store_contract {
         fn ctx() -> ChangeContext {
             ChangeContext {
                 event_id: Uuid::new_v4(),
-                at: Utc::now(),
+                at: SystemClock.now(),
                 instance_id: "contract".into(),
             }
         }
@@ -34,7 +34,7 @@ macro_rules! stream_store_contract {
                 RoomName::new(room).unwrap(),
                 None,
                 Metadata::default(),
-                Utc::now(),
+                SystemClock.now(),
             );
             let event = stream.record_creation(&ctx());
             (stream, event)

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use domain::ports::{Clock, SystemClock};
 use domain::ports::{EventLog, StreamRepository};
 use domain::{
     Change, ChangeContext, Identity, Metadata, ParticipantChange, Role, RoomName, Stream, StreamId,
@@ -14,7 +14,7 @@ use super::{MemoryStore, MemoryStoreConfig};
 fn ctx() -> ChangeContext {
     ChangeContext {
         event_id: Uuid::new_v4(),
-        at: Utc::now(),
+        at: SystemClock.now(),
         instance_id: "test".into(),
     }
 }
@@ -26,7 +26,7 @@ async fn inserted(store: &MemoryStore, room: &str) -> StreamId {
         RoomName::new(room).unwrap(),
         None,
         Metadata::default(),
-        Utc::now(),
+        SystemClock.now(),
     );
     let created = stream.record_creation(&ctx());
     store.insert(stream, created).await.unwrap();

@@ -23,6 +23,9 @@ pub struct RedisConfig {
     pub connect_timeout: Duration,
     /// Events kept per stream in its event log (`XADD … MAXLEN ~`).
     pub max_events_per_stream: u64,
+    /// How long a stopped stream's keys (state, participants, events) live after it stopped;
+    /// `None` keeps them for ever.
+    pub stopped_retention: Option<Duration>,
 }
 
 impl fmt::Debug for RedisConfig {
@@ -31,6 +34,7 @@ impl fmt::Debug for RedisConfig {
             .field("key_prefix", &self.key_prefix)
             .field("command_timeout", &self.command_timeout)
             .field("max_events_per_stream", &self.max_events_per_stream)
+            .field("stopped_retention", &self.stopped_retention)
             .finish_non_exhaustive()
     }
 }
@@ -44,6 +48,7 @@ impl RedisConfig {
             command_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(2),
             max_events_per_stream: 10_000,
+            stopped_retention: None,
         }
     }
 }

@@ -3,26 +3,30 @@
 //! the same code runs on a single Redis and on a Redis Cluster (every script touches the keys
 //! of one hash tag).
 //!
-//! Writes are atomic and fenced: the domain decides a change with `Stream::apply` on the
-//! version it read, and one Lua script stores it only if that version is still current,
-//! together with its event, the event's seq and the notification. A concurrent writer makes
-//! the script refuse; the change is then re-decided on the fresh stream. So the status machine
-//! and every precondition are checked against exactly the state that gets replaced, with no
-//! lock held across round trips, and the rules live once (in the domain) for every store.
+//! Every write is one atomic Lua script on the keys of one stream. Changes of the stream itself
+//! (status, metadata) are decided by the domain's `Stream::apply` on the version it read and
+//! stored only if that version is still current; the script numbers the event with the
+//! stream's next seq, appends and publishes it. Participants are records of their own beside
+//! counters: a join or leave is decided and stored by one script (the Lua twin of
+//! `domain::membership`, held to the same contract suite) that touches a constant number of
+//! keys whatever the audience size and cannot fail under contention. No lock is held across
+//! round trips.
 //!
 //! # Layout
 //!
 //! - [`client`]: connection set-up (fail fast, command timeout, reconnection), key scheme,
 //!   fred error → [`StoreError`](domain::ports::StoreError) mapping.
 //! - `scripts`: the Lua scripts.
-//! - [`streams`]: [`RedisStore`], the stream repository and event log (keys and round trips
-//!   are tabled in its docs).
+//! - [`streams`]: [`RedisStore`], the stream repository (keys and round trips are tabled in
+//!   its docs); `participants`: its participant half; `events`: its event log.
 //! - [`subscriber`]: the instance's single pub/sub subscription and its in-process fan-out.
 
 pub mod client;
 pub mod dedupe;
+mod events;
 pub mod idempotency;
 pub mod lease;
+mod participants;
 mod scripts;
 pub mod streams;
 pub mod subscriber;

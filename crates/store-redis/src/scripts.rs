@@ -1,45 +1,18 @@
-//! The Lua scripts. Each touches the keys of one stream only (one hash tag, one slot).
+//! The Lua scripts (in `src/lua/`). Each touches the keys of one stream only (one hash tag, one
+//! slot), so they run unchanged on Redis Cluster.
 //!
-//! Writes are fenced by the stream's version: the domain computes the change with
-//! `Stream::apply` on the version it read, and the script stores it only if that version is
-//! still current, together with the event (XADD with the seq as entry id), the last applied
-//! event id and the notification (PUBLISH) — one atomic step. A write fred re-sends after a
-//! reconnect finds its own event id as the last applied one and reports success instead of a
-//! conflict, so it is never applied twice.
+//! - `insert.lua`: a new stream and its first event.
+//! - `apply.lua`: a change of the stream itself, fenced by the version the domain decided it
+//!   on; it takes the stream's next seq, so participant changes racing it never make it fail.
+//! - `participant.lua`: a participant change decided and stored in one step (the record, the
+//!   counters, the event) — the Lua twin of `domain::membership`.
+//! - `page.lua`: a page of participant records (read only).
+//! - room claims and the epoch: small scripts below.
+//!
+//! Every write records the id of the last event it applied, so a write fred re-sends after a
+//! reconnect finds itself already applied and is never applied twice.
 
 use fred::types::scripts::Script;
-
-/// KEYS: stream, version, events, last. ARGV: blob, version, event, event id, seq, maxlen,
-/// channel. Returns `ok` or `duplicate` (another stream has this id).
-const INSERT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('GET', KEYS[4]) == ARGV[4] then return 'ok' end
-  return 'duplicate'
-end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], ARGV[5] .. '-0', 'e', ARGV[3])
-redis.call('SET', KEYS[4], ARGV[4])
-redis.call('PUBLISH', ARGV[7], ARGV[3])
-return 'ok'
-";
-
-/// KEYS: stream, version, events, last. ARGV: expected version, blob, event, event id, seq,
-/// maxlen, channel. Returns `ok`, `missing` or `conflict`.
-const APPLY: &str = r"
-local current = redis.call('GET', KEYS[2])
-if not current then return 'missing' end
-if current ~= ARGV[1] then
-  if redis.call('GET', KEYS[4]) == ARGV[4] then return 'ok' end
-  return 'conflict'
-end
-redis.call('SET', KEYS[1], ARGV[2])
-redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], ARGV[5] .. '-0', 'e', ARGV[3])
-redis.call('SET', KEYS[4], ARGV[4])
-redis.call('PUBLISH', ARGV[7], ARGV[3])
-return 'ok'
-";
 
 /// KEYS: room. ARGV: claimant id, holder it may replace (or ''). Returns `ok` or the holder.
 const CLAIM_ROOM: &str = r"
@@ -71,6 +44,8 @@ return ARGV[1]
 pub struct Scripts {
     pub insert: Script,
     pub apply: Script,
+    pub participant: Script,
+    pub page: Script,
     pub claim_room: Script,
     pub release_room: Script,
     pub epoch: Script,
@@ -79,8 +54,10 @@ pub struct Scripts {
 impl Default for Scripts {
     fn default() -> Self {
         Self {
-            insert: Script::from_lua(INSERT),
-            apply: Script::from_lua(APPLY),
+            insert: Script::from_lua(include_str!("lua/insert.lua")),
+            apply: Script::from_lua(include_str!("lua/apply.lua")),
+            participant: Script::from_lua(include_str!("lua/participant.lua")),
+            page: Script::from_lua(include_str!("lua/page.lua")),
             claim_room: Script::from_lua(CLAIM_ROOM),
             release_room: Script::from_lua(RELEASE_ROOM),
             epoch: Script::from_lua(EPOCH),

@@ -1,72 +1,90 @@
-//! [`RedisStore`]: the stream repository and the event log on Redis.
+//! [`RedisStore`]: the stream repository on Redis — streams themselves here, their
+//! participants in [`crate::participants`], their event logs in [`crate::events`].
 //!
 //! # Keys (prefix `P`, `{id}` is the stream id as hash tag)
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P{id}:stream` | string | the stream as JSON |
-//! | `P{id}:version` | string | its version (the write fence) |
+//! | `P{id}:stream` | hash | `doc` (the stream as JSON), `version` (the write fence), `status`, `seq`, the counters `active` `hosts` `viewers` `total`, and `last`/`lastseq` (the last applied event, to recognise re-sent writes) |
 //! | `P{id}:events` | stream | its events, entry id `<seq>-0`, field `e` = event JSON, `MAXLEN ~` |
-//! | `P{id}:last` | string | id of the last applied event (recognises re-sent writes) |
+//! | `P{id}:people` | hash | identity → participant record (JSON) |
+//! | `P{id}:roster` | sorted set | identity, scored by its place (1 = first to join) |
+//! | `P{id}:present` | sorted set | the identities present now, same scores |
 //! | `P{room:<name>}:holder` | string | id of the stream (not stopped) using the room |
 //! | `P{index}:streams` | sorted set | `<created ms, 20 digits>:<id>`, all scores 0: lexical = creation order |
+//! | `P{index}:live` | sorted set | the same members, for streams that are not stopped |
 //! | `P{meta}:epoch` | string | the epoch; gone when Redis lost its data |
 //!
-//! Notifications go to the pub/sub channel `Pevents` (one subscription per instance).
+//! Notifications go to the pub/sub channel `Pevents` (one subscription per instance). A stopped
+//! stream's keys expire after `RedisConfig::stopped_retention`; listings drop index entries
+//! whose stream is gone.
 //!
 //! # Round trips
 //!
 //! | operation | round trips |
 //! |---|---|
-//! | `GET /streams/:id`, `/state` | 1 (`GET`) |
-//! | create | 1 (room claim) + 1 (index) + 1 (insert script), +2 if an old stopped holder is replaced |
-//! | update / stop half / join / leave / webhook change | 1 (`GET`) + 1 (apply script), repeated on a version conflict; + 1 (room release) when a stream stops |
-//! | a change that changes nothing (second join, second leave) | 1 (`GET`) |
-//! | list | 1 (`ZRANGE`) + 1 pipelined `GET` batch per 100 index entries scanned |
+//! | `GET /streams/:id`, `/state` | 1 (`HMGET`), + 1 (`page.lua`) when at most 100 ever joined |
+//! | join / leave / webhook participant change | 1 (`participant.lua`), whatever the audience; the endpoints add their reads (join: the stream, for the token's room; leave: the stream and the record) |
+//! | create | 1 (room claim) + 1 (both indexes, pipelined) + 1 (`insert.lua`), +2 if an old stopped holder is replaced |
+//! | update / stop half / room webhook | 1 (`HMGET`) + 1 (`apply.lua`), repeated only if another *stream* change won the race; + 1 (room release and live-index removal, pipelined) when a stream stops |
+//! | a stream change that changes nothing | 1 (`HMGET`) |
+//! | list | 1 (`ZRANGE`) + 1 pipelined `HMGET` batch per 100 index entries scanned |
+//! | a page of participants | 1 (`page.lua`) |
 //! | events after a seq | 1 (`XRANGE`) |
-//!
-//! Endpoints add the domain's reads: join and leave read the stream once before their change
-//! (so a join is 3 round trips), create checks the room once (1 more).
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::ports::{
-    ApplyError, EventFeed, EventLog, InsertError, ListError, ListQuery, Page, StoreError,
-    StreamRepository,
+    ApplyError, InsertError, ListError, ListQuery, Page, ParticipantPage, ParticipantQuery,
+    StoreError, StreamRepository,
 };
-use domain::{Applied, Change, ChangeContext, Cursor, RoomName, Stream, StreamEvent, StreamId};
-use fred::interfaces::{ClientLike, KeysInterface, SortedSetsInterface, StreamsInterface};
+use domain::{
+    Applied, Audience, Change, ChangeContext, Cursor, Identity, Participant, ParticipantApplied,
+    ParticipantChange, RoomName, Stream, StreamEvent, StreamId, StreamStatus,
+};
+use fred::interfaces::{ClientLike, HashesInterface, KeysInterface, SortedSetsInterface};
 use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind, ZSort};
 use fred::types::Limit;
-use futures_util::StreamExt;
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::broadcast;
-use tokio_stream::wrappers::BroadcastStream;
 
 use crate::client::{store_error, ConnectError, Connection, RedisConfig};
+use crate::events::split_at_seq;
 use crate::scripts::Scripts;
 use crate::subscriber::Subscriber;
 
-/// Version conflicts retried before giving up (each retry re-reads the stream).
+/// Stream-change conflicts retried before giving up (each retry re-reads the stream). Only
+/// other changes of the stream itself conflict — participants never do.
 const MAX_CONFLICT_RETRIES: u32 = 64;
 /// Index entries fetched per listing round trip.
 const LIST_BATCH: i64 = 100;
 /// Index entries a filtered listing scans before returning a (possibly short) page with a
 /// cursor, so one request never walks an unbounded index.
 const LIST_SCAN_BUDGET: usize = 2_000;
-
 /// Events buffered per in-process subscriber of the fan-out.
 const FEED_CAPACITY: usize = 4096;
+/// The stream hash fields a read needs, in the order [`decode_stream`] expects them.
+const READ_FIELDS: [&str; 6] = ["doc", "seq", "active", "hosts", "viewers", "total"];
 
-/// Streams and event logs on Redis, with the instance's one subscription. Cheap to clone.
+/// Streams, participants and event logs on Redis, with the instance's one subscription.
+/// Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RedisStore {
-    conn: Connection,
-    scripts: Scripts,
-    feed: broadcast::Sender<StreamEvent>,
-    channel: String,
+    pub(crate) conn: Connection,
+    pub(crate) scripts: Scripts,
+    pub(crate) feed: broadcast::Sender<StreamEvent>,
+    pub(crate) channel: String,
     _subscriber: Arc<Subscriber>,
+}
+
+/// The keys of one stream, all in its hash-tag slot.
+pub(crate) struct StreamKeys {
+    pub(crate) stream: String,
+    pub(crate) events: String,
+    pub(crate) people: String,
+    pub(crate) roster: String,
+    pub(crate) present: String,
 }
 
 impl RedisStore {
@@ -93,26 +111,35 @@ impl RedisStore {
         &self.conn
     }
 
-    fn key(&self, id: &StreamId, name: &str) -> String {
-        self.conn.keys.tagged(&id.to_string(), name)
+    pub(crate) fn keys(&self, id: &StreamId) -> StreamKeys {
+        let tag = id.to_string();
+        let key = |name| self.conn.keys.tagged(&tag, name);
+        StreamKeys {
+            stream: key("stream"),
+            events: key("events"),
+            people: key("people"),
+            roster: key("roster"),
+            present: key("present"),
+        }
     }
 
     fn room_key(&self, room: &RoomName) -> String {
         self.conn.keys.tagged(&format!("room:{room}"), "holder")
     }
 
-    fn index_key(&self) -> String {
-        self.conn.keys.tagged("index", "streams")
+    fn index_key(&self, live_only: bool) -> String {
+        let name = if live_only { "live" } else { "streams" };
+        self.conn.keys.tagged("index", name)
     }
 
     async fn read(&self, id: &StreamId) -> Result<Option<Stream>, StoreError> {
-        let blob: Option<String> = self
+        let fields: Vec<Option<String>> = self
             .conn
             .client
-            .get(self.key(id, "stream"))
+            .hmget(self.keys(id).stream, READ_FIELDS.to_vec())
             .await
             .map_err(store_error)?;
-        blob.map(|b| decode(&b)).transpose()
+        decode_stream(fields)
     }
 
     /// Claims `room` for `id`, replacing a holder whose stream is stopped or gone.
@@ -145,37 +172,115 @@ impl RedisStore {
         Err(InsertError::RoomNameTaken(room.clone()))
     }
 
-    /// Runs the apply script: stores `next` and its `event` if the stream is still at the
-    /// version of `current`. Answers `ok`, `missing` or `conflict`.
-    async fn store_applied(
-        &self,
-        current: &Stream,
-        next: &Stream,
-        event: &StreamEvent,
-    ) -> Result<String, StoreError> {
-        let id = current.id;
+    async fn index(&self, stream: &Stream) -> Result<(), StoreError> {
+        let member = index_member(stream);
+        let pipeline = self.conn.client.pipeline();
+        for live_only in [false, true] {
+            let _: () = pipeline
+                .zadd(
+                    self.index_key(live_only),
+                    None,
+                    None,
+                    false,
+                    false,
+                    (0.0, member.as_str()),
+                )
+                .await
+                .map_err(store_error)?;
+        }
+        let _: Vec<i64> = pipeline.all().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn store_new(&self, stream: &Stream, event: &StreamEvent) -> Result<String, StoreError> {
+        let keys = self.keys(&stream.id);
         self.scripts
-            .apply
+            .insert
             .evalsha_with_reload(
                 &self.conn.client,
+                vec![keys.stream, keys.events],
                 vec![
-                    self.key(&id, "stream"),
-                    self.key(&id, "version"),
-                    self.key(&id, "events"),
-                    self.key(&id, "last"),
-                ],
-                vec![
-                    current.version.to_string(),
-                    encode(next)?,
+                    encode(stream)?,
+                    stream.version.to_string(),
+                    stream.status.as_str().to_owned(),
                     encode(event)?,
                     event.id.to_string(),
-                    event.seq.to_string(),
                     self.conn.config.max_events_per_stream.to_string(),
                     self.channel.clone(),
                 ],
             )
             .await
             .map_err(store_error)
+    }
+
+    /// Runs `apply.lua`: stores `next` and its `event` if the stream is still at the version
+    /// of `current`. Answers the event's seq, or `None` on a conflict.
+    pub(crate) async fn store_applied(
+        &self,
+        current: &Stream,
+        next: &Stream,
+        event: &StreamEvent,
+    ) -> Result<Option<u64>, ApplyError> {
+        let keys = self.keys(&current.id);
+        let json = encode(event)?;
+        let (head, tail) = split_at_seq(&json)
+            .ok_or_else(|| StoreError::Corrupt("event JSON without a leading seq".into()))?;
+        let stops = next.is_stopped() && !current.is_stopped();
+        let retention = match (stops, self.conn.config.stopped_retention) {
+            (true, Some(retention)) => retention.as_millis().max(1).to_string(),
+            (true, None) | (false, _) => String::new(),
+        };
+        let answer: Vec<String> = self
+            .scripts
+            .apply
+            .evalsha_with_reload(
+                &self.conn.client,
+                vec![
+                    keys.stream,
+                    keys.events,
+                    keys.present,
+                    keys.people,
+                    keys.roster,
+                ],
+                vec![
+                    current.version.to_string(),
+                    encode(next)?,
+                    next.version.to_string(),
+                    next.status.as_str().to_owned(),
+                    head.to_owned(),
+                    tail.to_owned(),
+                    event.id.to_string(),
+                    self.conn.config.max_events_per_stream.to_string(),
+                    self.channel.clone(),
+                    if stops { "1" } else { "0" }.to_owned(),
+                    retention,
+                ],
+            )
+            .await
+            .map_err(store_error)?;
+        match answer.first().map(String::as_str) {
+            Some("ok") => Ok(Some(parse_count(answer.get(1), "seq")?)),
+            Some("missing") => Err(ApplyError::NotFound),
+            Some("conflict") => Ok(None),
+            other => Err(StoreError::Corrupt(format!("apply answered {other:?}")).into()),
+        }
+    }
+
+    /// Releases the room of a stream that stopped and drops it from the live index (two
+    /// slots, so two commands, sent together).
+    async fn retire(&self, stream: &Stream) -> Result<(), StoreError> {
+        let unlisted = async {
+            let _: i64 = self
+                .conn
+                .client
+                .zrem(self.index_key(true), index_member(stream))
+                .await
+                .map_err(store_error)?;
+            Ok(())
+        };
+        let (released, unlisted) =
+            tokio::join!(self.release_room(&stream.room_name, &stream.id), unlisted);
+        released.and(unlisted)
     }
 
     async fn release_room(&self, room: &RoomName, id: &StreamId) -> Result<(), StoreError> {
@@ -191,13 +296,89 @@ impl RedisStore {
             .map_err(store_error)?;
         Ok(())
     }
+
+    /// One batch of index entries after `after`, with their streams (`None` when gone).
+    async fn index_batch(
+        &self,
+        live_only: bool,
+        after: Option<&str>,
+    ) -> Result<Vec<(String, Option<Stream>)>, StoreError> {
+        let members: Vec<String> = self
+            .conn
+            .client
+            .zrange(
+                self.index_key(live_only),
+                lex_after(after),
+                ZRange {
+                    kind: ZRangeKind::Inclusive,
+                    range: ZRangeBound::InfiniteLex,
+                },
+                Some(ZSort::ByLex),
+                false,
+                Some(Limit::from((0, LIST_BATCH))),
+                false,
+            )
+            .await
+            .map_err(store_error)?;
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pipeline = self.conn.client.pipeline();
+        for member in &members {
+            let id = member_id(member)
+                .ok_or_else(|| StoreError::Corrupt(format!("index entry {member:?}")))?;
+            let _: () = pipeline
+                .hmget(self.keys(&id).stream, READ_FIELDS.to_vec())
+                .await
+                .map_err(store_error)?;
+        }
+        let rows: Vec<Vec<Option<String>>> = pipeline.all().await.map_err(store_error)?;
+        let mut batch = Vec::with_capacity(members.len());
+        let mut gone = Vec::new();
+        for (member, fields) in members.into_iter().zip(rows) {
+            let stream = decode_stream(fields)?;
+            if stream.is_none() {
+                gone.push(member.clone());
+            }
+            batch.push((member, stream));
+        }
+        if !gone.is_empty() {
+            // Streams whose retention ended: their index entries go too (best effort; the
+            // next listing retries).
+            let _: Result<i64, _> = self.conn.client.zrem(self.index_key(live_only), gone).await;
+        }
+        Ok(batch)
+    }
 }
 
-fn decode(blob: &str) -> Result<Stream, StoreError> {
-    serde_json::from_str(blob).map_err(|err| StoreError::Corrupt(format!("stream JSON: {err}")))
+/// Decodes the stream hash fields read with [`READ_FIELDS`]; no `doc` means no stream.
+fn decode_stream(fields: Vec<Option<String>>) -> Result<Option<Stream>, StoreError> {
+    let mut fields = fields.into_iter();
+    let Some(doc) = fields.next().flatten() else {
+        return Ok(None);
+    };
+    let mut stream: Stream = serde_json::from_str(&doc)
+        .map_err(|err| StoreError::Corrupt(format!("stream JSON: {err}")))?;
+    let mut count = |name| parse_count(fields.next().flatten().as_ref(), name);
+    stream.seq = count("seq")?;
+    stream.audience = Audience {
+        active: count("active")?,
+        hosts: count("hosts")?,
+        viewers: count("viewers")?,
+        total_joined: count("total")?,
+    };
+    Ok(Some(stream))
 }
 
-fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+/// A counter from a hash field or a script answer (absent is 0).
+pub(crate) fn parse_count(raw: Option<&String>, name: &str) -> Result<u64, StoreError> {
+    raw.map_or(Ok(0), |raw| {
+        raw.parse()
+            .map_err(|_| StoreError::Corrupt(format!("{name} is {raw:?}")))
+    })
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|err| StoreError::Corrupt(err.to_string()))
 }
 
@@ -251,46 +432,10 @@ impl StreamRepository for RedisStore {
             self.claim_room(&stream.room_name, &stream.id).await?;
         }
         let inserted = async {
-            let member = index_member(&stream);
             // Indexed first: a listing skips an indexed id with no stream, while a stream
             // missing from the index would be invisible to listings for good.
-            let _: i64 = self
-                .conn
-                .client
-                .zadd(
-                    self.index_key(),
-                    None,
-                    None,
-                    false,
-                    false,
-                    (0.0, member.as_str()),
-                )
-                .await
-                .map_err(store_error)?;
-            let answer: String = self
-                .scripts
-                .insert
-                .evalsha_with_reload(
-                    &self.conn.client,
-                    vec![
-                        self.key(&stream.id, "stream"),
-                        self.key(&stream.id, "version"),
-                        self.key(&stream.id, "events"),
-                        self.key(&stream.id, "last"),
-                    ],
-                    vec![
-                        encode(&stream)?,
-                        stream.version.to_string(),
-                        encode(&event)?,
-                        event.id.to_string(),
-                        event.seq.to_string(),
-                        self.conn.config.max_events_per_stream.to_string(),
-                        self.channel.clone(),
-                    ],
-                )
-                .await
-                .map_err(store_error)?;
-            match answer.as_str() {
+            self.index(&stream).await?;
+            match self.store_new(&stream, &event).await?.as_str() {
                 "ok" => Ok(()),
                 _ => Err(InsertError::DuplicateId(stream.id)),
             }
@@ -322,57 +467,27 @@ impl StreamRepository for RedisStore {
     }
 
     async fn list(&self, query: ListQuery) -> Result<Page, ListError> {
+        // Streams that are not stopped have an index of their own, so finding the live ones
+        // never walks the history.
+        let live_only = query.status.is_some_and(|s| s != StreamStatus::Stopped);
         let mut after = query.after.as_ref().map(parse_cursor).transpose()?;
         let mut items = Vec::new();
         let mut scanned = 0;
         loop {
-            let members: Vec<String> = self
-                .conn
-                .client
-                .zrange(
-                    self.index_key(),
-                    lex_after(after.as_deref()),
-                    ZRange {
-                        kind: ZRangeKind::Inclusive,
-                        range: ZRangeBound::InfiniteLex,
-                    },
-                    Some(ZSort::ByLex),
-                    false,
-                    Some(Limit::from((0, LIST_BATCH))),
-                    false,
-                )
-                .await
-                .map_err(|err| ListError::Store(store_error(err)))?;
-            if members.is_empty() {
-                return Ok(Page { items, next: None });
-            }
-            let pipeline = self.conn.client.pipeline();
-            for member in &members {
-                let id = member_id(member)
-                    .ok_or_else(|| StoreError::Corrupt(format!("index entry {member:?}")))?;
-                let _: () = pipeline
-                    .get(self.key(&id, "stream"))
-                    .await
-                    .map_err(|err| ListError::Store(store_error(err)))?;
-            }
-            let blobs: Vec<Option<String>> = pipeline
-                .all()
-                .await
-                .map_err(|err| ListError::Store(store_error(err)))?;
-            let batch_full = members.len() as i64 == LIST_BATCH;
-            for (member, blob) in members.iter().zip(blobs) {
+            let batch = self.index_batch(live_only, after.as_deref()).await?;
+            let batch_full = batch.len() as i64 == LIST_BATCH;
+            let last = batch.last().map(|(member, _)| member.clone());
+            for (member, stream) in batch {
                 scanned += 1;
                 after = Some(member.clone());
-                let Some(stream) = blob.map(|b| decode(&b)).transpose()? else {
-                    continue;
-                };
+                let Some(stream) = stream else { continue };
                 if query.status.is_none_or(|status| stream.status == status) {
                     items.push(stream);
                     if items.len() == query.limit {
-                        let end_of_index = !batch_full && members.last() == Some(member);
+                        let end_of_index = !batch_full && last.as_ref() == Some(&member);
                         return Ok(Page {
                             items,
-                            next: (!end_of_index).then(|| cursor_for(member)),
+                            next: (!end_of_index).then(|| cursor_for(&member)),
                         });
                     }
                 }
@@ -397,29 +512,52 @@ impl StreamRepository for RedisStore {
     ) -> Result<Applied, ApplyError> {
         for attempt in 0..MAX_CONFLICT_RETRIES {
             let current = self.read(&id).await?.ok_or(ApplyError::NotFound)?;
-            let applied = current.apply(&change, &ctx)?;
-            let Some(event) = &applied.event else {
+            let mut applied = current.apply(&change, &ctx)?;
+            let Some(event) = applied.event.as_mut() else {
                 return Ok(applied);
             };
-            let answer = self.store_applied(&current, &applied.stream, event).await?;
-            match answer.as_str() {
-                "ok" => {
-                    if applied.stream.is_stopped() && !current.is_stopped() {
-                        self.release_room(&applied.stream.room_name, &id).await?;
-                    }
-                    return Ok(applied);
-                }
-                "missing" => return Err(ApplyError::NotFound),
-                _ => {
-                    // Someone else changed the stream since we read it: read again and
-                    // re-decide, after a pause that grows with contention.
-                    tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(20)))).await;
-                }
+            let Some(seq) = self.store_applied(&current, &applied.stream, event).await? else {
+                // Another change of the stream itself landed since we read it: read again
+                // and re-decide, after a pause that grows with contention.
+                tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(20)))).await;
+                continue;
+            };
+            // Participant changes may have taken seqs in between: the script numbered it.
+            event.seq = seq;
+            applied.stream.seq = seq;
+            if applied.stream.is_stopped() && !current.is_stopped() {
+                self.retire(&applied.stream).await?;
             }
+            return Ok(applied);
         }
         Err(ApplyError::Store(StoreError::Unavailable(format!(
             "stream {id} kept changing; gave up after {MAX_CONFLICT_RETRIES} attempts"
         ))))
+    }
+
+    async fn apply_participant(
+        &self,
+        id: StreamId,
+        change: ParticipantChange,
+        ctx: ChangeContext,
+    ) -> Result<ParticipantApplied, ApplyError> {
+        self.change_participant(id, &change, &ctx).await
+    }
+
+    async fn participant(
+        &self,
+        id: StreamId,
+        identity: &Identity,
+    ) -> Result<Option<Participant>, StoreError> {
+        self.read_participant(id, identity).await
+    }
+
+    async fn participants(
+        &self,
+        id: StreamId,
+        query: ParticipantQuery,
+    ) -> Result<ParticipantPage, ListError> {
+        self.participant_page(id, &query).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -428,131 +566,6 @@ impl StreamRepository for RedisStore {
     }
 }
 
-#[async_trait]
-impl EventLog for RedisStore {
-    async fn read_after(
-        &self,
-        stream: StreamId,
-        after_seq: u64,
-        limit: usize,
-    ) -> Result<Vec<StreamEvent>, StoreError> {
-        let entries: Vec<(String, HashMap<String, String>)> = self
-            .conn
-            .client
-            .xrange(
-                self.key(&stream, "events"),
-                format!("({after_seq}-0"),
-                "+",
-                Some(limit as u64),
-            )
-            .await
-            .map_err(store_error)?;
-        entries
-            .into_iter()
-            .map(|(_, fields)| {
-                let json = fields
-                    .get("e")
-                    .ok_or_else(|| StoreError::Corrupt("event entry without data".into()))?;
-                serde_json::from_str(json)
-                    .map_err(|err| StoreError::Corrupt(format!("event JSON: {err}")))
-            })
-            .collect()
-    }
-
-    fn subscribe(&self) -> EventFeed {
-        // The instance's one Redis subscription feeds this broadcast; a receiver that lags
-        // loses events here and backfills them by seq.
-        Box::pin(
-            BroadcastStream::new(self.feed.subscribe()).filter_map(|item| async move { item.ok() }),
-        )
-    }
-
-    async fn epoch(&self) -> Result<String, StoreError> {
-        self.scripts
-            .epoch
-            .evalsha_with_reload(
-                &self.conn.client,
-                vec![self.conn.keys.tagged("meta", "epoch")],
-                vec![uuid::Uuid::new_v4().to_string()],
-            )
-            .await
-            .map_err(store_error)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use chrono::Utc;
-    use domain::{Identity, Metadata, Role};
-
-    use super::*;
-
-    fn ctx() -> ChangeContext {
-        ChangeContext {
-            event_id: uuid::Uuid::new_v4(),
-            at: Utc::now(),
-            instance_id: "test".into(),
-        }
-    }
-
-    /// Runs the apply script exactly as `apply` does for `applied`, decided on `current`.
-    async fn send_apply(store: &RedisStore, current: &Stream, applied: &Applied) -> String {
-        let event = applied.event.as_ref().unwrap();
-        store
-            .store_applied(current, &applied.stream, event)
-            .await
-            .unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_write_resent_after_a_reconnect_is_recognised_not_applied_twice() {
-        let server = redis_harness::shared_or_owned();
-        let store = RedisStore::connect(RedisConfig {
-            key_prefix: redis_harness::unique_prefix(),
-            ..RedisConfig::new(server.url())
-        })
-        .await
-        .unwrap();
-        let id = StreamId::from_uuid(uuid::Uuid::new_v4());
-        let mut stream = Stream::new_active(
-            id,
-            RoomName::new("resend").unwrap(),
-            None,
-            Metadata::default(),
-            Utc::now(),
-        );
-        let created = stream.record_creation(&ctx());
-        store.insert(stream.clone(), created).await.unwrap();
-        let join = Change::Join {
-            participant_id: uuid::Uuid::new_v4(),
-            identity: Identity::new("ada").unwrap(),
-            role: Role::Viewer,
-            metadata: None,
-        };
-        let applied = stream.apply(&join, &ctx()).unwrap();
-
-        let first = send_apply(&store, &stream, &applied).await;
-        let resent = send_apply(&store, &stream, &applied).await;
-
-        assert_eq!((first.as_str(), resent.as_str()), ("ok", "ok"));
-        let log = store.read_after(id, 0, 10).await.unwrap();
-        assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
-        assert_eq!(store.get(id).await.unwrap().unwrap().version, 2);
-
-        // A different write decided on the same stale version is a conflict, not a success.
-        let other = stream
-            .apply(
-                &Change::Leave {
-                    identity: Identity::new("nobody").unwrap(),
-                },
-                &ctx(),
-            )
-            .err();
-        assert!(
-            other.is_some(),
-            "leave of a stranger is refused before reaching Redis"
-        );
-        let stale = stream.apply(&join, &ctx()).unwrap();
-        assert_eq!(send_apply(&store, &stream, &stale).await, "conflict");
-    }
-}
+#[path = "streams_tests.rs"]
+mod tests;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 include!("../../../tests/contracts/streams.rs");
+include!("../../../tests/contracts/participants.rs");
 
 use orchestrator_store_redis::{RedisConfig, RedisStore};
 use redis_harness::RedisServer;
@@ -21,6 +22,7 @@ async fn redis_store() -> (RedisStore, RedisServer) {
 }
 
 stream_store_contract!(redis_store().await);
+participant_store_contract!(redis_store().await);
 
 /// The same contract on a Redis Cluster of three masters: every script must stay within one
 /// slot and every multi-key read must route per key.
@@ -68,4 +70,5 @@ mod cluster {
     }
 
     stream_store_contract!(cluster_store().await);
+    participant_store_contract!(cluster_store().await);
 }
