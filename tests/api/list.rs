@@ -127,4 +127,5 @@ async fn list_accepts_the_largest_page() {
 
     assert_eq!(streams.len(), 2);
     assert_eq!(streams[0]["participants"], json!([]));
+    assert_eq!(streams[0]["audience"]["totalJoined"], 0);
 }

@@ -11,6 +11,7 @@ mod join;
 mod leave;
 mod list;
 mod livekit_outage;
+mod participants;
 mod read;
 mod realtime_grpc;
 mod realtime_ws;

@@ -258,6 +258,15 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// `GET /streams/:id/participants` with a query string (`?limit=…&cursor=…&active=true`).
+    pub async fn participants(&self, id: &str, query: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/streams/{id}/participants{query}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `POST /streams/:id/leave`.
     pub async fn leave(&self, id: &str, body: Value) -> Response {
         self.client

@@ -127,11 +127,21 @@ impl fmt::Debug for RedisSettings {
     }
 }
 
-/// In-memory store.
+/// Retention of what the store (in memory or Redis) keeps.
 #[derive(Debug, Clone, Deserialize)]
 pub struct StoreSettings {
     /// Events kept per stream.
     pub max_events_per_stream: usize,
+    /// How long a stopped stream, its participants and its events are kept after it stopped
+    /// (0: for ever).
+    pub stopped_retention_secs: u64,
+}
+
+impl StoreSettings {
+    /// The retention of stopped streams; `None` keeps them for ever.
+    pub fn stopped_retention(&self) -> Option<Duration> {
+        (self.stopped_retention_secs > 0).then(|| Duration::from_secs(self.stopped_retention_secs))
+    }
 }
 
 /// Idempotency keys.

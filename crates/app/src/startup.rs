@@ -322,6 +322,7 @@ async fn connect_store(settings: &Settings) -> anyhow::Result<Stores> {
     if url.is_empty() {
         let store = Arc::new(MemoryStore::new(MemoryStoreConfig {
             max_events_per_stream: settings.store.max_events_per_stream,
+            stopped_retention: settings.store.stopped_retention().unwrap_or(Duration::MAX),
             ..MemoryStoreConfig::default()
         }));
         let coordination = Arc::new(MemoryCoordination::new());
@@ -337,6 +338,7 @@ async fn connect_store(settings: &Settings) -> anyhow::Result<Stores> {
         key_prefix: settings.redis.key_prefix.clone(),
         command_timeout: Duration::from_millis(settings.redis.command_timeout_ms),
         max_events_per_stream: settings.store.max_events_per_stream as u64,
+        stopped_retention: settings.store.stopped_retention(),
         ..RedisConfig::new(url)
     };
     let store = RedisStore::connect(config)

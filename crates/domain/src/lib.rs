@@ -50,8 +50,8 @@ pub use event::{EventType, StreamEvent};
 pub use membership::{ParticipantApplied, ParticipantChange, ParticipantDecision};
 pub use participant::{Participant, Role};
 pub use service::{
-    CreateStream, JoinStream, JoinTicket, ListStreams, MediaEvent, MediaEventKind,
-    MediaEventOutcome, StreamError, StreamService, UpdateStream,
+    CreateStream, Departure, JoinStream, JoinTicket, ListParticipants, ListStreams, MediaEvent,
+    MediaEventKind, MediaEventOutcome, StreamError, StreamService, StreamView, UpdateStream,
 };
 pub use stream::{Stream, StreamStatus};
 pub use values::{Cursor, Identity, Metadata, RoomName, StreamId, ValidationError};

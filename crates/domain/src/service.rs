@@ -408,12 +408,22 @@ impl StreamService {
     }
 
     /// The stream with its participants inline when it has at most
-    /// [`StreamView::INLINE_PARTICIPANTS`] (one more store read then), its counters otherwise.
+    /// [`StreamView::INLINE_PARTICIPANTS`] (see [`StreamService::with_participants`]), its
+    /// counters otherwise.
     ///
     /// # Errors
     /// `NotFound`, `StoreUnavailable`, `Internal`.
     pub async fn view(&self, id: StreamId) -> Result<StreamView, StreamError> {
         let stream = self.get(id).await?;
+        self.with_participants(stream).await
+    }
+
+    /// `stream` with its participants inline when it has at most
+    /// [`StreamView::INLINE_PARTICIPANTS`] (one store read then, none otherwise).
+    ///
+    /// # Errors
+    /// `StoreUnavailable`, `Internal`.
+    pub async fn with_participants(&self, stream: Stream) -> Result<StreamView, StreamError> {
         let total = usize::try_from(stream.audience.total_joined).unwrap_or(usize::MAX);
         if total == 0 || total > StreamView::INLINE_PARTICIPANTS {
             return Ok(StreamView {

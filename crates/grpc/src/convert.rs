@@ -2,10 +2,11 @@
 //! travel as JSON text, timestamps as RFC 3339 (empty when absent).
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use domain::ports::ParticipantPage;
 use domain::{
-    CreateStream, Cursor, EventType, ExpectedVersion, Identity, JoinStream, JoinTicket,
-    ListStreams, Metadata, Participant, Role, RoomName, Stream, StreamError, StreamEvent, StreamId,
-    StreamService, StreamStatus, UpdateStream, ValidationError,
+    Audience, CreateStream, Cursor, EventType, ExpectedVersion, Identity, JoinStream, JoinTicket,
+    ListParticipants, ListStreams, Metadata, Participant, Role, RoomName, Stream, StreamError,
+    StreamEvent, StreamId, StreamService, StreamStatus, StreamView, UpdateStream, ValidationError,
 };
 
 use crate::proto;
@@ -115,6 +116,46 @@ fn participant(p: &Participant) -> proto::Participant {
     }
 }
 
+fn audience(audience: Audience) -> proto::Audience {
+    proto::Audience {
+        active: audience.active,
+        hosts: audience.hosts,
+        viewers: audience.viewers,
+        total_joined: audience.total_joined,
+    }
+}
+
+/// A stream with its inline participants (GetStream).
+pub(crate) fn stream_view(view: &StreamView) -> proto::Stream {
+    proto::Stream {
+        participants: view.participants.iter().map(participant).collect(),
+        participants_truncated: view.truncated,
+        ..stream(&view.stream)
+    }
+}
+
+/// A page of participants.
+pub(crate) fn participants(page: &ParticipantPage) -> proto::ListParticipantsResponse {
+    proto::ListParticipantsResponse {
+        participants: page.items.iter().map(participant).collect(),
+        next_cursor: page
+            .next
+            .as_ref()
+            .map(|cursor| cursor.as_str().to_owned())
+            .unwrap_or_default(),
+    }
+}
+
+pub(crate) fn list_participants(request: &proto::ListParticipantsRequest) -> ListParticipants {
+    ListParticipants {
+        active_only: request.active_only,
+        limit: (request.limit > 0).then_some(request.limit as usize),
+        cursor: Some(request.cursor.clone())
+            .filter(|cursor| !cursor.is_empty())
+            .map(Cursor::new),
+    }
+}
+
 pub(crate) fn stream(stream: &Stream) -> proto::Stream {
     proto::Stream {
         id: stream.id.to_string(),
@@ -128,17 +169,21 @@ pub(crate) fn stream(stream: &Stream) -> proto::Stream {
         updated_at: time(stream.updated_at),
         started_at: optional_time(stream.started_at),
         stopped_at: optional_time(stream.stopped_at),
-        participants: stream.participants.iter().map(participant).collect(),
+        participants: Vec::new(),
+        audience: Some(audience(stream.audience)),
+        participants_truncated: false,
     }
 }
 
-pub(crate) fn state(stream: &Stream, epoch: String) -> proto::StreamState {
+pub(crate) fn state(view: &StreamView, epoch: String) -> proto::StreamState {
+    let stream = &view.stream;
     proto::StreamState {
         stream_id: stream.id.to_string(),
         status: status_to_proto(stream.status).into(),
-        participants: stream.participants.iter().map(participant).collect(),
-        active_participants: u32::try_from(stream.active_participants().count())
-            .unwrap_or(u32::MAX),
+        participants: view.participants.iter().map(participant).collect(),
+        participants_truncated: view.truncated,
+        audience: Some(audience(stream.audience)),
+        active_participants: u32::try_from(stream.audience.active).unwrap_or(u32::MAX),
         started_at: optional_time(stream.started_at),
         updated_at: time(stream.updated_at),
         stopped_at: optional_time(stream.stopped_at),

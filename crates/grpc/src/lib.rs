@@ -295,8 +295,8 @@ impl StreamRpc for GrpcState {
         request: Request<proto::GetStreamRequest>,
     ) -> Result<Response<proto::Stream>, Status> {
         let id = convert::stream_id(&request.into_inner().stream_id).map_err(status)?;
-        let stream = self.service.get(id).await.map_err(status)?;
-        Ok(Response::new(convert::stream(&stream)))
+        let view = self.service.view(id).await.map_err(status)?;
+        Ok(Response::new(convert::stream_view(&view)))
     }
 
     async fn list_streams(
@@ -322,7 +322,12 @@ impl StreamRpc for GrpcState {
             let id = convert::stream_id(&request.stream_id).map_err(status)?;
             let update = convert::update(request).map_err(status)?;
             let stream = self.service.update(id, update).await.map_err(status)?;
-            Ok(convert::stream(&stream))
+            let view = self
+                .service
+                .with_participants(stream)
+                .await
+                .map_err(status)?;
+            Ok(convert::stream_view(&view))
         })
         .await
     }
@@ -334,7 +339,12 @@ impl StreamRpc for GrpcState {
         self.once("StopStream", request, |request| async move {
             let id = convert::stream_id(&request.stream_id).map_err(status)?;
             let stream = self.service.stop(id).await.map_err(status)?;
-            Ok(convert::stream(&stream))
+            let view = self
+                .service
+                .with_participants(stream)
+                .await
+                .map_err(status)?;
+            Ok(convert::stream_view(&view))
         })
         .await
     }
@@ -360,8 +370,13 @@ impl StreamRpc for GrpcState {
             let id = convert::stream_id(&request.stream_id).map_err(status)?;
             let identity = domain::Identity::new(request.identity)
                 .map_err(|err| status(StreamError::from(err)))?;
-            let stream = self.service.leave(id, identity).await.map_err(status)?;
-            Ok(convert::stream(&stream))
+            let departure = self.service.leave(id, identity).await.map_err(status)?;
+            let view = self
+                .service
+                .with_participants(departure.stream)
+                .await
+                .map_err(status)?;
+            Ok(convert::stream_view(&view))
         })
         .await
     }
@@ -371,13 +386,24 @@ impl StreamRpc for GrpcState {
         request: Request<proto::GetStreamStateRequest>,
     ) -> Result<Response<proto::StreamState>, Status> {
         let id = convert::stream_id(&request.into_inner().stream_id).map_err(status)?;
-        let stream = self.service.get(id).await.map_err(status)?;
+        let view = self.service.view(id).await.map_err(status)?;
         let epoch = self
             .hub
             .event_log()
             .epoch()
             .await
             .map_err(|err| status(err.into()))?;
-        Ok(Response::new(convert::state(&stream, epoch)))
+        Ok(Response::new(convert::state(&view, epoch)))
+    }
+
+    async fn list_participants(
+        &self,
+        request: Request<proto::ListParticipantsRequest>,
+    ) -> Result<Response<proto::ListParticipantsResponse>, Status> {
+        let request = request.into_inner();
+        let id = convert::stream_id(&request.stream_id).map_err(status)?;
+        let query = convert::list_participants(&request);
+        let page = self.service.participants(id, query).await.map_err(status)?;
+        Ok(Response::new(convert::participants(&page)))
     }
 }

@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::{
-    CreateStream, Identity, JoinStream, JoinTicket, Metadata, Participant, Role, RoomName, Stream,
-    StreamStatus, ValidationError,
+    Audience, CreateStream, Identity, JoinStream, JoinTicket, Metadata, Participant, Role,
+    RoomName, Stream, StreamStatus, StreamView, ValidationError,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -109,13 +109,61 @@ impl From<JoinTicket> for JoinResponse {
     }
 }
 
-/// Answer of `DELETE /streams/:id` and `POST /streams/:id/leave`.
+/// Answer of `DELETE /streams/:id`.
 #[derive(Debug, Serialize)]
-pub struct MessageResponse {
+pub struct MessageResponse<'a> {
     /// What happened.
-    pub message: String,
+    pub message: &'static str,
     /// The stream afterwards.
-    pub stream: Stream,
+    pub stream: StreamWithRoster<'a>,
+}
+
+/// Answer of `POST /streams/:id/leave`.
+#[derive(Debug, Serialize)]
+pub struct DepartureResponse<'a> {
+    /// What happened.
+    pub message: &'static str,
+    /// The stream afterwards (its counters include the leave).
+    pub stream: StreamWithRoster<'a>,
+    /// The participant afterwards.
+    pub participant: &'a Participant,
+}
+
+/// A stream as the API shows it: the stream with its counters and, as in the original
+/// product, its `participants` — everyone who ever joined when at most
+/// [`StreamView::INLINE_PARTICIPANTS`] did, none otherwise (`participantsTruncated` is then
+/// true; page through `GET /streams/:id/participants`). Listings never inline participants.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamWithRoster<'a> {
+    /// The stream.
+    #[serde(flatten)]
+    pub stream: &'a Stream,
+    /// Everyone who joined, for a small audience.
+    pub participants: &'a [Participant],
+    /// True when the stream has more participants than `participants` shows.
+    pub participants_truncated: bool,
+}
+
+impl<'a> StreamWithRoster<'a> {
+    /// A stream in a listing: counters only.
+    pub fn listed(stream: &'a Stream) -> Self {
+        Self {
+            stream,
+            participants: &[],
+            participants_truncated: stream.audience.total_joined > 0,
+        }
+    }
+}
+
+impl<'a> From<&'a StreamView> for StreamWithRoster<'a> {
+    fn from(view: &'a StreamView) -> Self {
+        Self {
+            stream: &view.stream,
+            participants: &view.participants,
+            participants_truncated: view.truncated,
+        }
+    }
 }
 
 /// A participant in `GET /streams/:id/state`.
@@ -142,10 +190,14 @@ pub struct StreamState {
     pub stream_id: String,
     /// Its status.
     pub status: StreamStatus,
-    /// Everyone who joined.
+    /// Everyone who joined, when at most 100 did (see `participantsTruncated`).
     pub participants: Vec<StateParticipant>,
+    /// True when the stream has more participants than `participants` shows.
+    pub participants_truncated: bool,
     /// Participants present now.
-    pub active_participants: usize,
+    pub active_participants: u64,
+    /// Who is present, by role, and how many ever joined.
+    pub audience: Audience,
     /// When it became active.
     pub started_at: Option<DateTime<Utc>>,
     /// When it last changed.
@@ -160,18 +212,20 @@ pub struct StreamState {
     pub version: u64,
 }
 
-impl From<Stream> for StreamState {
-    fn from(stream: Stream) -> Self {
-        let active_participants = stream.active_participants().count();
+impl From<StreamView> for StreamState {
+    fn from(view: StreamView) -> Self {
+        let stream = view.stream;
         Self {
             stream_id: stream.id.to_string(),
             status: stream.status,
-            participants: stream
+            participants: view
                 .participants
                 .into_iter()
                 .map(state_participant)
                 .collect(),
-            active_participants,
+            participants_truncated: view.truncated,
+            active_participants: stream.audience.active,
+            audience: stream.audience,
             started_at: stream.started_at,
             updated_at: stream.updated_at,
             stopped_at: stream.stopped_at,
@@ -197,6 +251,17 @@ fn state_participant(p: Participant) -> StateParticipant {
 pub struct ListParams {
     /// Status filter.
     pub status: Option<String>,
+    /// Page size.
+    pub limit: Option<usize>,
+    /// Continue after a previous page.
+    pub cursor: Option<String>,
+}
+
+/// `GET /streams/:id/participants` query.
+#[derive(Debug, Deserialize)]
+pub struct ParticipantParams {
+    /// Only those present now.
+    pub active: Option<bool>,
     /// Page size.
     pub limit: Option<usize>,
     /// Continue after a previous page.

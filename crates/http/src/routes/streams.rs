@@ -1,18 +1,19 @@
-//! `/streams`: create, list, get, state, update, stop, join, leave.
+//! `/streams`: create, list, get, state, update, stop, join, leave, participants.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::{
-    CreateStream, Cursor, ExpectedVersion, Identity, JoinStream, ListStreams, Stream,
-    StreamService, StreamStatus, UpdateStream,
+    CreateStream, Cursor, ExpectedVersion, Identity, JoinStream, ListParticipants, ListStreams,
+    Stream, StreamService, StreamStatus, UpdateStream,
 };
 
 use crate::body::JsonBody;
 use crate::dto::{
-    optional_metadata, CreateStreamRequest, JoinRequest, JoinResponse, LeaveRequest, ListParams,
-    MessageResponse, StreamState, UpdateStreamRequest,
+    optional_metadata, CreateStreamRequest, DepartureResponse, JoinRequest, JoinResponse,
+    LeaveRequest, ListParams, MessageResponse, ParticipantParams, StreamState, StreamWithRoster,
+    UpdateStreamRequest,
 };
 use crate::error::ApiError;
 use crate::HttpState;
@@ -39,6 +40,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/streams/{id}/state")
             .route(web::get().to(state))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/streams/{id}/participants")
+            .route(web::get().to(participants))
             .default_service(not_allowed()),
     )
     .service(
@@ -77,7 +83,7 @@ async fn create(
     let stream = state.service.create(request).await?;
     Ok(with_etag(StatusCode::CREATED, &stream)
         .insert_header((header::LOCATION, format!("/streams/{}", stream.id)))
-        .json(stream))
+        .json(StreamWithRoster::listed(&stream)))
 }
 
 async fn list(
@@ -100,31 +106,31 @@ async fn list(
             cursor: params.cursor.map(Cursor::new),
         })
         .await?;
-    let mut response = HttpResponse::Ok();
-    if let Some(next) = &page.next {
-        response.insert_header((
-            header::LINK,
-            next_link(&req, &params.status, params.limit, next),
-        ));
-    }
-    Ok(response.json(page.items))
+    let items: Vec<StreamWithRoster<'_>> =
+        page.items.iter().map(StreamWithRoster::listed).collect();
+    Ok(paged(&req, page.next.as_ref()).json(items))
 }
 
-/// `<path?query>; rel="next"`, keeping the filter and page size of this request.
-fn next_link(
-    req: &HttpRequest,
-    status: &Option<String>,
-    limit: Option<usize>,
-    next: &Cursor,
-) -> String {
-    let mut query = format!("cursor={}", percent_encode(next.as_str()));
-    if let Some(limit) = limit {
-        query.push_str(&format!("&limit={limit}"));
+/// A 200 with, when there is more, a `Link` header to the next page.
+fn paged(req: &HttpRequest, next: Option<&Cursor>) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::Ok();
+    if let Some(next) = next {
+        response.insert_header((header::LINK, next_link(req, next)));
     }
-    if let Some(status) = status {
-        query.push_str(&format!("&status={}", percent_encode(status)));
-    }
-    format!("<{}?{query}>; rel=\"next\"", req.path())
+    response
+}
+
+/// `<path?query>; rel="next"`: this request's query (filters, page size) with the cursor of
+/// the next page.
+fn next_link(req: &HttpRequest, next: &Cursor) -> String {
+    let mut query: Vec<&str> = req
+        .query_string()
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !pair.starts_with("cursor="))
+        .collect();
+    let cursor = format!("cursor={}", percent_encode(next.as_str()));
+    query.push(&cursor);
+    format!("<{}?{}>; rel=\"next\"", req.path(), query.join("&"))
 }
 
 fn percent_encode(raw: &str) -> String {
@@ -139,13 +145,35 @@ fn percent_encode(raw: &str) -> String {
 }
 
 async fn get(state: web::Data<HttpState>, id: web::Path<String>) -> Handled {
-    let stream = state.service.get(StreamService::parse_id(&id)?).await?;
-    Ok(with_etag(StatusCode::OK, &stream).json(stream))
+    let view = state.service.view(StreamService::parse_id(&id)?).await?;
+    Ok(with_etag(StatusCode::OK, &view.stream).json(StreamWithRoster::from(&view)))
 }
 
 async fn state(state: web::Data<HttpState>, id: web::Path<String>) -> Handled {
-    let stream = state.service.get(StreamService::parse_id(&id)?).await?;
-    Ok(with_etag(StatusCode::OK, &stream).json(StreamState::from(stream)))
+    let view = state.service.view(StreamService::parse_id(&id)?).await?;
+    Ok(with_etag(StatusCode::OK, &view.stream).json(StreamState::from(view)))
+}
+
+async fn participants(
+    state: web::Data<HttpState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    params: web::Query<ParticipantParams>,
+) -> Handled {
+    let id = StreamService::parse_id(&id)?;
+    let params = params.into_inner();
+    let page = state
+        .service
+        .participants(
+            id,
+            ListParticipants {
+                active_only: params.active.unwrap_or(false),
+                limit: params.limit,
+                cursor: params.cursor.map(Cursor::new),
+            },
+        )
+        .await?;
+    Ok(paged(&req, page.next.as_ref()).json(page.items))
 }
 
 async fn update(
@@ -169,7 +197,8 @@ async fn update(
         },
     };
     let stream = state.service.update(id, request).await?;
-    Ok(with_etag(StatusCode::OK, &stream).json(stream))
+    let view = state.service.with_participants(stream).await?;
+    Ok(with_etag(StatusCode::OK, &view.stream).json(StreamWithRoster::from(&view)))
 }
 
 /// The version an `If-Match` header asks for: `"3"` (or `W/"3"`); `*` asks for none.
@@ -199,10 +228,13 @@ fn if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
 
 async fn stop(state: web::Data<HttpState>, id: web::Path<String>) -> Handled {
     let stream = state.service.stop(StreamService::parse_id(&id)?).await?;
-    Ok(with_etag(StatusCode::OK, &stream).json(MessageResponse {
-        message: "stream stopped".into(),
-        stream,
-    }))
+    let view = state.service.with_participants(stream).await?;
+    Ok(
+        with_etag(StatusCode::OK, &view.stream).json(MessageResponse {
+            message: "stream stopped",
+            stream: StreamWithRoster::from(&view),
+        }),
+    )
 }
 
 async fn join(
@@ -223,9 +255,13 @@ async fn leave(
 ) -> Handled {
     let id = StreamService::parse_id(&id)?;
     let identity = Identity::new(body.participant_name).map_err(domain::StreamError::from)?;
-    let stream = state.service.leave(id, identity).await?;
-    Ok(with_etag(StatusCode::OK, &stream).json(MessageResponse {
-        message: "participant left".into(),
-        stream,
-    }))
+    let departure = state.service.leave(id, identity).await?;
+    let view = state.service.with_participants(departure.stream).await?;
+    Ok(
+        with_etag(StatusCode::OK, &view.stream).json(DepartureResponse {
+            message: "participant left",
+            stream: StreamWithRoster::from(&view),
+            participant: &departure.participant,
+        }),
+    )
 }
