@@ -104,6 +104,31 @@ pub(crate) fn event(event: &StreamEvent) -> proto::StreamEvent {
     }
 }
 
+/// An audience update standing for the viewers' events folded up to `last`.
+pub(crate) fn audience_update(
+    last: &StreamEvent,
+    audience: Option<&realtime::Audience>,
+) -> proto::StreamEvent {
+    proto::StreamEvent {
+        stream_id: last.stream_id.to_string(),
+        r#type: proto::StreamEventType::AudienceUpdated.into(),
+        timestamp: time(last.timestamp),
+        data: json(&serde_json::json!({ "audience": audience })),
+        seq: last.seq,
+        id: String::new(),
+        instance_id: String::new(),
+    }
+}
+
+/// The audience interval of a Subscribe; absent means none.
+pub(crate) fn audience_interval(
+    raw: Option<u32>,
+) -> Result<Option<realtime::AudienceInterval>, StreamError> {
+    raw.map(|millis| realtime::AudienceInterval::from_millis(millis.into()))
+        .transpose()
+        .map_err(|err| ValidationError::new("audience_interval_ms", err.to_string()).into())
+}
+
 fn participant(p: &Participant) -> proto::Participant {
     proto::Participant {
         id: p.id.to_string(),
@@ -239,4 +264,66 @@ pub(crate) fn join(request: proto::JoinStreamRequest) -> Result<JoinStream, Stre
         role: role_from_proto(request.role)?,
         metadata: metadata(&request.metadata)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_audience_update_is_an_audience_updated_event_naming_its_seq_and_the_counts() {
+        let last: StreamEvent = serde_json::from_value(serde_json::json!({
+            "id": "6f1c1d36-0a55-4b3e-9d8b-7d9f3c2b1a00",
+            "seq": 42,
+            "type": "participant_left",
+            "streamId": "0b5a3c9e-58f4-4a84-9f3e-2f1d6c7b8a90",
+            "timestamp": "2024-05-01T12:00:00Z",
+            "data": {"participant": {"identity": "v", "role": "viewer"}},
+            "instanceId": "test",
+        }))
+        .unwrap();
+        let audience = realtime::Audience {
+            active: 3,
+            hosts: 1,
+            viewers: 2,
+            total_joined: 5,
+        };
+
+        let update = audience_update(&last, Some(&audience));
+
+        assert_eq!(update.r#type(), proto::StreamEventType::AudienceUpdated);
+        assert_eq!(
+            (
+                update.seq,
+                update.stream_id.as_str(),
+                update.timestamp.as_str()
+            ),
+            (
+                42,
+                "0b5a3c9e-58f4-4a84-9f3e-2f1d6c7b8a90",
+                "2024-05-01T12:00:00.000Z"
+            )
+        );
+        assert!(update.id.is_empty() && update.instance_id.is_empty());
+        let data: serde_json::Value = serde_json::from_str(&update.data).unwrap();
+        assert_eq!(
+            data,
+            serde_json::json!({
+                "audience": {"active": 3, "hosts": 1, "viewers": 2, "totalJoined": 5}
+            })
+        );
+    }
+
+    #[test]
+    fn an_audience_interval_is_optional_and_checked() {
+        assert_eq!(audience_interval(None), Ok(None));
+        assert_eq!(
+            audience_interval(Some(250)).map(|i| i.map(realtime::AudienceInterval::as_millis)),
+            Ok(Some(250))
+        );
+        assert!(matches!(
+            audience_interval(Some(10)),
+            Err(StreamError::Invalid(_))
+        ));
+    }
 }

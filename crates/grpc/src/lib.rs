@@ -4,7 +4,8 @@
 //! list` works without the proto file.
 //!
 //! `Subscribe` streams one stream's events through the instance's [`Hub`] (each event is
-//! converted to its proto message once); the unary RPCs mirror the REST endpoints and call the
+//! converted to its proto message once; with `audience_interval_ms`, viewers' events are folded
+//! into `STREAM_EVENT_TYPE_AUDIENCE_UPDATED` messages, each also converted once); the unary RPCs mirror the REST endpoints and call the
 //! same [`StreamService`] methods. Every domain error goes through [`status`], one exhaustive
 //! `match`.
 //!
@@ -23,7 +24,7 @@ use std::sync::Arc;
 
 use domain::{StreamError, StreamService};
 use futures_util::Stream;
-use realtime::{Codec, Hub, Next, SubscribeError};
+use realtime::{Audience, Codec, Hub, Next, SubscribeError, Subscription};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
@@ -58,6 +59,14 @@ impl Codec for ProtoCodec {
 
     fn encode(&self, event: &domain::StreamEvent) -> Self::Frame {
         Arc::new(convert::event(event))
+    }
+
+    fn encode_audience(
+        &self,
+        last: &domain::StreamEvent,
+        audience: Option<&Audience>,
+    ) -> Self::Frame {
+        Arc::new(convert::audience_update(last, audience))
     }
 }
 
@@ -213,6 +222,7 @@ async fn next_event(mut follow: Follow) -> Option<(Result<proto::StreamEvent, St
             follow.ended = frame.r#type() == proto::StreamEventType::StreamStopped;
             Ok(Arc::unwrap_or_clone(frame))
         }
+        Next::Audience { frame, .. } => Ok(Arc::unwrap_or_clone(frame)),
         Next::ResyncRequired { after_seq, .. } => {
             follow.ended = true;
             Err(Status::failed_precondition(format!(
@@ -248,11 +258,17 @@ impl StreamRpc for GrpcState {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let request = request.into_inner();
         let id = convert::stream_id(&request.stream_id).map_err(status)?;
+        let audience_interval =
+            convert::audience_interval(request.audience_interval_ms).map_err(status)?;
         let stream = self.service.get(id).await.map_err(status)?;
         let mut subscriber = self.hub.subscriber();
-        let epoch = Some(request.epoch.as_str()).filter(|epoch| !epoch.is_empty());
+        let subscription = Subscription {
+            after_seq: request.after_seq,
+            epoch: Some(request.epoch.as_str()).filter(|epoch| !epoch.is_empty()),
+            audience_interval,
+        };
         let subscribed = subscriber
-            .subscribe(id, stream.seq, request.after_seq, epoch)
+            .subscribe(id, stream.seq, subscription)
             .await
             .map_err(|err| match err {
                 SubscribeError::ResyncRequired => Status::failed_precondition(

@@ -2,11 +2,20 @@
 //! documents, and `/ws`), with actix-ws.
 //!
 //! One connection follows any number of streams. Client → server (JSON text frames):
-//! `{"type":"subscribe","streamId":"…","afterSeq"?:n,"epoch"?:"…"}`,
+//! `{"type":"subscribe","streamId":"…","afterSeq"?:n,"epoch"?:"…","audienceIntervalMs"?:n}`,
 //! `{"type":"unsubscribe","streamId":"…"}`, `{"type":"ping"}`. Server → client: `connected`,
-//! `subscribed {streamId, seq, afterSeq, epoch}`, `event {streamId, seq, event}`,
+//! `subscribed {streamId, seq, afterSeq, epoch, audienceIntervalMs?}`,
+//! `event {streamId, seq, event}`, `audience {streamId, seq, audience}`,
 //! `unsubscribed {streamId}`, `pong`, `error {code, message, streamId?}`,
 //! `resync_required {streamId, afterSeq, message}`.
+//!
+//! With `audienceIntervalMs` (50..=60000) a dashboard of a big stream does not drown: viewers'
+//! `participant_joined` / `participant_left` are folded into at most one
+//! `audience {streamId, seq, audience: {active, hosts, viewers, totalJoined}}` per interval,
+//! where `seq` is the last event it accounts for; every other event still arrives as an `event`,
+//! in seq order (a pending `audience` goes out right before one that carries no counters).
+//! Resuming with `afterSeq` = the last `seq` received (of an `event` or an `audience`) misses
+//! nothing and repeats nothing.
 //!
 //! A bad request (malformed JSON, unknown stream) is answered with `error` and the connection
 //! stays open; a binary frame (1003) or an oversized one (1009) closes it with a reason. The
@@ -16,7 +25,8 @@
 //!
 //! # Layout
 //!
-//! - [`JsonCodec`]: serializes each event once into the `event` frame every subscriber shares.
+//! - [`JsonCodec`]: serializes each event (and each audience update) once into the frame every
+//!   subscriber shares.
 //! - [`WsState`], [`WsConfig`], [`configure`]: mounting the routes on an actix app.
 //! - `Connection`: one client's loop (reads, deliveries, heartbeats).
 
@@ -27,12 +37,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use bytestring::ByteString;
 use domain::{StreamError, StreamEvent, StreamId, StreamService};
-use realtime::{Codec, Hub, Next, SubscribeError, Subscriber};
+use realtime::{
+    Audience, AudienceInterval, Codec, Hub, Next, SubscribeError, Subscriber, Subscription,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::{timeout, Instant};
 
-/// Serializes an event once into the `event` message shared by every subscriber.
+/// Serializes an event once into the `event` message shared by every subscriber (and an
+/// audience update once into the `audience` message).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonCodec;
 
@@ -46,22 +59,44 @@ struct EventMessage<'a> {
     event: &'a StreamEvent,
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AudienceMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    stream_id: StreamId,
+    seq: u64,
+    audience: Option<&'a Audience>,
+}
+
+fn to_frame(message: &impl Serialize) -> ByteString {
+    serde_json::to_string(message)
+        .unwrap_or_else(|err| {
+            json!({"type": "error", "code": "internal_error", "message": err.to_string()})
+                .to_string()
+        })
+        .into()
+}
+
 impl Codec for JsonCodec {
     type Frame = ByteString;
 
     fn encode(&self, event: &StreamEvent) -> ByteString {
-        let message = EventMessage {
+        to_frame(&EventMessage {
             kind: "event",
             stream_id: event.stream_id,
             seq: event.seq,
             event,
-        };
-        serde_json::to_string(&message)
-            .unwrap_or_else(|err| {
-                json!({"type": "error", "code": "internal_error", "message": err.to_string()})
-                    .to_string()
-            })
-            .into()
+        })
+    }
+
+    fn encode_audience(&self, last: &StreamEvent, audience: Option<&Audience>) -> ByteString {
+        to_frame(&AudienceMessage {
+            kind: "audience",
+            stream_id: last.stream_id,
+            seq: last.seq,
+            audience,
+        })
     }
 }
 
@@ -151,6 +186,8 @@ enum ClientMessage {
         after_seq: Option<u64>,
         #[serde(default)]
         epoch: Option<String>,
+        #[serde(default)]
+        audience_interval_ms: Option<u64>,
     },
     Unsubscribe {
         stream_id: String,
@@ -282,9 +319,28 @@ impl Connection {
                 stream_id,
                 after_seq,
                 epoch,
+                audience_interval_ms,
             } => {
-                self.subscribe(&stream_id, after_seq, epoch.as_deref())
-                    .await?
+                let interval = audience_interval_ms.map(AudienceInterval::from_millis);
+                match interval.transpose() {
+                    Ok(audience_interval) => {
+                        let subscription = Subscription {
+                            after_seq,
+                            epoch: epoch.as_deref(),
+                            audience_interval,
+                        };
+                        self.subscribe(&stream_id, subscription).await?;
+                    }
+                    Err(err) => {
+                        self.send(json!({
+                            "type": "error",
+                            "code": "invalid_message",
+                            "message": format!("audienceIntervalMs: {err}"),
+                            "streamId": stream_id,
+                        }))
+                        .await?;
+                    }
+                }
             }
             ClientMessage::Unsubscribe { stream_id } => match StreamService::parse_id(&stream_id) {
                 Ok(id) => {
@@ -302,8 +358,7 @@ impl Connection {
     async fn subscribe(
         &mut self,
         raw_id: &str,
-        after_seq: Option<u64>,
-        epoch: Option<&str>,
+        subscription: Subscription<'_>,
     ) -> Result<(), Gone> {
         let stream = match StreamService::parse_id(raw_id) {
             Ok(id) => self.service.get(id).await,
@@ -313,20 +368,24 @@ impl Connection {
             Ok(stream) => stream,
             Err(err) => return self.send_error(&err, raw_id).await,
         };
+        let interval = subscription.audience_interval;
         match self
             .subscriber
-            .subscribe(stream.id, stream.seq, after_seq, epoch)
+            .subscribe(stream.id, stream.seq, subscription)
             .await
         {
             Ok(subscribed) => {
-                self.send(json!({
+                let mut message = json!({
                     "type": "subscribed",
                     "streamId": stream.id,
                     "seq": stream.seq,
                     "afterSeq": subscribed.after_seq,
                     "epoch": subscribed.epoch,
-                }))
-                .await
+                });
+                if let Some(interval) = interval {
+                    message["audienceIntervalMs"] = interval.as_millis().into();
+                }
+                self.send(message).await
             }
             Err(SubscribeError::ResyncRequired) => {
                 self.send(json!({
@@ -355,7 +414,9 @@ impl Connection {
 
     async fn deliver(&mut self, next: Next<ByteString>) -> Result<Flow, Gone> {
         match next {
-            Next::Event { frame, .. } => self.send_frame(frame).await?,
+            Next::Event { frame, .. } | Next::Audience { frame, .. } => {
+                self.send_frame(frame).await?;
+            }
             Next::ResyncRequired { stream, after_seq } => {
                 self.send(json!({
                     "type": "resync_required",
@@ -413,5 +474,47 @@ fn error_code(err: &StreamError) -> &'static str {
         StreamError::MediaRejected(_) => "livekit_error",
         StreamError::StoreUnavailable(_) => "store_unavailable",
         StreamError::Internal(_) => "internal_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn viewer_joined(seq: u64) -> StreamEvent {
+        serde_json::from_value(json!({
+            "id": "6f1c1d36-0a55-4b3e-9d8b-7d9f3c2b1a00",
+            "seq": seq,
+            "type": "participant_joined",
+            "streamId": "0b5a3c9e-58f4-4a84-9f3e-2f1d6c7b8a90",
+            "timestamp": "2024-05-01T12:00:00Z",
+            "data": {"participant": {"identity": "v", "role": "viewer"}},
+            "instanceId": "test",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_audience_update_is_an_audience_message_naming_its_seq_and_the_counts() {
+        let last = viewer_joined(42);
+        let audience = Audience {
+            active: 3,
+            hosts: 1,
+            viewers: 2,
+            total_joined: 5,
+        };
+
+        let frame = JsonCodec.encode_audience(&last, Some(&audience));
+
+        let message: serde_json::Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(
+            message,
+            json!({
+                "type": "audience",
+                "streamId": "0b5a3c9e-58f4-4a84-9f3e-2f1d6c7b8a90",
+                "seq": 42,
+                "audience": {"active": 3, "hosts": 1, "viewers": 2, "totalJoined": 5},
+            })
+        );
     }
 }

@@ -6,7 +6,15 @@ use domain::EventType;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use domain::ports::{EventFeed, EventLog, StoreError};
+use domain::{StreamEvent, StreamId};
+
 use super::*;
+
+mod coalescing;
 
 /// An event log keeping the last `keep` events per stream, with a live broadcast feed.
 struct FakeLog {
@@ -24,7 +32,12 @@ impl FakeLog {
         })
     }
 
+    /// Appends a `stream_updated` event without data.
     fn append(&self, stream: StreamId) -> u64 {
+        self.append_with(stream, EventType::StreamUpdated, serde_json::Value::Null)
+    }
+
+    fn append_with(&self, stream: StreamId, kind: EventType, data: serde_json::Value) -> u64 {
         let mut events = self.events.lock().unwrap();
         let seq = events
             .iter()
@@ -36,10 +49,10 @@ impl FakeLog {
         let event = StreamEvent {
             id: Uuid::new_v4(),
             seq,
-            kind: EventType::StreamUpdated,
+            kind,
             stream_id: stream,
             timestamp: Utc::now(),
-            data: serde_json::Value::Null,
+            data,
             instance_id: "test".into(),
         };
         events.push(event.clone());
@@ -90,19 +103,44 @@ impl EventLog for FakeLog {
     }
 }
 
-/// Frames are the seq, so tests can read them; `encodes` counts calls.
+/// Frames tests can read; the counters count calls.
 #[derive(Default)]
 struct SeqCodec {
     encodes: AtomicU64,
+    audience_encodes: AtomicU64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Frame {
+    Event(u64),
+    Audience(u64, Option<Audience>),
 }
 
 impl Codec for Arc<SeqCodec> {
-    type Frame = u64;
+    type Frame = Frame;
 
-    fn encode(&self, event: &StreamEvent) -> u64 {
+    fn encode(&self, event: &StreamEvent) -> Frame {
         self.encodes.fetch_add(1, Ordering::Relaxed);
-        event.seq
+        Frame::Event(event.seq)
     }
+
+    fn encode_audience(&self, last: &StreamEvent, audience: Option<&Audience>) -> Frame {
+        self.audience_encodes.fetch_add(1, Ordering::Relaxed);
+        Frame::Audience(last.seq, audience.copied())
+    }
+}
+
+/// Follows from `seq`.
+fn after(seq: u64) -> Subscription<'static> {
+    Subscription {
+        after_seq: Some(seq),
+        ..Subscription::default()
+    }
+}
+
+/// Follows from now.
+fn from_now() -> Subscription<'static> {
+    Subscription::default()
 }
 
 fn hub(log: &Arc<FakeLog>, queue_capacity: usize) -> (Hub<Arc<SeqCodec>>, Arc<SeqCodec>) {
@@ -128,7 +166,7 @@ async fn seqs(subscriber: &mut Subscriber<Arc<SeqCodec>>, n: usize) -> Vec<u64> 
         let Next::Event { seq, frame, .. } = next else {
             panic!("expected an event, got {next:?}");
         };
-        assert_eq!(seq, frame);
+        assert_eq!(frame, Frame::Event(seq));
         seqs.push(seq);
     }
     seqs
@@ -144,10 +182,7 @@ async fn resuming_replays_the_missed_events_then_continues_live_without_duplicat
     let (hub, _) = hub(&log, 16);
     let mut subscriber = hub.subscriber();
 
-    let subscribed = subscriber
-        .subscribe(stream, 3, Some(1), None)
-        .await
-        .unwrap();
+    let subscribed = subscriber.subscribe(stream, 3, after(1)).await.unwrap();
     assert_eq!(subscribed.after_seq, 1);
     log.append(stream);
     log.append(stream);
@@ -163,7 +198,7 @@ async fn without_a_position_only_new_events_are_delivered() {
     let (hub, _) = hub(&log, 16);
     let mut subscriber = hub.subscriber();
 
-    subscriber.subscribe(stream, 1, None, None).await.unwrap();
+    subscriber.subscribe(stream, 1, from_now()).await.unwrap();
     log.append(stream);
 
     assert_eq!(seqs(&mut subscriber, 1).await, [2]);
@@ -176,7 +211,7 @@ async fn each_event_is_encoded_once_however_many_subscribers_watch() {
     let (hub, codec) = hub(&log, 16);
     let mut subscribers: Vec<_> = (0..10).map(|_| hub.subscriber()).collect();
     for subscriber in &mut subscribers {
-        subscriber.subscribe(stream, 0, None, None).await.unwrap();
+        subscriber.subscribe(stream, 0, from_now()).await.unwrap();
     }
 
     log.append(stream);
@@ -195,8 +230,8 @@ async fn a_subscriber_that_stops_reading_is_cut_off_without_slowing_the_others()
     let (hub, _) = hub(&log, 4);
     let mut slow = hub.subscriber();
     let mut fast = hub.subscriber();
-    slow.subscribe(stream, 0, None, None).await.unwrap();
-    fast.subscribe(stream, 0, None, None).await.unwrap();
+    slow.subscribe(stream, 0, from_now()).await.unwrap();
+    fast.subscribe(stream, 0, from_now()).await.unwrap();
 
     for round in 0..20u64 {
         log.append(stream);
@@ -214,7 +249,7 @@ async fn a_subscriber_that_stops_reading_is_cut_off_without_slowing_the_others()
 
     // Resuming from the last seq received misses nothing.
     let mut resumed = hub.subscriber();
-    resumed.subscribe(stream, 20, Some(4), None).await.unwrap();
+    resumed.subscribe(stream, 20, after(4)).await.unwrap();
     assert_eq!(seqs(&mut resumed, 16).await, (5..=20).collect::<Vec<_>>());
 }
 
@@ -228,10 +263,7 @@ async fn a_position_the_log_no_longer_holds_requires_a_resync() {
     let (hub, _) = hub(&log, 16);
     let mut subscriber = hub.subscriber();
 
-    subscriber
-        .subscribe(stream, 5, Some(1), None)
-        .await
-        .unwrap();
+    subscriber.subscribe(stream, 5, after(1)).await.unwrap();
 
     assert_eq!(
         next(&mut subscriber).await,
@@ -249,8 +281,17 @@ async fn a_position_ahead_of_the_stream_or_from_another_epoch_requires_a_resync(
     let (hub, _) = hub(&log, 16);
     let mut subscriber = hub.subscriber();
 
-    let ahead = subscriber.subscribe(stream, 3, Some(7), None).await;
-    let other_epoch = subscriber.subscribe(stream, 3, Some(1), Some("old")).await;
+    let ahead = subscriber.subscribe(stream, 3, after(7)).await;
+    let other_epoch = subscriber
+        .subscribe(
+            stream,
+            3,
+            Subscription {
+                epoch: Some("old"),
+                ..after(1)
+            },
+        )
+        .await;
 
     assert_eq!(ahead, Err(SubscribeError::ResyncRequired));
     assert_eq!(other_epoch, Err(SubscribeError::ResyncRequired));
@@ -262,8 +303,8 @@ async fn unsubscribing_stops_delivery_and_frees_the_channel() {
     let (a, b) = (new_stream(), new_stream());
     let (hub, _) = hub(&log, 16);
     let mut subscriber = hub.subscriber();
-    subscriber.subscribe(a, 0, None, None).await.unwrap();
-    subscriber.subscribe(b, 0, None, None).await.unwrap();
+    subscriber.subscribe(a, 0, from_now()).await.unwrap();
+    subscriber.subscribe(b, 0, from_now()).await.unwrap();
     assert_eq!(hub.watched_streams(), 2);
 
     assert!(subscriber.unsubscribe(a));

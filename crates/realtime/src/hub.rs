@@ -1,0 +1,395 @@
+//! The per-instance dispatcher and the per-stream channels.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use domain::follow::{follow, FollowError};
+use domain::ports::{EventFeed, EventLog, StoreError};
+use domain::{StreamEvent, StreamId};
+use futures_util::StreamExt;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::AbortHandle;
+
+use crate::audience::{classify, Audience, Fold};
+use crate::subscriber::Subscriber;
+use crate::{lock, Codec};
+
+/// Live events buffered between the dispatcher and one channel. Overflow only costs a log read
+/// (the channel's follower fills the gap), so this bounds memory, not correctness.
+const CHANNEL_FEED: usize = 1024;
+/// Pause before a channel retries after the store failed.
+const STORE_RETRY: Duration = Duration::from_millis(500);
+
+/// Tuning of a [`Hub`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubConfig {
+    /// Frames queued per subscriber before it counts as a slow consumer and is cut off.
+    pub queue_capacity: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 1024,
+        }
+    }
+}
+
+/// What a channel puts in a subscriber's queue.
+#[derive(Debug, Clone)]
+pub(crate) enum Delivery<F> {
+    Event {
+        stream: StreamId,
+        seq: u64,
+        frame: F,
+        /// How a coalescing member treats it (always `Plain` while none is a member).
+        fold: Fold<F>,
+    },
+    /// The channel could not continue (its position left the log).
+    Resync { stream: StreamId, after_seq: u64 },
+}
+
+/// State a subscriber shares with the channels it is a member of.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    cut: AtomicBool,
+    pub(crate) notify: Notify,
+}
+
+impl Shared {
+    pub(crate) fn cut(&self) {
+        self.cut.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    pub(crate) fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::Acquire)
+    }
+}
+
+pub(crate) struct Member<F> {
+    pub(crate) id: u64,
+    pub(crate) tx: mpsc::Sender<Delivery<F>>,
+    pub(crate) shared: Arc<Shared>,
+    /// Whether it folds viewers' events (then the channel encodes their audience updates).
+    pub(crate) coalesces: bool,
+}
+
+/// A channel's members, with how many of them coalesce (so the channel knows without a scan
+/// whether to classify events and encode audience updates).
+struct Members<F> {
+    list: Vec<Member<F>>,
+    coalescing: usize,
+}
+
+impl<F: Clone> Members<F> {
+    fn new(member: Member<F>) -> Self {
+        let mut members = Self {
+            list: Vec::new(),
+            coalescing: 0,
+        };
+        members.push(member);
+        members
+    }
+
+    fn push(&mut self, member: Member<F>) {
+        self.coalescing += usize::from(member.coalesces);
+        self.list.push(member);
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Member<F>) -> bool) {
+        let mut dropped = 0;
+        self.list.retain(|member| {
+            let kept = keep(member);
+            dropped += usize::from(!kept && member.coalesces);
+            kept
+        });
+        self.coalescing -= dropped;
+    }
+
+    fn fan_out(&mut self, delivery: &Delivery<F>) {
+        self.retain(|member| {
+            if member.shared.is_cut() {
+                return false;
+            }
+            match member.tx.try_send(delivery.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    member.shared.cut();
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+}
+
+struct Channel<F> {
+    generation: u64,
+    /// Set by the channel's task once its follower is ready to receive.
+    feed: Option<mpsc::Sender<StreamEvent>>,
+    members: Arc<Mutex<Members<F>>>,
+    task: Option<AbortHandle>,
+}
+
+type Channels<F> = Arc<Mutex<HashMap<StreamId, Channel<F>>>>;
+
+pub(crate) struct Inner<C: Codec> {
+    pub(crate) log: Arc<dyn EventLog>,
+    pub(crate) codec: Arc<C>,
+    config: HubConfig,
+    runtime: Handle,
+    channels: Channels<C::Frame>,
+    ids: AtomicU64,
+    dispatcher: AbortHandle,
+}
+
+impl<C: Codec> Drop for Inner<C> {
+    fn drop(&mut self) {
+        self.dispatcher.abort();
+        for channel in lock(&self.channels).values() {
+            if let Some(task) = &channel.task {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// The per-instance fan-out for one transport. Cheap to clone.
+pub struct Hub<C: Codec> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Codec> Clone for Hub<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<C: Codec> std::fmt::Debug for Hub<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("config", &self.inner.config)
+            .field("channels", &lock(&self.inner.channels).len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Codec> Hub<C> {
+    /// A hub on `log`'s feed. Its tasks run on the current tokio runtime (the process's
+    /// multi-threaded one), whichever runtime its subscribers live on.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn new(log: Arc<dyn EventLog>, codec: C, config: HubConfig) -> Self {
+        let runtime = Handle::current();
+        let channels: Channels<C::Frame> = Arc::default();
+        let dispatcher = runtime
+            .spawn(dispatch(log.clone(), channels.clone()))
+            .abort_handle();
+        Self {
+            inner: Arc::new(Inner {
+                log,
+                codec: Arc::new(codec),
+                config,
+                runtime,
+                channels,
+                ids: AtomicU64::new(1),
+                dispatcher,
+            }),
+        }
+    }
+
+    /// A new subscriber (one per client connection) with an empty, bounded queue.
+    pub fn subscriber(&self) -> Subscriber<C> {
+        let id = self.inner.ids.fetch_add(1, Ordering::Relaxed);
+        Subscriber::new(
+            self.inner.clone(),
+            id,
+            self.inner.config.queue_capacity.max(1),
+        )
+    }
+
+    /// Streams with at least one subscriber on this instance.
+    pub fn watched_streams(&self) -> usize {
+        lock(&self.inner.channels).len()
+    }
+
+    /// The event log the hub follows.
+    pub fn event_log(&self) -> Arc<dyn EventLog> {
+        self.inner.log.clone()
+    }
+}
+
+/// The one reader of the instance's feed: routes each event to its stream's channel, if any.
+async fn dispatch<F: Send + 'static>(log: Arc<dyn EventLog>, channels: Channels<F>) {
+    loop {
+        let mut feed = log.subscribe();
+        while let Some(event) = feed.next().await {
+            let feed = lock(&channels)
+                .get(&event.stream_id)
+                .and_then(|c| c.feed.clone());
+            if let Some(feed) = feed {
+                // Dropped when full: the channel's follower sees the seq gap and reads the log.
+                let _ = feed.try_send(event);
+            }
+        }
+        // The store ended its feed (reconnecting); followers fill what was missed meanwhile.
+        tokio::time::sleep(STORE_RETRY).await;
+    }
+}
+
+/// An [`EventLog`] whose live feed is the dispatcher's forward for one stream.
+struct ChannelLog {
+    log: Arc<dyn EventLog>,
+    feed: Mutex<Option<mpsc::Receiver<StreamEvent>>>,
+}
+
+#[async_trait::async_trait]
+impl EventLog for ChannelLog {
+    async fn read_after(
+        &self,
+        stream: StreamId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StreamEvent>, StoreError> {
+        self.log.read_after(stream, after_seq, limit).await
+    }
+
+    fn subscribe(&self) -> EventFeed {
+        let rx = lock(&self.feed).take();
+        Box::pin(futures_util::stream::unfold(rx, |rx| async move {
+            let mut rx = rx?;
+            let event = rx.recv().await?;
+            Some((event, Some(rx)))
+        }))
+    }
+
+    async fn epoch(&self) -> Result<String, StoreError> {
+        self.log.epoch().await
+    }
+}
+
+/// One watched stream: follows it gaplessly, encodes each event once, fans the frame out.
+async fn run_channel<C: Codec>(
+    log: Arc<dyn EventLog>,
+    codec: Arc<C>,
+    channels: Channels<C::Frame>,
+    members: Arc<Mutex<Members<C::Frame>>>,
+    stream: StreamId,
+    generation: u64,
+    mut last: u64,
+) {
+    loop {
+        let (tx, rx) = mpsc::channel(CHANNEL_FEED);
+        match lock(&channels).get_mut(&stream) {
+            Some(channel) if channel.generation == generation => channel.feed = Some(tx),
+            Some(_) | None => return,
+        }
+        let source = Arc::new(ChannelLog {
+            log: log.clone(),
+            feed: Mutex::new(Some(rx)),
+        });
+        let mut events = std::pin::pin!(follow(source, stream, last));
+        while let Some(item) = events.next().await {
+            match item {
+                Ok(event) => {
+                    last = event.seq;
+                    deliver(&*codec, &members, &event);
+                }
+                Err(FollowError::ResyncRequired { after_seq }) => {
+                    let mut map = lock(&channels);
+                    if map.get(&stream).is_some_and(|c| c.generation == generation) {
+                        map.remove(&stream);
+                    }
+                    drop(map);
+                    lock(&members).fan_out(&Delivery::Resync { stream, after_seq });
+                    return;
+                }
+                Err(FollowError::Store(err)) => {
+                    tracing::warn!(%stream, error = %err, "live channel lost the store; retrying");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(STORE_RETRY).await;
+    }
+}
+
+/// Encodes `event` once and hands it to every member; classifies it (and encodes the audience
+/// update a viewer's event folds into) once too, only while a member coalesces.
+fn deliver<C: Codec>(codec: &C, members: &Mutex<Members<C::Frame>>, event: &StreamEvent) {
+    let frame = codec.encode(event);
+    let mut members = lock(members);
+    // Decided under the lock, so a coalescing member never receives an unclassified event.
+    let fold = if members.coalescing > 0 {
+        Fold::of(classify(event), || {
+            codec.encode_audience(event, Audience::of(event).as_ref())
+        })
+    } else {
+        Fold::Plain
+    };
+    members.fan_out(&Delivery::Event {
+        stream: event.stream_id,
+        seq: event.seq,
+        frame,
+        fold,
+    });
+}
+
+impl<C: Codec> Inner<C> {
+    pub(crate) fn join(&self, stream: StreamId, member: Member<C::Frame>, current_seq: u64) {
+        let mut map = lock(&self.channels);
+        if let Some(channel) = map.get(&stream) {
+            lock(&channel.members).push(member);
+            return;
+        }
+        let generation = self.ids.fetch_add(1, Ordering::Relaxed);
+        let members = Arc::new(Mutex::new(Members::new(member)));
+        map.insert(
+            stream,
+            Channel {
+                generation,
+                feed: None,
+                members: members.clone(),
+                task: None,
+            },
+        );
+        let task = self.runtime.spawn(run_channel(
+            self.log.clone(),
+            self.codec.clone(),
+            self.channels.clone(),
+            members,
+            stream,
+            generation,
+            current_seq,
+        ));
+        if let Some(channel) = map.get_mut(&stream) {
+            channel.task = Some(task.abort_handle());
+        }
+    }
+
+    pub(crate) fn leave(&self, stream: StreamId, member: u64) {
+        let mut map = lock(&self.channels);
+        let Some(channel) = map.get(&stream) else {
+            return;
+        };
+        let empty = {
+            let mut members = lock(&channel.members);
+            members.retain(|m| m.id != member);
+            members.list.is_empty()
+        };
+        if empty {
+            if let Some(channel) = map.remove(&stream) {
+                if let Some(task) = channel.task {
+                    task.abort();
+                }
+            }
+        }
+    }
+}
