@@ -525,7 +525,9 @@ async fn subscribe_coalescing(
         .into_inner()
 }
 
-/// Audience updates up to the one for `last_seq`, each for a later seq than the one before.
+/// Audience updates up to the one for `last_seq`, each for a later seq than the one before, on
+/// a stream where only viewers joined since its creation (seq 1): the update for seq S counts
+/// S - 1 viewers.
 async fn audience_updates_until(
     events: &mut Streaming<proto::StreamEvent>,
     stream_id: &str,
@@ -541,12 +543,13 @@ async fn audience_updates_until(
         );
         assert_eq!(update.stream_id, stream_id);
         assert!(update.id.is_empty(), "not an event of the log: {update:?}");
-        // Counts: participant events carry `data.audience` {active, hosts, viewers,
-        // totalJoined} (the audience after the change) only once the store keeps audience
-        // counters (issue 8's store change); until then they may be null, so only the key is
-        // asserted here. The realtime crate's tests assert the counts on synthetic events.
         let data: serde_json::Value = serde_json::from_str(&update.data).unwrap();
-        assert!(data.get("audience").is_some(), "{data}");
+        let viewers = update.seq - 1;
+        assert_eq!(
+            data["audience"],
+            json!({"active": viewers, "hosts": 0, "viewers": viewers, "totalJoined": viewers}),
+            "{data}"
+        );
         let previous = updates.last().map_or(0, |update| update.seq);
         assert!(
             update.seq > previous && update.seq <= last_seq,

@@ -490,17 +490,20 @@ async fn subscribe_coalescing(ws: &mut WsClient, stream_id: &str, after_seq: Opt
     assert_eq!(subscribed["audienceIntervalMs"], 50);
 }
 
-/// `audience` messages up to the one for `last_seq`, each for a later seq than the one before.
+/// `audience` messages up to the one for `last_seq`, each for a later seq than the one before,
+/// on a stream where only viewers joined since its creation (seq 1): the update for seq S
+/// counts S - 1 viewers.
 async fn audience_updates_until(ws: &mut WsClient, stream_id: &str, last_seq: u64) -> Vec<Value> {
     let mut updates: Vec<Value> = Vec::new();
     loop {
         let update = recv_type(ws, "audience").await;
         assert_eq!(update["streamId"], stream_id);
-        // Counts: participant events carry `data.audience` {active, hosts, viewers, totalJoined}
-        // (the audience after the change) only once the store keeps audience counters (issue
-        // 8's store change); until then `audience` may be null, so only its presence is
-        // asserted here. The realtime crate's tests assert the counts on synthetic events.
-        assert!(update.get("audience").is_some(), "{update}");
+        let viewers = seq(&update) - 1;
+        assert_eq!(
+            update["audience"],
+            json!({"active": viewers, "hosts": 0, "viewers": viewers, "totalJoined": viewers}),
+            "{update}"
+        );
         let previous = updates.last().map_or(0, seq);
         assert!(
             seq(&update) > previous && seq(&update) <= last_seq,
