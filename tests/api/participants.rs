@@ -39,7 +39,7 @@ async fn the_stream_carries_its_audience_counters() {
     let stream = app.stream(&id).await;
     let state = app.state(&id).await;
 
-    let expected = json!({"active": 2, "hosts": 1, "viewers": 1, "totalJoined": 3});
+    let expected = json!({"active": 2, "hosts": 1, "viewers": 1, "connected": 0, "totalJoined": 3});
     assert_eq!(stream["audience"], expected);
     assert_eq!(state["audience"], expected);
     assert_eq!(state["activeParticipants"], 2);
@@ -187,9 +187,9 @@ async fn participant_events_carry_the_counters_after_the_change() {
     assert_eq!(
         audiences,
         [
-            json!({"active": 1, "hosts": 1, "viewers": 0, "totalJoined": 1}),
-            json!({"active": 2, "hosts": 1, "viewers": 1, "totalJoined": 2}),
-            json!({"active": 1, "hosts": 0, "viewers": 1, "totalJoined": 2}),
+            json!({"active": 1, "hosts": 1, "viewers": 0, "connected": 0, "totalJoined": 1}),
+            json!({"active": 2, "hosts": 1, "viewers": 1, "connected": 0, "totalJoined": 2}),
+            json!({"active": 1, "hosts": 0, "viewers": 1, "connected": 0, "totalJoined": 2}),
         ]
     );
 }

@@ -547,7 +547,7 @@ async fn audience_updates_until(
         let viewers = update.seq - 1;
         assert_eq!(
             data["audience"],
-            json!({"active": viewers, "hosts": 0, "viewers": viewers, "totalJoined": viewers}),
+            json!({"active": viewers, "hosts": 0, "viewers": viewers, "connected": 0, "totalJoined": viewers}),
             "{data}"
         );
         let previous = updates.last().map_or(0, |update| update.seq);

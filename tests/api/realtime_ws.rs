@@ -501,7 +501,7 @@ async fn audience_updates_until(ws: &mut WsClient, stream_id: &str, last_seq: u6
         let viewers = seq(&update) - 1;
         assert_eq!(
             update["audience"],
-            json!({"active": viewers, "hosts": 0, "viewers": viewers, "totalJoined": viewers}),
+            json!({"active": viewers, "hosts": 0, "viewers": viewers, "connected": 0, "totalJoined": viewers}),
             "{update}"
         );
         let previous = updates.last().map_or(0, seq);

@@ -127,10 +127,12 @@ macro_rules! participant_store_contract {
                 let present: Vec<&Participant> =
                     records.iter().filter(|p| p.is_active()).collect();
                 let hosts = present.iter().filter(|p| p.role == Role::Host).count() as u64;
+                let connected = present.iter().filter(|p| p.sid.is_some()).count() as u64;
                 Audience {
                     active: present.len() as u64,
                     hosts,
                     viewers: present.len() as u64 - hosts,
+                    connected,
                     total_joined: records.len() as u64,
                 }
             }
@@ -150,6 +152,7 @@ macro_rules! participant_store_contract {
                     active: 2,
                     hosts: 1,
                     viewers: 1,
+                    connected: 0,
                     total_joined: 2,
                 };
                 assert_eq!(viewer.audience, expected);
@@ -374,9 +377,16 @@ macro_rules! participant_store_contract {
                     .map(|n| {
                         let store = store.clone();
                         let name = format!("p{}", n % 40);
-                        let change = match n % 5 {
+                        let change = match n % 6 {
                             0 | 3 => leave(&name),
                             1 => join_as(&name, Role::Host),
+                            5 => ParticipantChange::MediaJoined {
+                                participant_id: Uuid::new_v4(),
+                                identity: identity(&name),
+                                sid: format!("PA_{n}"),
+                                role: Role::Viewer,
+                                reported_at: None,
+                            },
                             _ => join(&name),
                         };
                         tokio::spawn(async move {

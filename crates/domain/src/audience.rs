@@ -15,6 +15,10 @@ pub struct Audience {
     pub hosts: u64,
     /// Present viewers (subscribe only).
     pub viewers: u64,
+    /// Present participants with a media session LiveKit reported (the others hold a token but
+    /// are not connected, or LiveKit's report has not arrived yet).
+    #[serde(default)]
+    pub connected: u64,
     /// Distinct identities that ever joined (a participant returning is not counted twice).
     pub total_joined: u64,
 }
@@ -28,6 +32,7 @@ impl Audience {
             active: add(self.active, delta.active),
             hosts: add(self.hosts, delta.hosts),
             viewers: add(self.viewers, delta.viewers),
+            connected: add(self.connected, delta.connected),
             total_joined: add(self.total_joined, delta.total_joined),
         }
     }
@@ -39,6 +44,7 @@ impl Audience {
             active: 0,
             hosts: 0,
             viewers: 0,
+            connected: 0,
             total_joined: self.total_joined,
         }
     }
@@ -53,32 +59,47 @@ pub struct AudienceDelta {
     pub hosts: i64,
     /// Change of [`Audience::viewers`].
     pub viewers: i64,
+    /// Change of [`Audience::connected`].
+    pub connected: i64,
     /// Change of [`Audience::total_joined`] (1 for a first join, else 0).
     pub total_joined: i64,
 }
 
+/// How a present participant counts: their role, and whether LiveKit reported their media
+/// session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presence {
+    /// The participant's role.
+    pub role: Role,
+    /// Whether a media session is known.
+    pub connected: bool,
+}
+
 impl AudienceDelta {
-    /// The delta between a participant's presence before and after a change: `None` is
-    /// absent, `Some(role)` present with that role. `first_join` counts a new identity.
-    pub fn between(before: Option<Role>, after: Option<Role>, first_join: bool) -> Self {
+    /// The delta between a participant's presence before and after a change (`None`: absent).
+    /// `first_join` counts a new identity.
+    pub fn between(before: Option<Presence>, after: Option<Presence>, first_join: bool) -> Self {
         let mut delta = Self {
             total_joined: i64::from(first_join),
             ..Self::default()
         };
-        if let Some(role) = before {
-            delta.count(role, -1);
+        if let Some(presence) = before {
+            delta.count(presence, -1);
         }
-        if let Some(role) = after {
-            delta.count(role, 1);
+        if let Some(presence) = after {
+            delta.count(presence, 1);
         }
         delta
     }
 
-    fn count(&mut self, role: Role, by: i64) {
+    fn count(&mut self, presence: Presence, by: i64) {
         self.active += by;
-        match role {
+        match presence.role {
             Role::Host => self.hosts += by,
             Role::Viewer => self.viewers += by,
+        }
+        if presence.connected {
+            self.connected += by;
         }
     }
 }
@@ -87,9 +108,23 @@ impl AudienceDelta {
 mod tests {
     use super::*;
 
+    fn present(role: Role) -> Option<Presence> {
+        Some(Presence {
+            role,
+            connected: false,
+        })
+    }
+
+    fn connected(role: Role) -> Option<Presence> {
+        Some(Presence {
+            role,
+            connected: true,
+        })
+    }
+
     #[test]
     fn a_first_join_counts_the_person_once_in_their_role() {
-        let delta = AudienceDelta::between(None, Some(Role::Host), true);
+        let delta = AudienceDelta::between(None, present(Role::Host), true);
         let audience = Audience::default().moved(delta);
         assert_eq!(
             audience,
@@ -97,9 +132,26 @@ mod tests {
                 active: 1,
                 hosts: 1,
                 viewers: 0,
+                connected: 0,
                 total_joined: 1
             }
         );
+    }
+
+    #[test]
+    fn a_media_session_reported_counts_as_connected_until_the_person_leaves() {
+        let connecting =
+            AudienceDelta::between(present(Role::Viewer), connected(Role::Viewer), false);
+        let leaving = AudienceDelta::between(connected(Role::Viewer), None, false);
+        let start = Audience {
+            active: 1,
+            viewers: 1,
+            total_joined: 1,
+            ..Audience::default()
+        };
+        let on_air = start.moved(connecting);
+        assert_eq!((on_air.active, on_air.connected), (1, 1));
+        assert_eq!(on_air.moved(leaving).connected, 0);
     }
 
     #[test]
@@ -108,11 +160,12 @@ mod tests {
             active: 2,
             hosts: 1,
             viewers: 1,
+            connected: 0,
             total_joined: 2,
         };
         let moved = start.moved(AudienceDelta::between(
-            Some(Role::Viewer),
-            Some(Role::Host),
+            present(Role::Viewer),
+            present(Role::Host),
             false,
         ));
         assert_eq!((moved.active, moved.hosts, moved.viewers), (2, 2, 0));
@@ -124,9 +177,10 @@ mod tests {
             active: 3,
             hosts: 1,
             viewers: 2,
+            connected: 2,
             total_joined: 5,
         };
-        let left = start.moved(AudienceDelta::between(Some(Role::Viewer), None, false));
+        let left = start.moved(AudienceDelta::between(connected(Role::Viewer), None, false));
         assert_eq!((left.active, left.viewers, left.total_joined), (2, 1, 5));
         assert_eq!(
             left.emptied(),
@@ -140,7 +194,7 @@ mod tests {
     #[test]
     fn counters_never_go_below_zero() {
         let moved =
-            Audience::default().moved(AudienceDelta::between(Some(Role::Host), None, false));
+            Audience::default().moved(AudienceDelta::between(connected(Role::Host), None, false));
         assert_eq!(moved, Audience::default());
     }
 }

@@ -193,6 +193,7 @@ fn stopping_empties_the_audience_but_keeps_its_history() {
         active: 3,
         hosts: 1,
         viewers: 2,
+        connected: 2,
         total_joined: 7,
     };
     let stopped = applied(&stream, status_update(StreamStatus::Stopped)).stream;

@@ -44,7 +44,7 @@ pub mod stream;
 pub mod time;
 pub mod values;
 
-pub use audience::{Audience, AudienceDelta};
+pub use audience::{Audience, AudienceDelta, Presence};
 pub use change::{Applied, Change, ChangeContext, ExpectedVersion, TransitionError};
 pub use event::{EventType, StreamEvent};
 pub use membership::{ParticipantApplied, ParticipantChange, ParticipantDecision};

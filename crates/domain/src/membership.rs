@@ -14,7 +14,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::audience::{Audience, AudienceDelta};
+use crate::audience::{Audience, AudienceDelta, Presence};
 use crate::change::{ChangeContext, TransitionError};
 use crate::event::{EventType, StreamEvent};
 use crate::participant::{Participant, Role};
@@ -237,11 +237,16 @@ fn decision(
     kind: EventType,
     first_join: bool,
 ) -> ParticipantDecision {
-    let role_if_present = |p: &Participant| p.is_active().then_some(p.role);
+    let presence = |p: &Participant| {
+        p.is_active().then_some(Presence {
+            role: p.role,
+            connected: p.sid.is_some(),
+        })
+    };
     ParticipantDecision {
         delta: AudienceDelta::between(
-            before.and_then(role_if_present),
-            role_if_present(&participant),
+            before.and_then(presence),
+            presence(&participant),
             first_join,
         ),
         participant,

@@ -126,7 +126,7 @@ fn a_join_is_numbered_after_the_stream_and_carries_the_counters_after_it() {
     assert_eq!(event.data["participant"]["identity"], "ada");
     assert_eq!(
         event.data["audience"],
-        serde_json::json!({"active": 1, "hosts": 1, "viewers": 0, "totalJoined": 1})
+        serde_json::json!({"active": 1, "hosts": 1, "viewers": 0, "connected": 0, "totalJoined": 1})
     );
 }
 

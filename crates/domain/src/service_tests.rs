@@ -1086,6 +1086,7 @@ async fn a_large_audience_is_shown_as_counters_only() {
         active: 100_000,
         hosts: 1,
         viewers: 99_999,
+        connected: 0,
         total_joined: 100_000,
     };
     let (service, _) = h.service();

@@ -147,6 +147,7 @@ fn audience(audience: Audience) -> proto::Audience {
         hosts: audience.hosts,
         viewers: audience.viewers,
         total_joined: audience.total_joined,
+        connected: audience.connected,
     }
 }
 
@@ -286,6 +287,7 @@ mod tests {
             active: 3,
             hosts: 1,
             viewers: 2,
+            connected: 2,
             total_joined: 5,
         };
 
@@ -309,7 +311,7 @@ mod tests {
         assert_eq!(
             data,
             serde_json::json!({
-                "audience": {"active": 3, "hosts": 1, "viewers": 2, "totalJoined": 5}
+                "audience": {"active": 3, "hosts": 1, "viewers": 2, "connected": 2, "totalJoined": 5}
             })
         );
     }

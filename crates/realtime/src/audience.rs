@@ -14,29 +14,14 @@
 
 use std::time::Duration;
 
-use domain::{EventType, StreamEvent};
-use serde::{Deserialize, Serialize};
+use domain::{Audience, EventType, StreamEvent};
+use serde::Deserialize;
 use tokio::time::Instant;
 
-/// A stream's audience counters after an event (`data.audience` of participant events).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Audience {
-    /// Participants present now.
-    pub active: u64,
-    /// Present hosts.
-    pub hosts: u64,
-    /// Present viewers.
-    pub viewers: u64,
-    /// Joins since the stream was created (a returning participant counts again).
-    pub total_joined: u64,
-}
-
-impl Audience {
-    /// The counters `event` carries, if it carries (well-formed) ones.
-    pub fn of(event: &StreamEvent) -> Option<Self> {
-        Self::deserialize(event.data.get("audience")?).ok()
-    }
+/// The audience counters `event` carries (`data.audience` of participant events), if it
+/// carries well-formed ones.
+pub fn audience_of(event: &StreamEvent) -> Option<Audience> {
+    Audience::deserialize(event.data.get("audience")?).ok()
 }
 
 /// How often, at most, a subscription receives an audience update instead of viewers' events.

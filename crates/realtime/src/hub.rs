@@ -13,7 +13,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
-use crate::audience::{classify, Audience, Fold};
+use crate::audience::{audience_of, classify, Fold};
 use crate::subscriber::Subscriber;
 use crate::{lock, Codec};
 
@@ -329,7 +329,7 @@ fn deliver<C: Codec>(codec: &C, members: &Mutex<Members<C::Frame>>, event: &Stre
     // Decided under the lock, so a coalescing member never receives an unclassified event.
     let fold = if members.coalescing > 0 {
         Fold::of(classify(event), || {
-            codec.encode_audience(event, Audience::of(event).as_ref())
+            codec.encode_audience(event, audience_of(event).as_ref())
         })
     } else {
         Fold::Plain

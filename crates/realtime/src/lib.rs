@@ -24,7 +24,7 @@
 //! - `hub`: [`Hub`], [`HubConfig`], the dispatcher and the per-stream channels.
 //! - `subscriber`: [`Subscriber`], [`Subscription`], [`Next`], [`SubscribeError`],
 //!   [`Subscribed`]: one client's view.
-//! - `audience`: [`Audience`], [`AudienceInterval`], classifying events and folding viewers'.
+//! - `audience`: [`AudienceInterval`], classifying events and folding viewers'.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -34,7 +34,8 @@ mod audience;
 mod hub;
 mod subscriber;
 
-pub use audience::{Audience, AudienceInterval, InvalidAudienceInterval};
+pub use audience::{audience_of, AudienceInterval, InvalidAudienceInterval};
+pub use domain::Audience;
 pub use hub::{Hub, HubConfig};
 pub use subscriber::{Next, SubscribeError, Subscribed, Subscriber, Subscription};
 

@@ -9,7 +9,7 @@ use domain::{StreamEvent, StreamId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::audience::{classify, Audience, AudienceInterval, Class, Coalescer, Fold};
+use crate::audience::{classify, AudienceInterval, Class, Coalescer, Fold};
 use crate::hub::{Delivery, Inner, Member, Shared};
 use crate::Codec;
 
@@ -544,7 +544,7 @@ impl<C: Codec> Subscriber<C> {
                 continue;
             }
             let fold = Fold::of(class, || {
-                codec.encode_audience(event, Audience::of(event).as_ref())
+                codec.encode_audience(event, crate::audience::audience_of(event).as_ref())
             });
             self.take(stream, event.seq, || codec.encode(event), fold);
         }

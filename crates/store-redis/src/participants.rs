@@ -269,7 +269,8 @@ fn applied(
         active: count(2, "active")?,
         hosts: count(3, "hosts")?,
         viewers: count(4, "viewers")?,
-        total_joined: count(5, "total")?,
+        connected: count(5, "connected")?,
+        total_joined: count(6, "total")?,
     };
     let record = answer.get(1).filter(|r| !r.is_empty());
     let participant = record
@@ -277,8 +278,8 @@ fn applied(
         .transpose()?;
     let event = match (outcome, &participant) {
         ("changed", Some(participant)) => {
-            let kind = event_kind(answer.get(7))?;
-            let seq = count(6, "seq")?;
+            let kind = event_kind(answer.get(8))?;
+            let seq = count(7, "seq")?;
             Some(StreamEvent::for_participant(
                 id,
                 seq,

@@ -5,7 +5,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `P{id}:stream` | hash | `doc` (the stream as JSON), `version` (the write fence), `status`, `seq`, the counters `active` `hosts` `viewers` `total`, and `last`/`lastseq` (the last applied event, to recognise re-sent writes) |
+//! | `P{id}:stream` | hash | `doc` (the stream as JSON), `version` (the write fence), `status`, `seq`, the counters `active` `hosts` `viewers` `connected` `total`, and `last`/`lastseq` (the last applied event, to recognise re-sent writes) |
 //! | `P{id}:events` | stream | its events, entry id `<seq>-0`, field `e` = event JSON, `MAXLEN ~` |
 //! | `P{id}:people` | hash | identity → participant record (JSON) |
 //! | `P{id}:roster` | sorted set | identity, scored by its place (1 = first to join) |
@@ -65,7 +65,15 @@ const LIST_SCAN_BUDGET: usize = 2_000;
 /// Events buffered per in-process subscriber of the fan-out.
 const FEED_CAPACITY: usize = 4096;
 /// The stream hash fields a read needs, in the order [`decode_stream`] expects them.
-const READ_FIELDS: [&str; 6] = ["doc", "seq", "active", "hosts", "viewers", "total"];
+const READ_FIELDS: [&str; 7] = [
+    "doc",
+    "seq",
+    "active",
+    "hosts",
+    "viewers",
+    "connected",
+    "total",
+];
 
 /// Streams, participants and event logs on Redis, with the instance's one subscription.
 /// Cheap to clone.
@@ -365,6 +373,7 @@ fn decode_stream(fields: Vec<Option<String>>) -> Result<Option<Stream>, StoreErr
         active: count("active")?,
         hosts: count("hosts")?,
         viewers: count("viewers")?,
+        connected: count("connected")?,
         total_joined: count("total")?,
     };
     Ok(Some(stream))

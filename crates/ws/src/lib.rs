@@ -501,6 +501,7 @@ mod tests {
             active: 3,
             hosts: 1,
             viewers: 2,
+            connected: 2,
             total_joined: 5,
         };
 
@@ -513,7 +514,7 @@ mod tests {
                 "type": "audience",
                 "streamId": "0b5a3c9e-58f4-4a84-9f3e-2f1d6c7b8a90",
                 "seq": 42,
-                "audience": {"active": 3, "hosts": 1, "viewers": 2, "totalJoined": 5},
+                "audience": {"active": 3, "hosts": 1, "viewers": 2, "connected": 2, "totalJoined": 5},
             })
         );
     }

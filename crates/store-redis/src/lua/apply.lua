@@ -20,7 +20,7 @@ local seq = redis.call('HINCRBY', stream, 'seq', 1)
 redis.call('HSET', stream, 'doc', ARGV[2], 'version', ARGV[3], 'status', ARGV[4],
   'last', ARGV[7], 'lastseq', seq)
 if ARGV[10] == '1' then
-  redis.call('HSET', stream, 'active', 0, 'hosts', 0, 'viewers', 0)
+  redis.call('HSET', stream, 'active', 0, 'hosts', 0, 'viewers', 0, 'connected', 0)
   -- Freed in the background: the set can hold a whole audience.
   redis.call('UNLINK', KEYS[3])
 end

@@ -13,7 +13,7 @@
 --       string, 7 stream id, 8 maxlen, 9 channel, 10 new participant id, 11 role,
 --       12 metadata JSON ('' when not given), 13 media session id, 14 reported at ('' when
 --       unknown), 15 track id, 16 '1' published / '0' unpublished.
--- Returns {outcome, record, active, hosts, viewers, total, seq, event kind}; outcome is
+-- Returns {outcome, record, active, hosts, viewers, connected, total, seq, event kind}; outcome is
 -- 'changed', 'unchanged', 'missing', 'not_found' or 'not_active:<status>'.
 local stream, people, roster, present, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local kind, who, at = ARGV[1], ARGV[2], ARGV[5]
@@ -22,9 +22,11 @@ local state = redis.call('HMGET', stream, 'status', 'last')
 local status = state[1]
 if not status then return {'missing'} end
 
+local COUNTERS = {'active', 'hosts', 'viewers', 'connected', 'total'}
+
 local function reply(outcome, record, event_kind)
-  local c = redis.call('HMGET', stream, 'active', 'hosts', 'viewers', 'total', 'seq')
-  return {outcome, record or '', c[1], c[2], c[3], c[4], c[5], event_kind or ''}
+  local c = redis.call('HMGET', stream, 'active', 'hosts', 'viewers', 'connected', 'total', 'seq')
+  return {outcome, record or '', c[1], c[2], c[3], c[4], c[5], c[6], event_kind or ''}
 end
 
 local raw = redis.call('HGET', people, who)
@@ -159,25 +161,27 @@ local function wire_json(r)
   return optional(out, r) .. '}'
 end
 
-local function presence(r)
-  if r and r.leftAt == nil then return r.role end
-  return nil
+-- Mirrors domain::audience::AudienceDelta: a present participant counts once in `active`,
+-- once in their role's counter, and in `connected` while a media session is known.
+local function is_present(r)
+  return r ~= nil and r.leftAt == nil
 end
-local function count(role, by)
-  if not role then return end
+local function count(r, by)
+  if not is_present(r) then return end
   redis.call('HINCRBY', stream, 'active', by)
-  redis.call('HINCRBY', stream, role == 'host' and 'hosts' or 'viewers', by)
+  redis.call('HINCRBY', stream, r.role == 'host' and 'hosts' or 'viewers', by)
+  if r.sid then redis.call('HINCRBY', stream, 'connected', by) end
 end
 
 if not p then
   n.n = redis.call('HINCRBY', stream, 'total', 1)
   redis.call('ZADD', roster, n.n, who)
 end
-count(presence(p), -1)
-count(presence(n), 1)
+count(p, -1)
+count(n, 1)
 local record = record_json(n)
 redis.call('HSET', people, who, record)
-if presence(n) then
+if is_present(n) then
   redis.call('ZADD', present, n.n, who)
 else
   redis.call('ZREM', present, who)
@@ -185,11 +189,12 @@ end
 
 local seq = redis.call('HINCRBY', stream, 'seq', 1)
 redis.call('HSET', stream, 'last', ARGV[4], 'lastseq', seq)
-local c = redis.call('HMGET', stream, 'active', 'hosts', 'viewers', 'total')
+local c = redis.call('HMGET', stream, unpack(COUNTERS))
 local event = '{"id":"' .. ARGV[4] .. '","seq":' .. seq .. ',"type":"' .. event_kind
   .. '","streamId":"' .. ARGV[7] .. '","timestamp":"' .. at .. '","data":{"participant":'
   .. wire_json(n) .. ',"audience":{"active":' .. c[1] .. ',"hosts":' .. c[2] .. ',"viewers":'
-  .. c[3] .. ',"totalJoined":' .. c[4] .. '}},"instanceId":' .. ARGV[6] .. '}'
+  .. c[3] .. ',"connected":' .. c[4] .. ',"totalJoined":' .. c[5] .. '}},"instanceId":'
+  .. ARGV[6] .. '}'
 redis.call('XADD', events, 'MAXLEN', '~', ARGV[8], seq .. '-0', 'e', event)
 redis.call('PUBLISH', ARGV[9], event)
-return {'changed', record, c[1], c[2], c[3], c[4], tostring(seq), event_kind}
+return {'changed', record, c[1], c[2], c[3], c[4], c[5], tostring(seq), event_kind}
