@@ -7,13 +7,11 @@
 //!
 //! # Layout
 //!
-//! - [`reconciler`]: the background task that heals drift from LiveKit (one instance at a time).
 //! - [`settings`]: [`Settings`], layered from `config/*.toml` and the environment.
 //! - [`telemetry`]: tracing subscriber set-up (human or JSON), once per process.
 //! - [`startup`]: [`Application`]: `build` binds and wires, `run_until` serves until a shutdown
 //!   future resolves, then drains in-flight requests.
 
-pub mod reconciler;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

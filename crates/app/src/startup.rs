@@ -30,8 +30,8 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 use ws_api::{JsonCodec, WsConfig, WsState};
 
-use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::settings::Settings;
+use reconciler::{Reconciler, ReconcilerConfig};
 
 /// A built orchestrator: listeners bound, adapters wired, not yet serving.
 #[allow(missing_debug_implementations)]

@@ -1,0 +1,102 @@
+//! One pass over the live streams.
+
+use std::collections::HashMap;
+
+use domain::ports::{MediaError, MediaParticipant};
+use domain::{ListStreams, Stream, StreamError, StreamStatus};
+
+use crate::lease::Held;
+use crate::pacer::Pacer;
+use crate::{ReconcileError, Reconciler, Report};
+
+/// Streams read per store round trip.
+const PAGE: usize = ListStreams::MAX_LIMIT;
+
+pub(crate) struct Pass<'a> {
+    reconciler: &'a Reconciler,
+    lease: Held<'a>,
+    pacer: Pacer,
+    report: Report,
+}
+
+impl<'a> Pass<'a> {
+    pub(crate) fn new(reconciler: &'a Reconciler, lease: Held<'a>) -> Self {
+        Self {
+            pacer: Pacer::new(reconciler.config.livekit_calls_per_sec),
+            reconciler,
+            lease,
+            report: Report::default(),
+        }
+    }
+
+    pub(crate) async fn run(mut self) -> Result<Report, ReconcileError> {
+        self.pacer.wait().await;
+        let rooms: HashMap<String, u32> = self
+            .reconciler
+            .media
+            .list_rooms()
+            .await
+            .map_err(StreamError::from)?
+            .into_iter()
+            .map(|room| (room.name, room.num_participants))
+            .collect();
+        let mut cursor = None;
+        loop {
+            self.lease.keep().await?;
+            let page = self
+                .reconciler
+                .service
+                .list(ListStreams {
+                    status: Some(StreamStatus::Active),
+                    limit: Some(PAGE),
+                    cursor,
+                })
+                .await?;
+            for stream in page.items {
+                let room = rooms.get(stream.room_name.as_str()).copied();
+                self.check(&stream, room).await?;
+            }
+            cursor = page.next;
+            if cursor.is_none() {
+                return Ok(self.report);
+            }
+        }
+    }
+
+    /// Compares one stream with its room (`None`: LiveKit has no such room) and heals it.
+    async fn check(&mut self, stream: &Stream, room: Option<u32>) -> Result<(), ReconcileError> {
+        self.report.streams_checked += 1;
+        let participants = match room {
+            Some(count) if u64::from(count) == stream.audience.connected => return Ok(()),
+            // Missing from the listing: gone, or created after it; LiveKit says which. None
+            // when the room is gone (or closed since the listing).
+            None | Some(_) => self.list_participants(stream).await?,
+        };
+        self.lease.fence().await?;
+        let events = self
+            .reconciler
+            .service
+            .reconcile_stream(stream.id, participants.as_deref())
+            .await?;
+        self.report.events += events.len();
+        Ok(())
+    }
+
+    async fn list_participants(
+        &mut self,
+        stream: &Stream,
+    ) -> Result<Option<Vec<MediaParticipant>>, ReconcileError> {
+        self.pacer.wait().await;
+        self.report.rooms_listed += 1;
+        match self
+            .reconciler
+            .media
+            .list_participants(&stream.room_name)
+            .await
+        {
+            Ok(participants) => Ok(Some(participants)),
+            Err(MediaError::NotFound(_)) => Ok(None),
+            Err(err) => Err(StreamError::from(err).into()),
+        }
+    }
+}
