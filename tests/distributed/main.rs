@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod crowd;
 mod fanout;
 mod outage;
 mod races;
