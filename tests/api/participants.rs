@@ -193,3 +193,66 @@ async fn participant_events_carry_the_counters_after_the_change() {
         ]
     );
 }
+
+#[tokio::test]
+async fn grpc_lists_participants_a_page_at_a_time_and_shows_the_counters() {
+    use grpc_api::proto::{GetStreamStateRequest, ListParticipantsRequest};
+
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    join_all(&app, &id, &["a", "b", "c"]).await;
+    app.leave(&id, json!({"participantName": "b"})).await;
+    let mut client = app.grpc().await;
+    let request = |active_only, cursor: String| ListParticipantsRequest {
+        stream_id: id.clone(),
+        active_only,
+        limit: 2,
+        cursor,
+    };
+
+    let first = client
+        .list_participants(request(false, String::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    let second = client
+        .list_participants(request(false, first.next_cursor.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let present = client
+        .list_participants(request(true, String::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    let state = client
+        .get_stream_state(GetStreamStateRequest {
+            stream_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let names = |page: &grpc_api::proto::ListParticipantsResponse| -> Vec<String> {
+        page.participants
+            .iter()
+            .map(|p| p.identity.clone())
+            .collect()
+    };
+    assert_eq!(names(&first), ["a", "b"]);
+    assert_eq!(
+        (names(&second), second.next_cursor.as_str()),
+        (vec!["c".to_owned()], "")
+    );
+    assert_eq!(names(&present), ["a", "c"]);
+    let audience = state.audience.unwrap();
+    assert_eq!((audience.active, audience.total_joined), (2, 3));
+    let unknown = client
+        .list_participants(ListParticipantsRequest {
+            stream_id: uuid::Uuid::new_v4().to_string(),
+            ..request(false, String::new())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+}
