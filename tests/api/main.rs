@@ -9,6 +9,7 @@ mod health;
 mod idempotency;
 mod join;
 mod leave;
+mod limits;
 mod list;
 mod livekit_outage;
 mod participants;

@@ -379,10 +379,10 @@ async fn a_stalled_client_is_cut_off_without_delaying_a_healthy_one_and_can_resu
     let mut stalled = stalled_ws(&app).await;
     subscribe(&mut stalled, &id, None).await;
 
-    // Big events fill the stalled client's socket buffers (the server's send buffer grows to
-    // 4 MiB on a default Linux) in a few seconds.
-    let padding = "x".repeat(48 * 1024);
-    let changes = 160u64;
+    // Big events (near the 16 KiB metadata limit) fill the stalled client's socket buffers (the
+    // server's send buffer grows to 4 MiB on a default Linux) in a few seconds.
+    let padding = "x".repeat(14 * 1024);
+    let changes = 480u64;
     for n in 0..changes {
         patch_metadata(&app, &id, json!({ "n": n, "padding": padding })).await;
         let started = std::time::Instant::now();

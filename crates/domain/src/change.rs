@@ -102,6 +102,9 @@ pub enum TransitionError {
         /// Version the stream is at.
         current: u64,
     },
+    /// The change would break a limit (metadata too large after the merge).
+    #[error(transparent)]
+    Invalid(#[from] crate::values::ValidationError),
     /// No participant with this identity ever joined the stream.
     #[error("no participant {0:?} in this stream")]
     ParticipantNotFound(Identity),
@@ -210,17 +213,21 @@ impl Stream {
                 return Err(TransitionError::InvalidTransition { from: previous, to });
             }
         }
-        let old_metadata = self.metadata.clone();
-        if let Some(patch) = metadata {
-            self.metadata.merge(patch);
-        }
-        if new_status.is_none() && self.metadata == old_metadata {
+        let merged = metadata
+            .map(|patch| self.metadata.merged(patch))
+            .transpose()?
+            .filter(|merged| *merged != self.metadata);
+        if new_status.is_none() && merged.is_none() {
             return Ok(None);
+        }
+        let patch = merged.is_some().then_some(metadata).flatten();
+        if let Some(merged) = merged {
+            self.metadata = merged;
         }
         if let Some(to) = new_status {
             self.set_status(to, at);
         }
-        Ok(Some(self.status_event(previous)))
+        Ok(Some(self.status_event(previous, patch)))
     }
 
     fn begin_stop(&mut self, at: DateTime<Utc>) -> Result<Recorded, TransitionError> {
@@ -234,7 +241,7 @@ impl Stream {
                     });
                 }
                 self.set_status(StreamStatus::Stopping, at);
-                Ok(Some(self.status_event(from)))
+                Ok(Some(self.status_event(from, None)))
             }
         }
     }
@@ -251,7 +258,7 @@ impl Stream {
             });
         }
         self.set_status(StreamStatus::Stopped, at);
-        Ok(Some(self.status_event(from)))
+        Ok(Some(self.status_event(from, None)))
     }
 
     fn media_room_started(&mut self, at: DateTime<Utc>) -> Recorded {
@@ -259,7 +266,7 @@ impl Stream {
             return None;
         }
         self.set_status(StreamStatus::Active, at);
-        Some(self.status_event(StreamStatus::Creating))
+        Some(self.status_event(StreamStatus::Creating, None))
     }
 
     fn media_room_finished(&mut self, at: DateTime<Utc>) -> Recorded {
@@ -268,7 +275,7 @@ impl Stream {
             return None;
         }
         self.set_status(StreamStatus::Stopped, at);
-        Some(self.status_event(from))
+        Some(self.status_event(from, None))
     }
 
     fn set_status(&mut self, to: StreamStatus, at: DateTime<Utc>) {
@@ -287,21 +294,27 @@ impl Stream {
         }
     }
 
-    fn status_event(&self, previous: StreamStatus) -> (EventType, serde_json::Value) {
+    /// The event of a status and/or metadata change. It carries the merge patch that changed
+    /// the metadata, not the whole metadata again, so the event log grows with what changed.
+    fn status_event(
+        &self,
+        previous: StreamStatus,
+        metadata_patch: Option<&Metadata>,
+    ) -> (EventType, serde_json::Value) {
         let kind = if self.status == StreamStatus::Stopped && previous != StreamStatus::Stopped {
             EventType::StreamStopped
         } else {
             EventType::StreamUpdated
         };
-        (
-            kind,
-            json!({
-                "status": self.status,
-                "previousStatus": previous,
-                "metadata": self.metadata,
-                "stoppedAt": self.stopped_at.map(crate::time::format),
-            }),
-        )
+        let mut data = json!({
+            "status": self.status,
+            "previousStatus": previous,
+            "stoppedAt": self.stopped_at.map(crate::time::format),
+        });
+        if let Some(patch) = metadata_patch {
+            data["metadataPatch"] = json!(patch);
+        }
+        (kind, data)
     }
 }
 

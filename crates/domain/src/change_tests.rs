@@ -122,6 +122,48 @@ fn metadata_updates_merge_and_are_recorded() {
 }
 
 #[test]
+fn a_metadata_event_carries_the_patch_not_the_whole_metadata() {
+    let mut stream = stream_with_status(StreamStatus::Active);
+    stream.metadata =
+        Metadata::from_value("metadata", json!({"big": "x".repeat(10_000), "n": 1})).unwrap();
+    let patch = Metadata::from_value("metadata", json!({"n": 2})).unwrap();
+
+    let event = applied(
+        &stream,
+        Change::Update {
+            status: None,
+            metadata: Some(patch),
+            expected: None,
+        },
+    )
+    .event
+    .unwrap();
+
+    assert_eq!(event.data["metadataPatch"], json!({"n": 2}));
+    assert!(event.data.get("metadata").is_none());
+    assert!(event.data.to_string().len() < 200);
+}
+
+#[test]
+fn a_merge_past_the_metadata_limit_is_refused_and_changes_nothing() {
+    let mut stream = stream_with_status(StreamStatus::Active);
+    let half = "x".repeat(Metadata::MAX_BYTES / 2 + 1);
+    stream.metadata = Metadata::from_value("metadata", json!({ "a": half })).unwrap();
+    let patch = Metadata::from_value("metadata", json!({ "b": half })).unwrap();
+
+    let refused = stream.apply(
+        &Change::Update {
+            status: Some(StreamStatus::Error),
+            metadata: Some(patch),
+            expected: None,
+        },
+        &ctx(1),
+    );
+
+    assert!(matches!(refused, Err(TransitionError::Invalid(ref e)) if e.field == "metadata"));
+}
+
+#[test]
 fn a_stale_body_version_conflicts_and_a_stale_if_match_fails_the_precondition() {
     let stream = stream_with_status(StreamStatus::Active);
     let stale = stream.version + 1;

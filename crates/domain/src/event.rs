@@ -17,7 +17,8 @@ use crate::values::StreamId;
 pub enum EventType {
     /// The stream was created (data: the stream).
     StreamCreated,
-    /// Status or metadata changed (data: status, previousStatus, metadata).
+    /// Status or metadata changed (data: status, previousStatus, stoppedAt, and metadataPatch —
+    /// the JSON merge patch applied — when the metadata changed).
     StreamUpdated,
     /// The stream reached `stopped` (data: the stream).
     StreamStopped,

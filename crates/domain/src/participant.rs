@@ -55,7 +55,10 @@ impl FromStr for Role {
             "viewer" => Ok(Role::Viewer),
             other => Err(ValidationError::new(
                 "role",
-                format!("must be host or viewer (got {other:?})"),
+                format!(
+                    "must be host or viewer (got {:?})",
+                    crate::values::excerpt(other)
+                ),
             )),
         }
     }

@@ -97,6 +97,7 @@ impl From<TransitionError> for StreamError {
             TransitionError::ParticipantNotFound(identity) => {
                 StreamError::ParticipantNotFound(identity)
             }
+            TransitionError::Invalid(err) => StreamError::Invalid(err),
         }
     }
 }
@@ -349,7 +350,7 @@ impl StreamService {
     /// # Errors
     /// [`StreamError::NotFound`] when `raw` is not a UUID.
     pub fn parse_id(raw: &str) -> Result<StreamId, StreamError> {
-        StreamId::parse(raw).map_err(|_| StreamError::NotFound(raw.to_owned()))
+        StreamId::parse(raw).map_err(|_| StreamError::NotFound(crate::values::excerpt(raw)))
     }
 
     /// Creates a stream: reserves nothing until LiveKit has the room, then stores the stream
@@ -647,7 +648,11 @@ impl StreamService {
                 return Ok(MediaEventOutcome::UnknownRoom);
             }
         }
-        let outcome = match self.media_change(event.kind, event.reported_at) {
+        // A signed report from the future (a skewed or forged clock) must not make genuine
+        // later reports look stale: it counts as made now.
+        let now = self.ports.clock.now();
+        let reported_at = event.reported_at.map(|at| at.min(now));
+        let outcome = match self.media_change(event.kind, reported_at) {
             None => return Ok(MediaEventOutcome::NoChange),
             Some(MediaChange::Stream(change)) => self
                 .ports

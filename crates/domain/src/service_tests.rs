@@ -1171,3 +1171,36 @@ async fn participant_pages_refuse_sizes_outside_one_to_a_thousand() {
         ));
     }
 }
+
+#[tokio::test]
+async fn a_livekit_report_from_the_future_cannot_make_genuine_later_reports_stale() {
+    let (h, _) = Harness::with_stream(StreamStatus::Active);
+    let room = h.stored.current().room_name.to_string();
+    let (service, stored) = h.service();
+    let joined = |sid: &str, at: DateTime<Utc>| MediaEvent {
+        reported_at: Some(at),
+        ..media(
+            &room,
+            "RM_1",
+            MediaEventKind::ParticipantJoined {
+                identity: "ada".into(),
+                sid: sid.into(),
+                can_publish: false,
+            },
+        )
+    };
+    let far_future = SystemClock.now() + chrono::TimeDelta::days(365);
+    service
+        .apply_media_event(joined("PA_forged", far_future))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+    let genuine = service
+        .apply_media_event(joined("PA_real", SystemClock.now()))
+        .await
+        .unwrap();
+
+    assert!(matches!(genuine, MediaEventOutcome::Applied(_)));
+    assert_eq!(stored.person("ada").sid.as_deref(), Some("PA_real"));
+}

@@ -77,7 +77,8 @@ impl FromStr for StreamStatus {
                 ValidationError::new(
                     "status",
                     format!(
-                        "must be one of creating, active, stopping, stopped, error (got {raw:?})"
+                        "must be one of creating, active, stopping, stopped, error (got {:?})",
+                        crate::values::excerpt(raw)
                     ),
                 )
             })

@@ -139,7 +139,9 @@ impl Identity {
     /// Longest accepted identity, in characters.
     pub const MAX_LEN: usize = 128;
 
-    /// Validates an identity: 1 to 128 characters, not blank, no control characters.
+    /// Validates an identity: 1 to 128 characters, not blank, no control characters and no
+    /// invisible formatting characters (bidirectional overrides, zero-width characters) that
+    /// would let one identity pass for another on a dashboard.
     ///
     /// # Errors
     /// [`ValidationError`] (field `participantName`) otherwise.
@@ -158,6 +160,12 @@ impl Identity {
             return Err(ValidationError::new(
                 "participantName",
                 "must not contain control characters",
+            ));
+        }
+        if raw.chars().any(is_invisible_format) {
+            return Err(ValidationError::new(
+                "participantName",
+                "must not contain bidirectional or zero-width formatting characters",
             ));
         }
         Ok(Self(raw))
@@ -188,30 +196,84 @@ impl fmt::Display for Identity {
     }
 }
 
-/// Free-form metadata: always a JSON object.
+/// Bidirectional controls, zero-width characters and other invisible format characters.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// At most the first 32 characters of `raw`, for error messages that must not echo a whole
+/// (possibly huge) input back.
+pub fn excerpt(raw: &str) -> String {
+    const CHARS: usize = 32;
+    match raw.char_indices().nth(CHARS) {
+        Some((cut, _)) => format!("{}…", &raw[..cut]),
+        None => raw.to_owned(),
+    }
+}
+
+/// Free-form metadata: always a JSON object, within [`Metadata::MAX_BYTES`] serialized,
+/// [`Metadata::MAX_DEPTH`] levels deep, with numbers a JavaScript client reads exactly.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Metadata(Map<String, Value>);
 
 impl Metadata {
+    /// Largest metadata, as compact JSON, also after a merge.
+    pub const MAX_BYTES: usize = 16 * 1024;
+    /// Deepest nesting of objects and arrays (the metadata object itself is level 1).
+    pub const MAX_DEPTH: usize = 32;
+    /// Largest magnitude of a number: 2^53 - 1, beyond which JavaScript loses precision.
+    pub const MAX_NUMBER: f64 = 9_007_199_254_740_991.0;
+
     /// Accepts a JSON value as metadata.
     ///
     /// # Errors
-    /// [`ValidationError`] (field `field`) unless the value is an object.
+    /// [`ValidationError`] (field `field`) unless the value is an object within the limits.
     pub fn from_value(field: &'static str, value: Value) -> Result<Self, ValidationError> {
-        if let Value::Object(map) = value {
-            return Ok(Self(map));
-        }
-        Err(ValidationError::new(
-            field,
-            format!("must be a JSON object, not {}", json_kind(&value)),
-        ))
+        let Value::Object(map) = value else {
+            return Err(ValidationError::new(
+                field,
+                format!("must be a JSON object, not {}", json_kind(&value)),
+            ));
+        };
+        let metadata = Self(map);
+        metadata.check(field)?;
+        Ok(metadata)
     }
 
-    /// Applies `patch` as a JSON Merge Patch (RFC 7396): keys set to `null` are removed,
-    /// nested objects merge recursively, anything else replaces.
-    pub fn merge(&mut self, patch: &Metadata) {
-        merge_objects(&mut self.0, &patch.0);
+    /// The metadata with `patch` applied as a JSON Merge Patch (RFC 7396): keys set to `null`
+    /// are removed, nested objects merge recursively, anything else replaces.
+    ///
+    /// # Errors
+    /// [`ValidationError`] (field `metadata`) when the result would exceed the limits.
+    pub fn merged(&self, patch: &Metadata) -> Result<Metadata, ValidationError> {
+        let mut merged = self.clone();
+        merge_objects(&mut merged.0, &patch.0);
+        merged.check("metadata")?;
+        Ok(merged)
+    }
+
+    fn check(&self, field: &'static str) -> Result<(), ValidationError> {
+        check_depth_and_numbers(field, &self.0, 1)?;
+        let size = serde_json::to_vec(&self.0).map_or(usize::MAX, |json| json.len());
+        if size > Self::MAX_BYTES {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "is {size} bytes as JSON; at most {} are kept",
+                    Self::MAX_BYTES
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The metadata as a JSON object.
@@ -223,6 +285,49 @@ impl Metadata {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+fn check_depth_and_numbers(
+    field: &'static str,
+    object: &Map<String, Value>,
+    depth: usize,
+) -> Result<(), ValidationError> {
+    object
+        .values()
+        .try_for_each(|value| check_value(field, value, depth))
+}
+
+fn check_value(field: &'static str, value: &Value, depth: usize) -> Result<(), ValidationError> {
+    match value {
+        Value::Object(child) => {
+            check_nesting(field, depth + 1)?;
+            check_depth_and_numbers(field, child, depth + 1)
+        }
+        Value::Array(items) => {
+            check_nesting(field, depth + 1)?;
+            items
+                .iter()
+                .try_for_each(|item| check_value(field, item, depth + 1))
+        }
+        Value::Number(number) => match number.as_f64() {
+            Some(n) if n.abs() <= Metadata::MAX_NUMBER => Ok(()),
+            Some(_) | None => Err(ValidationError::new(
+                field,
+                "numbers must be between -(2^53 - 1) and 2^53 - 1",
+            )),
+        },
+        Value::Null | Value::Bool(_) | Value::String(_) => Ok(()),
+    }
+}
+
+fn check_nesting(field: &'static str, depth: usize) -> Result<(), ValidationError> {
+    if depth > Metadata::MAX_DEPTH {
+        return Err(ValidationError::new(
+            field,
+            format!("is nested deeper than {} levels", Metadata::MAX_DEPTH),
+        ));
+    }
+    Ok(())
 }
 
 fn merge_objects(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
@@ -305,6 +410,56 @@ mod tests {
     }
 
     #[test]
+    fn identities_refuse_invisible_formatting_that_could_impersonate() {
+        for sneaky in [
+            "ada\u{202E}nimda",
+            "ad\u{200B}a",
+            "\u{FEFF}ada",
+            "a\u{2066}b",
+        ] {
+            assert!(Identity::new(sneaky).is_err(), "{sneaky:?}");
+        }
+        assert!(Identity::new("Zoë 李 🎥").is_ok());
+    }
+
+    #[test]
+    fn metadata_is_bounded_in_size_depth_and_numbers() {
+        let big = json!({ "blob": "x".repeat(Metadata::MAX_BYTES) });
+        let mut deep = json!(1);
+        for _ in 0..=Metadata::MAX_DEPTH {
+            deep = json!({ "d": deep });
+        }
+        let just_deep_enough = deep["d"].clone();
+
+        assert!(Metadata::from_value("metadata", big).is_err());
+        assert!(Metadata::from_value("metadata", deep).is_err());
+        assert!(Metadata::from_value("metadata", just_deep_enough).is_ok());
+        assert!(Metadata::from_value("metadata", json!({"n": 9_007_199_254_740_991_u64})).is_ok());
+        assert!(Metadata::from_value("metadata", json!({"n": 9_007_199_254_740_993_u64})).is_err());
+        assert!(Metadata::from_value("metadata", json!({"n": [1e300]})).is_err());
+        assert!(Metadata::from_value("metadata", json!({"n": -2.5})).is_ok());
+    }
+
+    #[test]
+    fn a_merge_that_would_grow_past_the_limit_is_refused() {
+        let half = "x".repeat(Metadata::MAX_BYTES / 2);
+        let base = Metadata::from_value("metadata", json!({ "a": half })).unwrap();
+        let patch = Metadata::from_value("metadata", json!({ "b": half })).unwrap();
+
+        let err = base.merged(&patch).unwrap_err();
+
+        assert_eq!(err.field, "metadata");
+        assert!(err.reason.contains("at most 16384"), "{}", err.reason);
+    }
+
+    #[test]
+    fn excerpts_keep_error_messages_short() {
+        assert_eq!(excerpt("short"), "short");
+        let long = "é".repeat(10_000);
+        assert_eq!(excerpt(&long).chars().count(), 33);
+    }
+
+    #[test]
     fn metadata_merges_as_json_merge_patch() {
         let mut base = Metadata::from_value(
             "metadata",
@@ -316,7 +471,7 @@ mod tests {
             json!({"title": "b", "drop": null, "nested": {"y": null, "z": 3}, "new": [1]}),
         )
         .unwrap();
-        base.merge(&patch);
+        base = base.merged(&patch).unwrap();
         assert_eq!(
             Value::Object(base.as_map().clone()),
             json!({"title": "b", "keep": 1, "nested": {"x": 1, "z": 3}, "new": [1]})
