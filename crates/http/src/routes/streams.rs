@@ -5,14 +5,14 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::{
-    CreateStream, Cursor, ExpectedVersion, Identity, JoinStream, ListStreams, Stream,
-    StreamService, StreamStatus, UpdateStream,
+    CreateStream, Cursor, ExpectedVersion, JoinStream, ListStreams, Stream, StreamService,
+    UpdateStream,
 };
 
 use crate::body::JsonBody;
 use crate::dto::{
-    optional_metadata, CreateStreamRequest, JoinRequest, JoinResponse, LeaveRequest, ListParams,
-    MessageResponse, StreamState, UpdateStreamRequest,
+    CreateStreamRequest, JoinRequest, JoinResponse, LeaveRequest, ListParams, MessageResponse,
+    StreamState, UpdateStreamRequest,
 };
 use crate::error::ApiError;
 use crate::HttpState;
@@ -73,7 +73,7 @@ async fn create(
     state: web::Data<HttpState>,
     JsonBody(body): JsonBody<CreateStreamRequest>,
 ) -> Handled {
-    let request = CreateStream::try_from(body).map_err(domain::StreamError::from)?;
+    let request = CreateStream::try_from(body)?;
     let stream = state.service.create(request).await?;
     Ok(with_etag(StatusCode::CREATED, &stream)
         .insert_header((header::LOCATION, format!("/streams/{}", stream.id)))
@@ -86,26 +86,24 @@ async fn list(
     params: web::Query<ListParams>,
 ) -> Handled {
     let params = params.into_inner();
-    let status = params
-        .status
-        .as_deref()
-        .map(str::parse::<StreamStatus>)
-        .transpose()
-        .map_err(domain::StreamError::from)?;
+    let in_query = |err: ApiError| err.in_query();
+    let (status, limit) = params
+        .validate()
+        .map_err(ApiError::from)
+        .map_err(in_query)?;
     let page = state
         .service
         .list(ListStreams {
             status,
-            limit: params.limit,
-            cursor: params.cursor.map(Cursor::new),
+            limit,
+            cursor: params.cursor.clone().map(Cursor::new),
         })
-        .await?;
+        .await
+        .map_err(ApiError::from)
+        .map_err(in_query)?;
     let mut response = HttpResponse::Ok();
     if let Some(next) = &page.next {
-        response.insert_header((
-            header::LINK,
-            next_link(&req, &params.status, params.limit, next),
-        ));
+        response.insert_header((header::LINK, next_link(&req, &params.status, limit, next)));
     }
     Ok(response.json(page.items))
 }
@@ -155,14 +153,10 @@ async fn update(
     JsonBody(body): JsonBody<UpdateStreamRequest>,
 ) -> Handled {
     let id = StreamService::parse_id(&id)?;
+    let (status, metadata) = body.validate()?;
     let request = UpdateStream {
-        status: body
-            .status
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(domain::StreamError::from)?,
-        metadata: optional_metadata(body.metadata).map_err(domain::StreamError::from)?,
+        status,
+        metadata,
         expected: match if_match(&req)? {
             Some(version) => Some(ExpectedVersion::IfMatch(version)),
             None => body.version.map(ExpectedVersion::Body),
@@ -211,7 +205,7 @@ async fn join(
     JsonBody(body): JsonBody<JoinRequest>,
 ) -> Handled {
     let id = StreamService::parse_id(&id)?;
-    let request = JoinStream::try_from(body).map_err(domain::StreamError::from)?;
+    let request = JoinStream::try_from(body)?;
     let ticket = state.service.join(id, request).await?;
     Ok(HttpResponse::Ok().json(JoinResponse::from(ticket)))
 }
@@ -222,7 +216,7 @@ async fn leave(
     JsonBody(body): JsonBody<LeaveRequest>,
 ) -> Handled {
     let id = StreamService::parse_id(&id)?;
-    let identity = Identity::new(body.participant_name).map_err(domain::StreamError::from)?;
+    let identity = body.identity()?;
     let stream = state.service.leave(id, identity).await?;
     Ok(with_etag(StatusCode::OK, &stream).json(MessageResponse {
         message: "participant left".into(),
