@@ -134,8 +134,10 @@ async fn an_unknown_route_and_an_unsupported_method_answer_in_the_envelope() {
     let put = app.request(Method::PUT, "/streams").send().await.unwrap();
     let post_metrics = app.request(Method::POST, "/metrics").send().await.unwrap();
 
-    assert_error(unknown, StatusCode::NOT_FOUND, "route_not_found").await;
-    assert_error(put, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let unknown = assert_error(unknown, StatusCode::NOT_FOUND, "route_not_found").await;
+    assert_eq!(unknown["message"], "no route matches GET /nowhere");
+    let put = assert_error(put, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    assert_eq!(put["message"], "/streams does not support PUT");
     assert_error(
         post_metrics,
         StatusCode::METHOD_NOT_ALLOWED,

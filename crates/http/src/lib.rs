@@ -88,10 +88,10 @@ pub fn configure(state: HttpState) -> impl FnOnce(&mut web::ServiceConfig) + Clo
 }
 
 /// Answer for paths no route matches.
-pub async fn not_found() -> ApiError {
+pub async fn not_found(req: actix_web::HttpRequest) -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::NOT_FOUND,
         "route_not_found",
-        "no such route",
+        format!("no route matches {} {}", req.method(), req.path()),
     )
 }
