@@ -2,7 +2,7 @@
 
 use orchestrator_tests::{assert_error, spawn_app, TestApp};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 async fn stream_count(app: &TestApp) -> usize {
     let all: Vec<Value> = app.list_streams("").await.json().await.unwrap();
@@ -124,4 +124,88 @@ async fn malformed_patch_join_and_leave_bodies_are_400s() {
         assert_error(response, StatusCode::BAD_REQUEST, "malformed_json").await;
     }
     assert_eq!(app.state(&id).await["seq"], 1, "nothing changed");
+}
+
+#[tokio::test]
+async fn an_unknown_route_and_an_unsupported_method_answer_in_the_envelope() {
+    let app = spawn_app().await;
+
+    let unknown = app.request(Method::GET, "/nowhere").send().await.unwrap();
+    let put = app.request(Method::PUT, "/streams").send().await.unwrap();
+    let post_metrics = app.request(Method::POST, "/metrics").send().await.unwrap();
+
+    let unknown = assert_error(unknown, StatusCode::NOT_FOUND, "route_not_found").await;
+    assert_eq!(unknown["message"], "no route matches GET /nowhere");
+    let put = assert_error(put, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    assert_eq!(put["message"], "/streams does not support PUT");
+    assert_error(
+        post_metrics,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn every_refused_field_is_listed() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+
+    let create = app
+        .create_stream(json!({"roomName": "", "metadata": [1]}))
+        .await;
+    let join = app.join(&id, json!({"role": "admin"})).await;
+
+    let create = assert_error(create, StatusCode::BAD_REQUEST, "invalid_field").await;
+    assert_eq!(create["field"], "roomName");
+    assert_eq!(fields_of(&create), ["roomName", "metadata"]);
+    let join = assert_error(join, StatusCode::BAD_REQUEST, "invalid_field").await;
+    assert_eq!(fields_of(&join), ["participantName", "role"]);
+    assert_eq!(
+        join["message"],
+        "participantName is required; role must be host or viewer (got \"admin\")"
+    );
+}
+
+#[tokio::test]
+async fn a_value_of_the_wrong_type_names_its_field() {
+    let app = spawn_app().await;
+
+    let response = app.create_stream(json!({"roomName": 42})).await;
+
+    let error = assert_error(response, StatusCode::BAD_REQUEST, "invalid_field").await;
+    assert_eq!(error["field"], "roomName");
+}
+
+#[tokio::test]
+async fn a_query_parameter_that_is_not_a_number_is_a_query_error_naming_it() {
+    let app = spawn_app().await;
+
+    let response = app.list_streams("?limit=lots").await;
+
+    let error = assert_error(response, StatusCode::BAD_REQUEST, "invalid_query").await;
+    assert_eq!(error["field"], "limit");
+}
+
+#[tokio::test]
+async fn domain_errors_read_as_sentences() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+
+    let response = app.leave(&id, json!({"participantName": "user1"})).await;
+
+    let error = assert_error(response, StatusCode::NOT_FOUND, "participant_not_found").await;
+    assert_eq!(
+        error["message"],
+        "participant \"user1\" is not in this stream"
+    );
+}
+
+fn fields_of(error: &Value) -> Vec<String> {
+    error["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_owned())
+        .collect()
 }

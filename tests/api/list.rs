@@ -89,14 +89,14 @@ async fn list_filters_by_status_and_keeps_the_filter_in_the_next_link() {
 }
 
 #[tokio::test]
-async fn list_refuses_an_unknown_status_a_bad_limit_and_a_forged_cursor() {
+async fn list_refuses_an_unknown_status_a_bad_limit_and_a_forged_cursor_as_query_errors() {
     let app = spawn_app().await;
     create_streams(&app, 1).await;
 
     let body = assert_error(
         app.list_streams("?status=live").await,
         StatusCode::BAD_REQUEST,
-        "invalid_field",
+        "invalid_query",
     )
     .await;
     assert_eq!(body["field"], "status");
@@ -104,7 +104,7 @@ async fn list_refuses_an_unknown_status_a_bad_limit_and_a_forged_cursor() {
         let body = assert_error(
             app.list_streams(&format!("?limit={limit}")).await,
             StatusCode::BAD_REQUEST,
-            "invalid_field",
+            "invalid_query",
         )
         .await;
         assert_eq!(body["field"], "limit");
@@ -112,7 +112,7 @@ async fn list_refuses_an_unknown_status_a_bad_limit_and_a_forged_cursor() {
     let body = assert_error(
         app.list_streams("?cursor=forged").await,
         StatusCode::BAD_REQUEST,
-        "invalid_field",
+        "invalid_query",
     )
     .await;
     assert_eq!(body["field"], "cursor");

@@ -2,7 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cors;
 mod create;
+mod credentials;
 mod errors;
 mod grpc_idempotency;
 mod health;

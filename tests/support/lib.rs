@@ -309,6 +309,33 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A request to `path` with any method, for headers the other helpers do not set.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// Tries a WebSocket handshake on `path` as a browser page of `origin` would.
+    pub async fn ws_from_origin(
+        &self,
+        path: &str,
+        origin: &str,
+    ) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}{path}", self.addr)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio_tungstenite::connect_async(request),
+        )
+        .await
+        .expect("WebSocket handshake answered within 10 s")
+        .map(|(socket, _)| socket)
+    }
+
     /// Opens a WebSocket to `path` (`/` or `/ws`) on the HTTP port.
     pub async fn ws(&self, path: &str) -> WsClient {
         let url = format!("ws://{}{path}", self.addr);
@@ -354,7 +381,9 @@ impl TestApp {
     }
 }
 
-/// Reads an error answer, asserting its status and machine code; returns the body.
+/// Reads an error answer, asserting its status and that its body is the error envelope
+/// (`{"error": {"code", "message", "statusCode", "field"?, "fields"?}}`) with this machine code;
+/// returns the envelope's `error` object. The one place tests read an error's code.
 pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status, "status");
     let content_type = response
@@ -367,10 +396,40 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
         "errors are JSON"
     );
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], code, "code in {body}");
+    assert_error_envelope(&body, status, code)
+}
+
+/// Checks an error envelope already read; returns its `error` object.
+pub fn assert_error_envelope(body: &Value, status: StatusCode, code: &str) -> Value {
+    let error = &body["error"];
     assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "message in {body}"
+        body.as_object().is_some_and(|o| o.len() == 1),
+        "only `error` at the top level: {body}"
     );
-    body
+    assert_eq!(error["code"], code, "code in {body}");
+    assert_eq!(error["statusCode"], status.as_u16(), "statusCode in {body}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(!message.is_empty(), "message in {body}");
+    assert!(
+        !message.contains("(\"") && !message.contains("Some("),
+        "the message is human text, not Rust debug output: {message}"
+    );
+    if let Some(fields) = error.get("fields") {
+        let fields = fields.as_array().expect("fields is a list");
+        assert!(
+            !fields.is_empty(),
+            "fields is absent rather than empty: {body}"
+        );
+        assert_eq!(
+            error["field"], fields[0]["field"],
+            "field is the first of fields: {body}"
+        );
+        for field in fields {
+            assert!(
+                field["field"].is_string() && field["message"].is_string(),
+                "{body}"
+            );
+        }
+    }
+    error.clone()
 }

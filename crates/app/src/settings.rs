@@ -1,7 +1,11 @@
 //! Layered configuration: `config/default.toml` (compiled in, so the binary runs from any
 //! directory) → `config/<APP_ENV>.toml` (if present) → `APP__SECTION__KEY` variables → the
 //! seed's variables (`PORT`, `GRPC_PORT`, `LIVEKIT_URL`, `LIVEKIT_API_KEY`,
-//! `LIVEKIT_API_SECRET`, `REDIS_URL`) and `LOG_FORMAT`.
+//! `LIVEKIT_API_SECRET`, `REDIS_URL`), `LOG_FORMAT` and `CORS_ALLOWED_ORIGINS`.
+//!
+//! Two defaults depend on the environment rather than a file, so they hold wherever the binary
+//! runs from: browsers of any origin may call the API in `development` (the default `APP_ENV`),
+//! of none elsewhere unless `http.cors_allowed_origins` / `CORS_ALLOWED_ORIGINS` says so.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -50,6 +54,9 @@ pub struct HttpSettings {
     pub workers: usize,
     /// Grace period for in-flight requests at shutdown.
     pub shutdown_timeout_secs: u64,
+    /// Origins (`scheme://host[:port]`) whose pages may call the API and open WebSockets;
+    /// `*` allows any. Default: `["*"]` in development, `[]` elsewhere.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// gRPC listener.
@@ -95,6 +102,20 @@ impl LiveKitSettings {
     /// Whether to run the embedded emulator.
     pub fn embedded(&self) -> bool {
         self.url.trim().is_empty()
+    }
+
+    /// The key and secret the embedded emulator signs and checks with: `LIVEKIT_API_KEY` /
+    /// `LIVEKIT_API_SECRET` when set, else `livekit-server --dev`'s (`devkey` / `secret`), so
+    /// LiveKit's CLI and SDK examples work against it as they are.
+    pub fn emulator_credentials(&self) -> (String, String) {
+        let or_dev = |value: &str, dev: &str| {
+            let value = value.trim();
+            if value.is_empty() { dev } else { value }.to_owned()
+        };
+        (
+            or_dev(&self.api_key, livekit_emulator::DEV_API_KEY),
+            or_dev(&self.api_secret, livekit_emulator::DEV_API_SECRET),
+        )
     }
 
     /// Join-token lifetime.
@@ -221,6 +242,15 @@ pub struct LogSettings {
 #[error("invalid configuration: {0}")]
 pub struct SettingsError(#[from] config::ConfigError);
 
+/// The setting of the browser origins allowed to call the API.
+const CORS_KEY: &str = "http.cors_allowed_origins";
+
+/// The environment variable of [`CORS_KEY`]: origins separated by commas.
+const CORS_VARIABLE: &str = "CORS_ALLOWED_ORIGINS";
+
+/// The `APP_ENV` whose defaults suit a developer's machine.
+const DEVELOPMENT: &str = "development";
+
 /// The seed's environment variables and the setting each one sets.
 const SEED_VARIABLES: [(&str, &str); 7] = [
     ("PORT", "http.port"),
@@ -250,8 +280,14 @@ impl Settings {
         config_dir: &Path,
         env: &HashMap<String, String>,
     ) -> Result<Self, SettingsError> {
-        let app_env = env.get("APP_ENV").map_or("development", String::as_str);
+        let app_env = env.get("APP_ENV").map_or(DEVELOPMENT, String::as_str);
+        let any_origin_in_development = if app_env == DEVELOPMENT {
+            vec!["*"]
+        } else {
+            Vec::new()
+        };
         let mut builder = Config::builder()
+            .set_default(CORS_KEY, any_origin_in_development)?
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
             .add_source(File::from(config_dir.join(app_env)).required(false))
             .add_source(
@@ -259,12 +295,18 @@ impl Settings {
                     .prefix_separator("__")
                     .separator("__")
                     .source(Some(env.clone().into_iter().collect()))
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key(CORS_KEY),
             );
         for (variable, key) in SEED_VARIABLES {
             if let Some(value) = env.get(variable) {
                 builder = builder.set_override(key, value.as_str())?;
             }
+        }
+        if let Some(origins) = env.get(CORS_VARIABLE) {
+            let origins: Vec<&str> = origins.split(',').map(str::trim).collect();
+            builder = builder.set_override(CORS_KEY, origins)?;
         }
         Ok(builder.build()?.try_deserialize()?)
     }
@@ -361,6 +403,91 @@ mod tests {
 
         assert_eq!(settings.http.port, 3100);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_embedded_emulator_uses_livekits_dev_credentials_by_default() {
+        let settings = Settings::load_from(Path::new("/nonexistent"), &env(&[])).unwrap();
+
+        assert!(settings.livekit.embedded());
+        assert_eq!(
+            settings.livekit.emulator_credentials(),
+            ("devkey".to_owned(), "secret".to_owned())
+        );
+    }
+
+    #[test]
+    fn livekit_credentials_without_a_url_are_the_emulators() {
+        let settings = Settings::load_from(
+            Path::new("/nonexistent"),
+            &env(&[
+                ("LIVEKIT_API_KEY", "my-key"),
+                ("LIVEKIT_API_SECRET", "my-secret"),
+            ]),
+        )
+        .unwrap();
+
+        assert!(settings.livekit.embedded());
+        assert_eq!(
+            settings.livekit.emulator_credentials(),
+            ("my-key".to_owned(), "my-secret".to_owned())
+        );
+    }
+
+    #[test]
+    fn browsers_of_any_origin_are_allowed_in_development_only() {
+        let development = Settings::load_from(Path::new("/nonexistent"), &env(&[])).unwrap();
+        let production = Settings::load_from(
+            Path::new("/nonexistent"),
+            &env(&[("APP_ENV", "production")]),
+        )
+        .unwrap();
+
+        assert_eq!(development.http.cors_allowed_origins, vec!["*"]);
+        assert!(production.http.cors_allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn allowed_origins_come_from_a_comma_separated_variable() {
+        let settings = Settings::load_from(
+            Path::new("/nonexistent"),
+            &env(&[
+                ("APP_ENV", "production"),
+                (
+                    "CORS_ALLOWED_ORIGINS",
+                    "https://app.example.com, http://localhost:5173",
+                ),
+            ]),
+        )
+        .unwrap();
+
+        assert_eq!(
+            settings.http.cors_allowed_origins,
+            vec!["https://app.example.com", "http://localhost:5173"]
+        );
+    }
+
+    #[test]
+    fn allowed_origins_also_come_from_the_app_prefixed_variable_and_files() {
+        let from_app_variable = Settings::load_from(
+            Path::new("/nonexistent"),
+            &env(&[(
+                "APP__HTTP__CORS_ALLOWED_ORIGINS",
+                "https://a.example,https://b.example",
+            )]),
+        )
+        .unwrap();
+        let from_file = Settings::load_from(
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config")),
+            &env(&[("APP_ENV", "production")]),
+        )
+        .unwrap();
+
+        assert_eq!(
+            from_app_variable.http.cors_allowed_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert!(from_file.http.cors_allowed_origins.is_empty());
     }
 
     #[test]

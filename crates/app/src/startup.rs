@@ -14,6 +14,7 @@ use domain::ports::{EventLog, MediaServer, RandomIds, StreamRepository, SystemCl
 use domain::service::Ports;
 use domain::StreamService;
 use grpc_api::{GrpcIdempotency, GrpcState, ProtoCodec};
+use http_api::cors::{AllowedOrigins, CorsLayer};
 use http_api::idempotency::Idempotency;
 use http_api::HttpState;
 use livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens, WebhookVerifier};
@@ -160,6 +161,7 @@ impl Application {
             queue_capacity: settings.realtime.queue_capacity,
         };
         let ws = WsState {
+            http_error: http_api::error::render,
             service: service.clone(),
             hub: Hub::new(stores.events.clone(), JsonCodec, hub_config),
             config: WsConfig {
@@ -179,12 +181,21 @@ impl Application {
             retention: Duration::from_secs(settings.idempotency.retention_secs),
             lock_ttl: Duration::from_secs(settings.idempotency.lock_ttl_secs),
         });
+        let origins = AllowedOrigins::parse(&settings.http.cors_allowed_origins)
+            .context("http.cors_allowed_origins (CORS_ALLOWED_ORIGINS)")?;
+        tracing::info!(
+            ?origins,
+            "browser origins allowed (CORS and WebSocket handshakes)"
+        );
         let workers = match settings.http.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
         let http = HttpServer::new(move || {
+            // Outermost, so that preflights, refusals and every answer (errors included) of
+            // every route, the WebSocket handshake too, go through one origin policy.
             App::new()
+                .wrap(CorsLayer::new(origins.clone()))
                 .configure(http_api::configure(state.clone()))
                 .configure(ws_api::configure(ws.clone()))
                 .default_service(web::to(http_api::not_found))
@@ -393,16 +404,7 @@ fn start_emulator(
         "http://{}/webhooks/livekit",
         SocketAddr::new(webhook_host, http_addr.port())
     );
-    let api_key = if settings.livekit.api_key.is_empty() {
-        livekit_emulator::DEV_API_KEY.to_owned()
-    } else {
-        settings.livekit.api_key.clone()
-    };
-    let api_secret = if settings.livekit.api_secret.is_empty() {
-        livekit_emulator::DEV_API_SECRET.to_owned()
-    } else {
-        settings.livekit.api_secret.clone()
-    };
+    let (api_key, api_secret) = settings.livekit.emulator_credentials();
     let emulator = Emulator::new(
         EmulatorConfig::new(api_key.clone(), api_secret.clone()).with_webhook_url(webhook_url),
     );

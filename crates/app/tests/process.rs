@@ -219,3 +219,23 @@ fn secrets_and_tokens_never_reach_the_logs() {
     );
     assert!(!logs.contains(&token), "a join token leaked into the logs");
 }
+
+#[test]
+fn with_no_livekit_configuration_the_emulator_signs_with_livekits_dev_credentials() {
+    let mut process = start();
+    signal(&process, "TERM");
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+
+    let logs = process.logs.lock().unwrap().clone();
+    let emulator: serde_json::Value = logs
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|log| {
+            log["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("embedded LiveKit emulator"))
+        })
+        .expect("a log line about the embedded emulator");
+    assert_eq!(emulator["api_key"], "devkey", "{emulator}");
+    assert_eq!(emulator["api_secret"], "secret", "{emulator}");
+}

@@ -87,7 +87,7 @@ pub enum TransitionError {
     #[error("the stream is {0}, not active")]
     NotActive(StreamStatus),
     /// The body's `version` is not the current version.
-    #[error("version {expected} is not the current version {current}")]
+    #[error("version {expected} is stale: the stream is at version {current}")]
     VersionConflict {
         /// Version the writer expected.
         expected: u64,
@@ -95,7 +95,7 @@ pub enum TransitionError {
         current: u64,
     },
     /// The `If-Match` ETag is not the current version.
-    #[error("If-Match version {expected} is not the current version {current}")]
+    #[error("If-Match asks for version {expected}, but the stream is at version {current}")]
     PreconditionFailed {
         /// Version the writer expected.
         expected: u64,
@@ -106,7 +106,7 @@ pub enum TransitionError {
     #[error(transparent)]
     Invalid(#[from] crate::values::ValidationError),
     /// No participant with this identity ever joined the stream.
-    #[error("no participant {0:?} in this stream")]
+    #[error("participant \"{0}\" is not in this stream")]
     ParticipantNotFound(Identity),
 }
 

@@ -32,13 +32,13 @@ pub enum StreamError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     /// No stream has this id (404).
-    #[error("stream {0} not found")]
+    #[error("stream \"{0}\" does not exist")]
     NotFound(String),
     /// No participant with this identity joined the stream (404).
-    #[error("participant {0:?} not found in this stream")]
+    #[error("participant \"{0}\" is not in this stream")]
     ParticipantNotFound(Identity),
     /// A stream that is not stopped already uses the room name (409).
-    #[error("room name {0} is already used by a stream that is not stopped")]
+    #[error("room name \"{0}\" is already used by a stream that is not stopped")]
     RoomNameTaken(RoomName),
     /// The status machine refuses the move (409).
     #[error("a {from} stream cannot become {to}")]
@@ -52,7 +52,7 @@ pub enum StreamError {
     #[error("the stream is {0}, not active")]
     NotActive(StreamStatus),
     /// The body's `version` is stale (409).
-    #[error("version {expected} is not the current version {current}")]
+    #[error("version {expected} is stale: the stream is at version {current}")]
     VersionConflict {
         /// Expected version.
         expected: u64,
@@ -60,7 +60,7 @@ pub enum StreamError {
         current: u64,
     },
     /// The `If-Match` ETag is stale (412).
-    #[error("If-Match version {expected} is not the current version {current}")]
+    #[error("If-Match asks for version {expected}, but the stream is at version {current}")]
     PreconditionFailed {
         /// Expected version.
         expected: u64,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 /// A field of a request did not pass validation. Transports answer it with a 400.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {field}: {reason}")]
+#[error("{field} {reason}")]
 pub struct ValidationError {
     /// The request field at fault, as clients spell it (camelCase).
     pub field: &'static str,

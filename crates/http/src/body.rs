@@ -45,16 +45,43 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
+/// Parses a JSON body. A value of the wrong type is `invalid_field` naming the field (its path,
+/// e.g. `metadata.title`); anything that is not JSON is `malformed_json`.
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|err| {
-        let code = match err.classify() {
-            serde_json::error::Category::Data => "invalid_field",
-            serde_json::error::Category::Io
-            | serde_json::error::Category::Syntax
-            | serde_json::error::Category::Eof => "malformed_json",
-        };
-        ApiError::bad_request(code, err.to_string())
-    })
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        json_error(err.into_inner(), &path)
+    })?;
+    deserializer.end().map_err(|err| json_error(err, "."))?;
+    Ok(value)
+}
+
+fn json_error(err: serde_json::Error, path: &str) -> ApiError {
+    use serde_json::error::Category;
+    match err.classify() {
+        Category::Data if path == "." => {
+            ApiError::bad_request("invalid_field", "the body must be a JSON object")
+        }
+        Category::Data => ApiError::bad_request(
+            "invalid_field",
+            format!("{path}: {}", without_position(&err)),
+        )
+        .with_field(path),
+        Category::Io | Category::Syntax | Category::Eof => ApiError::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: {err}"),
+        ),
+    }
+}
+
+/// serde_json's message without its ` at line L column C` suffix (noise once the field is named).
+fn without_position(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    message
+        .strip_suffix(&suffix)
+        .map_or_else(|| message.clone(), str::to_owned)
 }
 
 /// `application/json` or any `application/*+json` (e.g. `merge-patch+json`).

@@ -2,6 +2,7 @@
 //!
 //! Streams are answered with the domain's own serialization of [`Stream`]; this module holds
 //! the shapes that differ from it and the conversions from raw request fields to domain values.
+//! Every field of a request is checked, so a refusal lists all the fields at fault at once.
 
 use chrono::{DateTime, Utc};
 use domain::{
@@ -10,6 +11,8 @@ use domain::{
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::error::ApiError;
 
 /// `POST /streams`.
 #[derive(Debug, Default, Deserialize)]
@@ -22,14 +25,60 @@ pub struct CreateStreamRequest {
 }
 
 impl TryFrom<CreateStreamRequest> for CreateStream {
-    type Error = ValidationError;
+    type Error = FieldErrors;
 
     fn try_from(raw: CreateStreamRequest) -> Result<Self, Self::Error> {
+        let (room_name, metadata) = all_valid2(
+            raw.room_name.map(RoomName::new).transpose(),
+            optional_metadata(raw.metadata),
+        )?;
         Ok(CreateStream {
-            room_name: raw.room_name.map(RoomName::new).transpose()?,
-            metadata: optional_metadata(raw.metadata)?.unwrap_or_default(),
+            room_name,
+            metadata: metadata.unwrap_or_default(),
         })
     }
+}
+
+/// Every refused field of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldErrors(pub Vec<ValidationError>);
+
+impl From<FieldErrors> for ApiError {
+    fn from(errors: FieldErrors) -> Self {
+        ApiError::invalid_fields(errors.0)
+    }
+}
+
+/// Both values, or every refusal among them.
+fn all_valid2<A, B>(
+    a: Result<A, ValidationError>,
+    b: Result<B, ValidationError>,
+) -> Result<(A, B), FieldErrors> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => Err(FieldErrors(
+            [a.err(), b.err()].into_iter().flatten().collect(),
+        )),
+    }
+}
+
+/// All three values, or every refusal among them.
+fn all_valid3<A, B, C>(
+    a: Result<A, ValidationError>,
+    b: Result<B, ValidationError>,
+    c: Result<C, ValidationError>,
+) -> Result<(A, B, C), FieldErrors> {
+    match (a, b, c) {
+        (Ok(a), Ok(b), Ok(c)) => Ok((a, b, c)),
+        (a, b, c) => Err(FieldErrors(
+            [a.err(), b.err(), c.err()].into_iter().flatten().collect(),
+        )),
+    }
+}
+
+/// A required identity: absent is refused like blank.
+fn required_identity(raw: Option<String>) -> Result<Identity, ValidationError> {
+    Identity::new(raw.ok_or_else(|| ValidationError::new("participantName", "is required"))?)
 }
 
 /// `PATCH /streams/:id`.
@@ -44,12 +93,25 @@ pub struct UpdateStreamRequest {
     pub version: Option<u64>,
 }
 
+impl UpdateStreamRequest {
+    /// The validated target status and metadata patch.
+    ///
+    /// # Errors
+    /// [`FieldErrors`] listing every refused field.
+    pub fn validate(&self) -> Result<(Option<StreamStatus>, Option<Metadata>), FieldErrors> {
+        all_valid2(
+            self.status.as_deref().map(str::parse).transpose(),
+            optional_metadata(self.metadata.clone()),
+        )
+    }
+}
+
 /// `POST /streams/:id/join`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JoinRequest {
-    /// The participant's identity.
-    pub participant_name: String,
+    /// The participant's identity (required).
+    pub participant_name: Option<String>,
     /// Participant metadata (a JSON object).
     pub metadata: Option<serde_json::Value>,
     /// `host` or `viewer` (default).
@@ -57,18 +119,18 @@ pub struct JoinRequest {
 }
 
 impl TryFrom<JoinRequest> for JoinStream {
-    type Error = ValidationError;
+    type Error = FieldErrors;
 
     fn try_from(raw: JoinRequest) -> Result<Self, Self::Error> {
+        let (identity, role, metadata) = all_valid3(
+            required_identity(raw.participant_name),
+            raw.role.as_deref().map(str::parse::<Role>).transpose(),
+            optional_metadata(raw.metadata),
+        )?;
         Ok(JoinStream {
-            identity: Identity::new(raw.participant_name)?,
-            role: raw
-                .role
-                .as_deref()
-                .map(str::parse)
-                .transpose()?
-                .unwrap_or(Role::Viewer),
-            metadata: optional_metadata(raw.metadata)?,
+            identity,
+            role: role.unwrap_or(Role::Viewer),
+            metadata,
         })
     }
 }
@@ -77,8 +139,18 @@ impl TryFrom<JoinRequest> for JoinStream {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LeaveRequest {
-    /// The participant's identity.
-    pub participant_name: String,
+    /// The participant's identity (required).
+    pub participant_name: Option<String>,
+}
+
+impl LeaveRequest {
+    /// The identity leaving.
+    ///
+    /// # Errors
+    /// [`FieldErrors`] when it is absent or invalid.
+    pub fn identity(self) -> Result<Identity, FieldErrors> {
+        required_identity(self.participant_name).map_err(|err| FieldErrors(vec![err]))
+    }
 }
 
 /// Answer of `POST /streams/:id/join`.
@@ -246,26 +318,72 @@ fn state_participant(p: Participant) -> StateParticipant {
     }
 }
 
-/// `GET /streams` query.
+/// `GET /streams` query. Every parameter is read as text and checked here, so that a bad value
+/// is refused with the parameter named.
 #[derive(Debug, Deserialize)]
 pub struct ListParams {
     /// Status filter.
     pub status: Option<String>,
     /// Page size.
-    pub limit: Option<usize>,
+    pub limit: Option<String>,
     /// Continue after a previous page.
     pub cursor: Option<String>,
 }
 
-/// `GET /streams/:id/participants` query.
+impl ListParams {
+    /// The validated status filter and page size (the range is the domain's to check).
+    ///
+    /// # Errors
+    /// [`FieldErrors`] listing every refused parameter.
+    pub fn validate(&self) -> Result<(Option<StreamStatus>, Option<usize>), FieldErrors> {
+        all_valid2(
+            self.status.as_deref().map(str::parse).transpose(),
+            page_size(self.limit.as_deref()),
+        )
+    }
+}
+
+/// A `limit` parameter as a number (the range is the domain's to check).
+fn page_size(raw: Option<&str>) -> Result<Option<usize>, ValidationError> {
+    raw.map(|raw| {
+        raw.trim().parse::<usize>().map_err(|_| {
+            ValidationError::new(
+                "limit",
+                format!(
+                    "must be a whole number between 1 and {}",
+                    domain::ListStreams::MAX_LIMIT
+                ),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// `GET /streams/:id/participants` query, read as text and checked here like [`ListParams`].
 #[derive(Debug, Deserialize)]
 pub struct ParticipantParams {
-    /// Only those present now.
-    pub active: Option<bool>,
+    /// `true`: only those present now.
+    pub active: Option<String>,
     /// Page size.
-    pub limit: Option<usize>,
+    pub limit: Option<String>,
     /// Continue after a previous page.
     pub cursor: Option<String>,
+}
+
+impl ParticipantParams {
+    /// Whether only present participants are asked for, and the page size.
+    ///
+    /// # Errors
+    /// [`FieldErrors`] listing every refused parameter.
+    pub fn validate(&self) -> Result<(bool, Option<usize>), FieldErrors> {
+        let active = match self.active.as_deref().map(str::trim) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ValidationError::new("active", "must be true or false")),
+        };
+        let (active, limit) = all_valid2(active.map(Some), page_size(self.limit.as_deref()))?;
+        Ok((active.unwrap_or(false), limit))
+    }
 }
 
 /// Answer of `GET /health`.

@@ -1,28 +1,64 @@
-//! The JSON error body and the one mapping from domain errors to HTTP.
+//! The error envelope every REST error is answered with, and the one mapping from domain errors
+//! to HTTP.
+//!
+//! ```json
+//! {"error": {"code": "invalid_field", "message": "roomName must not be empty",
+//!            "statusCode": 400, "field": "roomName",
+//!            "fields": [{"field": "roomName", "message": "roomName must not be empty"}]}}
+//! ```
+//!
+//! `error.message` and `error.statusCode` are what the original product answered (its client
+//! shows `error.message`); `error.code` is the stable machine code clients branch on, as in
+//! Stripe-style APIs. Validation errors name the field at fault in `field` and list every
+//! refused field in `fields`, so a client can fix them all in one round.
 
 use std::fmt;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use domain::StreamError;
+use domain::{StreamError, ValidationError};
 use serde::Serialize;
 
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECS: &str = "1";
 
-/// An HTTP error answer: `{"code": "...", "message": "...", "field"?: "..."}`.
+/// One refused request field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field, as clients spell it (camelCase, or a header name).
+    pub field: String,
+    /// Why it was refused, in words.
+    pub message: String,
+}
+
+/// An HTTP error answer, rendered as the envelope described in the [module docs](self).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    #[serde(skip)]
     status: StatusCode,
     /// Stable machine-readable code; clients branch on it.
     pub code: &'static str,
     /// Human-readable explanation.
     pub message: String,
-    /// The request field at fault, for validation errors.
+    /// Every refused field, for validation errors (the first is the envelope's `field`).
+    pub fields: Vec<FieldError>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+    status_code: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<&'static str>,
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    fields: &'a [FieldError],
 }
 
 impl ApiError {
@@ -32,7 +68,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            field: None,
+            fields: Vec::new(),
         }
     }
 
@@ -41,9 +77,45 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    /// Names the request field at fault.
-    pub fn with_field(mut self, field: &'static str) -> Self {
-        self.field = Some(field);
+    /// A 400 `invalid_field` listing every refused field (at least one).
+    pub fn invalid_fields(errors: impl IntoIterator<Item = ValidationError>) -> Self {
+        let fields: Vec<FieldError> = errors
+            .into_iter()
+            .map(|err| FieldError {
+                field: err.field.to_owned(),
+                message: err.to_string(),
+            })
+            .collect();
+        let message = match fields.as_slice() {
+            [] => "the request is invalid".to_owned(),
+            [one] => one.message.clone(),
+            several => several
+                .iter()
+                .map(|f| f.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        Self {
+            fields,
+            ..Self::bad_request("invalid_field", message)
+        }
+    }
+
+    /// Names the request field at fault (the message is the error's).
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.fields.push(FieldError {
+            field: field.into(),
+            message: self.message.clone(),
+        });
+        self
+    }
+
+    /// The same refusal about a query parameter rather than a body field: `invalid_field`
+    /// becomes `invalid_query`; any other error is unchanged.
+    pub fn in_query(mut self) -> Self {
+        if self.code == "invalid_field" {
+            self.code = "invalid_query";
+        }
         self
     }
 
@@ -51,6 +123,34 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The first refused field, if any.
+    pub fn field(&self) -> Option<&str> {
+        self.fields.first().map(|f| f.field.as_str())
+    }
+
+    /// The envelope as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.envelope()).unwrap_or_default()
+    }
+
+    fn envelope(&self) -> Envelope<'_> {
+        Envelope {
+            error: Body {
+                code: self.code,
+                message: &self.message,
+                status_code: self.status.as_u16(),
+                field: self.field(),
+                fields: &self.fields,
+            },
+        }
+    }
+}
+
+/// The envelope answer for `status`, `code` and `message`: what other transports on the HTTP
+/// port (the WebSocket handshake) use to answer like the REST routes.
+pub fn render(status: StatusCode, code: &'static str, message: String) -> HttpResponse {
+    ApiError::new(status, code, message).error_response()
 }
 
 impl fmt::Display for ApiError {
@@ -78,7 +178,7 @@ impl ResponseError for ApiError {
                 HeaderValue::from_static(RETRY_AFTER_SECS),
             ));
         }
-        response.json(self)
+        response.json(self.envelope())
     }
 }
 
@@ -90,13 +190,17 @@ impl actix_web::Responder for ApiError {
     }
 }
 
+impl From<ValidationError> for ApiError {
+    fn from(err: ValidationError) -> Self {
+        Self::invalid_fields([err])
+    }
+}
+
 impl From<StreamError> for ApiError {
     fn from(err: StreamError) -> Self {
         let message = err.to_string();
         match err {
-            StreamError::Invalid(invalid) => {
-                ApiError::bad_request("invalid_field", message).with_field(invalid.field)
-            }
+            StreamError::Invalid(invalid) => invalid.into(),
             StreamError::NotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "stream_not_found", message)
             }
@@ -153,5 +257,68 @@ impl From<StreamError> for ApiError {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_envelope_carries_code_message_and_status_code_under_error() {
+        let err = ApiError::new(StatusCode::NOT_FOUND, "stream_not_found", "no such stream");
+
+        assert_eq!(
+            err.to_json(),
+            json!({"error": {"code": "stream_not_found", "message": "no such stream",
+                             "statusCode": 404}})
+        );
+    }
+
+    #[test]
+    fn every_refused_field_is_listed_and_the_first_is_the_field() {
+        let err = ApiError::invalid_fields([
+            ValidationError::new("roomName", "must not be empty"),
+            ValidationError::new("metadata", "must be a JSON object, not an array"),
+        ]);
+
+        let body = err.to_json();
+
+        assert_eq!(body["error"]["code"], "invalid_field");
+        assert_eq!(body["error"]["statusCode"], 400);
+        assert_eq!(body["error"]["field"], "roomName");
+        assert_eq!(
+            body["error"]["fields"],
+            json!([
+                {"field": "roomName", "message": "roomName must not be empty"},
+                {"field": "metadata", "message": "metadata must be a JSON object, not an array"},
+            ])
+        );
+        assert_eq!(
+            body["error"]["message"],
+            "roomName must not be empty; metadata must be a JSON object, not an array"
+        );
+    }
+
+    #[test]
+    fn domain_messages_are_human_text() {
+        let identity = domain::Identity::new("user1").unwrap();
+
+        let err = ApiError::from(StreamError::ParticipantNotFound(identity));
+
+        assert_eq!(err.message, "participant \"user1\" is not in this stream");
+        assert_eq!(err.code, "participant_not_found");
+    }
+
+    #[test]
+    fn a_503_tells_when_to_retry() {
+        let err = ApiError::from(StreamError::StoreUnavailable("down".into()));
+
+        let response = err.error_response();
+
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
     }
 }

@@ -1,5 +1,6 @@
 //! REST transport of the livestream orchestrator, on actix-web. Seed-compatible endpoints,
-//! camelCase JSON, and an error body with a stable machine `code` for every failure.
+//! camelCase JSON, CORS for browser clients, and one error envelope
+//! (`{"error": {"code", "message", "statusCode", …}}`) for every failure.
 //!
 //! Handlers do three things: turn the request into domain values, call the one
 //! [`StreamService`](domain::StreamService) method, and map the result. Every domain error goes
@@ -7,8 +8,9 @@
 //!
 //! # Layout
 //!
-//! - [`error`]: [`ApiError`], the JSON error body, and the `StreamError → HTTP` mapping.
+//! - [`error`]: [`ApiError`], the error envelope, and the `StreamError → HTTP` mapping.
 //! - [`body`]: [`JsonBody`], a JSON extractor with exact 400/413/415 answers.
+//! - [`cors`]: [`CorsLayer`](cors::CorsLayer), CORS for browsers on every route of the port.
 //! - [`dto`]: request and response shapes (the public contract).
 //! - [`idempotency`]: `Idempotency-Key` middleware on the mutating stream routes.
 //! - [`metrics`]: webhook outcome counters at `/metrics`.
@@ -23,6 +25,7 @@ use domain::StreamService;
 use livekit::WebhookVerifier;
 
 pub mod body;
+pub mod cors;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
@@ -69,7 +72,13 @@ pub fn configure(state: HttpState) -> impl FnOnce(&mut web::ServiceConfig) + Clo
         cfg.app_data(web::Data::new(state.idempotency.clone()))
             .app_data(web::Data::new(state))
             .app_data(web::QueryConfig::default().error_handler(|err, _| {
-                ApiError::bad_request("invalid_query", err.to_string()).into()
+                let why = std::error::Error::source(&err)
+                    .map_or_else(|| err.to_string(), ToString::to_string);
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("the query string is invalid: {why}"),
+                )
+                .into()
             }))
             .configure(routes::health::configure)
             .configure(routes::streams::configure)
@@ -79,10 +88,10 @@ pub fn configure(state: HttpState) -> impl FnOnce(&mut web::ServiceConfig) + Clo
 }
 
 /// Answer for paths no route matches.
-pub async fn not_found() -> ApiError {
+pub async fn not_found(req: actix_web::HttpRequest) -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::NOT_FOUND,
         "route_not_found",
-        "no such route",
+        format!("no route matches {} {}", req.method(), req.path()),
     )
 }

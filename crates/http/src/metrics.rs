@@ -55,7 +55,11 @@ impl WebhookMetrics {
 
 /// Mounts `/metrics`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
+    cfg.service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics))
+            .default_service(web::to(crate::routes::method_not_allowed)),
+    );
 }
 
 async fn metrics(state: web::Data<HttpState>) -> HttpResponse {

@@ -2,10 +2,12 @@
 
 use std::fmt;
 
-/// API key accepted by the emulator when none is configured.
+/// API key accepted by the emulator when none is configured: `livekit-server --dev`'s, which
+/// LiveKit's CLI and SDK examples default to.
 pub const DEV_API_KEY: &str = "devkey";
-/// API secret matching [`DEV_API_KEY`]; long enough for LiveKit's 32-character minimum.
-pub const DEV_API_SECRET: &str = "secret-of-at-least-32-characters-for-dev";
+/// API secret matching [`DEV_API_KEY`], as `livekit-server --dev` has it. (LiveKit wants 32
+/// characters or more for real deployments; its dev mode, like this emulator, takes this one.)
+pub const DEV_API_SECRET: &str = "secret";
 
 /// Credentials and webhook targets of an emulator instance.
 #[derive(Clone)]
@@ -62,6 +64,16 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(printed.contains("key"));
         assert!(!printed.contains("super-secret"));
+    }
+
+    #[test]
+    fn the_default_credentials_are_livekit_servers_dev_ones() {
+        let config = EmulatorConfig::default();
+
+        assert_eq!(
+            (config.api_key.as_str(), config.api_secret.as_str()),
+            ("devkey", "secret")
+        );
     }
 
     #[test]

@@ -23,6 +23,12 @@
 //! `client_timeout`. A client that reads slower than its streams change overflows its queue and
 //! is closed with 1008 `slow consumer; resume from seq N`, after everything queued before.
 //!
+//! The handshake's HTTP refusals are answered in the REST API's error envelope, rendered by the
+//! [`HttpErrorResponder`] the app passes in (this crate does not depend on the REST transport).
+//! Browsers' `Origin` is checked by the CORS layer the app wraps the whole HTTP port with, against
+//! the same allowed origins as REST: a page of another origin gets 403 `origin_not_allowed` before
+//! the handshake reaches [`configure`]'s routes; a client without `Origin` (not a browser) passes.
+//!
 //! # Layout
 //!
 //! - [`JsonCodec`]: serializes each event (and each audience update) once into the frame every
@@ -122,9 +128,14 @@ impl Default for WsConfig {
     }
 }
 
+/// Renders an HTTP error answer (status, stable code, human message) in the API's envelope.
+pub type HttpErrorResponder = fn(StatusCode, &'static str, String) -> HttpResponse;
+
 /// What the WebSocket routes share.
 #[derive(Debug, Clone)]
 pub struct WsState {
+    /// Renders the handshake's refusals like every other HTTP error of the port.
+    pub http_error: HttpErrorResponder,
     /// The use cases (to check that a stream exists and read its seq).
     pub service: StreamService,
     /// The instance's fan-out of encoded events.
@@ -148,13 +159,17 @@ async fn upgrade(
     state: web::Data<WsState>,
 ) -> HttpResponse {
     let Ok((response, session, messages)) = actix_ws::handle(&request, body) else {
-        // Plain HTTP on the WebSocket path: say what it is, in the API's JSON error shape.
-        return HttpResponse::build(StatusCode::UPGRADE_REQUIRED)
-            .insert_header((header::UPGRADE, "websocket"))
-            .json(json!({
-                "code": "websocket_upgrade_required",
-                "message": "this endpoint speaks WebSocket: connect to ws://<host>:<port>/ws",
-            }));
+        // Plain HTTP on the WebSocket path: say what it is, in the API's error envelope.
+        let mut refusal = (state.http_error)(
+            StatusCode::UPGRADE_REQUIRED,
+            "websocket_upgrade_required",
+            "this endpoint speaks WebSocket: connect to ws://<host>:<port>/ws".to_owned(),
+        );
+        refusal.headers_mut().insert(
+            header::UPGRADE,
+            header::HeaderValue::from_static("websocket"),
+        );
+        return refusal;
     };
     let config = state.config;
     let messages = messages

@@ -9,10 +9,10 @@ use actix_web::http::StatusCode;
 use crate::error::ApiError;
 
 /// Answer for a known path with a method it does not support.
-pub(crate) async fn method_not_allowed() -> ApiError {
+pub(crate) async fn method_not_allowed(req: actix_web::HttpRequest) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        "this route does not support the method",
+        format!("{} does not support {}", req.path(), req.method()),
     )
 }

@@ -5,15 +5,14 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::{
-    CreateStream, Cursor, ExpectedVersion, Identity, JoinStream, ListParticipants, ListStreams,
-    Stream, StreamService, StreamStatus, UpdateStream,
+    CreateStream, Cursor, ExpectedVersion, JoinStream, ListParticipants, ListStreams, Stream,
+    StreamService, UpdateStream,
 };
 
 use crate::body::JsonBody;
 use crate::dto::{
-    optional_metadata, CreateStreamRequest, DepartureResponse, JoinRequest, JoinResponse,
-    LeaveRequest, ListParams, MessageResponse, ParticipantParams, StreamState, StreamWithRoster,
-    UpdateStreamRequest,
+    CreateStreamRequest, DepartureResponse, JoinRequest, JoinResponse, LeaveRequest, ListParams,
+    MessageResponse, ParticipantParams, StreamState, StreamWithRoster, UpdateStreamRequest,
 };
 use crate::error::ApiError;
 use crate::HttpState;
@@ -79,7 +78,7 @@ async fn create(
     state: web::Data<HttpState>,
     JsonBody(body): JsonBody<CreateStreamRequest>,
 ) -> Handled {
-    let request = CreateStream::try_from(body).map_err(domain::StreamError::from)?;
+    let request = CreateStream::try_from(body)?;
     let stream = state.service.create(request).await?;
     Ok(with_etag(StatusCode::CREATED, &stream)
         .insert_header((header::LOCATION, format!("/streams/{}", stream.id)))
@@ -92,20 +91,21 @@ async fn list(
     params: web::Query<ListParams>,
 ) -> Handled {
     let params = params.into_inner();
-    let status = params
-        .status
-        .as_deref()
-        .map(str::parse::<StreamStatus>)
-        .transpose()
-        .map_err(domain::StreamError::from)?;
+    let in_query = |err: ApiError| err.in_query();
+    let (status, limit) = params
+        .validate()
+        .map_err(ApiError::from)
+        .map_err(in_query)?;
     let page = state
         .service
         .list(ListStreams {
             status,
-            limit: params.limit,
-            cursor: params.cursor.map(Cursor::new),
+            limit,
+            cursor: params.cursor.clone().map(Cursor::new),
         })
-        .await?;
+        .await
+        .map_err(ApiError::from)
+        .map_err(in_query)?;
     let items: Vec<StreamWithRoster<'_>> =
         page.items.iter().map(StreamWithRoster::listed).collect();
     Ok(paged(&req, page.next.as_ref()).json(items))
@@ -162,17 +162,22 @@ async fn participants(
 ) -> Handled {
     let id = StreamService::parse_id(&id)?;
     let params = params.into_inner();
+    let in_query = |err: ApiError| err.in_query();
+    let (active_only, limit) = params
+        .validate()
+        .map_err(ApiError::from)
+        .map_err(in_query)?;
+    let request = ListParticipants {
+        active_only,
+        limit,
+        cursor: params.cursor.map(Cursor::new),
+    };
     let page = state
         .service
-        .participants(
-            id,
-            ListParticipants {
-                active_only: params.active.unwrap_or(false),
-                limit: params.limit,
-                cursor: params.cursor.map(Cursor::new),
-            },
-        )
-        .await?;
+        .participants(id, request)
+        .await
+        .map_err(ApiError::from)
+        .map_err(in_query)?;
     Ok(paged(&req, page.next.as_ref()).json(page.items))
 }
 
@@ -183,14 +188,10 @@ async fn update(
     JsonBody(body): JsonBody<UpdateStreamRequest>,
 ) -> Handled {
     let id = StreamService::parse_id(&id)?;
+    let (status, metadata) = body.validate()?;
     let request = UpdateStream {
-        status: body
-            .status
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(domain::StreamError::from)?,
-        metadata: optional_metadata(body.metadata).map_err(domain::StreamError::from)?,
+        status,
+        metadata,
         expected: match if_match(&req)? {
             Some(version) => Some(ExpectedVersion::IfMatch(version)),
             None => body.version.map(ExpectedVersion::Body),
@@ -243,7 +244,7 @@ async fn join(
     JsonBody(body): JsonBody<JoinRequest>,
 ) -> Handled {
     let id = StreamService::parse_id(&id)?;
-    let request = JoinStream::try_from(body).map_err(domain::StreamError::from)?;
+    let request = JoinStream::try_from(body)?;
     let ticket = state.service.join(id, request).await?;
     Ok(HttpResponse::Ok().json(JoinResponse::from(ticket)))
 }
@@ -254,14 +255,12 @@ async fn leave(
     JsonBody(body): JsonBody<LeaveRequest>,
 ) -> Handled {
     let id = StreamService::parse_id(&id)?;
-    let identity = Identity::new(body.participant_name).map_err(domain::StreamError::from)?;
+    let identity = body.identity()?;
     let departure = state.service.leave(id, identity).await?;
     let view = state.service.with_participants(departure.stream).await?;
-    Ok(
-        with_etag(StatusCode::OK, &view.stream).json(DepartureResponse {
-            message: "participant left",
-            stream: StreamWithRoster::from(&view),
-            participant: &departure.participant,
-        }),
-    )
+    Ok(with_etag(StatusCode::OK, &view.stream).json(DepartureResponse {
+        message: "participant left",
+        stream: StreamWithRoster::from(&view),
+        participant: &departure.participant,
+    }))
 }
