@@ -3,11 +3,14 @@
 //! itself with capped backoff.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::ports::StoreError;
 use fred::prelude::{Builder, Client, ClientLike, Config, ReconnectPolicy};
 use fred::types::config::{ConnectionConfig, PerformanceConfig};
+
+use crate::breaker::Breaker;
 
 /// How to reach Redis and how to name keys.
 #[derive(Clone)]
@@ -64,7 +67,7 @@ pub enum ConnectError {
     Unreachable(String),
 }
 
-/// A connected client plus the key scheme.
+/// A connected client plus the key scheme, failing fast while Redis is down.
 #[derive(Clone)]
 pub struct Connection {
     /// Commands.
@@ -73,6 +76,7 @@ pub struct Connection {
     pub keys: Keys,
     /// The configuration used.
     pub config: RedisConfig,
+    breaker: Arc<Breaker>,
 }
 
 impl fmt::Debug for Connection {
@@ -130,7 +134,22 @@ impl Connection {
             client,
             keys: Keys::new(&config.key_prefix),
             config,
+            breaker: Arc::default(),
         })
+    }
+
+    /// Whether a command should be sent now; every store operation asks first.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] at once while Redis is known to be unreachable.
+    pub fn check(&self) -> Result<(), StoreError> {
+        self.breaker.check(&self.client)
+    }
+
+    /// Maps a failed command to a store error, opening the breaker on a timeout or I/O failure.
+    pub fn failed(&self, err: fred::error::Error) -> StoreError {
+        self.breaker.failed(&self.client, &err);
+        store_error(err)
     }
 
     /// Closes the connection.

@@ -18,7 +18,7 @@ use domain::ports::StoreError;
 use fred::prelude::KeysInterface;
 use fred::types::scripts::Script;
 
-use crate::client::{store_error, Connection};
+use crate::client::Connection;
 use crate::lease::{px, tag_safe};
 
 /// Webhook dedupe in Redis; see the [module docs](self) for keys and round trips.
@@ -69,7 +69,7 @@ impl RedisWebhookDedupe {
                 vec![delivery.to_owned(), px(ttl).to_string()],
             )
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         Ok(first == 1)
     }
 }
@@ -77,17 +77,19 @@ impl RedisWebhookDedupe {
 #[async_trait]
 impl WebhookDedupe for RedisWebhookDedupe {
     async fn first_delivery(&self, event_id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.conn.check()?;
         self.first_delivery_as(event_id, ttl, &uuid::Uuid::new_v4().to_string())
             .await
     }
 
     async fn forget(&self, event_id: &str) -> Result<(), StoreError> {
+        self.conn.check()?;
         let _: i64 = self
             .conn
             .client
             .del(self.key(event_id))
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         Ok(())
     }
 }

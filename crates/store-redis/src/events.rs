@@ -10,7 +10,6 @@ use fred::interfaces::StreamsInterface;
 use futures_util::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::client::store_error;
 use crate::streams::RedisStore;
 
 /// Splits an event's JSON around the value of its `seq`, so a script can number the event
@@ -36,6 +35,7 @@ impl EventLog for RedisStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<StreamEvent>, StoreError> {
+        self.conn.check()?;
         let entries: Vec<(String, HashMap<String, String>)> = self
             .conn
             .client
@@ -46,7 +46,7 @@ impl EventLog for RedisStore {
                 Some(limit as u64),
             )
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         entries
             .into_iter()
             .map(|(_, fields)| {
@@ -68,6 +68,7 @@ impl EventLog for RedisStore {
     }
 
     async fn epoch(&self) -> Result<String, StoreError> {
+        self.conn.check()?;
         self.scripts
             .epoch
             .evalsha_with_reload(
@@ -76,7 +77,7 @@ impl EventLog for RedisStore {
                 vec![uuid::Uuid::new_v4().to_string()],
             )
             .await
-            .map_err(store_error)
+            .map_err(|err| self.conn.failed(err))
     }
 }
 

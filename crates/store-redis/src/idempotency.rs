@@ -21,7 +21,7 @@ use fred::bytes::Bytes;
 use fred::types::scripts::Script;
 use fred::types::Value;
 
-use crate::client::{store_error, Connection};
+use crate::client::Connection;
 use crate::lease::{px, tag_safe};
 
 /// KEYS: req. ARGV: fingerprint, lock ttl ms, attempt (unique per call). Returns
@@ -87,7 +87,7 @@ impl RedisIdempotency {
                 ],
             )
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         parse_begin(reply)
     }
 }
@@ -127,6 +127,7 @@ impl IdempotencyStore for RedisIdempotency {
         fingerprint: &str,
         lock_ttl: Duration,
     ) -> Result<IdempotencyBegin, StoreError> {
+        self.conn.check()?;
         self.begin_attempt(
             key,
             fingerprint,
@@ -143,6 +144,7 @@ impl IdempotencyStore for RedisIdempotency {
         response: StoredResponse,
         retention: Duration,
     ) -> Result<(), StoreError> {
+        self.conn.check()?;
         let mut args: Vec<Value> = vec![
             fingerprint.into(),
             px(retention).into(),
@@ -156,11 +158,12 @@ impl IdempotencyStore for RedisIdempotency {
             .complete
             .evalsha_with_reload(&self.conn.client, vec![self.key(key)], args)
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         Ok(())
     }
 
     async fn abandon(&self, key: &str, fingerprint: &str) -> Result<(), StoreError> {
+        self.conn.check()?;
         let _: i64 = self
             .abandon
             .evalsha_with_reload(
@@ -169,7 +172,7 @@ impl IdempotencyStore for RedisIdempotency {
                 vec![fingerprint.to_owned()],
             )
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         Ok(())
     }
 }

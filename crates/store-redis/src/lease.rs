@@ -24,7 +24,7 @@ use domain::ports::StoreError;
 use fred::prelude::KeysInterface;
 use fred::types::scripts::Script;
 
-use crate::client::{store_error, Connection};
+use crate::client::Connection;
 
 /// KEYS: holder, fence. ARGV: holder, ttl ms. Returns the token, or nil if another holder has
 /// the lease. The holder is matched up to the last `|`, so holders may contain `|`.
@@ -96,6 +96,7 @@ impl LeaseStore for RedisLeases {
         holder: &str,
         ttl: Duration,
     ) -> Result<Option<LeaseGrant>, StoreError> {
+        self.conn.check()?;
         let token: Option<u64> = self
             .acquire
             .evalsha_with_reload(
@@ -104,7 +105,7 @@ impl LeaseStore for RedisLeases {
                 vec![holder.to_owned(), px(ttl).to_string()],
             )
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         Ok(token.map(|token| LeaseGrant { token }))
     }
 
@@ -115,6 +116,7 @@ impl LeaseStore for RedisLeases {
         token: u64,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
+        self.conn.check()?;
         let renewed: i64 = self
             .renew
             .evalsha_with_reload(
@@ -123,11 +125,12 @@ impl LeaseStore for RedisLeases {
                 vec![format!("{holder}|{token}"), px(ttl).to_string()],
             )
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         Ok(renewed == 1)
     }
 
     async fn release(&self, name: &str, holder: &str, token: u64) -> Result<(), StoreError> {
+        self.conn.check()?;
         let _: i64 = self
             .release
             .evalsha_with_reload(
@@ -136,17 +139,18 @@ impl LeaseStore for RedisLeases {
                 vec![format!("{holder}|{token}")],
             )
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         Ok(())
     }
 
     async fn is_current(&self, name: &str, token: u64) -> Result<bool, StoreError> {
+        self.conn.check()?;
         let current: Option<String> = self
             .conn
             .client
             .get(self.key(name, "holder"))
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         let Some(current) = current else {
             return Ok(false);
         };

@@ -15,12 +15,14 @@
 //! # Layout
 //!
 //! - [`client`]: connection set-up (fail fast, command timeout, reconnection), key scheme,
-//!   fred error → [`StoreError`](domain::ports::StoreError) mapping.
+//!   fred error → [`StoreError`](domain::ports::StoreError) mapping; `breaker`: refusing at
+//!   once while Redis is down instead of waiting for each command's timeout.
 //! - `scripts`: the Lua scripts.
 //! - [`streams`]: [`RedisStore`], the stream repository (keys and round trips are tabled in
 //!   its docs); `participants`: its participant half; `events`: its event log.
 //! - [`subscriber`]: the instance's single pub/sub subscription and its in-process fan-out.
 
+mod breaker;
 pub mod client;
 pub mod dedupe;
 mod events;

@@ -16,7 +16,6 @@ use fred::interfaces::HashesInterface;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::client::store_error;
 use crate::streams::{encode, parse_count, RedisStore};
 
 /// A participant record as `participant.lua` writes it.
@@ -173,7 +172,7 @@ impl RedisStore {
                 args,
             )
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         applied(id, identity, ctx, &answer)
     }
 
@@ -187,7 +186,7 @@ impl RedisStore {
             .client
             .hget(self.keys(&id).people, identity.as_str())
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         record
             .map(|json| decode_record(identity.clone(), &json).map(|(_, p)| p))
             .transpose()
@@ -217,7 +216,7 @@ impl RedisStore {
                 ],
             )
             .await
-            .map_err(|err| ListError::Store(store_error(err)))?;
+            .map_err(|err| ListError::Store(self.conn.failed(err)))?;
         let mut items = Vec::with_capacity(query.limit.min(found.len() / 3));
         let mut last_place = None;
         for item in found.chunks_exact(3).take(query.limit) {

@@ -49,7 +49,7 @@ use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind, ZSort};
 use fred::types::Limit;
 use tokio::sync::broadcast;
 
-use crate::client::{store_error, ConnectError, Connection, RedisConfig};
+use crate::client::{ConnectError, Connection, RedisConfig};
 use crate::events::split_at_seq;
 use crate::scripts::Scripts;
 use crate::subscriber::Subscriber;
@@ -146,7 +146,7 @@ impl RedisStore {
             .client
             .hmget(self.keys(id).stream, READ_FIELDS.to_vec())
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         decode_stream(fields)
     }
 
@@ -163,7 +163,7 @@ impl RedisStore {
                     vec![id.to_string(), replaceable.clone()],
                 )
                 .await
-                .map_err(store_error)?;
+                .map_err(|err| self.conn.failed(err))?;
             if answer == "ok" {
                 return Ok(());
             }
@@ -194,9 +194,9 @@ impl RedisStore {
                     (0.0, member.as_str()),
                 )
                 .await
-                .map_err(store_error)?;
+                .map_err(|err| self.conn.failed(err))?;
         }
-        let _: Vec<i64> = pipeline.all().await.map_err(store_error)?;
+        let _: Vec<i64> = pipeline.all().await.map_err(|err| self.conn.failed(err))?;
         Ok(())
     }
 
@@ -218,7 +218,7 @@ impl RedisStore {
                 ],
             )
             .await
-            .map_err(store_error)
+            .map_err(|err| self.conn.failed(err))
     }
 
     /// Runs `apply.lua`: stores `next` and its `event` if the stream is still at the version
@@ -265,7 +265,7 @@ impl RedisStore {
                 ],
             )
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         match answer.first().map(String::as_str) {
             Some("ok") => Ok(Some(parse_count(answer.get(1), "seq")?)),
             Some("missing") => Err(ApplyError::NotFound),
@@ -283,7 +283,7 @@ impl RedisStore {
                 .client
                 .zrem(self.index_key(true), index_member(stream))
                 .await
-                .map_err(store_error)?;
+                .map_err(|err| self.conn.failed(err))?;
             Ok(())
         };
         let (released, unlisted) =
@@ -301,7 +301,7 @@ impl RedisStore {
                 vec![id.to_string()],
             )
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         Ok(())
     }
 
@@ -327,7 +327,7 @@ impl RedisStore {
                 false,
             )
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         if members.is_empty() {
             return Ok(Vec::new());
         }
@@ -338,9 +338,10 @@ impl RedisStore {
             let _: () = pipeline
                 .hmget(self.keys(&id).stream, READ_FIELDS.to_vec())
                 .await
-                .map_err(store_error)?;
+                .map_err(|err| self.conn.failed(err))?;
         }
-        let rows: Vec<Vec<Option<String>>> = pipeline.all().await.map_err(store_error)?;
+        let rows: Vec<Vec<Option<String>>> =
+            pipeline.all().await.map_err(|err| self.conn.failed(err))?;
         let mut batch = Vec::with_capacity(members.len());
         let mut gone = Vec::new();
         for (member, fields) in members.into_iter().zip(rows) {
@@ -437,6 +438,7 @@ fn lex_after(member: Option<&str>) -> ZRange {
 #[async_trait]
 impl StreamRepository for RedisStore {
     async fn insert(&self, stream: Stream, event: StreamEvent) -> Result<(), InsertError> {
+        self.conn.check()?;
         if !stream.is_stopped() {
             self.claim_room(&stream.room_name, &stream.id).await?;
         }
@@ -459,16 +461,18 @@ impl StreamRepository for RedisStore {
     }
 
     async fn get(&self, id: StreamId) -> Result<Option<Stream>, StoreError> {
+        self.conn.check()?;
         self.read(&id).await
     }
 
     async fn find_live_by_room(&self, room: &RoomName) -> Result<Option<Stream>, StoreError> {
+        self.conn.check()?;
         let holder: Option<String> = self
             .conn
             .client
             .get(self.room_key(room))
             .await
-            .map_err(store_error)?;
+            .map_err(|err| self.conn.failed(err))?;
         let Some(id) = holder.and_then(|h| StreamId::parse(&h).ok()) else {
             return Ok(None);
         };
@@ -476,6 +480,7 @@ impl StreamRepository for RedisStore {
     }
 
     async fn list(&self, query: ListQuery) -> Result<Page, ListError> {
+        self.conn.check()?;
         // Streams that are not stopped have an index of their own, so finding the live ones
         // never walks the history.
         let live_only = query.status.is_some_and(|s| s != StreamStatus::Stopped);
@@ -519,6 +524,7 @@ impl StreamRepository for RedisStore {
         change: Change,
         ctx: ChangeContext,
     ) -> Result<Applied, ApplyError> {
+        self.conn.check()?;
         for attempt in 0..MAX_CONFLICT_RETRIES {
             let current = self.read(&id).await?.ok_or(ApplyError::NotFound)?;
             let mut applied = current.apply(&change, &ctx)?;
@@ -550,6 +556,7 @@ impl StreamRepository for RedisStore {
         change: ParticipantChange,
         ctx: ChangeContext,
     ) -> Result<ParticipantApplied, ApplyError> {
+        self.conn.check()?;
         self.change_participant(id, &change, &ctx).await
     }
 
@@ -558,6 +565,7 @@ impl StreamRepository for RedisStore {
         id: StreamId,
         identity: &Identity,
     ) -> Result<Option<Participant>, StoreError> {
+        self.conn.check()?;
         self.read_participant(id, identity).await
     }
 
@@ -566,11 +574,18 @@ impl StreamRepository for RedisStore {
         id: StreamId,
         query: ParticipantQuery,
     ) -> Result<ParticipantPage, ListError> {
+        self.conn.check()?;
         self.participant_page(id, &query).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = self.conn.client.ping(None).await.map_err(store_error)?;
+        self.conn.check()?;
+        let _: String = self
+            .conn
+            .client
+            .ping(None)
+            .await
+            .map_err(|err| self.conn.failed(err))?;
         Ok(())
     }
 }

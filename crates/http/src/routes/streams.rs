@@ -258,9 +258,11 @@ async fn leave(
     let identity = body.identity()?;
     let departure = state.service.leave(id, identity).await?;
     let view = state.service.with_participants(departure.stream).await?;
-    Ok(with_etag(StatusCode::OK, &view.stream).json(DepartureResponse {
-        message: "participant left",
-        stream: StreamWithRoster::from(&view),
-        participant: &departure.participant,
-    }))
+    Ok(
+        with_etag(StatusCode::OK, &view.stream).json(DepartureResponse {
+            message: "participant left",
+            stream: StreamWithRoster::from(&view),
+            participant: &departure.participant,
+        }),
+    )
 }
