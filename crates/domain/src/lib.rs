@@ -22,8 +22,9 @@
 //!   at-most-once live feed backed by the event log.
 //! - [`ports`]: traits for the outside world, each with an `# Errors` contract.
 //! - [`time`]: the one fixed-width timestamp format every store and transport writes.
-//! - [`service`]: [`StreamService`], one method per operation, and [`StreamError`], the error
-//!   every transport maps exhaustively.
+//! - [`service`]: [`StreamService`], one method per operation, and what they take and answer.
+//! - [`error`]: [`StreamError`], the error every transport maps exhaustively, with its stable
+//!   machine codes.
 //!
 //! # Status machine
 //!
@@ -34,6 +35,7 @@
 pub mod audience;
 pub mod change;
 pub mod coordination;
+pub mod error;
 pub mod event;
 pub mod follow;
 pub mod membership;
@@ -46,12 +48,15 @@ pub mod values;
 
 pub use audience::{Audience, AudienceDelta, Presence};
 pub use change::{Applied, Change, ChangeContext, ExpectedVersion, TransitionError};
+pub use error::StreamError;
 pub use event::{EventType, StreamEvent};
 pub use membership::{ParticipantApplied, ParticipantChange, ParticipantDecision};
 pub use participant::{Participant, Role};
-pub use service::{
-    CreateStream, Departure, JoinStream, JoinTicket, ListParticipants, ListStreams, MediaEvent,
-    MediaEventKind, MediaEventOutcome, StreamError, StreamService, StreamView, UpdateStream,
+pub use service::commands::{
+    CreateStream, Departure, JoinStream, JoinTicket, ListParticipants, ListStreams, StreamView,
+    UpdateStream,
 };
+pub use service::media::{MediaEvent, MediaEventKind, MediaEventOutcome};
+pub use service::StreamService;
 pub use stream::{Stream, StreamStatus};
 pub use values::{Cursor, Identity, Metadata, RoomName, StreamId, ValidationError};

@@ -22,7 +22,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use domain::{StreamError, StreamService};
+use domain::{StreamError, StreamService, TransitionError};
 use futures_util::Stream;
 use realtime::{Audience, Codec, Hub, Next, SubscribeError, Subscription};
 use tokio::sync::watch;
@@ -162,17 +162,20 @@ pub async fn serve(
 pub fn status(err: StreamError) -> Status {
     let message = err.to_string();
     match err {
-        StreamError::Invalid(_) => Status::invalid_argument(message),
-        StreamError::NotFound(_) | StreamError::ParticipantNotFound(_) => {
+        StreamError::Invalid(_) | StreamError::Rejected(TransitionError::Invalid(_)) => {
+            Status::invalid_argument(message)
+        }
+        StreamError::NotFound(_)
+        | StreamError::Rejected(TransitionError::ParticipantNotFound(_)) => {
             Status::not_found(message)
         }
         StreamError::RoomNameTaken(_) => Status::already_exists(message),
-        StreamError::InvalidTransition { .. } | StreamError::NotActive(_) => {
-            Status::failed_precondition(message)
-        }
-        StreamError::VersionConflict { .. } | StreamError::PreconditionFailed { .. } => {
-            Status::aborted(message)
-        }
+        StreamError::Rejected(
+            TransitionError::InvalidTransition { .. } | TransitionError::NotActive(_),
+        ) => Status::failed_precondition(message),
+        StreamError::Rejected(
+            TransitionError::VersionConflict { .. } | TransitionError::PreconditionFailed { .. },
+        ) => Status::aborted(message),
         StreamError::MediaUnavailable(_) | StreamError::StoreUnavailable(_) => {
             Status::unavailable(message)
         }

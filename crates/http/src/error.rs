@@ -17,7 +17,7 @@ use std::fmt;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use domain::{StreamError, ValidationError};
+use domain::{StreamError, TransitionError, ValidationError};
 use serde::Serialize;
 
 /// Seconds a client should wait before retrying a 503.
@@ -198,63 +198,47 @@ impl From<ValidationError> for ApiError {
 
 impl From<StreamError> for ApiError {
     fn from(err: StreamError) -> Self {
+        let code = err.code();
         let message = err.to_string();
         match err {
-            StreamError::Invalid(invalid) => invalid.into(),
-            StreamError::NotFound(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "stream_not_found", message)
+            StreamError::Invalid(invalid)
+            | StreamError::Rejected(TransitionError::Invalid(invalid)) => invalid.into(),
+            StreamError::NotFound(_)
+            | StreamError::Rejected(TransitionError::ParticipantNotFound(_)) => {
+                ApiError::new(StatusCode::NOT_FOUND, code, message)
             }
-            StreamError::ParticipantNotFound(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "participant_not_found", message)
+            StreamError::RoomNameTaken(_)
+            | StreamError::Rejected(
+                TransitionError::InvalidTransition { .. }
+                | TransitionError::NotActive(_)
+                | TransitionError::VersionConflict { .. },
+            ) => ApiError::new(StatusCode::CONFLICT, code, message),
+            StreamError::Rejected(TransitionError::PreconditionFailed { .. }) => {
+                ApiError::new(StatusCode::PRECONDITION_FAILED, code, message)
             }
-            StreamError::RoomNameTaken(_) => {
-                ApiError::new(StatusCode::CONFLICT, "room_name_taken", message)
-            }
-            StreamError::InvalidTransition { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "invalid_transition", message)
-            }
-            StreamError::NotActive(_) => {
-                ApiError::new(StatusCode::CONFLICT, "stream_not_active", message)
-            }
-            StreamError::VersionConflict { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "version_conflict", message)
-            }
-            StreamError::PreconditionFailed { .. } => ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
-                message,
-            ),
             StreamError::MediaUnavailable(why) => {
                 tracing::warn!(error = %why, "LiveKit unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "livekit_unavailable",
+                    code,
                     "LiveKit is unavailable; retry later",
                 )
             }
             StreamError::MediaRejected(why) => {
                 tracing::error!(error = %why, "LiveKit refused a request");
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "livekit_error",
-                    "LiveKit refused the request",
-                )
+                ApiError::new(StatusCode::BAD_GATEWAY, code, "LiveKit refused the request")
             }
             StreamError::StoreUnavailable(why) => {
                 tracing::warn!(error = %why, "store unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
+                    code,
                     "the state store is unavailable; retry later",
                 )
             }
             StreamError::Internal(why) => {
                 tracing::error!(error = %why, "internal error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "internal error",
-                )
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, "internal error")
             }
         }
     }
@@ -306,7 +290,9 @@ mod tests {
     fn domain_messages_are_human_text() {
         let identity = domain::Identity::new("user1").unwrap();
 
-        let err = ApiError::from(StreamError::ParticipantNotFound(identity));
+        let err = ApiError::from(StreamError::Rejected(TransitionError::ParticipantNotFound(
+            identity,
+        )));
 
         assert_eq!(err.message, "participant \"user1\" is not in this stream");
         assert_eq!(err.code, "participant_not_found");

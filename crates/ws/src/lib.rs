@@ -420,7 +420,7 @@ impl Connection {
     async fn send_error(&mut self, err: &StreamError, stream_id: &str) -> Result<(), Gone> {
         self.send(json!({
             "type": "error",
-            "code": error_code(err),
+            "code": err.code(),
             "message": err.to_string(),
             "streamId": stream_id,
         }))
@@ -471,24 +471,6 @@ impl Connection {
         }
         self.session.ping(b"").await.map_err(|_| Gone)?;
         Ok(Flow::Continue)
-    }
-}
-
-/// The machine code of a domain error, the same codes as the REST API's error bodies.
-fn error_code(err: &StreamError) -> &'static str {
-    match err {
-        StreamError::Invalid(_) => "invalid_field",
-        StreamError::NotFound(_) => "stream_not_found",
-        StreamError::ParticipantNotFound(_) => "participant_not_found",
-        StreamError::RoomNameTaken(_) => "room_name_taken",
-        StreamError::InvalidTransition { .. } => "invalid_transition",
-        StreamError::NotActive(_) => "stream_not_active",
-        StreamError::VersionConflict { .. } => "version_conflict",
-        StreamError::PreconditionFailed { .. } => "precondition_failed",
-        StreamError::MediaUnavailable(_) => "livekit_unavailable",
-        StreamError::MediaRejected(_) => "livekit_error",
-        StreamError::StoreUnavailable(_) => "store_unavailable",
-        StreamError::Internal(_) => "internal_error",
     }
 }
 

@@ -1,0 +1,109 @@
+//! What the operations of the [`StreamService`](crate::StreamService) take and answer.
+
+use crate::change::ExpectedVersion;
+use crate::participant::{Participant, Role};
+use crate::stream::{Stream, StreamStatus};
+use crate::values::{Cursor, Identity, Metadata, RoomName, StreamId};
+
+/// Create a stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CreateStream {
+    /// Room to use; `room-<id>` when absent.
+    pub room_name: Option<RoomName>,
+    /// Initial metadata.
+    pub metadata: Metadata,
+}
+
+/// List streams.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListStreams {
+    /// Only streams with this status.
+    pub status: Option<StreamStatus>,
+    /// Page size: 1 to [`ListStreams::MAX_LIMIT`], [`ListStreams::DEFAULT_LIMIT`] when absent.
+    pub limit: Option<usize>,
+    /// Continue after a previous page.
+    pub cursor: Option<Cursor>,
+}
+
+impl ListStreams {
+    /// Page size when none is asked for.
+    pub const DEFAULT_LIMIT: usize = 100;
+    /// Largest page size.
+    pub const MAX_LIMIT: usize = 1000;
+}
+
+/// List a stream's participants.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListParticipants {
+    /// Only those present now.
+    pub active_only: bool,
+    /// Page size: 1 to [`ListStreams::MAX_LIMIT`], [`ListStreams::DEFAULT_LIMIT`] when absent.
+    pub limit: Option<usize>,
+    /// Continue after a previous page.
+    pub cursor: Option<Cursor>,
+}
+
+/// A stream with, for a small audience, its participants: what `GET /streams/:id` and
+/// `/state` show. The cost of building it is bounded whatever the audience size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamView {
+    /// The stream, with its audience counters.
+    pub stream: Stream,
+    /// Everyone who ever joined, in order of first join, when at most
+    /// [`StreamView::INLINE_PARTICIPANTS`] did; empty otherwise (page through
+    /// [`StreamService::participants`]).
+    pub participants: Vec<Participant>,
+    /// True when the stream has more participants than are shown inline.
+    pub truncated: bool,
+}
+
+impl StreamView {
+    /// Most participants shown inline with a stream.
+    pub const INLINE_PARTICIPANTS: usize = 100;
+}
+
+/// What leaving did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Departure {
+    /// The stream afterwards (its counters and seq include the leave).
+    pub stream: Stream,
+    /// The participant afterwards.
+    pub participant: Participant,
+}
+
+/// Change a stream's status and/or metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateStream {
+    /// Target status. `stopping` or `stopped` runs the stop procedure (the room is deleted).
+    pub status: Option<StreamStatus>,
+    /// Merge patch for the metadata.
+    pub metadata: Option<Metadata>,
+    /// Required current version.
+    pub expected: Option<ExpectedVersion>,
+}
+
+/// Join a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinStream {
+    /// Who joins.
+    pub identity: Identity,
+    /// What they may do.
+    pub role: Role,
+    /// Their metadata.
+    pub metadata: Option<Metadata>,
+}
+
+/// What a participant needs to connect to the stream's room.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinTicket {
+    /// Signed LiveKit access token.
+    pub token: String,
+    /// The stream joined.
+    pub stream_id: StreamId,
+    /// The participant's identity.
+    pub identity: Identity,
+    /// The role granted.
+    pub role: Role,
+    /// Where media clients connect.
+    pub ws_url: String,
+}

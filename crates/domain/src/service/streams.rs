@@ -1,0 +1,175 @@
+//! Streams themselves: create, list, read, update, stop.
+
+use crate::change::{Change, TransitionError};
+use crate::error::StreamError;
+use crate::ports::{InsertError, ListQuery, MediaError, Page, ParticipantQuery};
+use crate::stream::{Stream, StreamStatus};
+use crate::values::{RoomName, StreamId};
+
+use super::commands::{CreateStream, ListStreams, StreamView, UpdateStream};
+use super::{list_error, page_limit, StreamService};
+
+impl StreamService {
+    /// Creates a stream: reserves nothing until LiveKit has the room, then stores the stream
+    /// (active) with its `stream_created` event.
+    ///
+    /// # Errors
+    /// `RoomNameTaken`, `MediaUnavailable`, `MediaRejected`, `StoreUnavailable`, `Internal`.
+    pub async fn create(&self, request: CreateStream) -> Result<Stream, StreamError> {
+        let id = StreamId::from_uuid(self.ports.ids.new_id());
+        let room = request
+            .room_name
+            .unwrap_or_else(|| RoomName::for_stream(&id));
+        // Checked before calling LiveKit so a taken name costs no LiveKit call; the insert below
+        // checks again atomically.
+        if self.ports.streams.find_live_by_room(&room).await?.is_some() {
+            return Err(StreamError::RoomNameTaken(room));
+        }
+        let media_room = self.ports.media.create_room(&room).await?;
+        let ctx = self.context();
+        let mut stream =
+            Stream::new_active(id, room, Some(media_room.sid), request.metadata, ctx.at);
+        let event = stream.record_creation(&ctx);
+        match self.ports.streams.insert(stream.clone(), event).await {
+            Ok(()) => Ok(stream),
+            Err(InsertError::RoomNameTaken(room)) => Err(StreamError::RoomNameTaken(room)),
+            Err(InsertError::DuplicateId(id)) => Err(StreamError::Internal(format!(
+                "stream id {id} generated twice"
+            ))),
+            Err(InsertError::Store(err)) => Err(err.into()),
+        }
+    }
+
+    /// A page of streams, oldest first.
+    ///
+    /// # Errors
+    /// `Invalid` (limit out of range, unknown cursor), `StoreUnavailable`, `Internal`.
+    pub async fn list(&self, request: ListStreams) -> Result<Page, StreamError> {
+        let query = ListQuery {
+            status: request.status,
+            after: request.cursor,
+            limit: page_limit(request.limit)?,
+        };
+        self.ports.streams.list(query).await.map_err(list_error)
+    }
+
+    /// The stream with this id.
+    ///
+    /// # Errors
+    /// `NotFound`, `StoreUnavailable`, `Internal`.
+    pub async fn get(&self, id: StreamId) -> Result<Stream, StreamError> {
+        self.ports
+            .streams
+            .get(id)
+            .await?
+            .ok_or_else(|| StreamError::NotFound(id.to_string()))
+    }
+
+    /// The stream with its participants inline when it has at most
+    /// [`StreamView::INLINE_PARTICIPANTS`] (see [`StreamService::with_participants`]), its
+    /// counters otherwise.
+    ///
+    /// # Errors
+    /// `NotFound`, `StoreUnavailable`, `Internal`.
+    pub async fn view(&self, id: StreamId) -> Result<StreamView, StreamError> {
+        let stream = self.get(id).await?;
+        self.with_participants(stream).await
+    }
+
+    /// `stream` with its participants inline when it has at most
+    /// [`StreamView::INLINE_PARTICIPANTS`] (one store read then, none otherwise).
+    ///
+    /// # Errors
+    /// `StoreUnavailable`, `Internal`.
+    pub async fn with_participants(&self, stream: Stream) -> Result<StreamView, StreamError> {
+        let total = usize::try_from(stream.audience.total_joined).unwrap_or(usize::MAX);
+        if total == 0 || total > StreamView::INLINE_PARTICIPANTS {
+            return Ok(StreamView {
+                truncated: total > 0,
+                participants: Vec::new(),
+                stream,
+            });
+        }
+        let query = ParticipantQuery {
+            active_only: false,
+            after: None,
+            limit: StreamView::INLINE_PARTICIPANTS,
+        };
+        let page = self.participant_page(&stream, query).await?;
+        Ok(StreamView {
+            truncated: page.next.is_some(),
+            participants: page.items,
+            stream,
+        })
+    }
+
+    /// Changes status and/or metadata. A target of `stopping` or `stopped` applies the rest of
+    /// the request, then runs [`StreamService::stop`].
+    ///
+    /// # Errors
+    /// `NotFound`, `InvalidTransition`, `VersionConflict`, `PreconditionFailed`, plus those of
+    /// `stop` when stopping.
+    pub async fn update(&self, id: StreamId, request: UpdateStream) -> Result<Stream, StreamError> {
+        match request.status {
+            Some(StreamStatus::Stopping | StreamStatus::Stopped) => {
+                let current = self.get(id).await?;
+                if !current.is_stopped() && !current.status.can_become(StreamStatus::Stopping) {
+                    return Err(StreamError::Rejected(TransitionError::InvalidTransition {
+                        from: current.status,
+                        to: StreamStatus::Stopped,
+                    }));
+                }
+                self.apply(
+                    id,
+                    Change::Update {
+                        status: None,
+                        metadata: request.metadata,
+                        expected: request.expected,
+                    },
+                )
+                .await?;
+                self.stop(id).await
+            }
+            Some(StreamStatus::Creating | StreamStatus::Active | StreamStatus::Error) | None => {
+                let applied = self
+                    .apply(
+                        id,
+                        Change::Update {
+                            status: request.status,
+                            metadata: request.metadata,
+                            expected: request.expected,
+                        },
+                    )
+                    .await?;
+                Ok(applied.stream)
+            }
+        }
+    }
+
+    /// Stops a stream: `stopping`, the LiveKit room deleted, `stopped`. Stopping a stopped
+    /// stream returns it unchanged with no new event; a stop interrupted by a LiveKit outage
+    /// resumes where it was when called again.
+    ///
+    /// # Errors
+    /// `NotFound`, `InvalidTransition` (a `creating` stream), `MediaUnavailable`,
+    /// `MediaRejected`, `StoreUnavailable`, `Internal`.
+    pub async fn stop(&self, id: StreamId) -> Result<Stream, StreamError> {
+        let begun = self.apply(id, Change::BeginStop).await?;
+        if begun.stream.is_stopped() {
+            return Ok(begun.stream);
+        }
+        match self.ports.media.delete_room(&begun.stream.room_name).await {
+            Ok(()) | Err(MediaError::NotFound(_)) => {}
+            Err(err) => return Err(err.into()),
+        }
+        Ok(self.apply(id, Change::FinishStop).await?.stream)
+    }
+
+    /// Whether the service can serve: the store answers.
+    ///
+    /// # Errors
+    /// `StoreUnavailable` when it does not.
+    pub async fn ready(&self) -> Result<(), StreamError> {
+        Ok(self.ports.streams.ping().await?)
+    }
+}

@@ -1,0 +1,247 @@
+//! The use cases against mockall mocks of every port.
+
+use std::sync::{Arc, Mutex};
+
+use mockall::predicate::eq;
+
+mod media;
+mod participants;
+mod streams;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::*;
+use crate::change::{ChangeContext, ExpectedVersion, TransitionError};
+use crate::event::{EventType, StreamEvent};
+use crate::membership::{ParticipantApplied, ParticipantChange};
+use crate::ports::{
+    ApplyError, InsertError, ListQuery, MediaError, Page, ParticipantPage, ParticipantQuery,
+    StoreError, TokenError,
+};
+use crate::ports::{
+    MediaParticipant, MediaRoom, MockMediaServer, MockStreamRepository, MockTokenIssuer, RandomIds,
+    SystemClock,
+};
+use crate::stream::{Stream, StreamStatus};
+use crate::values::{Cursor, Identity, Metadata, RoomName, StreamId};
+use crate::Audience;
+use crate::{
+    CreateStream, JoinStream, ListParticipants, ListStreams, MediaEvent, MediaEventKind,
+    MediaEventOutcome, Participant, Role, UpdateStream,
+};
+
+/// A stream held by a mocked repository that applies changes with the real [`Stream::apply`]
+/// and [`ParticipantChange::apply`], its participant records in order of first join, plus
+/// every event it recorded.
+#[derive(Clone, Default)]
+struct Stored {
+    stream: Arc<Mutex<Option<Stream>>>,
+    people: Arc<Mutex<Vec<Participant>>>,
+    events: Arc<Mutex<Vec<StreamEvent>>>,
+}
+
+impl Stored {
+    fn current(&self) -> Stream {
+        self.stream
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("a stream is stored")
+    }
+
+    fn people(&self) -> Vec<Participant> {
+        self.people.lock().unwrap().clone()
+    }
+
+    fn person(&self, name: &str) -> Participant {
+        self.people()
+            .into_iter()
+            .find(|p| p.identity.as_str() == name)
+            .expect("the participant is stored")
+    }
+
+    fn apply_participant(
+        &self,
+        change: &ParticipantChange,
+        ctx: &ChangeContext,
+    ) -> Result<ParticipantApplied, ApplyError> {
+        let mut slot = self.stream.lock().unwrap();
+        let stream = slot.as_mut().ok_or(ApplyError::NotFound)?;
+        let mut people = self.people.lock().unwrap();
+        let index = people.iter().position(|p| &p.identity == change.identity());
+        let (applied, decision) = change.apply(stream, index.map(|i| &people[i]), ctx)?;
+        if let (Some(decision), Some(event)) = (decision, &applied.event) {
+            match index {
+                Some(i) => people[i] = decision.participant,
+                None => people.push(decision.participant),
+            }
+            stream.audience = applied.audience;
+            stream.seq = event.seq;
+            self.events.lock().unwrap().push(event.clone());
+        }
+        Ok(applied)
+    }
+
+    fn page(&self, query: &ParticipantQuery) -> ParticipantPage {
+        let start = query
+            .after
+            .as_ref()
+            .map_or(0, |c| c.as_str().parse::<usize>().unwrap());
+        let people = self.people();
+        let matching: Vec<(usize, Participant)> = people
+            .into_iter()
+            .enumerate()
+            .skip(start)
+            .filter(|(_, p)| !query.active_only || p.is_active())
+            .collect();
+        let next = (matching.len() > query.limit)
+            .then(|| Cursor::new((matching[query.limit - 1].0 + 1).to_string()));
+        ParticipantPage {
+            items: matching
+                .into_iter()
+                .take(query.limit)
+                .map(|(_, p)| p)
+                .collect(),
+            next,
+        }
+    }
+
+    fn event_kinds(&self) -> Vec<EventType> {
+        self.events.lock().unwrap().iter().map(|e| e.kind).collect()
+    }
+}
+
+struct Harness {
+    repo: MockStreamRepository,
+    media: MockMediaServer,
+    tokens: MockTokenIssuer,
+    stored: Stored,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self {
+            repo: MockStreamRepository::new(),
+            media: MockMediaServer::new(),
+            tokens: MockTokenIssuer::new(),
+            stored: Stored::default(),
+        }
+    }
+
+    /// A harness whose repository holds one stream with `status` (created through `create`'s
+    /// own recording, so seq and version are real).
+    fn with_stream(status: StreamStatus) -> (Self, StreamId) {
+        let mut harness = Self::new();
+        let id = StreamId::from_uuid(Uuid::new_v4());
+        let mut stream = Stream::new_active(
+            id,
+            RoomName::for_stream(&id),
+            Some("RM_1".into()),
+            Metadata::default(),
+            SystemClock.now(),
+        );
+        let created = stream.record_creation(&ChangeContext {
+            event_id: Uuid::new_v4(),
+            at: stream.created_at,
+            instance_id: "test".into(),
+        });
+        stream.status = status;
+        *harness.stored.stream.lock().unwrap() = Some(stream);
+        harness.stored.events.lock().unwrap().push(created);
+        harness.serve_stored_stream();
+        (harness, id)
+    }
+
+    fn serve_stored_stream(&mut self) {
+        let stored = self.stored.clone();
+        self.repo
+            .expect_get()
+            .returning(move |_| Ok(stored.stream.lock().unwrap().clone()));
+        let stored = self.stored.clone();
+        self.repo.expect_find_live_by_room().returning(move |_| {
+            Ok(stored
+                .stream
+                .lock()
+                .unwrap()
+                .clone()
+                .filter(|s| !s.is_stopped()))
+        });
+        let stored = self.stored.clone();
+        self.repo
+            .expect_apply_participant()
+            .returning(move |_, change, ctx| stored.apply_participant(&change, &ctx));
+        let stored = self.stored.clone();
+        self.repo
+            .expect_participant()
+            .returning(move |_, identity| {
+                Ok(stored
+                    .people()
+                    .into_iter()
+                    .find(|p| &p.identity == identity))
+            });
+        let stored = self.stored.clone();
+        self.repo
+            .expect_participants()
+            .returning(move |_, query| Ok(stored.page(&query)));
+        let stored = self.stored.clone();
+        self.repo.expect_apply().returning(move |_, change, ctx| {
+            let mut slot = stored.stream.lock().unwrap();
+            let stream = slot.as_ref().ok_or(ApplyError::NotFound)?;
+            let applied = stream.apply(&change, &ctx)?;
+            *slot = Some(applied.stream.clone());
+            stored.events.lock().unwrap().extend(applied.event.clone());
+            Ok(applied)
+        });
+    }
+
+    fn issue_tokens(&mut self) {
+        self.tokens
+            .expect_issue()
+            .returning(|grant| Ok(format!("token-for-{}-{}", grant.identity, grant.role)));
+        self.tokens
+            .expect_ws_url()
+            .return_const("ws://media.test".to_owned());
+    }
+
+    fn service(self) -> (StreamService, Stored) {
+        let stored = self.stored.clone();
+        let ports = Ports {
+            streams: Arc::new(self.repo),
+            media: Arc::new(self.media),
+            tokens: Arc::new(self.tokens),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+        };
+        (StreamService::new(ports, "test-instance"), stored)
+    }
+}
+
+fn room(sid: &str) -> MediaRoom {
+    MediaRoom {
+        sid: sid.into(),
+        name: "ignored".into(),
+        num_participants: 0,
+    }
+}
+
+fn media(room: &str, room_sid: &str, kind: MediaEventKind) -> MediaEvent {
+    MediaEvent {
+        room: room.into(),
+        room_sid: room_sid.into(),
+        reported_at: None,
+        kind,
+    }
+}
+
+fn ada() -> Identity {
+    Identity::new("ada").unwrap()
+}
+
+fn viewer(identity: Identity) -> JoinStream {
+    JoinStream {
+        identity,
+        role: Role::Viewer,
+        metadata: None,
+    }
+}
