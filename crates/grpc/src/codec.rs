@@ -52,11 +52,6 @@ impl EncodedEvent {
         self.kind
     }
 
-    /// The encoded bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
     /// The event as a message again.
     ///
     /// # Errors

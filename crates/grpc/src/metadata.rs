@@ -22,9 +22,9 @@ pub(crate) fn to_string_map(metadata: &Metadata) -> HashMap<String, String> {
         .as_map()
         .iter()
         .map(|(key, value)| {
-            let text = match value {
-                Json::String(text) => text.clone(),
-                other => other.to_string(),
+            let text = match value.as_str() {
+                Some(text) => text.to_owned(),
+                None => value.to_string(),
             };
             (key.clone(), text)
         })
