@@ -1,5 +1,9 @@
 //! Compiles proto/streams.proto with protox (pure Rust, no system `protoc`) and hands the
 //! descriptors to tonic-prost-build; also keeps the encoded descriptor set for reflection.
+//!
+//! Two passes: the messages and the client as usual, then the server alone, with every message
+//! taken from the first pass except `StreamEvent`, which the server streams as
+//! `crate::EncodedEvent` (bytes encoded once per event, shared by every subscriber).
 
 use std::path::PathBuf;
 
@@ -17,7 +21,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     tonic_prost_build::configure()
         .build_client(true)
+        .build_server(false)
+        .compile_fds(descriptors.clone())?;
+    let server_dir = out_dir.join("server");
+    std::fs::create_dir_all(&server_dir)?;
+    tonic_prost_build::configure()
+        .build_client(false)
         .build_server(true)
+        .out_dir(&server_dir)
+        .extern_path(".livestream.orchestrator.v1", "crate::proto")
+        .extern_path(
+            ".livestream.orchestrator.v1.StreamEvent",
+            "crate::EncodedEvent",
+        )
         .compile_fds(descriptors)?;
     Ok(())
 }

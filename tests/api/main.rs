@@ -1,4 +1,5 @@
-//! The REST API, end to end: a real orchestrator on port 0 with its embedded LiveKit emulator.
+//! The REST, WebSocket and gRPC APIs, end to end: a real orchestrator on port 0 with its
+//! embedded LiveKit emulator.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,7 +15,9 @@ mod leave;
 mod limits;
 mod list;
 mod livekit_outage;
+mod original_client;
 mod participants;
+mod proto_compat;
 mod read;
 mod realtime_grpc;
 mod realtime_ws;

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use grpc_api::proto::stream_event::EventData;
 use grpc_api::proto::{
     self, CreateStreamRequest, GetStreamRequest, GetStreamStateRequest, JoinStreamRequest,
     LeaveStreamRequest, ListStreamsRequest, ParticipantRole, StopStreamRequest, StreamEventType,
@@ -12,6 +13,8 @@ use grpc_api::proto::{
 };
 use orchestrator::Settings;
 use orchestrator_tests::{spawn_app, spawn_app_with, GrpcClient, TestApp};
+use prost_types::value::Kind;
+use prost_types::{Struct, Value as StructValue};
 use reqwest::StatusCode;
 use serde_json::json;
 use tonic::{Code, Streaming};
@@ -57,6 +60,28 @@ fn request_for(id: &str) -> GetStreamRequest {
     }
 }
 
+/// A `google.protobuf.Struct` of these fields.
+fn object(fields: &[(&str, StructValue)]) -> Struct {
+    Struct {
+        fields: fields
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), value.clone()))
+            .collect(),
+    }
+}
+
+fn text(value: &str) -> StructValue {
+    StructValue {
+        kind: Some(Kind::StringValue(value.to_owned())),
+    }
+}
+
+fn number(value: f64) -> StructValue {
+    StructValue {
+        kind: Some(Kind::NumberValue(value)),
+    }
+}
+
 #[tokio::test]
 async fn subscribing_needs_the_id_of_an_existing_stream() {
     let app = spawn_app().await;
@@ -96,7 +121,7 @@ async fn every_change_arrives_in_seq_order_and_the_stream_ends_after_stream_stop
     while let Some(event) = next(&mut events).await.unwrap() {
         received.push(event);
     }
-    let types: Vec<StreamEventType> = received.iter().map(|e| e.r#type()).collect();
+    let types: Vec<StreamEventType> = received.iter().map(|e| e.event_type()).collect();
     assert_eq!(
         types,
         [
@@ -112,12 +137,16 @@ async fn every_change_arrives_in_seq_order_and_the_stream_ends_after_stream_stop
     assert_eq!(seqs, (1..=6).collect::<Vec<_>>());
     assert!(received
         .iter()
-        .all(|e| e.stream_id == id && !e.id.is_empty()));
-    let joined: serde_json::Value = serde_json::from_str(&received[1].data).unwrap();
-    assert!(
-        joined.is_object() && received[1].data.contains("alice"),
-        "{joined}"
+        .all(|e| e.stream_id == id && !e.event_id.is_empty() && !e.instance_id.is_empty()));
+    let Some(EventData::ParticipantJoined(joined)) = &received[1].event_data else {
+        panic!("{:?}", received[1]);
+    };
+    let alice = joined.participant.as_ref().unwrap();
+    assert_eq!(
+        (alice.identity.as_str(), alice.role()),
+        ("alice", ParticipantRole::Host)
     );
+    assert_eq!(joined.audience.map(|a| (a.active, a.hosts)), Some((1, 1)));
 }
 
 #[tokio::test]
@@ -234,13 +263,16 @@ async fn the_unary_rpcs_mirror_rest() {
     let created = client
         .create_stream(CreateStreamRequest {
             room_name: "grpc-room".into(),
-            metadata: r#"{"title":"hello"}"#.into(),
+            metadata: Some(object(&[("title", text("hello"))])),
         })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(created.status(), StreamStatus::Active);
     assert_eq!(created.room_name, "grpc-room");
+    assert_eq!(created.metadata, Some(object(&[("title", text("hello"))])));
+    assert!(created.created_at > 0 && created.started_at >= created.created_at);
+    assert_eq!(created.stopped_at, 0, "not stopped");
     let id = created.id.clone();
     let rest: serde_json::Value = app.stream(&id).await;
     assert_eq!(rest["metadata"]["title"], "hello");
@@ -261,7 +293,7 @@ async fn the_unary_rpcs_mirror_rest() {
     let updated = client
         .update_stream(UpdateStreamRequest {
             stream_id: id.clone(),
-            metadata: r#"{"title":"changed"}"#.into(),
+            metadata: Some(object(&[("title", text("changed")), ("n", number(2.0))])),
             version: Some(created.version),
             ..UpdateStreamRequest::default()
         })
@@ -269,13 +301,15 @@ async fn the_unary_rpcs_mirror_rest() {
         .unwrap()
         .into_inner();
     assert_eq!(updated.version, created.version + 1);
+    let rest: serde_json::Value = app.stream(&id).await;
+    assert_eq!(rest["metadata"], json!({"title": "changed", "n": 2}));
 
     let ticket = client
         .join_stream(JoinStreamRequest {
             stream_id: id.clone(),
             identity: "bob".into(),
             role: ParticipantRole::Host.into(),
-            metadata: String::new(),
+            metadata: Some(object(&[("seat", number(1.0))])),
         })
         .await
         .unwrap()
@@ -302,7 +336,15 @@ async fn the_unary_rpcs_mirror_rest() {
         .await
         .unwrap()
         .into_inner();
-    assert!(!after_leave.participants[0].left_at.is_empty());
+    let bob = &after_leave.participants[0];
+    assert!(bob.left_at >= bob.joined_at && bob.joined_at > 0, "{bob:?}");
+    assert_eq!(
+        (
+            bob.metadata.get("seat").map(String::as_str),
+            bob.structured_metadata.clone()
+        ),
+        (Some("1"), Some(object(&[("seat", number(1.0))])))
+    );
 
     let stopped = client
         .stop_stream(StopStreamRequest {
@@ -312,6 +354,7 @@ async fn the_unary_rpcs_mirror_rest() {
         .unwrap()
         .into_inner();
     assert_eq!(stopped.status(), StreamStatus::Stopped);
+    assert!(stopped.stopped_at >= stopped.started_at && stopped.started_at > 0);
 }
 
 #[tokio::test]
@@ -336,7 +379,7 @@ async fn domain_errors_map_to_grpc_codes() {
     let empty_id = client.get_stream(request_for("")).await.unwrap_err();
     let bad_metadata = client
         .create_stream(CreateStreamRequest {
-            metadata: "[1, 2]".into(),
+            metadata: Some(object(&[("n", number(f64::NAN))])),
             ..CreateStreamRequest::default()
         })
         .await
@@ -346,7 +389,7 @@ async fn domain_errors_map_to_grpc_codes() {
         client
             .update_stream(UpdateStreamRequest {
                 stream_id: live,
-                metadata: "{}".into(),
+                metadata: Some(Struct::default()),
                 version: Some(99),
                 ..UpdateStreamRequest::default()
             })
@@ -537,19 +580,27 @@ async fn audience_updates_until(
     loop {
         let update = event(events).await;
         assert_eq!(
-            update.r#type(),
+            update.event_type(),
             StreamEventType::AudienceUpdated,
             "{update:?}"
         );
         assert_eq!(update.stream_id, stream_id);
-        assert!(update.id.is_empty(), "not an event of the log: {update:?}");
-        let data: serde_json::Value = serde_json::from_str(&update.data).unwrap();
-        let viewers = update.seq - 1;
-        assert_eq!(
-            data["audience"],
-            json!({"active": viewers, "hosts": 0, "viewers": viewers, "connected": 0, "totalJoined": viewers}),
-            "{data}"
+        assert!(
+            update.event_id.is_empty(),
+            "not an event of the log: {update:?}"
         );
+        let viewers = update.seq - 1;
+        let expected = proto::Audience {
+            active: viewers,
+            hosts: 0,
+            viewers,
+            total_joined: viewers,
+            connected: 0,
+        };
+        let Some(EventData::AudienceUpdated(data)) = &update.event_data else {
+            panic!("{update:?}");
+        };
+        assert_eq!(data.audience, Some(expected), "{update:?}");
         let previous = updates.last().map_or(0, |update| update.seq);
         assert!(
             update.seq > previous && update.seq <= last_seq,
@@ -585,9 +636,15 @@ async fn a_dashboard_gets_viewers_folded_into_audience_updates_and_hosts_one_by_
 
     assert_eq!(updates.last().map(|update| update.seq), Some(6));
     let host = event(&mut dashboard).await;
-    assert_eq!(host.r#type(), StreamEventType::ParticipantJoined);
+    assert_eq!(host.event_type(), StreamEventType::ParticipantJoined);
     assert_eq!(host.seq, 7, "right after the update for 6");
-    assert!(host.data.contains(r#""role":"host""#), "{}", host.data);
+    let Some(EventData::ParticipantJoined(joined)) = &host.event_data else {
+        panic!("{host:?}");
+    };
+    assert_eq!(
+        joined.participant.as_ref().map(proto::Participant::role),
+        Some(ParticipantRole::Host)
+    );
     for expected in 2..=7 {
         assert_eq!(event(&mut everything).await.seq, expected, "one by one");
     }
@@ -623,7 +680,7 @@ async fn a_dashboard_resumes_from_an_audience_updates_seq_without_gap_or_duplica
     for events in [&mut replayed, &mut resumed] {
         let next = event(events).await;
         assert_eq!(
-            (next.r#type(), next.seq),
+            (next.event_type(), next.seq),
             (StreamEventType::ParticipantJoined, 7)
         );
     }

@@ -314,6 +314,9 @@ impl Stream {
         if let Some(patch) = metadata_patch {
             data["metadataPatch"] = json!(patch);
         }
+        if kind == EventType::StreamStopped {
+            data["roomName"] = json!(self.room_name);
+        }
         (kind, data)
     }
 }

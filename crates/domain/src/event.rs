@@ -20,7 +20,7 @@ pub enum EventType {
     /// Status or metadata changed (data: status, previousStatus, stoppedAt, and metadataPatch —
     /// the JSON merge patch applied — when the metadata changed).
     StreamUpdated,
-    /// The stream reached `stopped` (data: the stream).
+    /// The stream reached `stopped` (data: status, previousStatus, stoppedAt, roomName).
     StreamStopped,
     /// A participant joined (data: the participant and the audience counters after it).
     ParticipantJoined,

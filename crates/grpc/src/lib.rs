@@ -3,34 +3,45 @@
 //! server reflection (v1 and v1alpha) and `grpc.health.v1`, so `grpcurl -plaintext host:8001
 //! list` works without the proto file.
 //!
-//! `Subscribe` streams one stream's events through the instance's [`Hub`] (each event is
-//! converted to its proto message once; with `audience_interval_ms`, viewers' events are folded
-//! into `STREAM_EVENT_TYPE_AUDIENCE_UPDATED` messages, each also converted once); the unary RPCs mirror the REST endpoints and call the
-//! same [`StreamService`] methods. Every domain error goes through [`status`], one exhaustive
-//! `match`.
+//! The proto keeps every message, field and enum value of the original product's
+//! `streams.proto` (numbers, types, names), so clients generated from it work unchanged; see the
+//! compatibility rule at the top of the proto file.
+//!
+//! `Subscribe` streams one stream's events through the instance's [`Hub`]: each event is
+//! converted to its proto message and encoded once ([`ProtoCodec`]), and every subscriber sends
+//! the same bytes; with `audience_interval_ms`, viewers' events are folded into
+//! `STREAM_EVENT_TYPE_AUDIENCE_UPDATED` messages, each also encoded once. The unary RPCs mirror
+//! the REST endpoints and call the same [`StreamService`] methods. Every domain error goes
+//! through [`status`], one exhaustive `match`.
 //!
 //! # Layout
 //!
 //! - [`proto`]: the generated messages, server and client, and the descriptor set.
-//! - [`ProtoCodec`]: `StreamEvent` → proto message, once per event.
+//! - [`ProtoCodec`], [`EncodedEvent`] (`codec`): events encoded once for every subscriber.
+//! - `events`: a domain event → its proto `StreamEvent` with the typed payload.
+//! - `convert`: the unary RPCs' requests and answers, and the participant, audience, status and
+//!   timestamp conversions events share with them.
+//! - `metadata`: JSON metadata ↔ `google.protobuf.Struct`, and the original's string map.
+//! - `subscribe`: the `Subscribe` response stream.
 //! - [`GrpcState`], [`serve`]: the server with reflection and health, until a shutdown future.
 //! - [`status`]: the `StreamError → tonic::Code` mapping.
 //! - [`idempotency`]: `idempotency-key` metadata on the mutating RPCs.
-//! - `convert`: domain ↔ proto values.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
 
 use domain::{StreamError, StreamService, TransitionError};
-use futures_util::Stream;
-use realtime::{Audience, Codec, Hub, Next, SubscribeError, Subscription};
+use realtime::Hub;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
+mod codec;
 mod convert;
+mod events;
 pub mod idempotency;
+mod metadata;
+mod subscribe;
 
+pub use codec::{EncodedEvent, ProtoCodec};
 pub use idempotency::GrpcIdempotency;
 
 /// The generated `livestream.orchestrator.v1` code.
@@ -43,32 +54,20 @@ pub use idempotency::GrpcIdempotency;
 pub mod proto {
     tonic::include_proto!("livestream.orchestrator.v1");
 
+    /// The server, generated apart so that `Subscribe` streams [`crate::EncodedEvent`]s.
+    pub mod server {
+        include!(concat!(
+            env!("OUT_DIR"),
+            "/server/livestream.orchestrator.v1.rs"
+        ));
+    }
+
     /// The encoded descriptors of `streams.proto` (served by reflection).
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/streams_descriptor.bin"));
 }
 
-use proto::stream_service_server::{StreamService as StreamRpc, StreamServiceServer};
-
-/// Converts each event to its proto message once; subscribers share it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProtoCodec;
-
-impl Codec for ProtoCodec {
-    type Frame = Arc<proto::StreamEvent>;
-
-    fn encode(&self, event: &domain::StreamEvent) -> Self::Frame {
-        Arc::new(convert::event(event))
-    }
-
-    fn encode_audience(
-        &self,
-        last: &domain::StreamEvent,
-        audience: Option<&Audience>,
-    ) -> Self::Frame {
-        Arc::new(convert::audience_update(last, audience))
-    }
-}
+use proto::server::stream_service_server::{StreamService as StreamRpc, StreamServiceServer};
 
 /// What the gRPC service needs.
 #[derive(Debug, Clone)]
@@ -187,114 +186,15 @@ pub fn status(err: StreamError) -> Status {
     }
 }
 
-type EventStream = Pin<Box<dyn Stream<Item = Result<proto::StreamEvent, Status>> + Send>>;
-
-/// A subscription as the response stream drives it.
-struct Follow {
-    subscriber: realtime::Subscriber<ProtoCodec>,
-    closing: watch::Receiver<bool>,
-    ended: bool,
-}
-
-/// Resolves when the server shuts down (never, if nothing can shut it down).
-async fn closed(closing: &mut watch::Receiver<bool>) {
-    if closing.wait_for(|closing| *closing).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-async fn next_event(mut follow: Follow) -> Option<(Result<proto::StreamEvent, Status>, Follow)> {
-    if follow.ended {
-        return None;
-    }
-    let next = tokio::select! {
-        next = follow.subscriber.next() => Some(next),
-        () = closed(&mut follow.closing) => None,
-    };
-    let Some(next) = next else {
-        follow.ended = true;
-        let seq = follow.subscriber.positions().map(|(_, seq)| seq).max();
-        let status = Status::unavailable(format!(
-            "server shutting down; resume from seq {}",
-            seq.unwrap_or(0)
-        ));
-        return Some((Err(status), follow));
-    };
-    let item = match next {
-        Next::Event { frame, .. } => {
-            follow.ended = frame.r#type() == proto::StreamEventType::StreamStopped;
-            Ok(Arc::unwrap_or_clone(frame))
-        }
-        Next::Audience { frame, .. } => Ok(Arc::unwrap_or_clone(frame)),
-        Next::ResyncRequired { after_seq, .. } => {
-            follow.ended = true;
-            Err(Status::failed_precondition(format!(
-                "resync_required: events after seq {after_seq} are no longer available; reload \
-                 the state with GetStreamState and subscribe from its seq"
-            )))
-        }
-        Next::Unavailable { reason, .. } => {
-            follow.ended = true;
-            Err(Status::unavailable(format!(
-                "replay failed, subscribe again from your last seq: {reason}"
-            )))
-        }
-        Next::Overflow => {
-            follow.ended = true;
-            let seq = follow.subscriber.positions().map(|(_, seq)| seq).max();
-            Err(Status::resource_exhausted(format!(
-                "slow consumer; resume from seq {}",
-                seq.unwrap_or(0)
-            )))
-        }
-    };
-    Some((item, follow))
-}
-
 #[tonic::async_trait]
 impl StreamRpc for GrpcState {
-    type SubscribeStream = EventStream;
+    type SubscribeStream = subscribe::EventStream;
 
     async fn subscribe(
         &self,
         request: Request<proto::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let request = request.into_inner();
-        let id = convert::stream_id(&request.stream_id).map_err(status)?;
-        let audience_interval =
-            convert::audience_interval(request.audience_interval_ms).map_err(status)?;
-        let stream = self.service.get(id).await.map_err(status)?;
-        let mut subscriber = self.hub.subscriber();
-        let subscription = Subscription {
-            after_seq: request.after_seq,
-            epoch: Some(request.epoch.as_str()).filter(|epoch| !epoch.is_empty()),
-            audience_interval,
-        };
-        let subscribed = subscriber
-            .subscribe(id, stream.seq, subscription)
-            .await
-            .map_err(|err| match err {
-                SubscribeError::ResyncRequired => Status::failed_precondition(
-                    "resync_required: after_seq is ahead of the stream or from another epoch; \
-                     reload the state with GetStreamState and subscribe from its seq",
-                ),
-                SubscribeError::Store(err) => status(err.into()),
-            })?;
-        // A stopped stream with nothing left to replay has nothing more to say.
-        let ended = stream.is_stopped() && subscribed.after_seq >= stream.seq;
-        let events: EventStream = Box::pin(futures_util::stream::unfold(
-            Follow {
-                subscriber,
-                closing: self.closing.clone(),
-                ended,
-            },
-            next_event,
-        ));
-        let mut response = Response::new(events);
-        if let Ok(epoch) = subscribed.epoch.parse() {
-            response.metadata_mut().insert("x-epoch", epoch);
-        }
-        Ok(response)
+        subscribe::subscribe(self, request.into_inner()).await
     }
 
     async fn create_stream(

@@ -1,0 +1,147 @@
+//! `Subscribe`: one stream's events from the instance's hub, as a response stream that ends
+//! after stream_stopped, on a resync or an overflow (with the status saying how to resume), or
+//! when the server shuts down.
+
+use std::pin::Pin;
+
+use futures_util::Stream;
+use realtime::{Next, SubscribeError, Subscription};
+use tokio::sync::watch;
+use tonic::{Response, Status};
+
+use crate::{convert, proto, status, EncodedEvent, GrpcState, ProtoCodec};
+
+pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<EncodedEvent, Status>> + Send>>;
+
+/// A subscription as the response stream drives it.
+struct Follow {
+    subscriber: realtime::Subscriber<ProtoCodec>,
+    closing: watch::Receiver<bool>,
+    ended: bool,
+}
+
+/// Starts a subscription.
+pub(crate) async fn subscribe(
+    state: &GrpcState,
+    request: proto::SubscribeRequest,
+) -> Result<Response<EventStream>, Status> {
+    let id = convert::stream_id(&request.stream_id).map_err(status)?;
+    let audience_interval = audience_interval(request.audience_interval_ms).map_err(status)?;
+    let stream = state.service.get(id).await.map_err(status)?;
+    let mut subscriber = state.hub.subscriber();
+    let subscription = Subscription {
+        after_seq: request.after_seq,
+        epoch: Some(request.epoch.as_str()).filter(|epoch| !epoch.is_empty()),
+        audience_interval,
+    };
+    let subscribed = subscriber
+        .subscribe(id, stream.seq, subscription)
+        .await
+        .map_err(|err| match err {
+            SubscribeError::ResyncRequired => Status::failed_precondition(
+                "resync_required: after_seq is ahead of the stream or from another epoch; \
+                 reload the state with GetStreamState and subscribe from its seq",
+            ),
+            SubscribeError::Store(err) => status(err.into()),
+        })?;
+    // A stopped stream with nothing left to replay has nothing more to say.
+    let ended = stream.is_stopped() && subscribed.after_seq >= stream.seq;
+    let events: EventStream = Box::pin(futures_util::stream::unfold(
+        Follow {
+            subscriber,
+            closing: state.closing.clone(),
+            ended,
+        },
+        next_event,
+    ));
+    let mut response = Response::new(events);
+    if let Ok(epoch) = subscribed.epoch.parse() {
+        response.metadata_mut().insert("x-epoch", epoch);
+    }
+    Ok(response)
+}
+
+/// The audience interval of a Subscribe; absent means none.
+fn audience_interval(
+    raw: Option<u32>,
+) -> Result<Option<realtime::AudienceInterval>, domain::StreamError> {
+    raw.map(|millis| realtime::AudienceInterval::from_millis(millis.into()))
+        .transpose()
+        .map_err(|err| domain::ValidationError::new("audience_interval_ms", err.to_string()).into())
+}
+
+/// Resolves when the server shuts down (never, if nothing can shut it down).
+async fn closed(closing: &mut watch::Receiver<bool>) {
+    if closing.wait_for(|closing| *closing).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn resume_from(follow: &Follow) -> u64 {
+    let seq = follow.subscriber.positions().map(|(_, seq)| seq).max();
+    seq.unwrap_or(0)
+}
+
+async fn next_event(mut follow: Follow) -> Option<(Result<EncodedEvent, Status>, Follow)> {
+    if follow.ended {
+        return None;
+    }
+    let next = tokio::select! {
+        next = follow.subscriber.next() => Some(next),
+        () = closed(&mut follow.closing) => None,
+    };
+    let Some(next) = next else {
+        follow.ended = true;
+        let status = Status::unavailable(format!(
+            "server shutting down; resume from seq {}",
+            resume_from(&follow)
+        ));
+        return Some((Err(status), follow));
+    };
+    let item = match next {
+        Next::Event { frame, .. } if frame.kind() == proto::StreamEventType::StreamStopped => {
+            follow.ended = true;
+            Ok(frame)
+        }
+        Next::Event { frame, .. } | Next::Audience { frame, .. } => Ok(frame),
+        Next::ResyncRequired { after_seq, .. } => {
+            follow.ended = true;
+            Err(Status::failed_precondition(format!(
+                "resync_required: events after seq {after_seq} are no longer available; reload \
+                 the state with GetStreamState and subscribe from its seq"
+            )))
+        }
+        Next::Unavailable { reason, .. } => {
+            follow.ended = true;
+            Err(Status::unavailable(format!(
+                "replay failed, subscribe again from your last seq: {reason}"
+            )))
+        }
+        Next::Overflow => {
+            follow.ended = true;
+            Err(Status::resource_exhausted(format!(
+                "slow consumer; resume from seq {}",
+                resume_from(&follow)
+            )))
+        }
+    };
+    Some((item, follow))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_audience_interval_is_optional_and_checked() {
+        assert_eq!(audience_interval(None), Ok(None));
+        assert_eq!(
+            audience_interval(Some(250)).map(|i| i.map(realtime::AudienceInterval::as_millis)),
+            Ok(Some(250))
+        );
+        assert!(matches!(
+            audience_interval(Some(10)),
+            Err(domain::StreamError::Invalid(_))
+        ));
+    }
+}
