@@ -12,12 +12,12 @@ use anyhow::{bail, Context};
 use domain::coordination::{IdempotencyStore, LeaseStore, WebhookDedupe};
 use domain::ports::{EventLog, MediaServer, RandomIds, StreamRepository, SystemClock};
 use domain::service::Ports;
-use domain::StreamService;
+use domain::{StreamService, WebhookIntake};
 use grpc_api::{GrpcIdempotency, GrpcState, ProtoCodec};
 use http_api::cors::{AllowedOrigins, CorsLayer};
 use http_api::idempotency::Idempotency;
 use http_api::HttpState;
-use livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens, WebhookVerifier};
+use livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens, SignedWebhooks};
 use livekit_emulator::{Emulator, EmulatorConfig};
 use realtime::{Hub, HubConfig};
 use store_memory::coordination::MemoryCoordination;
@@ -132,15 +132,18 @@ impl Application {
         );
         let state = HttpState {
             service: service.clone(),
-            webhooks: WebhookVerifier::new(&livekit.api_key, &livekit.api_secret),
+            webhooks: WebhookIntake::new(
+                service.clone(),
+                Arc::new(SignedWebhooks::new(&livekit.api_key, &livekit.api_secret)),
+                stores.dedupe.clone(),
+                Duration::from_secs(settings.webhooks.dedupe_ttl_secs),
+            ),
             started_at: Instant::now(),
             idempotency: Idempotency {
                 store: stores.idempotency.clone(),
                 retention: Duration::from_secs(settings.idempotency.retention_secs),
                 lock_ttl: Duration::from_secs(settings.idempotency.lock_ttl_secs),
             },
-            webhook_dedupe: stores.dedupe.clone(),
-            webhook_dedupe_ttl: Duration::from_secs(settings.webhooks.dedupe_ttl_secs),
             webhook_metrics: Arc::default(),
         };
         let reconciler = settings.reconciler.enabled.then(|| {

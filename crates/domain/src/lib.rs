@@ -22,6 +22,8 @@
 //!   at-most-once live feed backed by the event log.
 //! - [`ports`]: traits for the outside world, each with an `# Errors` contract.
 //! - [`time`]: the one fixed-width timestamp format every store and transport writes.
+//! - [`webhooks`]: [`WebhookIntake`], LiveKit webhooks verified (behind a verifier port),
+//!   deduplicated and applied — the policy every transport shares.
 //! - [`service`]: [`StreamService`], one method per operation, and what they take and answer.
 //! - [`error`]: [`StreamError`], the error every transport maps exhaustively, with its stable
 //!   machine codes.
@@ -45,6 +47,7 @@ pub mod service;
 pub mod stream;
 pub mod time;
 pub mod values;
+pub mod webhooks;
 
 pub use audience::{Audience, AudienceDelta, Presence};
 pub use change::{Applied, Change, ChangeContext, ExpectedVersion, TransitionError};
@@ -60,3 +63,6 @@ pub use service::media::{MediaEvent, MediaEventKind, MediaEventOutcome};
 pub use service::StreamService;
 pub use stream::{Stream, StreamStatus};
 pub use values::{Cursor, Identity, Metadata, RoomName, StreamId, ValidationError};
+pub use webhooks::{
+    VerifiedWebhook, WebhookIntake, WebhookOutcome, WebhookRejection, WebhookVerifier,
+};

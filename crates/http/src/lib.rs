@@ -17,12 +17,10 @@
 //! - [`routes`]: `streams`, `webhooks`, `health`; [`configure`] mounts them all.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::web;
-use domain::coordination::WebhookDedupe;
-use domain::StreamService;
-use livekit::WebhookVerifier;
+use domain::{StreamService, WebhookIntake};
 
 pub mod body;
 pub mod cors;
@@ -43,16 +41,12 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct HttpState {
     /// The use cases.
     pub service: StreamService,
-    /// Checks LiveKit webhook signatures.
-    pub webhooks: WebhookVerifier,
+    /// LiveKit webhook intake (verify, dedupe, apply).
+    pub webhooks: WebhookIntake,
     /// When the process started (for `/health`'s uptime).
     pub started_at: Instant,
     /// Idempotency keys of the mutating routes.
     pub idempotency: idempotency::Idempotency,
-    /// Webhook event ids already processed.
-    pub webhook_dedupe: Arc<dyn WebhookDedupe>,
-    /// How long a webhook event id is remembered.
-    pub webhook_dedupe_ttl: Duration,
     /// Webhook outcome counters.
     pub webhook_metrics: Arc<metrics::WebhookMetrics>,
 }

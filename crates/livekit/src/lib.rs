@@ -11,7 +11,8 @@
 //! - [`media`]: [`LiveKitMedia`], the RoomService calls, with LiveKit errors sorted into
 //!   not-found / unavailable / rejected.
 //! - [`tokens`]: [`LiveKitTokens`], least-privilege join tokens.
-//! - [`webhook`]: [`WebhookVerifier`], signature check and translation into domain events.
+//! - [`webhook`]: [`SignedWebhooks`], the domain's webhook verifier port: signature check and
+//!   translation into domain events.
 
 pub mod config;
 pub mod media;
@@ -21,4 +22,4 @@ pub mod webhook;
 pub use config::LiveKitConfig;
 pub use media::LiveKitMedia;
 pub use tokens::LiveKitTokens;
-pub use webhook::{VerifiedWebhook, WebhookError, WebhookVerifier};
+pub use webhook::{SignedWebhooks, VerifiedWebhook, WebhookError};

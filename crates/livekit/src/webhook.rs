@@ -6,7 +6,7 @@ use std::fmt;
 
 use base64::Engine;
 use chrono::DateTime;
-use domain::{MediaEvent, MediaEventKind};
+use domain::{MediaEvent, MediaEventKind, WebhookRejection};
 use livekit_api::access_token::TokenVerifier;
 use livekit_protocol as proto;
 use sha2::{Digest, Sha256};
@@ -117,19 +117,41 @@ impl VerifiedWebhook {
     }
 }
 
-/// Checks webhook signatures with the API key and secret.
+/// Checks webhook signatures with the API key and secret: the LiveKit side of the domain's
+/// [`domain::WebhookVerifier`] port.
 #[derive(Clone)]
-pub struct WebhookVerifier {
+pub struct SignedWebhooks {
     verifier: TokenVerifier,
 }
 
-impl fmt::Debug for WebhookVerifier {
+impl fmt::Debug for SignedWebhooks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookVerifier").finish_non_exhaustive()
+        f.debug_struct("SignedWebhooks").finish_non_exhaustive()
     }
 }
 
-impl WebhookVerifier {
+impl domain::WebhookVerifier for SignedWebhooks {
+    fn verify(
+        &self,
+        body: &[u8],
+        authorization: &str,
+    ) -> Result<domain::VerifiedWebhook, WebhookRejection> {
+        let verified =
+            SignedWebhooks::verify(self, body, Some(authorization)).map_err(|err| match err {
+                WebhookError::MissingSignature
+                | WebhookError::InvalidToken(_)
+                | WebhookError::DigestMismatch => WebhookRejection::Unsigned,
+                WebhookError::Malformed(why) => WebhookRejection::Malformed(why),
+            })?;
+        Ok(domain::VerifiedWebhook {
+            media: verified.media_event(),
+            id: verified.event.id,
+            kind: verified.event.event,
+        })
+    }
+}
+
+impl SignedWebhooks {
     /// A verifier for webhooks signed with this key and secret.
     pub fn new(api_key: &str, api_secret: &str) -> Self {
         Self {
@@ -199,7 +221,7 @@ mod tests {
 
     #[test]
     fn a_correctly_signed_webhook_is_accepted_and_translated() {
-        let verified = WebhookVerifier::new(KEY, SECRET)
+        let verified = SignedWebhooks::new(KEY, SECRET)
             .verify(BODY.as_bytes(), Some(&sign(BODY, SECRET)))
             .unwrap();
         assert_eq!(verified.event.created_at, 1_700_000_000);
@@ -220,14 +242,14 @@ mod tests {
     #[test]
     fn a_bearer_prefix_is_tolerated() {
         let header = format!("Bearer {}", sign(BODY, SECRET));
-        assert!(WebhookVerifier::new(KEY, SECRET)
+        assert!(SignedWebhooks::new(KEY, SECRET)
             .verify(BODY.as_bytes(), Some(&header))
             .is_ok());
     }
 
     #[test]
     fn unsigned_wrongly_signed_and_tampered_webhooks_are_refused() {
-        let verifier = WebhookVerifier::new(KEY, SECRET);
+        let verifier = SignedWebhooks::new(KEY, SECRET);
         assert!(matches!(
             verifier.verify(BODY.as_bytes(), None),
             Err(WebhookError::MissingSignature)
@@ -252,13 +274,13 @@ mod tests {
     fn a_signed_body_that_is_not_a_webhook_event_is_malformed() {
         let body = "not json";
         assert!(matches!(
-            WebhookVerifier::new(KEY, SECRET).verify(body.as_bytes(), Some(&sign(body, SECRET))),
+            SignedWebhooks::new(KEY, SECRET).verify(body.as_bytes(), Some(&sign(body, SECRET))),
             Err(WebhookError::Malformed(_))
         ));
     }
 
     fn translated(body: &str) -> Option<MediaEvent> {
-        WebhookVerifier::new(KEY, SECRET)
+        SignedWebhooks::new(KEY, SECRET)
             .verify(body.as_bytes(), Some(&sign(body, SECRET)))
             .unwrap()
             .media_event()
@@ -313,7 +335,7 @@ mod tests {
     #[test]
     fn event_types_the_domain_does_not_use_translate_to_nothing() {
         let body = r#"{"event":"agent_job_started","room":{"name":"studio"},"id":"EV_2"}"#;
-        let verified = WebhookVerifier::new(KEY, SECRET)
+        let verified = SignedWebhooks::new(KEY, SECRET)
             .verify(body.as_bytes(), Some(&sign(body, SECRET)))
             .unwrap();
         assert_eq!(verified.media_event(), None);

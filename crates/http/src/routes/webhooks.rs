@@ -9,8 +9,7 @@
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use domain::MediaEventOutcome;
-use livekit::WebhookError;
+use domain::{WebhookOutcome, WebhookRejection};
 use serde::Serialize;
 
 use crate::body::{media_type, RawBody};
@@ -29,24 +28,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Debug, Serialize)]
 struct Receipt {
-    /// `applied`, `unchanged`, `unknown_room` or `ignored`.
+    /// `applied`, `unchanged`, `duplicate`, `unknown_room` or `ignored`.
     status: &'static str,
     /// Seq of the stream event it produced.
     #[serde(skip_serializing_if = "Option::is_none")]
     seq: Option<u64>,
 }
 
-impl From<WebhookError> for ApiError {
-    fn from(err: WebhookError) -> Self {
-        match err {
-            WebhookError::MissingSignature
-            | WebhookError::InvalidToken(_)
-            | WebhookError::DigestMismatch => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_signature",
-                "the webhook is not signed by the configured LiveKit key",
-            ),
-            WebhookError::Malformed(why) => ApiError::bad_request("malformed_webhook", why),
+impl From<WebhookRejection> for ApiError {
+    fn from(rejection: WebhookRejection) -> Self {
+        let message = rejection.to_string();
+        match rejection {
+            WebhookRejection::Unsigned => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", message)
+            }
+            WebhookRejection::Malformed(_) => ApiError::bad_request("malformed_webhook", message),
         }
     }
 }
@@ -56,17 +52,16 @@ async fn receive(
     req: HttpRequest,
     RawBody(body): RawBody,
 ) -> Result<HttpResponse, ApiError> {
+    let metrics = &state.webhook_metrics;
     let authorization = req
         .headers()
         .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok());
-    let verified = match state.webhooks.verify(&body, authorization) {
-        Ok(verified) => verified,
-        Err(err) => {
-            WebhookMetrics::count(&state.webhook_metrics.rejected);
-            return Err(err.into());
-        }
-    };
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let webhook = state.webhooks.verify(&body, authorization).map_err(|err| {
+        WebhookMetrics::count(&metrics.rejected);
+        ApiError::from(err)
+    })?;
     // Checked after the signature so an unsigned caller learns nothing about what we accept.
     if !matches!(
         media_type(&req).as_deref(),
@@ -78,73 +73,28 @@ async fn receive(
             "webhooks must be application/webhook+json or application/json",
         ));
     }
-    let metrics = &state.webhook_metrics;
-    let Some(event) = verified.media_event() else {
-        WebhookMetrics::count(&metrics.ignored_types);
-        tracing::info!(event = %verified.event.event, "webhook type not acted on");
-        return Ok(HttpResponse::Ok().json(Receipt {
-            status: "ignored",
-            seq: None,
-        }));
-    };
-    let event_id = verified.event.id.as_str();
-    if !event_id.is_empty() {
-        let first = state
-            .webhook_dedupe
-            .first_delivery(event_id, state.webhook_dedupe_ttl)
-            .await
-            .map_err(domain::StreamError::from)?;
-        if !first {
-            WebhookMetrics::count(&metrics.duplicates);
-            return Ok(HttpResponse::Ok().json(Receipt {
-                status: "duplicate",
-                seq: None,
-            }));
+    let kind = webhook.kind.clone();
+    let outcome = state.webhooks.process(webhook).await?;
+    Ok(HttpResponse::Ok().json(receipt(metrics, &kind, outcome)))
+}
+
+/// The answer for an outcome, counted and logged.
+fn receipt(metrics: &WebhookMetrics, kind: &str, outcome: WebhookOutcome) -> Receipt {
+    let (counter, status, seq) = match outcome {
+        WebhookOutcome::Applied { seq } => (&metrics.applied, "applied", Some(seq)),
+        WebhookOutcome::Unchanged => (&metrics.unchanged, "unchanged", None),
+        WebhookOutcome::Duplicate => (&metrics.duplicates, "duplicate", None),
+        WebhookOutcome::Ignored => {
+            tracing::debug!(event = %kind, "webhook type not acted on");
+            (&metrics.ignored_types, "ignored", None)
         }
-    }
-    let outcome = match state.service.apply_media_event(event).await {
-        Ok(outcome) => outcome,
-        Err(err) => {
-            // Not processed: LiveKit's retry must be, so the id must not count as seen.
-            if !event_id.is_empty() {
-                let _ = state.webhook_dedupe.forget(event_id).await;
-            }
-            return Err(err.into());
-        }
-    };
-    let receipt = match outcome {
-        MediaEventOutcome::Applied(event) => {
-            WebhookMetrics::count(&metrics.applied);
-            Receipt {
-                status: "applied",
-                seq: Some(event.seq),
-            }
-        }
-        MediaEventOutcome::NoChange => {
-            WebhookMetrics::count(&metrics.unchanged);
-            Receipt {
-                status: "unchanged",
-                seq: None,
-            }
-        }
-        MediaEventOutcome::UnknownRoom => {
-            WebhookMetrics::count(&metrics.unknown_rooms);
+        WebhookOutcome::UnknownRoom => {
             // Our own create and stop produce room_started before the stream is stored and
-            // room_finished after it stopped: expected, so only counted. Anything else about an
-            // unknown room is worth a line.
-            if matches!(
-                verified.event.event.as_str(),
-                "room_started" | "room_finished"
-            ) {
-                tracing::debug!(event = %verified.event.event, "webhook for a room we do not manage");
-            } else {
-                tracing::info!(event = %verified.event.event, "webhook for a room we do not manage");
-            }
-            Receipt {
-                status: "unknown_room",
-                seq: None,
-            }
+            // room_finished after it stopped: expected, so only counted.
+            tracing::debug!(event = %kind, "webhook for a room we do not manage");
+            (&metrics.unknown_rooms, "unknown_room", None)
         }
     };
-    Ok(HttpResponse::Ok().json(receipt))
+    WebhookMetrics::count(counter);
+    Receipt { status, seq }
 }

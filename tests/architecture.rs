@@ -1,0 +1,110 @@
+//! The hexagon's dependency rule, checked on the real manifests: the domain depends on no other
+//! crate of ours, adapters depend on the domain (and the realtime fan-out where they stream),
+//! never on each other; only the `orchestrator` binary knows every crate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Each library crate of ours → the crates of ours it may depend on (normal dependencies;
+/// tests may use more).
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("orchestrator-domain", &[]),
+    ("orchestrator-realtime", &["orchestrator-domain"]),
+    ("orchestrator-reconciler", &["orchestrator-domain"]),
+    ("orchestrator-store-memory", &["orchestrator-domain"]),
+    ("orchestrator-store-redis", &["orchestrator-domain"]),
+    ("orchestrator-livekit", &["orchestrator-domain"]),
+    ("orchestrator-http", &["orchestrator-domain"]),
+    (
+        "orchestrator-ws",
+        &["orchestrator-domain", "orchestrator-realtime"],
+    ),
+    (
+        "orchestrator-grpc",
+        &["orchestrator-domain", "orchestrator-realtime"],
+    ),
+    ("livekit-emulator", &[]),
+];
+
+/// Package name → the workspace packages it depends on (normal dependencies only).
+fn workspace_dependencies() -> BTreeMap<String, BTreeSet<String>> {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let packages = metadata["packages"].as_array().unwrap();
+    let ours: BTreeSet<String> = packages
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    packages
+        .iter()
+        .map(|package| {
+            let deps = package["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|dep| dep["kind"].is_null())
+                .map(|dep| dep["name"].as_str().unwrap().to_owned())
+                .filter(|name| ours.contains(name))
+                .collect();
+            (package["name"].as_str().unwrap().to_owned(), deps)
+        })
+        .collect()
+}
+
+#[test]
+fn adapters_depend_on_the_domain_never_on_each_other() {
+    let actual = workspace_dependencies();
+
+    for (crate_name, allowed) in ALLOWED {
+        let deps = actual
+            .get(*crate_name)
+            .unwrap_or_else(|| panic!("{crate_name} is a workspace member"));
+        let allowed: BTreeSet<String> = allowed.iter().map(|s| (*s).to_owned()).collect();
+        let forbidden: Vec<&String> = deps.difference(&allowed).collect();
+        assert!(
+            forbidden.is_empty(),
+            "{crate_name} must not depend on {forbidden:?} (allowed: {allowed:?})"
+        );
+    }
+}
+
+#[test]
+fn every_library_crate_of_ours_is_held_to_the_rule() {
+    let actual = workspace_dependencies();
+    let checked: BTreeSet<&str> = ALLOWED.iter().map(|(name, _)| *name).collect();
+    let exempt = [
+        "orchestrator",
+        "orchestrator-tests",
+        "orchestrator-loadgen",
+        "redis-harness",
+    ];
+
+    let unchecked: Vec<&String> = actual
+        .keys()
+        .filter(|name| !checked.contains(name.as_str()) && !exempt.contains(&name.as_str()))
+        .collect();
+
+    assert!(
+        unchecked.is_empty(),
+        "add {unchecked:?} to ALLOWED (or to the exempt list if it is a binary or a test helper)"
+    );
+}
