@@ -18,7 +18,7 @@ macro_rules! coordination_contract {
         use std::time::Duration;
 
         use domain::coordination::{
-            IdempotencyBegin, IdempotencyStore, LeaseStore, StoredResponse, WebhookDedupe,
+            IdempotencyBegin, IdempotencyStore, LeaseStore, StoredAnswer, WebhookDedupe,
         };
 
         /// Long enough that nothing expires during a test.
@@ -36,12 +36,8 @@ macro_rules! coordination_contract {
                 .expect("the test exceeded its time budget");
         }
 
-        fn json_response() -> StoredResponse {
-            StoredResponse {
-                status: 201,
-                content_type: Some("application/json".into()),
-                body: br#"{"id":"s-1","tags":[]}"#.to_vec(),
-            }
+        fn json_response() -> StoredAnswer {
+            StoredAnswer(br#"201 {"id":"s-1","tags":[]}"#.to_vec())
         }
 
         // ---------------------------------------------------------------------------------
@@ -442,25 +438,13 @@ macro_rules! coordination_contract {
         }
 
         #[tokio::test]
-        async fn responses_replay_byte_for_byte_with_or_without_content_type_and_body() {
+        async fn answers_replay_byte_for_byte_whatever_their_bytes() {
             bounded(async {
                 let (store, _guard) = $idempotency;
                 let responses = [
-                    StoredResponse {
-                        status: 204,
-                        content_type: None,
-                        body: Vec::new(),
-                    },
-                    StoredResponse {
-                        status: 200,
-                        content_type: Some("application/octet-stream".into()),
-                        body: vec![0, 0xff, 0xfe, b'{', b'}', 0x80, b'\n'],
-                    },
-                    StoredResponse {
-                        status: 500,
-                        content_type: Some(String::new()),
-                        body: b"[]".to_vec(),
-                    },
+                    StoredAnswer(Vec::new()),
+                    StoredAnswer(vec![0, 0xff, 0xfe, b'{', b'}', 0x80, b'\n']),
+                    StoredAnswer(b"[]".to_vec()),
                 ];
                 for (i, response) in responses.into_iter().enumerate() {
                     let key = format!("key-{i}");
@@ -512,11 +496,7 @@ macro_rules! coordination_contract {
             bounded(async {
                 let (store, _guard) = $idempotency;
                 store.begin("key-1", "fp-a", LONG).await.unwrap();
-                let later = StoredResponse {
-                    status: 500,
-                    content_type: None,
-                    body: b"late".to_vec(),
-                };
+                let later = StoredAnswer(b"late".to_vec());
 
                 store
                     .complete("key-1", "fp-a", json_response(), LONG)

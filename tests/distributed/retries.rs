@@ -91,3 +91,43 @@ async fn a_webhook_redelivered_to_another_instance_is_still_a_duplicate() {
     assert_eq!(first["status"], "applied");
     assert_eq!(again["status"], "duplicate");
 }
+
+#[tokio::test]
+async fn a_replayed_join_gets_its_token_back_but_redis_never_holds_it_in_clear() {
+    let deployment = three_instances().await;
+    let id = deployment.instance(0).new_stream_id().await;
+    let join = |n: usize| {
+        let app = deployment.instance(n);
+        app.client
+            .post(format!("{}/streams/{id}/join", app.base))
+            .header("Idempotency-Key", "join-once")
+            .json(&json!({ "participantName": "ada", "role": "host" }))
+            .send()
+    };
+
+    let first: Value = join(0).await.unwrap().json().await.unwrap();
+    let replay = join(1).await.unwrap();
+
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let replayed: Value = replay.json().await.unwrap();
+    let token = first["token"].as_str().unwrap();
+    assert_eq!(replayed["token"], token);
+    let port: u16 = deployment
+        .redis_url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pattern = format!("{}*idem*", deployment.prefix);
+    let keys = redis_harness::redis_cli(port, &["--scan", "--pattern", &pattern]);
+    let key = keys.lines().next().expect("the answer is kept in Redis");
+    let raw = redis_harness::redis_cli(port, &["HGET", key, "answer"]);
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!raw.is_empty());
+    assert!(
+        !raw.contains(signature),
+        "the bearer token is sealed at rest"
+    );
+    assert!(!raw.contains("ada"), "nothing of the answer is readable");
+}

@@ -9,6 +9,10 @@ use orchestrator_tests::{spawn_app_with, TestApp};
 /// A group of instances and what they share. Keep it alive for the whole test.
 pub struct Deployment {
     pub instances: Vec<TestApp>,
+    /// The Redis the instances share (the first node of a cluster).
+    pub redis_url: String,
+    /// The key prefix of this deployment in that Redis.
+    pub prefix: String,
     _livekit: Emulator,
     _redis: Box<dyn std::any::Any + Send>,
 }
@@ -53,6 +57,8 @@ pub async fn deploy(
     }
     Deployment {
         instances,
+        redis_url: redis_url.to_owned(),
+        prefix,
         _livekit: emulator,
         _redis: guard,
     }

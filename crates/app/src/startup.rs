@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use domain::coordination::{IdempotencyStore, LeaseStore, WebhookDedupe};
+use domain::idempotency::{Idempotency, IdempotencyPolicy};
 use domain::ports::{EventLog, MediaServer, RandomIds, StreamRepository, SystemClock};
 use domain::service::Ports;
 use domain::{StreamService, WebhookIntake};
-use grpc_api::{GrpcIdempotency, GrpcState, ProtoCodec};
+use grpc_api::{GrpcState, ProtoCodec};
 use http_api::cors::{AllowedOrigins, CorsLayer};
-use http_api::idempotency::Idempotency;
 use http_api::HttpState;
 use livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens, SignedWebhooks};
 use livekit_emulator::{Emulator, EmulatorConfig};
@@ -117,7 +117,8 @@ impl Application {
             )
         };
 
-        let stores = connect_store(&settings).await?;
+        // Instances share the LiveKit secret, so it keys the sealing of idempotency answers.
+        let stores = connect_store(&settings, livekit.api_secret.as_bytes()).await?;
         let instance_id = Uuid::new_v4().to_string();
         let media: Arc<dyn MediaServer> = Arc::new(LiveKitMedia::new(&livekit));
         let service = StreamService::new(
@@ -130,6 +131,13 @@ impl Application {
             },
             instance_id.as_str(),
         );
+        let idempotency = Idempotency::new(
+            stores.idempotency.clone(),
+            IdempotencyPolicy {
+                retention: Duration::from_secs(settings.idempotency.retention_secs),
+                lock_ttl: Duration::from_secs(settings.idempotency.lock_ttl_secs),
+            },
+        );
         let state = HttpState {
             service: service.clone(),
             webhooks: WebhookIntake::new(
@@ -139,11 +147,7 @@ impl Application {
                 Duration::from_secs(settings.webhooks.dedupe_ttl_secs),
             ),
             started_at: Instant::now(),
-            idempotency: Idempotency {
-                store: stores.idempotency.clone(),
-                retention: Duration::from_secs(settings.idempotency.retention_secs),
-                lock_ttl: Duration::from_secs(settings.idempotency.lock_ttl_secs),
-            },
+            idempotency: idempotency.clone(),
             webhook_metrics: Arc::default(),
         };
         let reconciler = settings.reconciler.enabled.then(|| {
@@ -179,11 +183,7 @@ impl Application {
             service.clone(),
             Hub::new(stores.events.clone(), ProtoCodec, hub_config),
         )
-        .with_idempotency(GrpcIdempotency {
-            store: stores.idempotency.clone(),
-            retention: Duration::from_secs(settings.idempotency.retention_secs),
-            lock_ttl: Duration::from_secs(settings.idempotency.lock_ttl_secs),
-        });
+        .with_idempotency(idempotency);
         let origins = AllowedOrigins::parse(&settings.http.cors_allowed_origins)
             .context("http.cors_allowed_origins (CORS_ALLOWED_ORIGINS)")?;
         tracing::info!(
@@ -331,7 +331,7 @@ struct Stores {
 }
 
 /// The in-memory store, or Redis when a URL is configured.
-async fn connect_store(settings: &Settings) -> anyhow::Result<Stores> {
+async fn connect_store(settings: &Settings, secret: &[u8]) -> anyhow::Result<Stores> {
     let url = settings.redis.url.trim();
     if url.is_empty() {
         let store = Arc::new(MemoryStore::new(MemoryStoreConfig {
@@ -364,7 +364,7 @@ async fn connect_store(settings: &Settings) -> anyhow::Result<Stores> {
     Ok(Stores {
         streams: store.clone(),
         events: store,
-        idempotency: Arc::new(RedisIdempotency::new(connection.clone())),
+        idempotency: Arc::new(RedisIdempotency::new(connection.clone(), secret)?),
         dedupe: Arc::new(RedisWebhookDedupe::new(connection.clone())),
         leases: Arc::new(RedisLeases::new(connection)),
     })

@@ -74,16 +74,10 @@ pub trait LeaseStore: Send + Sync {
     async fn is_current(&self, name: &str, token: u64) -> Result<bool, StoreError>;
 }
 
-/// A response kept for replay under an idempotency key.
+/// An answer kept for replay under an idempotency key: opaque bytes, encoded and decoded by
+/// the transport that produced it (see [`crate::idempotency`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
-    /// HTTP status code.
-    pub status: u16,
-    /// `Content-Type`, if the response had one.
-    pub content_type: Option<String>,
-    /// The body, byte for byte.
-    pub body: Vec<u8>,
-}
+pub struct StoredAnswer(pub Vec<u8>);
 
 /// What [`IdempotencyStore::begin`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,13 +87,13 @@ pub enum IdempotencyBegin {
     Started,
     /// The same request is executing right now (HTTP 409, retry later).
     InProgress,
-    /// The same request already completed: replay this response.
-    Completed(StoredResponse),
+    /// The same request already completed: replay this answer.
+    Completed(StoredAnswer),
     /// The key was used for a different request (HTTP 422).
     Mismatch,
 }
 
-/// Idempotency keys and the responses they produced.
+/// Idempotency keys and the answers they produced.
 ///
 /// A fingerprint identifies the request (a hash of method, route and body computed by the
 /// caller), so that a key reused for another request is refused rather than replayed.
@@ -122,7 +116,7 @@ pub trait IdempotencyStore: Send + Sync {
         lock_ttl: Duration,
     ) -> Result<IdempotencyBegin, StoreError>;
 
-    /// Stores `response` for `retention` (e.g. 24 h), only if `key` is still in progress with
+    /// Stores `answer` for `retention` (e.g. 24 h), only if `key` is still in progress with
     /// `fingerprint`; does nothing otherwise (its lock expired and another request took it).
     ///
     /// # Errors
@@ -132,7 +126,7 @@ pub trait IdempotencyStore: Send + Sync {
         &self,
         key: &str,
         fingerprint: &str,
-        response: StoredResponse,
+        answer: StoredAnswer,
         retention: Duration,
     ) -> Result<(), StoreError>;
 
@@ -161,31 +155,4 @@ pub trait WebhookDedupe: Send + Sync {
     /// # Errors
     /// [`StoreError`] when the store fails; the id then expires by itself.
     async fn forget(&self, event_id: &str) -> Result<(), StoreError>;
-}
-
-/// Longest accepted idempotency key.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
-
-/// Whether `key` is an acceptable idempotency key: 1 to [`MAX_IDEMPOTENCY_KEY_LEN`] visible
-/// ASCII characters (the same rule for every transport).
-pub fn is_valid_idempotency_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
-        && key.bytes().all(|b| (0x20..0x7f).contains(&b))
-}
-
-#[cfg(test)]
-mod key_tests {
-    use super::*;
-
-    #[test]
-    fn idempotency_keys_are_one_to_255_visible_ascii_characters() {
-        assert!(is_valid_idempotency_key("a"));
-        assert!(is_valid_idempotency_key(&"k".repeat(255)));
-        assert!(is_valid_idempotency_key("order 42/retry"));
-        assert!(!is_valid_idempotency_key(""));
-        assert!(!is_valid_idempotency_key(&"k".repeat(256)));
-        assert!(!is_valid_idempotency_key("tab\there"));
-        assert!(!is_valid_idempotency_key("é"));
-    }
 }

@@ -20,7 +20,10 @@
 //!   [`Stream::apply`] that decides their outcome (shared by every store, so the rules live once).
 //! - [`follow`]: [`follow()`](follow::follow), one stream's events from a seq on, gapless, over an
 //!   at-most-once live feed backed by the event log.
-//! - [`ports`]: traits for the outside world, each with an `# Errors` contract.
+//! - [`ports`]: traits for the outside world, each with an `# Errors` contract;
+//!   [`coordination`]: the ports of leases, idempotency records and webhook dedupe.
+//! - [`idempotency`]: [`Idempotency`](idempotency::Idempotency), idempotent execution with
+//!   Stripe's semantics, the one engine every transport uses.
 //! - [`time`]: the one fixed-width timestamp format every store and transport writes.
 //! - [`webhooks`]: [`WebhookIntake`], LiveKit webhooks verified (behind a verifier port),
 //!   deduplicated and applied — the policy every transport shares.
@@ -40,6 +43,7 @@ pub mod coordination;
 pub mod error;
 pub mod event;
 pub mod follow;
+pub mod idempotency;
 pub mod membership;
 pub mod participant;
 pub mod ports;

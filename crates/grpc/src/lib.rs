@@ -29,6 +29,7 @@
 
 use std::future::Future;
 
+use domain::idempotency::Idempotency;
 use domain::{StreamError, StreamService, TransitionError};
 use realtime::Hub;
 use tokio::sync::watch;
@@ -42,7 +43,6 @@ mod metadata;
 mod subscribe;
 
 pub use codec::{EncodedEvent, ProtoCodec};
-pub use idempotency::GrpcIdempotency;
 
 /// The generated `livestream.orchestrator.v1` code.
 #[allow(
@@ -76,7 +76,7 @@ pub struct GrpcState {
     hub: Hub<ProtoCodec>,
     /// Turns true when the server shuts down, ending every subscription.
     closing: watch::Receiver<bool>,
-    idempotency: Option<GrpcIdempotency>,
+    idempotency: Option<Idempotency>,
 }
 
 impl GrpcState {
@@ -91,8 +91,9 @@ impl GrpcState {
         }
     }
 
-    /// Honours `idempotency-key` metadata on the mutating RPCs.
-    pub fn with_idempotency(mut self, idempotency: GrpcIdempotency) -> Self {
+    /// Honours `idempotency-key` metadata on the mutating RPCs with `idempotency`, the engine
+    /// REST uses too.
+    pub fn with_idempotency(mut self, idempotency: Idempotency) -> Self {
         self.idempotency = Some(idempotency);
         self
     }
@@ -111,7 +112,7 @@ impl GrpcState {
         Fut: Future<Output = Result<Resp, Status>>,
     {
         match &self.idempotency {
-            Some(idempotency) => idempotency.run(method, request, call).await,
+            Some(engine) => idempotency::run(engine, method, request, call).await,
             None => call(request.into_inner()).await.map(Response::new),
         }
     }

@@ -46,7 +46,7 @@ pub struct HttpState {
     /// When the process started (for `/health`'s uptime).
     pub started_at: Instant,
     /// Idempotency keys of the mutating routes.
-    pub idempotency: idempotency::Idempotency,
+    pub idempotency: domain::idempotency::Idempotency,
     /// Webhook outcome counters.
     pub webhook_metrics: Arc<metrics::WebhookMetrics>,
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use domain::coordination::{
-    IdempotencyBegin, IdempotencyStore, LeaseGrant, LeaseStore, StoredResponse, WebhookDedupe,
+    IdempotencyBegin, IdempotencyStore, LeaseGrant, LeaseStore, StoredAnswer, WebhookDedupe,
 };
 use domain::ports::StoreError;
 
@@ -51,7 +51,7 @@ struct Lease {
 #[derive(Debug)]
 struct Idempotency {
     fingerprint: String,
-    response: Option<StoredResponse>,
+    response: Option<StoredAnswer>,
 }
 
 impl MemoryCoordination {
@@ -176,7 +176,7 @@ impl IdempotencyStore for MemoryCoordination {
         &self,
         key: &str,
         fingerprint: &str,
-        response: StoredResponse,
+        response: StoredAnswer,
         retention: Duration,
     ) -> Result<(), StoreError> {
         let now = Instant::now();

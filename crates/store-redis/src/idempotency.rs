@@ -4,9 +4,9 @@
 //!
 //! One hash per idempotency key, `<prefix>{idem:<key>}:req` (a key containing a brace is
 //! hex-encoded inside the tag), with fields `state` (`in_progress` or `completed`),
-//! `fingerprint`, and once completed `status`, `body` and, if any, `content_type`. It expires
-//! after the lock ttl while in progress and after the retention once completed. The body is
-//! stored as opaque bytes: no script decodes it.
+//! `fingerprint`, and once completed `answer`: the transport's encoded answer, sealed
+//! (AES-256-GCM, see `sealing`) because it can hold a bearer token. It expires after the lock
+//! ttl while in progress and after the retention once completed. No script decodes the answer.
 //!
 //! # Round trips
 //!
@@ -15,22 +15,22 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::coordination::{IdempotencyBegin, IdempotencyStore, StoredResponse};
+use domain::coordination::{IdempotencyBegin, IdempotencyStore, StoredAnswer};
 use domain::ports::StoreError;
 use fred::bytes::Bytes;
 use fred::types::scripts::Script;
 use fred::types::Value;
 
-use crate::client::Connection;
+use crate::client::{ConnectError, Connection};
 use crate::lease::{px, tag_safe};
+use crate::sealing::Sealer;
 
 /// KEYS: req. ARGV: fingerprint, lock ttl ms, attempt (unique per call). Returns
-/// `{'started'}`, `{'mismatch'}`, `{'in_progress'}` or `{'completed', status, body,
-/// content_type}` (content type last: a missing one may end the array early). A call fred
+/// `{'started'}`, `{'mismatch'}`, `{'in_progress'}` or `{'completed', answer}`. A call fred
 /// re-sends after a reconnect finds its own attempt in progress and is told `started` again,
 /// not that its own request is in the way.
 const BEGIN: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'state', 'fingerprint', 'status', 'body', 'content_type', 'attempt')
+local f = redis.call('HMGET', KEYS[1], 'state', 'fingerprint', 'answer', 'attempt')
 if not f[1] then
   redis.call('HSET', KEYS[1], 'state', 'in_progress', 'fingerprint', ARGV[1], 'attempt', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -38,19 +38,18 @@ if not f[1] then
 end
 if f[2] ~= ARGV[1] then return {'mismatch'} end
 if f[1] == 'in_progress' then
-  if f[6] == ARGV[3] then return {'started'} end
+  if f[4] == ARGV[3] then return {'started'} end
   return {'in_progress'}
 end
-return {'completed', f[3], f[4], f[5]}
+return {'completed', f[3]}
 ";
 
-/// KEYS: req. ARGV: fingerprint, retention ms, status, body[, content type]. Stores the
-/// response only if the key is in progress with this fingerprint; returns 1 if stored.
+/// KEYS: req. ARGV: fingerprint, retention ms, sealed answer. Stores the answer only if the
+/// key is in progress with this fingerprint; returns 1 if stored.
 const COMPLETE: &str = r"
 local f = redis.call('HMGET', KEYS[1], 'state', 'fingerprint')
 if f[1] ~= 'in_progress' or f[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'completed', 'status', ARGV[3], 'body', ARGV[4])
-if ARGV[5] then redis.call('HSET', KEYS[1], 'content_type', ARGV[5]) end
+redis.call('HSET', KEYS[1], 'state', 'completed', 'answer', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 ";
@@ -88,7 +87,14 @@ impl RedisIdempotency {
             )
             .await
             .map_err(|err| self.conn.failed(err))?;
-        parse_begin(reply)
+        match parse_begin(reply)? {
+            IdempotencyBegin::Completed(StoredAnswer(sealed)) => Ok(IdempotencyBegin::Completed(
+                StoredAnswer(self.sealer.open(&sealed)?),
+            )),
+            other @ (IdempotencyBegin::Started
+            | IdempotencyBegin::InProgress
+            | IdempotencyBegin::Mismatch) => Ok(other),
+        }
     }
 }
 
@@ -96,20 +102,28 @@ impl RedisIdempotency {
 #[derive(Debug, Clone)]
 pub struct RedisIdempotency {
     conn: Connection,
+    sealer: std::sync::Arc<Sealer>,
     begin: Script,
     complete: Script,
     abandon: Script,
 }
 
 impl RedisIdempotency {
-    /// Idempotency keys on `conn`.
-    pub fn new(conn: Connection) -> Self {
-        Self {
+    /// Idempotency keys on `conn`, answers sealed with a key derived from `secret` (the same
+    /// on every instance: the LiveKit API secret serves).
+    ///
+    /// # Errors
+    /// [`ConnectError::Config`] if no key can be derived from `secret` (not expected).
+    pub fn new(conn: Connection, secret: &[u8]) -> Result<Self, ConnectError> {
+        let sealer = Sealer::new(secret)
+            .ok_or_else(|| ConnectError::Config("cannot derive the idempotency key".into()))?;
+        Ok(Self {
             conn,
+            sealer: std::sync::Arc::new(sealer),
             begin: Script::from_lua(BEGIN),
             complete: Script::from_lua(COMPLETE),
             abandon: Script::from_lua(ABANDON),
-        }
+        })
     }
 
     fn key(&self, key: &str) -> String {
@@ -141,19 +155,15 @@ impl IdempotencyStore for RedisIdempotency {
         &self,
         key: &str,
         fingerprint: &str,
-        response: StoredResponse,
+        answer: StoredAnswer,
         retention: Duration,
     ) -> Result<(), StoreError> {
         self.conn.check()?;
-        let mut args: Vec<Value> = vec![
+        let args: Vec<Value> = vec![
             fingerprint.into(),
             px(retention).into(),
-            i64::from(response.status).into(),
-            Value::Bytes(Bytes::from(response.body)),
+            Value::Bytes(Bytes::from(self.sealer.seal(&answer.0)?)),
         ];
-        if let Some(content_type) = response.content_type {
-            args.push(content_type.into());
-        }
         let _: i64 = self
             .complete
             .evalsha_with_reload(&self.conn.client, vec![self.key(key)], args)
@@ -189,25 +199,11 @@ fn parse_begin(reply: Vec<Value>) -> Result<IdempotencyBegin, StoreError> {
         "in_progress" => Ok(IdempotencyBegin::InProgress),
         "mismatch" => Ok(IdempotencyBegin::Mismatch),
         "completed" => {
-            let status = fields
-                .next()
-                .and_then(|value| value.as_string())
-                .and_then(|status| status.parse::<u16>().ok())
-                .ok_or_else(|| corrupt("status"))?;
-            let body = fields
+            let answer = fields
                 .next()
                 .and_then(Value::into_owned_bytes)
-                .ok_or_else(|| corrupt("body"))?;
-            let content_type = fields
-                .next()
-                .filter(|value| !value.is_null())
-                .map(|value| value.as_string().ok_or_else(|| corrupt("content type")))
-                .transpose()?;
-            Ok(IdempotencyBegin::Completed(StoredResponse {
-                status,
-                content_type,
-                body,
-            }))
+                .ok_or_else(|| corrupt("answer"))?;
+            Ok(IdempotencyBegin::Completed(StoredAnswer(answer)))
         }
         other => Err(corrupt(other)),
     }
@@ -220,7 +216,7 @@ mod resend_tests {
     #[tokio::test]
     async fn a_begin_resent_after_a_reconnect_is_still_started_but_a_second_caller_is_not() {
         let (conn, _server) = crate::client::test_connection().await;
-        let store = RedisIdempotency::new(conn);
+        let store = RedisIdempotency::new(conn, b"secret").unwrap();
         let ttl = Duration::from_secs(30);
 
         let first = store

@@ -30,6 +30,7 @@ pub mod idempotency;
 pub mod lease;
 mod participants;
 mod scripts;
+mod sealing;
 pub mod streams;
 pub mod subscriber;
 

@@ -28,9 +28,14 @@ async fn redis<S>(store: fn(Connection) -> S) -> (S, RedisServer) {
     (store(conn), server)
 }
 
+/// Idempotency answers sealed under a test secret.
+fn sealed_idempotency(conn: Connection) -> RedisIdempotency {
+    RedisIdempotency::new(conn, b"contract-test-secret").expect("a key derives")
+}
+
 coordination_contract! {
     leases: redis(RedisLeases::new).await,
-    idempotency: redis(RedisIdempotency::new).await,
+    idempotency: redis(sealed_idempotency).await,
     dedupe: redis(RedisWebhookDedupe::new).await,
 }
 
@@ -39,7 +44,6 @@ mod cluster {
     use std::sync::{Arc, Mutex, PoisonError, Weak};
 
     use orchestrator_store_redis::dedupe::RedisWebhookDedupe;
-    use orchestrator_store_redis::idempotency::RedisIdempotency;
     use orchestrator_store_redis::lease::RedisLeases;
     use orchestrator_store_redis::Connection;
     use redis_harness::RedisCluster;
@@ -75,7 +79,7 @@ mod cluster {
 
     coordination_contract! {
         leases: cluster(RedisLeases::new).await,
-        idempotency: cluster(RedisIdempotency::new).await,
+        idempotency: cluster(super::sealed_idempotency).await,
         dedupe: cluster(RedisWebhookDedupe::new).await,
     }
 }
