@@ -9,7 +9,8 @@
 //!
 //! - [`settings`]: [`Settings`], layered from `config/*.toml` and the environment.
 //! - [`telemetry`]: tracing subscriber set-up (human or JSON), once per process.
-//! - [`startup`]: [`Application`]: `build` binds and wires, `run_until` serves until a shutdown
+//! - [`startup`]: [`Application`]: `build` binds and wires (media server, stores, use cases,
+//!   transports), `run_until` serves until a shutdown
 //!   future resolves, then drains in-flight requests.
 
 pub mod settings;

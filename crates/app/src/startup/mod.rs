@@ -1,0 +1,255 @@
+//! Wiring and lifecycle. [`Application::build`] binds every listener first (so tests can use
+//! port 0 and read the real ports), then wires the process in named steps: the media server,
+//! the stores, the use cases, the transports. [`Application::run_until`] serves until a
+//! shutdown future resolves, then cancels one token that every server and background task
+//! watches, drains in-flight requests within the grace period and waits for everything to stop.
+//!
+//! # Layout
+//!
+//! - `media`: LiveKit, or the embedded emulator.
+//! - `stores`: the storage ports, in memory or on Redis.
+//! - `transports`: the HTTP server (REST + WebSocket) and the gRPC service.
+
+mod media;
+mod stores;
+mod transports;
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use domain::idempotency::{Idempotency, IdempotencyPolicy};
+use domain::ports::{EventLog, MediaServer, RandomIds, SystemClock};
+use domain::service::Ports;
+use domain::{StreamService, WebhookIntake};
+use grpc_api::GrpcState;
+use livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens, SignedWebhooks};
+use livekit_emulator::Emulator;
+use reconciler::{Reconciler, ReconcilerConfig};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::settings::Settings;
+use media::EmbeddedEmulator;
+use stores::Stores;
+
+/// How long open gRPC calls get to finish at shutdown.
+const GRPC_DRAIN: Duration = Duration::from_secs(5);
+
+/// A built orchestrator: listeners bound, adapters wired, not yet serving.
+#[allow(missing_debug_implementations)]
+pub struct Application {
+    http: actix_web::dev::Server,
+    http_addr: SocketAddr,
+    grpc_listener: TcpListener,
+    grpc_addr: SocketAddr,
+    grpc: GrpcState,
+    livekit_url: String,
+    emulator: Option<EmbeddedEmulator>,
+    instance_id: String,
+    core: Core,
+    events: Arc<dyn EventLog>,
+    shutdown: CancellationToken,
+}
+
+/// The use cases of this instance, shared by every transport.
+#[derive(Clone)]
+pub(crate) struct Core {
+    pub(crate) service: StreamService,
+    pub(crate) webhooks: WebhookIntake,
+    pub(crate) idempotency: Idempotency,
+    pub(crate) reconciler: Option<Reconciler>,
+}
+
+impl Application {
+    /// Binds the listeners and wires the adapters described by `settings`.
+    ///
+    /// # Errors
+    /// A listener cannot be bound, or the settings are inconsistent (LiveKit URL without
+    /// credentials, a Redis URL this build cannot use).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let (http_listener, http_addr) = bind(&settings, settings.http.port, "HTTP")?;
+        let (grpc_listener, grpc_addr) = bind(&settings, settings.grpc.port, "gRPC")?;
+        // tonic serves it on the tokio runtime, which needs a non-blocking socket.
+        grpc_listener.set_nonblocking(true)?;
+        let (livekit, emulator) = media::start(&settings, http_addr)?;
+        // Instances share the LiveKit secret, so it keys the sealing of idempotency answers.
+        let stores = stores::connect(&settings, livekit.api_secret.as_bytes()).await?;
+        let instance_id = Uuid::new_v4().to_string();
+        let core = Core::wire(&settings, &stores, &livekit, &instance_id);
+        let http = transports::http_server(&settings, &core, &stores, http_listener)?;
+        let grpc = transports::grpc_state(&settings, &core, &stores);
+        Ok(Self {
+            http,
+            http_addr,
+            grpc_listener,
+            grpc_addr,
+            grpc,
+            livekit_url: livekit.url,
+            emulator,
+            instance_id,
+            core,
+            events: stores.events,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// The bound HTTP address (the real port when 0 was asked for).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The bound gRPC address (the real port when 0 was asked for).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The LiveKit server this instance talks to (the emulator's URL in embedded mode).
+    pub fn livekit_url(&self) -> &str {
+        &self.livekit_url
+    }
+
+    /// The embedded LiveKit emulator, when no `LIVEKIT_URL` is configured.
+    pub fn emulator(&self) -> Option<&Emulator> {
+        self.emulator.as_ref().map(|e| &e.emulator)
+    }
+
+    /// The use cases this instance serves.
+    pub fn service(&self) -> StreamService {
+        self.core.service.clone()
+    }
+
+    /// This instance's event log (and its one live subscription).
+    pub fn event_log(&self) -> Arc<dyn EventLog> {
+        self.events.clone()
+    }
+
+    /// This instance's id, recorded in the events it produces.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
+    /// (bounded by `http.shutdown_timeout_secs`), and stops the reconciler and the embedded
+    /// emulator.
+    ///
+    /// # Errors
+    /// When a server fails.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let token = self.shutdown;
+        let reconciler = self
+            .core
+            .reconciler
+            .map(|reconciler| tokio::spawn(reconciler.run(token.clone().cancelled_owned())));
+        let handle = self.http.handle();
+        let mut server = std::pin::pin!(self.http);
+        let grpc_listener = tokio::net::TcpListener::from_std(self.grpc_listener)
+            .context("registering the gRPC listener")?;
+        let mut grpc = tokio::spawn(grpc_api::serve(
+            grpc_listener,
+            self.grpc,
+            token.clone().cancelled_owned(),
+        ));
+        tokio::select! {
+            result = &mut server => result.context("HTTP server failed")?,
+            result = &mut grpc => return Err(grpc_failure(result)),
+            () = shutdown => {
+                tracing::info!("shutting down: draining in-flight requests");
+                // Subscriptions end at once (resume elsewhere); unary calls finish.
+                token.cancel();
+                // The stop command is answered by the server future, so both must be polled.
+                let ((), drained) = tokio::join!(handle.stop(true), &mut server);
+                drained.context("HTTP server failed while draining")?;
+            }
+        }
+        token.cancel();
+        match tokio::time::timeout(GRPC_DRAIN, &mut grpc).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(result) => return Err(grpc_failure(result)),
+            Err(_) => grpc.abort(),
+        }
+        if let Some(reconciler) = reconciler {
+            let _ = reconciler.await;
+        }
+        // Last: requests drained above may have needed it.
+        if let Some(embedded) = self.emulator {
+            embedded.stop().await?;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+impl Core {
+    fn wire(
+        settings: &Settings,
+        stores: &Stores,
+        livekit: &LiveKitConfig,
+        instance_id: &str,
+    ) -> Self {
+        let media: Arc<dyn MediaServer> = Arc::new(LiveKitMedia::new(livekit));
+        let service = StreamService::new(
+            Ports {
+                streams: stores.streams.clone(),
+                media: media.clone(),
+                tokens: Arc::new(LiveKitTokens::new(livekit.clone())),
+                clock: Arc::new(SystemClock),
+                ids: Arc::new(RandomIds),
+            },
+            instance_id,
+        );
+        let webhooks = WebhookIntake::new(
+            service.clone(),
+            Arc::new(SignedWebhooks::new(&livekit.api_key, &livekit.api_secret)),
+            stores.dedupe.clone(),
+            Duration::from_secs(settings.webhooks.dedupe_ttl_secs),
+        );
+        let idempotency = Idempotency::new(
+            stores.idempotency.clone(),
+            IdempotencyPolicy {
+                retention: Duration::from_secs(settings.idempotency.retention_secs),
+                lock_ttl: Duration::from_secs(settings.idempotency.lock_ttl_secs),
+            },
+        );
+        let reconciler = settings.reconciler.enabled.then(|| {
+            let config = ReconcilerConfig {
+                interval: Duration::from_millis(settings.reconciler.interval_ms.max(1)),
+                livekit_calls_per_sec: settings.reconciler.livekit_calls_per_sec,
+            };
+            Reconciler::new(
+                service.clone(),
+                media,
+                stores.leases.clone(),
+                instance_id,
+                config,
+            )
+        });
+        Self {
+            service,
+            webhooks,
+            idempotency,
+            reconciler,
+        }
+    }
+}
+
+fn bind(settings: &Settings, port: u16, what: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let host = settings.http.host.as_str();
+    let listener = TcpListener::bind((host, port))
+        .with_context(|| format!("binding {what} on {host}:{port}"))?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+type GrpcOutcome =
+    Result<Result<(), Box<dyn std::error::Error + Send + Sync>>, tokio::task::JoinError>;
+
+fn grpc_failure(outcome: GrpcOutcome) -> anyhow::Error {
+    match outcome {
+        Ok(Ok(())) => anyhow::anyhow!("gRPC server stopped unexpectedly"),
+        Ok(Err(err)) => anyhow::anyhow!("gRPC server failed: {err}"),
+        Err(err) => anyhow::anyhow!("gRPC server panicked: {err}"),
+    }
+}

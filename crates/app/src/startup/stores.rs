@@ -1,0 +1,71 @@
+//! The storage ports, all on one backend: in memory (no `REDIS_URL`) or Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use domain::coordination::{IdempotencyStore, LeaseStore, WebhookDedupe};
+use domain::ports::{EventLog, StreamRepository};
+use store_memory::coordination::MemoryCoordination;
+use store_memory::{MemoryStore, MemoryStoreConfig};
+use store_redis::dedupe::RedisWebhookDedupe;
+use store_redis::idempotency::RedisIdempotency;
+use store_redis::lease::RedisLeases;
+use store_redis::{RedisConfig, RedisStore};
+
+use crate::settings::Settings;
+
+/// The storage ports.
+#[derive(Clone)]
+pub(crate) struct Stores {
+    pub(crate) streams: Arc<dyn StreamRepository>,
+    pub(crate) events: Arc<dyn EventLog>,
+    pub(crate) idempotency: Arc<dyn IdempotencyStore>,
+    pub(crate) dedupe: Arc<dyn WebhookDedupe>,
+    pub(crate) leases: Arc<dyn LeaseStore>,
+}
+
+/// The in-memory store, or Redis when a URL is configured. `secret` (shared by every
+/// instance) keys the sealing of idempotency answers at rest.
+pub(crate) async fn connect(settings: &Settings, secret: &[u8]) -> anyhow::Result<Stores> {
+    let url = settings.redis.url.trim();
+    if url.is_empty() {
+        return Ok(in_memory(settings));
+    }
+    let config = RedisConfig {
+        key_prefix: settings.redis.key_prefix.clone(),
+        command_timeout: Duration::from_millis(settings.redis.command_timeout_ms),
+        max_events_per_stream: settings.store.max_events_per_stream as u64,
+        stopped_retention: settings.store.stopped_retention(),
+        ..RedisConfig::new(url)
+    };
+    let store = RedisStore::connect(config)
+        .await
+        .context("connecting to Redis (REDIS_URL)")?;
+    tracing::info!(prefix = %settings.redis.key_prefix, "state in Redis");
+    let connection = store.connection().clone();
+    let store = Arc::new(store);
+    Ok(Stores {
+        streams: store.clone(),
+        events: store,
+        idempotency: Arc::new(RedisIdempotency::new(connection.clone(), secret)?),
+        dedupe: Arc::new(RedisWebhookDedupe::new(connection.clone())),
+        leases: Arc::new(RedisLeases::new(connection)),
+    })
+}
+
+fn in_memory(settings: &Settings) -> Stores {
+    let store = Arc::new(MemoryStore::new(MemoryStoreConfig {
+        max_events_per_stream: settings.store.max_events_per_stream,
+        stopped_retention: settings.store.stopped_retention().unwrap_or(Duration::MAX),
+        ..MemoryStoreConfig::default()
+    }));
+    let coordination = Arc::new(MemoryCoordination::new());
+    Stores {
+        streams: store.clone(),
+        events: store,
+        idempotency: coordination.clone(),
+        dedupe: coordination.clone(),
+        leases: coordination,
+    }
+}
