@@ -7,10 +7,10 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use domain::ports::{JoinGrant, MediaError, MediaServer, TokenIssuer};
-use domain::{Identity, Role, RoomName};
-use livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens};
 use livekit_emulator::{Emulator, EmulatorConfig, DEV_API_KEY, DEV_API_SECRET};
+use orchestrator_domain::ports::{JoinGrant, MediaError, MediaServer, TokenIssuer};
+use orchestrator_domain::{Identity, Role, RoomName};
+use orchestrator_livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens};
 
 /// An emulator serving on a free port, and the adapter's configuration for it.
 async fn emulator() -> (Emulator, LiveKitConfig) {

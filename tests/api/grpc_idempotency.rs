@@ -1,6 +1,6 @@
 //! `idempotency-key` metadata on the gRPC mutating calls.
 
-use grpc_api::proto::{CreateStreamRequest, JoinStreamRequest};
+use orchestrator_grpc::proto::{CreateStreamRequest, JoinStreamRequest};
 use orchestrator_tests::spawn_app;
 use serde_json::Value;
 use tonic::{Code, Request};

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use grpc_api::proto as ours;
+use orchestrator_grpc::proto as ours;
 use orchestrator_tests::{spawn_app, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;

@@ -180,7 +180,7 @@ async fn participant_events_carry_the_counters_after_the_change() {
     app.joined(&id, json!({"participantName": "bob"})).await;
     app.leave(&id, json!({"participantName": "ada"})).await;
 
-    let stream_id = domain::StreamId::parse(&id).unwrap();
+    let stream_id = orchestrator_domain::StreamId::parse(&id).unwrap();
     let log = app.events.read_after(stream_id, 1, 10).await.unwrap();
 
     let audiences: Vec<Value> = log.iter().map(|e| e.data["audience"].clone()).collect();
@@ -196,7 +196,7 @@ async fn participant_events_carry_the_counters_after_the_change() {
 
 #[tokio::test]
 async fn grpc_lists_participants_a_page_at_a_time_and_shows_the_counters() {
-    use grpc_api::proto::{GetStreamStateRequest, ListParticipantsRequest};
+    use orchestrator_grpc::proto::{GetStreamStateRequest, ListParticipantsRequest};
 
     let app = spawn_app().await;
     let id = app.new_stream_id().await;
@@ -233,7 +233,7 @@ async fn grpc_lists_participants_a_page_at_a_time_and_shows_the_counters() {
         .unwrap()
         .into_inner();
 
-    let names = |page: &grpc_api::proto::ListParticipantsResponse| -> Vec<String> {
+    let names = |page: &orchestrator_grpc::proto::ListParticipantsResponse| -> Vec<String> {
         page.participants
             .iter()
             .map(|p| p.identity.clone())

@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use grpc_api::proto::stream_event::EventData;
-use grpc_api::proto::{
+use orchestrator::Settings;
+use orchestrator_grpc::proto::stream_event::EventData;
+use orchestrator_grpc::proto::{
     self, CreateStreamRequest, GetStreamRequest, GetStreamStateRequest, JoinStreamRequest,
     LeaveStreamRequest, ListStreamsRequest, ParticipantRole, StopStreamRequest, StreamEventType,
     StreamStatus, SubscribeRequest, UpdateStreamRequest,
 };
-use orchestrator::Settings;
 use orchestrator_tests::{spawn_app, spawn_app_with, GrpcClient, TestApp};
 use prost_types::value::Kind;
 use prost_types::{Struct, Value as StructValue};

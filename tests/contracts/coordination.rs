@@ -17,7 +17,7 @@ macro_rules! coordination_contract {
     (leases: $leases:expr, idempotency: $idempotency:expr, dedupe: $dedupe:expr $(,)?) => {
         use std::time::Duration;
 
-        use domain::coordination::{
+        use orchestrator_domain::coordination::{
             IdempotencyBegin, IdempotencyStore, LeaseStore, StoredAnswer, WebhookDedupe,
         };
 

@@ -17,11 +17,11 @@ macro_rules! participant_store_contract {
             #[allow(unused_imports)]
             use super::*;
 
-            use domain::ports::{Clock, SystemClock};
-            use domain::ports::{
+            use orchestrator_domain::ports::{Clock, SystemClock};
+            use orchestrator_domain::ports::{
                 ApplyError, EventLog, ListError, ParticipantQuery, StreamRepository,
             };
-            use domain::{
+            use orchestrator_domain::{
                 Audience, Change, ChangeContext, Cursor, EventType, Identity, Metadata,
                 Participant, ParticipantChange, Role, RoomName, Stream, StreamId, StreamStatus,
                 TransitionError,

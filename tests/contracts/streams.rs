@@ -8,11 +8,11 @@
 #[allow(unused_macros)]
 macro_rules! stream_store_contract {
     ($make:expr) => {
-        use domain::ports::{Clock, SystemClock};
-        use domain::ports::{
+        use orchestrator_domain::ports::{Clock, SystemClock};
+        use orchestrator_domain::ports::{
             ApplyError, EventLog, InsertError, ListError, ListQuery, StreamRepository,
         };
-        use domain::{
+        use orchestrator_domain::{
             Change, ChangeContext, Cursor, EventType, ExpectedVersion, Metadata, RoomName, Stream,
             StreamEvent, StreamId, StreamStatus,
         };

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
-use domain::follow::follow;
-use domain::{EventType, StreamEvent, StreamId};
 use futures_util::StreamExt;
+use orchestrator_domain::follow::follow;
+use orchestrator_domain::{EventType, StreamEvent, StreamId};
 use serde_json::json;
 
 use crate::support::{three_instances, three_instances_on_a_cluster, Deployment};

@@ -1,4 +1,4 @@
-use domain::{EventType, StreamEvent, StreamId};
+use orchestrator_domain::{EventType, StreamEvent, StreamId};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

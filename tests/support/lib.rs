@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use domain::ports::EventLog;
 use livekit_api::access_token::AccessToken;
 use livekit_emulator::Emulator;
 use orchestrator::{Application, Settings};
+use orchestrator_domain::ports::EventLog;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -55,7 +55,7 @@ pub type WsClient =
 
 /// The generated gRPC client of `livestream.orchestrator.v1.StreamService`.
 pub type GrpcClient =
-    grpc_api::proto::stream_service_client::StreamServiceClient<tonic::transport::Channel>;
+    orchestrator_grpc::proto::stream_service_client::StreamServiceClient<tonic::transport::Channel>;
 
 /// Starts an orchestrator with the test defaults.
 pub async fn spawn_app() -> TestApp {

@@ -2,10 +2,10 @@
 //! proto `StreamEvent`, and every subscriber streams those same bytes (the generated server
 //! takes [`EncodedEvent`] in place of `StreamEvent`, see `build.rs`).
 
+use orchestrator_realtime::{Audience, Codec};
 use prost::bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{DecodeContext, WireType};
 use prost::{DecodeError, Message};
-use realtime::{Audience, Codec};
 
 use crate::events;
 use crate::proto;
@@ -17,13 +17,13 @@ pub struct ProtoCodec;
 impl Codec for ProtoCodec {
     type Frame = EncodedEvent;
 
-    fn encode(&self, event: &domain::StreamEvent) -> Self::Frame {
+    fn encode(&self, event: &orchestrator_domain::StreamEvent) -> Self::Frame {
         EncodedEvent::new(&events::event(event))
     }
 
     fn encode_audience(
         &self,
-        last: &domain::StreamEvent,
+        last: &orchestrator_domain::StreamEvent,
         audience: Option<&Audience>,
     ) -> Self::Frame {
         EncodedEvent::new(&events::audience_update(last, audience))

@@ -3,8 +3,8 @@
 //! builds; timestamps are unix milliseconds (0 when absent), metadata a `Struct`.
 
 use chrono::{DateTime, Utc};
-use domain::ports::ParticipantPage;
-use domain::{
+use orchestrator_domain::ports::ParticipantPage;
+use orchestrator_domain::{
     Audience, CreateStream, Cursor, ExpectedVersion, Identity, JoinStream, JoinTicket,
     ListParticipants, ListStreams, Participant, Role, RoomName, Stream, StreamError, StreamId,
     StreamService, StreamStatus, StreamView, UpdateStream, ValidationError,

@@ -1,11 +1,11 @@
 //! A domain event as the proto `StreamEvent`: the original product's fields and typed
 //! payloads, then ours. The domain keeps event data as JSON (its shapes are written in
-//! `domain::change` and `domain::event`); it is read here, once per event, by the codec.
+//! `orchestrator_domain::change` and `orchestrator_domain::event`); it is read here, once per event, by the codec.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use domain::{Audience, EventType, Metadata, Participant, StreamEvent, StreamStatus};
+use orchestrator_domain::{Audience, EventType, Metadata, Participant, StreamEvent, StreamStatus};
 use serde::Deserialize;
 
 use crate::convert::{audience, millis, optional_millis, participant, status_to_proto};
@@ -157,7 +157,7 @@ fn participant_payload(
 /// An audience update standing for the viewers' events folded up to `last`.
 pub(crate) fn audience_update(
     last: &StreamEvent,
-    counters: Option<&realtime::Audience>,
+    counters: Option<&orchestrator_realtime::Audience>,
 ) -> proto::StreamEvent {
     proto::StreamEvent {
         event_type: proto::StreamEventType::AudienceUpdated.into(),

@@ -1,7 +1,7 @@
 //! The payload of every event type, from events the domain itself produces.
 
 use chrono::{TimeZone, Utc};
-use domain::{Change, ChangeContext, Identity, Role, RoomName, Stream, StreamId};
+use orchestrator_domain::{Change, ChangeContext, Identity, Role, RoomName, Stream, StreamId};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -254,7 +254,7 @@ fn data_of_an_unexpected_shape_leaves_the_payload_out() {
 fn an_audience_update_names_its_seq_and_carries_the_counts() {
     let mut stream = stream();
     let last = stream.record_creation(&ctx(7));
-    let counters = realtime::Audience {
+    let counters = orchestrator_realtime::Audience {
         active: 3,
         hosts: 1,
         viewers: 2,

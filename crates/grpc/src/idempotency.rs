@@ -1,5 +1,5 @@
 //! `idempotency-key` metadata on the mutating RPCs, through the domain's one idempotency engine
-//! ([`domain::idempotency`], which holds the rules, and the store REST uses, so a key is
+//! ([`orchestrator_domain::idempotency`], which holds the rules, and the store REST uses, so a key is
 //! honoured across instances and transports). This module only reads the key, encodes an
 //! outcome for replay and maps the engine's refusals to gRPC statuses:
 //!
@@ -11,8 +11,8 @@
 
 use std::future::Future;
 
-use domain::coordination::StoredAnswer;
-use domain::idempotency::{Idempotency, IdempotencyError, IdempotencyKey, Run};
+use orchestrator_domain::coordination::StoredAnswer;
+use orchestrator_domain::idempotency::{Idempotency, IdempotencyError, IdempotencyKey, Run};
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Response, Status};
 

@@ -29,9 +29,9 @@
 
 use std::future::Future;
 
-use domain::idempotency::Idempotency;
-use domain::{StreamError, StreamService, TransitionError};
-use realtime::Hub;
+use orchestrator_domain::idempotency::Idempotency;
+use orchestrator_domain::{StreamError, StreamService, TransitionError};
+use orchestrator_realtime::Hub;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
@@ -288,7 +288,7 @@ impl StreamRpc for GrpcState {
     ) -> Result<Response<proto::Stream>, Status> {
         self.once("LeaveStream", request, |request| async move {
             let id = convert::stream_id(&request.stream_id).map_err(status)?;
-            let identity = domain::Identity::new(request.identity)
+            let identity = orchestrator_domain::Identity::new(request.identity)
                 .map_err(|err| status(StreamError::from(err)))?;
             let departure = self.service.leave(id, identity).await.map_err(status)?;
             let view = self

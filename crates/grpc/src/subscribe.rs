@@ -5,7 +5,7 @@
 use std::pin::Pin;
 
 use futures_util::Stream;
-use realtime::{Next, SubscribeError, Subscription};
+use orchestrator_realtime::{Next, SubscribeError, Subscription};
 use tokio::sync::watch;
 use tonic::{Response, Status};
 
@@ -15,7 +15,7 @@ pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<EncodedEvent, Sta
 
 /// A subscription as the response stream drives it.
 struct Follow {
-    subscriber: realtime::Subscriber<ProtoCodec>,
+    subscriber: orchestrator_realtime::Subscriber<ProtoCodec>,
     closing: watch::Receiver<bool>,
     ended: bool,
 }
@@ -64,10 +64,13 @@ pub(crate) async fn subscribe(
 /// The audience interval of a Subscribe; absent means none.
 fn audience_interval(
     raw: Option<u32>,
-) -> Result<Option<realtime::AudienceInterval>, domain::StreamError> {
-    raw.map(|millis| realtime::AudienceInterval::from_millis(millis.into()))
+) -> Result<Option<orchestrator_realtime::AudienceInterval>, orchestrator_domain::StreamError> {
+    raw.map(|millis| orchestrator_realtime::AudienceInterval::from_millis(millis.into()))
         .transpose()
-        .map_err(|err| domain::ValidationError::new("audience_interval_ms", err.to_string()).into())
+        .map_err(|err| {
+            orchestrator_domain::ValidationError::new("audience_interval_ms", err.to_string())
+                .into()
+        })
 }
 
 /// Resolves when the server shuts down (never, if nothing can shut it down).
@@ -136,12 +139,13 @@ mod tests {
     fn an_audience_interval_is_optional_and_checked() {
         assert_eq!(audience_interval(None), Ok(None));
         assert_eq!(
-            audience_interval(Some(250)).map(|i| i.map(realtime::AudienceInterval::as_millis)),
+            audience_interval(Some(250))
+                .map(|i| i.map(orchestrator_realtime::AudienceInterval::as_millis)),
             Ok(Some(250))
         );
         assert!(matches!(
             audience_interval(Some(10)),
-            Err(domain::StreamError::Invalid(_))
+            Err(orchestrator_domain::StreamError::Invalid(_))
         ));
     }
 }

@@ -5,7 +5,7 @@
 //! Every field of a request is checked, so a refusal lists all the fields at fault at once.
 
 use chrono::{DateTime, Utc};
-use domain::{
+use orchestrator_domain::{
     Audience, CreateStream, Identity, JoinStream, JoinTicket, Metadata, Participant, Role,
     RoomName, Stream, StreamStatus, StreamView, ValidationError,
 };
@@ -351,7 +351,7 @@ fn page_size(raw: Option<&str>) -> Result<Option<usize>, ValidationError> {
                 "limit",
                 format!(
                     "must be a whole number between 1 and {}",
-                    domain::ListStreams::MAX_LIMIT
+                    orchestrator_domain::ListStreams::MAX_LIMIT
                 ),
             )
         })

@@ -17,7 +17,7 @@ use std::fmt;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use domain::{StreamError, TransitionError, ValidationError};
+use orchestrator_domain::{StreamError, TransitionError, ValidationError};
 use serde::Serialize;
 
 /// Seconds a client should wait before retrying a 503.
@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn domain_messages_are_human_text() {
-        let identity = domain::Identity::new("user1").unwrap();
+        let identity = orchestrator_domain::Identity::new("user1").unwrap();
 
         let err = ApiError::from(StreamError::Rejected(TransitionError::ParticipantNotFound(
             identity,

@@ -1,5 +1,5 @@
 //! `Idempotency-Key` on every mutating stream route, through the domain's one idempotency
-//! engine ([`domain::idempotency`], which holds the rules): this module only reads the key,
+//! engine ([`orchestrator_domain::idempotency`], which holds the rules): this module only reads the key,
 //! encodes an answer for replay, and maps the engine's refusals to HTTP.
 //!
 //! A request is scoped by method and path, and identified by its method, path and body. A kept
@@ -16,8 +16,8 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, ResponseError};
-use domain::coordination::StoredAnswer;
-use domain::idempotency::{Idempotency, IdempotencyError, IdempotencyKey, Run};
+use orchestrator_domain::coordination::StoredAnswer;
+use orchestrator_domain::idempotency::{Idempotency, IdempotencyError, IdempotencyKey, Run};
 
 use crate::body::read_limited;
 use crate::error::ApiError;
@@ -47,7 +47,7 @@ impl From<IdempotencyError> for ApiError {
                 "idempotency_key_reused",
                 message,
             ),
-            IdempotencyError::Store(err) => domain::StreamError::from(err).into(),
+            IdempotencyError::Store(err) => orchestrator_domain::StreamError::from(err).into(),
         }
     }
 }

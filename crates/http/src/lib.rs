@@ -3,7 +3,7 @@
 //! (`{"error": {"code", "message", "statusCode", …}}`) for every failure.
 //!
 //! Handlers do three things: turn the request into domain values, call the one
-//! [`StreamService`](domain::StreamService) method, and map the result. Every domain error goes
+//! [`StreamService`](orchestrator_domain::StreamService) method, and map the result. Every domain error goes
 //! through the single exhaustive mapping in [`error`].
 //!
 //! # Layout
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::web;
-use domain::{StreamService, WebhookIntake};
+use orchestrator_domain::{StreamService, WebhookIntake};
 
 pub mod body;
 pub mod cors;
@@ -46,7 +46,7 @@ pub struct HttpState {
     /// When the process started (for `/health`'s uptime).
     pub started_at: Instant,
     /// Idempotency keys of the mutating routes.
-    pub idempotency: domain::idempotency::Idempotency,
+    pub idempotency: orchestrator_domain::idempotency::Idempotency,
     /// Webhook outcome counters.
     pub webhook_metrics: Arc<metrics::WebhookMetrics>,
 }

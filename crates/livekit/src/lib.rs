@@ -1,5 +1,5 @@
-//! LiveKit adapter: the domain's [`MediaServer`](domain::ports::MediaServer) and
-//! [`TokenIssuer`](domain::ports::TokenIssuer) ports on the official `livekit-api` crate, and
+//! LiveKit adapter: the domain's [`MediaServer`](orchestrator_domain::ports::MediaServer) and
+//! [`TokenIssuer`](orchestrator_domain::ports::TokenIssuer) ports on the official `livekit-api` crate, and
 //! verification of LiveKit's signed webhooks.
 //!
 //! Works the same against LiveKit Cloud, a self-hosted LiveKit and the project's

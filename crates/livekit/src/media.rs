@@ -3,11 +3,11 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use domain::ports::{MediaError, MediaParticipant, MediaRoom, MediaServer};
-use domain::{Identity, RoomName};
 use livekit_api::services::room::{CreateRoomOptions, RoomClient};
 use livekit_api::services::{ServerError, ServerErrorCode, ServiceError};
 use livekit_protocol as proto;
+use orchestrator_domain::ports::{MediaError, MediaParticipant, MediaRoom, MediaServer};
+use orchestrator_domain::{Identity, RoomName};
 
 use crate::config::LiveKitConfig;
 

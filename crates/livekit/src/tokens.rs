@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use domain::ports::{JoinGrant, TokenError, TokenIssuer};
 use livekit_api::access_token::{AccessToken, VideoGrants};
+use orchestrator_domain::ports::{JoinGrant, TokenError, TokenIssuer};
 
 use crate::config::LiveKitConfig;
 

@@ -6,9 +6,9 @@ use std::fmt;
 
 use base64::Engine;
 use chrono::DateTime;
-use domain::{MediaEvent, MediaEventKind, WebhookRejection};
 use livekit_api::access_token::TokenVerifier;
 use livekit_protocol as proto;
+use orchestrator_domain::{MediaEvent, MediaEventKind, WebhookRejection};
 use sha2::{Digest, Sha256};
 
 /// Why a webhook was refused. Every variant means "not from our LiveKit": answer 401 (or 400
@@ -118,7 +118,7 @@ impl VerifiedWebhook {
 }
 
 /// Checks webhook signatures with the API key and secret: the LiveKit side of the domain's
-/// [`domain::WebhookVerifier`] port.
+/// [`orchestrator_domain::WebhookVerifier`] port.
 #[derive(Clone)]
 pub struct SignedWebhooks {
     verifier: TokenVerifier,
@@ -130,12 +130,12 @@ impl fmt::Debug for SignedWebhooks {
     }
 }
 
-impl domain::WebhookVerifier for SignedWebhooks {
+impl orchestrator_domain::WebhookVerifier for SignedWebhooks {
     fn verify(
         &self,
         body: &[u8],
         authorization: &str,
-    ) -> Result<domain::VerifiedWebhook, WebhookRejection> {
+    ) -> Result<orchestrator_domain::VerifiedWebhook, WebhookRejection> {
         let verified =
             SignedWebhooks::verify(self, body, Some(authorization)).map_err(|err| match err {
                 WebhookError::MissingSignature
@@ -143,7 +143,7 @@ impl domain::WebhookVerifier for SignedWebhooks {
                 | WebhookError::DigestMismatch => WebhookRejection::Unsigned,
                 WebhookError::Malformed(why) => WebhookRejection::Malformed(why),
             })?;
-        Ok(domain::VerifiedWebhook {
+        Ok(orchestrator_domain::VerifiedWebhook {
             media: verified.media_event(),
             id: verified.event.id,
             kind: verified.event.event,

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use domain::{Audience, EventType, StreamEvent};
+use orchestrator_domain::{Audience, EventType, StreamEvent};
 use serde::Deserialize;
 use tokio::time::Instant;
 

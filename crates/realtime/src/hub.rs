@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use domain::follow::{follow, FollowError};
-use domain::ports::{EventFeed, EventLog, StoreError};
-use domain::{StreamEvent, StreamId};
 use futures_util::StreamExt;
+use orchestrator_domain::follow::{follow, FollowError};
+use orchestrator_domain::ports::{EventFeed, EventLog, StoreError};
+use orchestrator_domain::{StreamEvent, StreamId};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;

@@ -1,8 +1,8 @@
 //! Live event fan-out shared by the WebSocket and gRPC transports.
 //!
-//! A [`Hub`] holds the instance's one subscription to the [`EventLog`](domain::ports::EventLog) feed and one *channel*
+//! A [`Hub`] holds the instance's one subscription to the [`EventLog`](orchestrator_domain::ports::EventLog) feed and one *channel*
 //! per stream that somebody watches. Each channel follows its stream with
-//! [`domain::follow::follow`] (so it is gapless even though the feed is at most once),
+//! [`orchestrator_domain::follow::follow`] (so it is gapless even though the feed is at most once),
 //! encodes every event **once** with the transport's [`Codec`], and hands a clone of the
 //! encoded frame to each subscriber's bounded queue with `try_send`. A full queue never blocks
 //! the channel: that subscriber is cut off ([`Next::Overflow`]) and the others carry on.
@@ -28,15 +28,15 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use domain::StreamEvent;
+use orchestrator_domain::StreamEvent;
 
 mod audience;
 mod hub;
 mod subscriber;
 
 pub use audience::{audience_of, AudienceInterval, InvalidAudienceInterval};
-pub use domain::Audience;
 pub use hub::{Hub, HubConfig};
+pub use orchestrator_domain::Audience;
 pub use subscriber::{Next, SubscribeError, Subscribed, Subscriber, Subscription};
 
 /// Turns an event into a transport's wire frame. Called once per event per hub, never per

@@ -4,8 +4,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use domain::ports::StoreError;
-use domain::{StreamEvent, StreamId};
+use orchestrator_domain::ports::StoreError;
+use orchestrator_domain::{StreamEvent, StreamId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use domain::coordination::LeaseStore;
-use domain::StreamError;
+use orchestrator_domain::coordination::LeaseStore;
+use orchestrator_domain::StreamError;
 use tokio::time::Instant;
 
 use crate::ReconcileError;

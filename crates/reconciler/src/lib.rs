@@ -33,9 +33,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::coordination::LeaseStore;
-use domain::ports::MediaServer;
-use domain::{StreamError, StreamService};
+use orchestrator_domain::coordination::LeaseStore;
+use orchestrator_domain::ports::MediaServer;
+use orchestrator_domain::{StreamError, StreamService};
 
 /// The lease only one instance holds.
 const LEASE: &str = "reconciler";

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use domain::ports::{MediaError, MediaParticipant};
-use domain::{ListStreams, Stream, StreamError, StreamStatus};
+use orchestrator_domain::ports::{MediaError, MediaParticipant};
+use orchestrator_domain::{ListStreams, Stream, StreamError, StreamStatus};
 
 use crate::lease::Held;
 use crate::pacer::Pacer;

@@ -3,15 +3,15 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::coordination::{LeaseGrant, LeaseStore};
-use domain::ports::{
+use orchestrator_domain::coordination::{LeaseGrant, LeaseStore};
+use orchestrator_domain::ports::{
     MediaError, MediaParticipant, MediaRoom, RandomIds, StoreError, SystemClock, TokenError,
     TokenIssuer,
 };
-use domain::service::Ports;
-use domain::{CreateStream, Identity, RoomName};
-use store_memory::coordination::MemoryCoordination;
-use store_memory::MemoryStore;
+use orchestrator_domain::service::Ports;
+use orchestrator_domain::{CreateStream, Identity, RoomName};
+use orchestrator_store_memory::coordination::MemoryCoordination;
+use orchestrator_store_memory::MemoryStore;
 use tokio::time::Instant;
 
 use super::*;
@@ -90,7 +90,7 @@ impl MediaServer for RecordingLiveKit {
 struct NoTokens;
 
 impl TokenIssuer for NoTokens {
-    fn issue(&self, _: &domain::ports::JoinGrant) -> Result<String, TokenError> {
+    fn issue(&self, _: &orchestrator_domain::ports::JoinGrant) -> Result<String, TokenError> {
         Err(TokenError("not in these tests".into()))
     }
     fn ws_url(&self) -> String {
@@ -417,11 +417,11 @@ async fn a_pass_over_ten_thousand_live_streams_calls_livekit_only_where_counts_d
     // One room whose LiveKit count (0) disagrees with its stream's: ten sessions we think are
     // connected left without their webhooks.
     for n in 0..10 {
-        let change = domain::MediaEvent {
+        let change = orchestrator_domain::MediaEvent {
             room: "room-0".into(),
             room_sid: String::new(),
             reported_at: None,
-            kind: domain::MediaEventKind::ParticipantJoined {
+            kind: orchestrator_domain::MediaEventKind::ParticipantJoined {
                 identity: format!("ghost-{n}"),
                 sid: format!("PA_{n}"),
                 can_publish: false,

@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use domain::coordination::{
+use orchestrator_domain::coordination::{
     IdempotencyBegin, IdempotencyStore, LeaseGrant, LeaseStore, StoredAnswer, WebhookDedupe,
 };
-use domain::ports::StoreError;
+use orchestrator_domain::ports::StoreError;
 
 /// Inserts a map sees before its first sweep of expired entries.
 const SWEEP_MIN_INSERTS: usize = 256;

@@ -24,15 +24,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::ports::{
+use futures_util::StreamExt;
+use orchestrator_domain::ports::{
     ApplyError, EventFeed, EventLog, InsertError, ListError, ListQuery, Page, ParticipantPage,
     ParticipantQuery, StoreError, StreamRepository,
 };
-use domain::{
+use orchestrator_domain::{
     Applied, Change, ChangeContext, Identity, Participant, ParticipantApplied, ParticipantChange,
     RoomName, Stream, StreamEvent, StreamId,
 };
-use futures_util::StreamExt;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 

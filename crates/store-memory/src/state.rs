@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
-use domain::ports::{
+use orchestrator_domain::ports::{
     ApplyError, InsertError, ListError, ListQuery, Page, ParticipantPage, ParticipantQuery,
 };
-use domain::{
+use orchestrator_domain::{
     Applied, Change, ChangeContext, Cursor, Identity, Participant, ParticipantApplied,
     ParticipantChange, RoomName, Stream, StreamEvent, StreamId,
 };

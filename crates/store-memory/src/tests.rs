@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use domain::ports::{Clock, SystemClock};
-use domain::ports::{EventLog, StreamRepository};
-use domain::{
+use orchestrator_domain::ports::{Clock, SystemClock};
+use orchestrator_domain::ports::{EventLog, StreamRepository};
+use orchestrator_domain::{
     Change, ChangeContext, Identity, Metadata, ParticipantChange, Role, RoomName, Stream, StreamId,
 };
 use uuid::Uuid;
@@ -61,8 +61,9 @@ async fn the_log_keeps_only_the_newest_events() {
             .unwrap();
     }
 
-    let seqs =
-        |events: Vec<domain::StreamEvent>| -> Vec<u64> { events.iter().map(|e| e.seq).collect() };
+    let seqs = |events: Vec<orchestrator_domain::StreamEvent>| -> Vec<u64> {
+        events.iter().map(|e| e.seq).collect()
+    };
     let kept = seqs(store.read_after(id, 0, 10).await.unwrap());
     let tail = seqs(store.read_after(id, 3, 10).await.unwrap());
 

@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::ports::StoreError;
 use fred::error::{Error, ErrorKind};
 use fred::prelude::{Client, ClientLike};
 use fred::types::ClientState;
+use orchestrator_domain::ports::StoreError;
 
 /// How often an open breaker pings Redis, and how long each ping may take.
 const PROBE_EVERY: Duration = Duration::from_millis(100);

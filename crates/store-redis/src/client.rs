@@ -6,9 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::ports::StoreError;
 use fred::prelude::{Builder, Client, ClientLike, Config, ReconnectPolicy};
 use fred::types::config::{ConnectionConfig, PerformanceConfig};
+use orchestrator_domain::ports::StoreError;
 
 use crate::breaker::Breaker;
 

@@ -13,10 +13,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::coordination::WebhookDedupe;
-use domain::ports::StoreError;
 use fred::prelude::KeysInterface;
 use fred::types::scripts::Script;
+use orchestrator_domain::coordination::WebhookDedupe;
+use orchestrator_domain::ports::StoreError;
 
 use crate::client::Connection;
 use crate::lease::{px, tag_safe};

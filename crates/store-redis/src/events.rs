@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use domain::ports::{EventFeed, EventLog, StoreError};
-use domain::{StreamEvent, StreamId};
 use fred::interfaces::StreamsInterface;
 use futures_util::StreamExt;
+use orchestrator_domain::ports::{EventFeed, EventLog, StoreError};
+use orchestrator_domain::{StreamEvent, StreamId};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::streams::RedisStore;

@@ -15,11 +15,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::coordination::{IdempotencyBegin, IdempotencyStore, StoredAnswer};
-use domain::ports::StoreError;
 use fred::bytes::Bytes;
 use fred::types::scripts::Script;
 use fred::types::Value;
+use orchestrator_domain::coordination::{IdempotencyBegin, IdempotencyStore, StoredAnswer};
+use orchestrator_domain::ports::StoreError;
 
 use crate::client::{ConnectError, Connection};
 use crate::lease::{px, tag_safe};

@@ -19,10 +19,10 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::coordination::{LeaseGrant, LeaseStore};
-use domain::ports::StoreError;
 use fred::prelude::KeysInterface;
 use fred::types::scripts::Script;
+use orchestrator_domain::coordination::{LeaseGrant, LeaseStore};
+use orchestrator_domain::ports::StoreError;
 
 use crate::client::Connection;
 

@@ -8,14 +8,14 @@
 //! stored only if that version is still current; the script numbers the event with the
 //! stream's next seq, appends and publishes it. Participants are records of their own beside
 //! counters: a join or leave is decided and stored by one script (the Lua twin of
-//! `domain::membership`, held to the same contract suite) that touches a constant number of
+//! `orchestrator_domain::membership`, held to the same contract suite) that touches a constant number of
 //! keys whatever the audience size and cannot fail under contention. No lock is held across
 //! round trips.
 //!
 //! # Layout
 //!
 //! - [`client`]: connection set-up (fail fast, command timeout, reconnection), key scheme,
-//!   fred error → [`StoreError`](domain::ports::StoreError) mapping; `breaker`: refusing at
+//!   fred error → [`StoreError`](orchestrator_domain::ports::StoreError) mapping; `breaker`: refusing at
 //!   once while Redis is down instead of waiting for each command's timeout.
 //! - `scripts`: the Lua scripts.
 //! - [`streams`]: [`RedisStore`], the stream repository (keys and round trips are tabled in

@@ -7,12 +7,14 @@
 //! roster), "sid"?, "leftAt"?, "mediaAt"?, "tracks"?}`; the identity is the hash field.
 
 use chrono::{DateTime, Utc};
-use domain::ports::{ApplyError, ListError, ParticipantPage, ParticipantQuery, StoreError};
-use domain::{
+use fred::interfaces::HashesInterface;
+use orchestrator_domain::ports::{
+    ApplyError, ListError, ParticipantPage, ParticipantQuery, StoreError,
+};
+use orchestrator_domain::{
     Audience, ChangeContext, Cursor, EventType, Identity, Metadata, Participant,
     ParticipantApplied, ParticipantChange, Role, StreamEvent, StreamId, TransitionError,
 };
-use fred::interfaces::HashesInterface;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -67,7 +69,10 @@ struct ChangeArgs {
 
 impl ChangeArgs {
     fn of(change: &ParticipantChange) -> Result<Self, StoreError> {
-        let time = |at: &Option<DateTime<Utc>>| at.map(domain::time::format).unwrap_or_default();
+        let time = |at: &Option<DateTime<Utc>>| {
+            at.map(orchestrator_domain::time::format)
+                .unwrap_or_default()
+        };
         Ok(match change {
             ParticipantChange::Join {
                 participant_id,
@@ -144,7 +149,7 @@ impl RedisStore {
             identity.to_string(),
             encode(identity)?,
             ctx.event_id.to_string(),
-            domain::time::format(ctx.at),
+            orchestrator_domain::time::format(ctx.at),
             encode(&ctx.instance_id)?,
             id.to_string(),
             self.conn.config.max_events_per_stream.to_string(),

@@ -5,7 +5,7 @@
 //! - `apply.lua`: a change of the stream itself, fenced by the version the domain decided it
 //!   on; it takes the stream's next seq, so participant changes racing it never make it fail.
 //! - `participant.lua`: a participant change decided and stored in one step (the record, the
-//!   counters, the event) — the Lua twin of `domain::membership`.
+//!   counters, the event) — the Lua twin of `orchestrator_domain::membership`.
 //! - `page.lua`: a page of participant records (read only).
 //! - room claims and the epoch: small scripts below.
 //!

@@ -3,7 +3,7 @@
 //! sealed with AES-256-GCM under a key derived (HKDF-SHA256) from a secret every instance
 //! shares. `ring` is already in the build (rustls uses it), so this costs no compile time.
 
-use domain::ports::StoreError;
+use orchestrator_domain::ports::StoreError;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::hkdf::{Salt, HKDF_SHA256};
 use ring::rand::{SecureRandom, SystemRandom};

@@ -36,17 +36,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::ports::{
-    ApplyError, InsertError, ListError, ListQuery, Page, ParticipantPage, ParticipantQuery,
-    StoreError, StreamRepository,
-};
-use domain::{
-    Applied, Audience, Change, ChangeContext, Cursor, Identity, Participant, ParticipantApplied,
-    ParticipantChange, RoomName, Stream, StreamEvent, StreamId, StreamStatus,
-};
 use fred::interfaces::{ClientLike, HashesInterface, KeysInterface, SortedSetsInterface};
 use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind, ZSort};
 use fred::types::Limit;
+use orchestrator_domain::ports::{
+    ApplyError, InsertError, ListError, ListQuery, Page, ParticipantPage, ParticipantQuery,
+    StoreError, StreamRepository,
+};
+use orchestrator_domain::{
+    Applied, Audience, Change, ChangeContext, Cursor, Identity, Participant, ParticipantApplied,
+    ParticipantChange, RoomName, Stream, StreamEvent, StreamId, StreamStatus,
+};
 use tokio::sync::broadcast;
 
 use crate::client::{ConnectError, Connection, RedisConfig};

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use domain::ports::{Clock, SystemClock};
-use domain::ports::{EventLog, ListQuery, StreamRepository};
-use domain::{
+use fred::interfaces::{KeysInterface, SortedSetsInterface};
+use orchestrator_domain::ports::{Clock, SystemClock};
+use orchestrator_domain::ports::{EventLog, ListQuery, StreamRepository};
+use orchestrator_domain::{
     Change, ChangeContext, Identity, Metadata, ParticipantChange, Role, RoomName, Stream, StreamId,
 };
-use fred::interfaces::{KeysInterface, SortedSetsInterface};
 
 use super::*;
 

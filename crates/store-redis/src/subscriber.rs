@@ -2,9 +2,9 @@
 //! once and is fanned out in process through a broadcast channel. Pub/sub is at-most-once, so
 //! consumers track seqs and backfill gaps from the event log.
 
-use domain::StreamEvent;
 use fred::clients::SubscriberClient;
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
+use orchestrator_domain::StreamEvent;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 

@@ -42,8 +42,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use bytestring::ByteString;
-use domain::{StreamError, StreamEvent, StreamId, StreamService};
-use realtime::{
+use orchestrator_domain::{StreamError, StreamEvent, StreamId, StreamService};
+use orchestrator_realtime::{
     Audience, AudienceInterval, Codec, Hub, Next, SubscribeError, Subscriber, Subscription,
 };
 use serde::{Deserialize, Serialize};

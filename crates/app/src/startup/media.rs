@@ -4,8 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 
 use anyhow::{bail, Context};
-use livekit::LiveKitConfig;
 use livekit_emulator::{Emulator, EmulatorConfig};
+use orchestrator_livekit::LiveKitConfig;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

@@ -20,14 +20,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use domain::idempotency::{Idempotency, IdempotencyPolicy};
-use domain::ports::{EventLog, MediaServer, RandomIds, SystemClock};
-use domain::service::Ports;
-use domain::{StreamService, WebhookIntake};
-use grpc_api::GrpcState;
-use livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens, SignedWebhooks};
 use livekit_emulator::Emulator;
-use reconciler::{Reconciler, ReconcilerConfig};
+use orchestrator_domain::idempotency::{Idempotency, IdempotencyPolicy};
+use orchestrator_domain::ports::{EventLog, MediaServer, RandomIds, SystemClock};
+use orchestrator_domain::service::Ports;
+use orchestrator_domain::{StreamService, WebhookIntake};
+use orchestrator_grpc::GrpcState;
+use orchestrator_livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens, SignedWebhooks};
+use orchestrator_reconciler::{Reconciler, ReconcilerConfig};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -147,7 +147,7 @@ impl Application {
         let mut server = std::pin::pin!(self.http);
         let grpc_listener = tokio::net::TcpListener::from_std(self.grpc_listener)
             .context("registering the gRPC listener")?;
-        let mut grpc = tokio::spawn(grpc_api::serve(
+        let mut grpc = tokio::spawn(orchestrator_grpc::serve(
             grpc_listener,
             self.grpc,
             token.clone().cancelled_owned(),

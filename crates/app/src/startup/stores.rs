@@ -4,14 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use domain::coordination::{IdempotencyStore, LeaseStore, WebhookDedupe};
-use domain::ports::{EventLog, StreamRepository};
-use store_memory::coordination::MemoryCoordination;
-use store_memory::{MemoryStore, MemoryStoreConfig};
-use store_redis::dedupe::RedisWebhookDedupe;
-use store_redis::idempotency::RedisIdempotency;
-use store_redis::lease::RedisLeases;
-use store_redis::{RedisConfig, RedisStore};
+use orchestrator_domain::coordination::{IdempotencyStore, LeaseStore, WebhookDedupe};
+use orchestrator_domain::ports::{EventLog, StreamRepository};
+use orchestrator_store_memory::coordination::MemoryCoordination;
+use orchestrator_store_memory::{MemoryStore, MemoryStoreConfig};
+use orchestrator_store_redis::dedupe::RedisWebhookDedupe;
+use orchestrator_store_redis::idempotency::RedisIdempotency;
+use orchestrator_store_redis::lease::RedisLeases;
+use orchestrator_store_redis::{RedisConfig, RedisStore};
 
 use crate::settings::Settings;
 

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use grpc_api::{GrpcState, ProtoCodec};
-use http_api::cors::{AllowedOrigins, CorsLayer};
-use http_api::HttpState;
-use realtime::{Hub, HubConfig};
-use ws_api::{JsonCodec, WsConfig, WsState};
+use orchestrator_grpc::{GrpcState, ProtoCodec};
+use orchestrator_http::cors::{AllowedOrigins, CorsLayer};
+use orchestrator_http::HttpState;
+use orchestrator_realtime::{Hub, HubConfig};
+use orchestrator_ws::{JsonCodec, WsConfig, WsState};
 
 use super::stores::Stores;
 use super::Core;
@@ -32,7 +32,7 @@ pub(crate) fn http_server(
         webhook_metrics: std::sync::Arc::default(),
     };
     let ws = WsState {
-        http_error: http_api::error::render,
+        http_error: orchestrator_http::error::render,
         service: core.service.clone(),
         hub: Hub::new(stores.events.clone(), JsonCodec, hub_config(settings)),
         config: ws_config(settings),
@@ -52,9 +52,9 @@ pub(crate) fn http_server(
         // route, the WebSocket handshake too, go through one origin policy.
         App::new()
             .wrap(CorsLayer::new(origins.clone()))
-            .configure(http_api::configure(state.clone()))
-            .configure(ws_api::configure(ws.clone()))
-            .default_service(web::to(http_api::not_found))
+            .configure(orchestrator_http::configure(state.clone()))
+            .configure(orchestrator_ws::configure(ws.clone()))
+            .default_service(web::to(orchestrator_http::not_found))
     })
     .listen(listener)?
     .workers(workers)

@@ -4,7 +4,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
-use domain::{
+use orchestrator_domain::{
     CreateStream, Cursor, ExpectedVersion, JoinStream, ListParticipants, ListStreams, Stream,
     StreamService, UpdateStream,
 };

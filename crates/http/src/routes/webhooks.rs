@@ -9,7 +9,7 @@
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use domain::{WebhookOutcome, WebhookRejection};
+use orchestrator_domain::{WebhookOutcome, WebhookRejection};
 use serde::Serialize;
 
 use crate::body::{media_type, RawBody};

@@ -2,15 +2,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use domain::EventType;
+use orchestrator_domain::EventType;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use domain::ports::{EventFeed, EventLog, StoreError};
-use domain::{StreamEvent, StreamId};
+use orchestrator_domain::ports::{EventFeed, EventLog, StoreError};
+use orchestrator_domain::{StreamEvent, StreamId};
 
 use super::*;
 
