@@ -13,8 +13,8 @@ async fn main() -> ExitCode {
     if let Err(err) = rlimit::increase_nofile_limit(u64::MAX) {
         eprintln!("loadgen: cannot raise the open-files limit: {err}");
     }
-    // Dropping the command's future on Ctrl-C drops every deployment, which kills the
-    // processes it started.
+    // Dropping the command's future on Ctrl-C or SIGTERM drops every deployment, which kills
+    // the processes it started.
     tokio::select! {
         result = commands::execute(cli.command) => match result {
             Ok(true) => ExitCode::SUCCESS,
@@ -27,9 +27,25 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("\nloadgen: interrupted; stopping what it started");
+        signal = interrupted() => {
+            eprintln!("\nloadgen: {signal}; stopping what it started");
             ExitCode::from(130)
         }
     }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "interrupted",
+                _ = terminate.recv() => "terminated",
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "interrupted"
 }

@@ -133,6 +133,7 @@ pub async fn create(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome>
     let result = load::run(&load_config(&session, plan), workloads).await;
     let mut report = session.load_report(&result);
     report.streams = 0;
+    report.audience = 0;
     let created: Vec<String> = result
         .workloads
         .into_iter()
