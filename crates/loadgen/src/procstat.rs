@@ -27,6 +27,20 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
     })
 }
 
+/// The soft limit of open files of a process (`Max open files` in `/proc/<pid>/limits`).
+pub fn open_files_limit(pid: u32) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    parse_open_files(&limits)
+}
+
+fn parse_open_files(limits: &str) -> Option<u64> {
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|soft| soft.parse().ok())
+}
+
 /// A `Key:   1234 kB` line of `/proc/<pid>/status`.
 fn status_kb(status: &str, key: &str) -> Option<u64> {
     status
@@ -79,6 +93,16 @@ mod tests {
         let stat = "42 (my (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0";
 
         assert_eq!(cpu_ticks(stat), Some(300));
+    }
+
+    #[test]
+    fn the_soft_open_files_limit_is_read() {
+        let limits =
+            "Max cpu time              unlimited            unlimited            seconds\n\
+                      Max open files            20000                20000                files\n";
+
+        assert_eq!(parse_open_files(limits), Some(20000));
+        assert!(open_files_limit(std::process::id()).is_some());
     }
 
     #[test]

@@ -85,8 +85,12 @@ impl Progress {
         Arc::clone(&self.counters)
     }
 
-    /// Stops the line and clears it.
-    pub fn finish(self) {
+    /// Stops the line and clears it (dropping does the same, e.g. on an early error).
+    pub fn finish(self) {}
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
         self.task.abort();
         if self.terminal {
             eprint!("\r\x1b[K");

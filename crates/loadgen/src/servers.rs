@@ -99,6 +99,7 @@ pub struct Managed {
     pub pid: u32,
     child: Child,
     log: PathBuf,
+    killed: bool,
 }
 
 /// The servers one scenario runs against.
@@ -115,16 +116,35 @@ pub struct Deployment {
 
 impl Drop for Deployment {
     fn drop(&mut self) {
-        for instance in &mut self.instances {
-            if let Some(process) = instance.process.as_mut() {
-                let _ = process.child.start_kill();
+        let mut died = Vec::new();
+        let processes = self
+            .instances
+            .iter_mut()
+            .filter_map(|instance| instance.process.as_mut())
+            .chain(self.redis.as_mut());
+        for process in processes {
+            if process.killed {
+                continue;
             }
-        }
-        if let Some(redis) = self.redis.as_mut() {
-            let _ = redis.child.start_kill();
+            if let Ok(Some(status)) = process.child.try_wait() {
+                died.push(format!(
+                    "{} exited on its own ({status})",
+                    process.log.display()
+                ));
+            }
+            let _ = process.child.start_kill();
         }
         if let Some(dir) = &self.workdir {
-            let _ = std::fs::remove_dir_all(dir);
+            if died.is_empty() {
+                let _ = std::fs::remove_dir_all(dir);
+            } else {
+                // A server that died mid-run is a finding: keep its log.
+                eprintln!(
+                    "loadgen: {}; logs kept in {}",
+                    died.join("; "),
+                    dir.display()
+                );
+            }
         }
     }
 }
@@ -140,15 +160,19 @@ impl Deployment {
         self.redis.as_ref().and_then(|r| procstat::sample(r.pid))
     }
 
-    /// Kills every process and waits for it to exit.
+    /// Kills every process and waits for it to exit (one that already died is reported by
+    /// the drop that follows).
     pub async fn shutdown(mut self) {
-        for instance in &mut self.instances {
-            if let Some(process) = instance.process.as_mut() {
+        let processes = self
+            .instances
+            .iter_mut()
+            .filter_map(|instance| instance.process.as_mut())
+            .chain(self.redis.as_mut());
+        for process in processes {
+            if matches!(process.child.try_wait(), Ok(None)) {
+                process.killed = true;
                 let _ = process.child.kill().await;
             }
-        }
-        if let Some(redis) = self.redis.as_mut() {
-            let _ = redis.child.kill().await;
         }
     }
 }
@@ -349,6 +373,7 @@ fn spawn(mut command: Command, log: &Path, name: &str) -> anyhow::Result<Managed
         pid,
         child,
         log: log.to_path_buf(),
+        killed: false,
     })
 }
 

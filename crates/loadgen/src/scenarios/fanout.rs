@@ -11,6 +11,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::bail;
+
 use serde_json::json;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -21,6 +23,7 @@ use crate::api;
 use crate::cli::{Plan, Scenario};
 use crate::httpc::{Client, Endpoint};
 use crate::load::status_kind;
+use crate::procstat;
 use crate::progress::Progress;
 use crate::report::{CrossReport, FanoutReport};
 use crate::seq::{DeliveryBook, SeqCounts};
@@ -43,6 +46,7 @@ const SETTLE: Duration = Duration::from_millis(500);
 pub async fn run(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome> {
     let cross = plan.scenario == Scenario::CrossInstance;
     let mut session = Session::open(plan, launcher, if cross { 2 } else { 1 }).await?;
+    enough_sockets(&session, (plan.streams * plan.subscribers) as u64)?;
     let publisher = session.deployment.first().http.clone();
     let workers = setup_workers(plan);
     let ids = api::create_streams(&publisher, plan.streams as u64, workers).await?;
@@ -101,6 +105,34 @@ pub async fn run(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome> {
         report,
         delivery: Some((summary.first, summary.last)),
     })
+}
+
+/// Sockets the harness and the servers need beside the subscriptions (set-up, publishers,
+/// listeners, Redis connections).
+const SPARE_SOCKETS: u64 = 256;
+
+/// Refuses a run whose subscriptions cannot all be open at once: a server at its open-files
+/// limit stops accepting connections, which would be measured as a hang, not reported as such.
+fn enough_sockets(session: &Session, subscriptions: u64) -> anyhow::Result<()> {
+    let needed = subscriptions + SPARE_SOCKETS;
+    let (own, _hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+    if own < needed {
+        bail!("{subscriptions} subscriptions need {needed} open files but loadgen may open {own}: raise `ulimit -n`");
+    }
+    let instances = session.deployment.instances.len() as u64;
+    for instance in &session.deployment.instances {
+        let limit = instance
+            .process
+            .as_ref()
+            .and_then(|p| procstat::open_files_limit(p.pid));
+        let per_instance = subscriptions.div_ceil(instances) + SPARE_SOCKETS;
+        if let Some(limit) = limit.filter(|limit| *limit < per_instance) {
+            bail!(
+                "{subscriptions} subscriptions need {per_instance} open files per server but it may open {limit}: raise the hard limit (`ulimit -Hn`, as root)"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Resident memory of every orchestrator started here, KiB.
