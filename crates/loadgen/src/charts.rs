@@ -55,7 +55,24 @@ impl Scale {
         let value = self.back(position);
         match self {
             Scale::PercentileTail => format!("p{}", trim(value, 3)),
-            Scale::Linear | Scale::Log | Scale::LogPlusOne => human(value),
+            // Ticks sit on whole decades of v + 1: name them 0, 10, 100, 1k ….
+            Scale::LogPlusOne if position.abs() < 1e-9 => "0".into(),
+            Scale::LogPlusOne => human(value + 1.0),
+            Scale::Linear | Scale::Log => human(value),
+        }
+    }
+
+    /// The plotted range and how many labels, so that logarithmic ticks fall on whole decades
+    /// (percentile tails on p90, p99, p99.9 …).
+    fn axis(self, low: f64, high: f64, headroom: f64) -> (std::ops::Range<f64>, usize) {
+        let span = (high - low).abs().max(0.1);
+        match self {
+            Scale::Linear => ((low - span * 0.05)..(high + span * headroom), 10),
+            Scale::Log | Scale::LogPlusOne | Scale::PercentileTail => {
+                let (first, last) = (low.floor(), (high + span * headroom).ceil());
+                let decades = (last - first).max(1.0);
+                (first..last, decades as usize + 1)
+            }
         }
     }
 }
@@ -91,7 +108,10 @@ pub fn line_chart(
             (s.name.clone(), points)
         })
         .collect();
-    let (x_range, y_range) = ranges(&lines).ok_or_else(|| anyhow!("{title}: no data to draw"))?;
+    let ((x0, x1), (y0, y1)) = bounds(&lines).ok_or_else(|| anyhow!("{title}: no data to draw"))?;
+    let (x_range, x_labels) = x.scale.axis(x0, x1, 0.02);
+    // Headroom above the data keeps the legend (upper left) off the lines.
+    let (y_range, y_labels) = y.scale.axis(y0, y1, 0.35);
     let root = SVGBackend::new(path, (860, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_error)?;
     let mut chart = ChartBuilder::on(&root)
@@ -105,6 +125,8 @@ pub fn line_chart(
         .configure_mesh()
         .x_desc(x.label)
         .y_desc(y.label)
+        .x_labels(x_labels)
+        .y_labels(y_labels)
         .x_label_formatter(&|v| x.scale.label(*v))
         .y_label_formatter(&|v| y.scale.label(*v))
         .draw()
@@ -142,25 +164,18 @@ fn draw_error<E: std::fmt::Debug>(err: E) -> anyhow::Error {
     anyhow!("cannot draw the chart: {err:?}")
 }
 
-/// The plotted ranges with a margin, or `None` without points.
-fn ranges(
-    lines: &[(String, Vec<(f64, f64)>)],
-) -> Option<(std::ops::Range<f64>, std::ops::Range<f64>)> {
-    let points = lines.iter().flat_map(|(_, points)| points.iter());
+/// (x min, x max), (y min, y max) of the points, or `None` without points.
+fn bounds(lines: &[(String, Vec<(f64, f64)>)]) -> Option<((f64, f64), (f64, f64))> {
+    let mut points = lines
+        .iter()
+        .flat_map(|(_, points)| points.iter())
+        .peekable();
+    points.peek()?;
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    let mut any = false;
     for (x, y) in points {
-        any = true;
         (x0, x1, y0, y1) = (x0.min(*x), x1.max(*x), y0.min(*y), y1.max(*y));
     }
-    if !any {
-        return None;
-    }
-    let pad = |low: f64, high: f64| {
-        let span = (high - low).abs().max(0.1);
-        (low - span * 0.05)..(high + span * 0.08)
-    };
-    Some((pad(x0, x1), pad(y0, y1)))
+    Some(((x0, x1), (y0, y1)))
 }
 
 /// 1234 → "1.2k", 2500000 → "2.5M", 0.25 → "0.25".
@@ -208,6 +223,16 @@ mod tests {
             "p100 is off the scale"
         );
         assert_eq!(Scale::Log.forward(0.0), None);
+    }
+
+    #[test]
+    fn logarithmic_axes_tick_on_whole_decades() {
+        let (range, labels) = Scale::Log.axis(0.2, 2.6, 0.0);
+
+        assert_eq!(range, 0.0..3.0);
+        assert_eq!(labels, 4, "1, 10, 100, 1k");
+        assert_eq!(Scale::LogPlusOne.label(0.0), "0");
+        assert_eq!(Scale::LogPlusOne.label(2.0), "100");
     }
 
     #[test]

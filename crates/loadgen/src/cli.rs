@@ -274,7 +274,10 @@ pub struct SweepArgs {
         default_value = "http,audience,fanout"
     )]
     pub parts: Vec<SweepPart>,
-    /// Directory of the SVG charts (and sweep-<backend>.jsonl).
+    /// Draw the charts again from the JSON lines of an earlier sweep, without measuring.
+    #[arg(long)]
+    pub redraw: bool,
+    /// Directory of the SVG charts and of the sweep's JSON lines.
     #[arg(long, default_value = "docs/benchmarks")]
     pub out: PathBuf,
     /// Servers.

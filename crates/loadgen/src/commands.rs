@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::api;
 use crate::cli::{Command, LoadArgs, Plan, RunArgs, Scenario, ServeArgs, SmokeArgs};
 use crate::report::Report;
-use crate::scenarios::{self, Outcome};
+use crate::scenarios;
 use crate::servers::{Backend, Launcher};
 
 /// Runs `command`; `Ok(false)` when a correctness check failed (or, for smoke, any error).
@@ -27,9 +27,9 @@ pub async fn execute(command: Command) -> anyhow::Result<bool> {
 async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let launcher = args.target.launcher().await?;
     let plan = Plan::new(args.scenario, &args.load);
-    let outcome = scenarios::run(&plan, &launcher).await?;
-    publish(&outcome.report, args.json.as_deref())?;
-    Ok(outcome.report.correctness.is_ok())
+    let report = scenarios::run(&plan, &launcher).await?;
+    publish(&report, args.json.as_deref())?;
+    Ok(report.correctness.is_ok())
 }
 
 /// Prints the table and the JSON line; appends the line to `json` if given.
@@ -81,9 +81,8 @@ async fn smoke(args: SmokeArgs) -> anyhow::Result<bool> {
                 continue; // instances share state only through Redis
             }
             let plan = smoke_plan(scenario, *backend);
-            let outcome: Outcome = scenarios::run(&plan, &launcher).await?;
-            publish(&outcome.report, args.json.as_deref())?;
-            let report = &outcome.report;
+            let report = scenarios::run(&plan, &launcher).await?;
+            publish(&report, args.json.as_deref())?;
             let clean = report.correctness.is_ok() && report.errors.total == 0 && report.ok > 0;
             if clean {
                 passed += 1;

@@ -54,11 +54,12 @@
 //! - `prefill` (`joins`, `seconds`, `rate`) when `--audience` > 0;
 //! - `servers[]` (per started orchestrator: `start_to_ready_ms`, `idle_rss_kb`, `peak_rss_kb`
 //!   = VmHWM, `cpu_s` = utime + stime during the window, `cpu_cores`), `redis` (`peak_rss_kb`,
-//!   `cpu_s`);
+//!   `cpu_s`), `harness` (`peak_rss_kb`, `cpu_s` of loadgen itself: it shares the machine);
 //! - `fanout` (`transport`, `subscribers`, `connected`, `events`, `events_per_s`,
 //!   `deliveries`, `deliveries_per_s`, `seq` {`expected`, `received`, `lost`, `duplicated`,
 //!   `out_of_order`}, `delivery_ms`, `first_subscriber_ms`, `last_subscriber_ms` (event
-//!   timestamp → arrival), `rss_per_subscriber_bytes`, `cross` {`local_last_ms`,
+//!   timestamp → arrival), `first_subscriber_curve`, `last_subscriber_curve` ((percentile,
+//!   ms) pairs), `rss_per_subscriber_bytes`, `cross` {`local_last_ms`,
 //!   `remote_last_ms`, `added_p99_ms`});
 //! - `reference` (`redis_benchmark_get_rps`, `ratio`): http-get on Redis, measured in the
 //!   same run at the same concurrency;

@@ -51,6 +51,9 @@ pub struct Report {
     /// Cost of the Redis the harness started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<ProcessCost>,
+    /// Cost of the harness itself (it shares the machine with the servers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub harness: Option<ProcessCost>,
     /// Fan-out measurements (ws-fanout, grpc-fanout, cross-instance).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fanout: Option<FanoutReport>,
@@ -138,6 +141,10 @@ pub struct FanoutReport {
     pub first_subscriber_ms: LatencySummary,
     /// Event timestamp → arrival at the last subscriber of each event, ms.
     pub last_subscriber_ms: LatencySummary,
+    /// (percentile, ms) points of `first_subscriber_ms`, for charts.
+    pub first_subscriber_curve: Vec<(f64, f64)>,
+    /// (percentile, ms) points of `last_subscriber_ms`, for charts.
+    pub last_subscriber_curve: Vec<(f64, f64)>,
     /// Server RSS growth per idle subscription, bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_per_subscriber_bytes: Option<f64>,
@@ -287,6 +294,13 @@ impl Report {
                 ),
             );
         }
+        if let Some(harness) = &self.harness {
+            row(
+                &mut out,
+                "loadgen",
+                format!("CPU {:.2} s (the client shares the machine)", harness.cpu_s),
+            );
+        }
         if let Some(reference) = &self.reference {
             row(
                 &mut out,
@@ -383,6 +397,7 @@ mod tests {
             prefill: None,
             servers: vec![ServerCost::default()],
             redis: None,
+            harness: None,
             fanout: None,
             reference: None,
             correctness: Correctness::default(),
@@ -420,7 +435,14 @@ mod tests {
 
         let value: serde_json::Value = serde_json::from_str(&report.json_line()).unwrap();
 
-        for absent in ["servers", "redis", "fanout", "reference", "prefill"] {
+        for absent in [
+            "servers",
+            "redis",
+            "harness",
+            "fanout",
+            "reference",
+            "prefill",
+        ] {
             assert!(value.get(absent).is_none(), "{absent} should be absent");
         }
     }

@@ -18,14 +18,14 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::{setup_workers, Outcome, Session};
+use super::{setup_workers, Session};
 use crate::api;
 use crate::cli::{Plan, Scenario};
 use crate::httpc::{Client, Endpoint};
 use crate::load::status_kind;
 use crate::procstat;
 use crate::progress::Progress;
-use crate::report::{CrossReport, FanoutReport};
+use crate::report::{CrossReport, FanoutReport, Report};
 use crate::seq::{DeliveryBook, SeqCounts};
 use crate::servers::Launcher;
 use crate::stats::{Errors, Latencies};
@@ -43,7 +43,7 @@ const SETTLE: Duration = Duration::from_millis(500);
 ///
 /// # Errors
 /// Deployment or set-up failures.
-pub async fn run(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome> {
+pub async fn run(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Report> {
     let cross = plan.scenario == Scenario::CrossInstance;
     let mut session = Session::open(plan, launcher, if cross { 2 } else { 1 }).await?;
     enough_sockets(&session, (plan.streams * plan.subscribers) as u64)?;
@@ -101,10 +101,7 @@ pub async fn run(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome> {
         rss_per_subscriber,
     ));
     session.deployment.shutdown().await;
-    Ok(Outcome {
-        report,
-        delivery: Some((summary.first, summary.last)),
-    })
+    Ok(report)
 }
 
 /// Sockets the harness and the servers need beside the subscriptions (set-up, publishers,
@@ -447,6 +444,8 @@ impl Summary {
             delivery_ms: self.all.summary(),
             first_subscriber_ms: self.first.summary(),
             last_subscriber_ms: self.last.summary(),
+            first_subscriber_curve: self.first.percentile_curve(),
+            last_subscriber_curve: self.last.percentile_curve(),
             rss_per_subscriber_bytes: rss_per_subscriber.map(|b| b.round()),
             cross,
         }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 
-use super::{setup_workers, Outcome, Session};
+use super::{setup_workers, Session};
 use crate::api::{self, StreamDoc};
 use crate::cli::{Plan, Scenario};
 use crate::httpc::{Failure, Reply, Req};
 use crate::load::{self, LoadConfig, Workload};
-use crate::report::{Correctness, Reference};
+use crate::report::{Correctness, Reference, Report};
 use crate::servers::{self, Launcher};
 
 /// `GET /streams/:id` or `/state`, round robin over the streams.
@@ -43,7 +43,7 @@ fn load_config(session: &Session, plan: &Plan) -> LoadConfig {
 ///
 /// # Errors
 /// Deployment or set-up failures.
-pub async fn reads(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome> {
+pub async fn reads(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Report> {
     let mut session = Session::open(plan, launcher, 1).await?;
     let endpoint = session.deployment.first().http.clone();
     let workers = setup_workers(plan);
@@ -92,7 +92,7 @@ pub async fn reads(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome> 
         }
     }
     session.deployment.shutdown().await;
-    Ok(Outcome::plain(report))
+    Ok(report)
 }
 
 /// `POST /streams`, remembering every created id.
@@ -125,7 +125,7 @@ impl Workload for Creates {
 ///
 /// # Errors
 /// Deployment failures.
-pub async fn create(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome> {
+pub async fn create(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Report> {
     let mut session = Session::open(plan, launcher, 1).await?;
     let endpoint = session.deployment.first().http.clone();
     let workloads = (0..plan.connections).map(|_| Creates::default()).collect();
@@ -141,7 +141,7 @@ pub async fn create(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome>
         .collect();
     report.correctness = created_streams_readable(&endpoint, &created, plan).await?;
     session.deployment.shutdown().await;
-    Ok(Outcome::plain(report))
+    Ok(report)
 }
 
 async fn created_streams_readable(
@@ -220,7 +220,7 @@ impl Workload for Joins {
 ///
 /// # Errors
 /// Deployment or set-up failures.
-pub async fn joins(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome> {
+pub async fn joins(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Report> {
     let mut session = Session::open(plan, launcher, 1).await?;
     let endpoint = session.deployment.first().http.clone();
     let workers = setup_workers(plan);
@@ -284,5 +284,5 @@ pub async fn joins(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome> 
             ids.len()
         ));
     }
-    Ok(Outcome::plain(report))
+    Ok(report)
 }

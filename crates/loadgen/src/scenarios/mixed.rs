@@ -12,12 +12,12 @@ use std::sync::Arc;
 use hyper::Method;
 use serde_json::{json, Value};
 
-use super::{setup_workers, Outcome, Session};
+use super::{setup_workers, Session};
 use crate::api::{self, State, StreamDoc};
 use crate::cli::Plan;
 use crate::httpc::{Failure, Reply, Req};
 use crate::load::{self, LoadConfig, Workload};
-use crate::report::Correctness;
+use crate::report::{Correctness, Report};
 use crate::servers::Launcher;
 
 /// Viewers each connection moves in and out.
@@ -262,7 +262,7 @@ impl Workload for Mixed {
 ///
 /// # Errors
 /// Deployment or set-up failures.
-pub async fn run(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome> {
+pub async fn run(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Report> {
     let mut session = Session::open(plan, launcher, 1).await?;
     let endpoint = session.deployment.first().http.clone();
     let workers = setup_workers(plan);
@@ -299,7 +299,7 @@ pub async fn run(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome> {
     check_short_shows(&mut correctness, &own_states, &stopped, &stopped_states);
     report.correctness = correctness;
     session.deployment.shutdown().await;
-    Ok(Outcome::plain(report))
+    Ok(report)
 }
 
 fn check_shows(workloads: &[Mixed], states: &[State], audience: u64) -> Correctness {

@@ -11,39 +11,20 @@ use chrono::{SecondsFormat, Utc};
 
 use crate::cli::{Plan, Scenario};
 use crate::load::LoadResult;
-use crate::procstat::ProcSample;
+use crate::procstat::{self, ProcSample};
 use crate::report::{Correctness, ErrorReport, ProcessCost, Report, ServerCost};
 use crate::servers::{Deployment, Launcher};
-use crate::stats::Latencies;
 
 pub mod fanout;
 pub mod http;
 pub mod mixed;
-
-/// A scenario's report, and the distributions the sweep draws.
-#[derive(Debug)]
-pub struct Outcome {
-    /// The report.
-    pub report: Report,
-    /// Fan-out only: (first-subscriber, last-subscriber) delivery latencies.
-    pub delivery: Option<(Latencies, Latencies)>,
-}
-
-impl Outcome {
-    fn plain(report: Report) -> Self {
-        Self {
-            report,
-            delivery: None,
-        }
-    }
-}
 
 /// Runs `plan` against what `launcher` provides.
 ///
 /// # Errors
 /// When the servers cannot be started or the set-up fails (measurement failures are counted in
 /// the report, not returned).
-pub async fn run(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Outcome> {
+pub async fn run(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Report> {
     match plan.scenario {
         Scenario::HttpGet | Scenario::HttpState => http::reads(plan, launcher).await,
         Scenario::HttpCreate => http::create(plan, launcher).await,
@@ -64,6 +45,7 @@ pub struct Session {
     started_at: String,
     servers_before: Vec<Option<ProcSample>>,
     redis_before: Option<ProcSample>,
+    harness_before: Option<ProcSample>,
 }
 
 impl Session {
@@ -79,6 +61,7 @@ impl Session {
             started_at: now(),
             servers_before: Vec::new(),
             redis_before: None,
+            harness_before: None,
         })
     }
 
@@ -92,6 +75,7 @@ impl Session {
             .map(|instance| instance.sample())
             .collect();
         self.redis_before = self.deployment.redis_sample();
+        self.harness_before = procstat::sample(std::process::id());
     }
 
     /// A report skeleton for a window of `elapsed`, with the process costs since
@@ -121,6 +105,10 @@ impl Session {
             .redis_before
             .zip(self.deployment.redis_sample())
             .map(|(before, after)| ProcessCost::between(before, after));
+        let harness = self
+            .harness_before
+            .zip(procstat::sample(std::process::id()))
+            .map(|(before, after)| ProcessCost::between(before, after));
         Report {
             scenario: self.plan.scenario.name().to_owned(),
             backend: self.plan.backend.name().to_owned(),
@@ -138,6 +126,7 @@ impl Session {
             prefill: None,
             servers,
             redis,
+            harness,
             fanout: None,
             reference: None,
             correctness: Correctness::default(),
