@@ -173,7 +173,8 @@ pub struct LoadArgs {
     /// Store of the started orchestrator.
     #[arg(long, value_enum, default_value = "redis")]
     pub backend: Backend,
-    /// Concurrent keep-alive connections (closed loop each); publishers for fan-out.
+    /// Concurrent keep-alive connections (closed loop each). Fan-out ignores it: one publisher
+    /// per stream.
     #[arg(long, short = 'c', default_value_t = 64)]
     pub connections: usize,
     /// Measuring time: `8`, `8s`, `500ms`, `2m`.
