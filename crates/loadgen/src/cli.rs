@@ -324,7 +324,7 @@ pub struct Plan {
     pub scenario: Scenario,
     /// Store.
     pub backend: Backend,
-    /// Connections (publishers for fan-out).
+    /// Connections of the closed loop (fan-out: unused).
     pub connections: usize,
     /// Measuring time.
     pub duration: Duration,
