@@ -7,6 +7,10 @@ use orchestrator::{telemetry, Application, Settings};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Every WebSocket subscriber is a socket: the usual soft limit of 1024 open files would cap
+    // an instance far below its 20,000-subscriber target. The hard limit is the ceiling the
+    // operator granted.
+    let nofile = rlimit::increase_nofile_limit(u64::MAX);
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(err) => {
@@ -17,6 +21,10 @@ async fn main() -> ExitCode {
     if let Err(err) = telemetry::init(&settings.log) {
         eprintln!("orchestrator: cannot set up logging: {err}");
         return ExitCode::from(2);
+    }
+    match nofile {
+        Ok(limit) => tracing::debug!(limit, "open-files limit"),
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open-files limit"),
     }
     match run(settings).await {
         Ok(()) => ExitCode::SUCCESS,

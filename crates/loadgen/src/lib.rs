@@ -1,0 +1,98 @@
+//! Benchmark harness of the livestream orchestrator: a black-box client that speaks the public
+//! HTTP, WebSocket and gRPC contracts only (it depends on no crate of the service), starts the
+//! servers it needs, measures, checks that the service holds what it acknowledged, and draws
+//! charts. Speed targets live here and in BENCHMARKS.md, never in timed tests.
+//!
+//! # Usage
+//!
+//! ```text
+//! cargo build --release -p orchestrator -p orchestrator-loadgen
+//! target/release/loadgen run http-get --backend redis -c 64 -d 8s
+//! target/release/loadgen run http-join-hot --audience 2000 --json results.jsonl
+//! target/release/loadgen run ws-fanout --streams 1 --subscribers 5000 --event-rate 20
+//! target/release/loadgen run cross-instance --backend redis --subscribers 1000
+//! target/release/loadgen smoke --orchestrator target/debug/orchestrator
+//! target/release/loadgen sweep --backend redis --out docs/benchmarks
+//! target/release/loadgen serve --backend redis --streams 1   # then point wrk at it
+//! ```
+//!
+//! By default each scenario starts a private `redis-server` on a free loopback port
+//! (`--save "" --appendonly no`; `--backend redis`) and a fresh `orchestrator` (`--orchestrator`,
+//! default `target/release/orchestrator`, embedded LiveKit emulator, `APP_ENV=production`),
+//! waits for `GET /health/ready`, and kills both at the end, on error and on Ctrl-C. With
+//! `--url` (and `--grpc-url`, `--url-b` for cross-instance) it targets running servers and
+//! starts nothing.
+//!
+//! # Scenarios
+//!
+//! | scenario | what each connection does (closed loop) | checked afterwards |
+//! |---|---|---|
+//! | `http-get` | `GET /streams/:id`, round robin over `--streams` | reads changed nothing |
+//! | `http-state` | `GET /streams/:id/state` | reads changed nothing |
+//! | `http-create` | `POST /streams` | every 2xx create is readable and active |
+//! | `http-join-spread` | joins of unique identities over `--streams` | per stream `activeParticipants` = audience + 2xx joins |
+//! | `http-join-hot` | joins of unique identities, all on ONE stream | the same, on the one stream |
+//! | `http-mixed` | 35% get, 20% state, 15% join, 10% leave, 10% PATCH, 5% create, 5% stop | per stream: participants, metadata and status = what was acknowledged |
+//! | `ws-fanout` | `--subscribers` WebSocket subscriptions per stream; PATCH events at `--event-rate` | every event delivered once, in order; final seq = start + 2xx PATCHes |
+//! | `grpc-fanout` | the same with gRPC `Subscribe` (`--grpc-streams-per-connection` per HTTP/2 connection) | the same |
+//! | `cross-instance` | two instances on one Redis; PATCH on A, subscribers split over A and B | the same, and B's latency beside A's |
+//!
+//! `--audience N` joins N viewers into each stream before the clock starts. An operation that
+//! got no answer (5xx, timeout) may or may not have happened; the checks allow either for it.
+//!
+//! # Output
+//!
+//! A table on stdout, then one JSON line (also appended to `--json FILE`):
+//!
+//! - `scenario`, `backend`, `started_at`, `connections`, `duration_s`, `elapsed_s`, `streams`,
+//!   `audience`;
+//! - `requests` (answered), `ok` (2xx), `throughput_rps` (2xx per second), `latency_ms`
+//!   (`count`, `mean`, `p50`, `p90`, `p99`, `p999`, `max`; HDR histogram of every answered
+//!   request; for fan-out, of the publishing PATCHes);
+//! - `errors` (`total`, `by_kind`: `status_<code>_<error code>`, `timeout`, `connect`, `io`,
+//!   `ws_…`, `grpc_…`);
+//! - `prefill` (`joins`, `seconds`, `rate`) when `--audience` > 0;
+//! - `servers[]` (per started orchestrator: `start_to_ready_ms`, `idle_rss_kb`, `peak_rss_kb`
+//!   = VmHWM, `cpu_s` = utime + stime during the window, `cpu_cores`), `redis` (`peak_rss_kb`,
+//!   `cpu_s`), `harness` (`peak_rss_kb`, `cpu_s` of loadgen itself: it shares the machine);
+//! - `fanout` (`transport`, `subscribers`, `connected`, `events`, `events_per_s`,
+//!   `deliveries`, `deliveries_per_s`, `seq` {`expected`, `received`, `lost`, `duplicated`,
+//!   `out_of_order`}, `delivery_ms`, `first_subscriber_ms`, `last_subscriber_ms` (event
+//!   timestamp → arrival), `first_subscriber_curve`, `last_subscriber_curve` ((percentile,
+//!   ms) pairs), `rss_per_subscriber_bytes`, `cross` {`local_last_ms`,
+//!   `remote_last_ms`, `added_p99_ms`});
+//! - `reference` (`redis_benchmark_get_rps`, `ratio`): http-get on Redis, measured in the
+//!   same run at the same concurrency;
+//! - `correctness` (`checked`, `violations`). A violation makes the process exit 1.
+//!
+//! # Layout
+//!
+//! - [`cli`]: arguments and the resolved [`cli::Plan`]; [`commands`]: run, smoke, serve;
+//!   [`sweep`] and [`charts`]: series of runs drawn as SVG.
+//! - [`servers`]: the system under test (started or named); [`procstat`]: RSS and CPU from
+//!   `/proc`.
+//! - [`httpc`]: the keep-alive HTTP/1.1 client; [`load`]: the closed loop; [`api`]: set-up and
+//!   read-back calls.
+//! - [`scenarios`]: the scenarios and their correctness checks.
+//! - [`subscriber`], [`ws`], [`grpc`]: fan-out subscribers; [`seq`]: lost / duplicated /
+//!   out-of-order accounting and first/last-subscriber latency.
+//! - [`stats`]: histograms and error tallies; [`report`]: the JSON line and the table;
+//!   [`progress`]: the progress line on stderr.
+
+pub mod api;
+pub mod charts;
+pub mod cli;
+pub mod commands;
+pub mod grpc;
+pub mod httpc;
+pub mod load;
+pub mod procstat;
+pub mod progress;
+pub mod report;
+pub mod scenarios;
+pub mod seq;
+pub mod servers;
+pub mod stats;
+pub mod subscriber;
+pub mod sweep;
+pub mod ws;
