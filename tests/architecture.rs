@@ -95,6 +95,7 @@ fn every_library_crate_of_ours_is_held_to_the_rule() {
         "orchestrator",
         "orchestrator-tests",
         "orchestrator-loadgen",
+        "orchestrator-store-contract",
         "redis-harness",
     ];
 

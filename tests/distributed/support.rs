@@ -74,12 +74,6 @@ pub async fn three_instances() -> Deployment {
 /// Three instances on a Redis Cluster of three masters.
 pub async fn three_instances_on_a_cluster() -> Deployment {
     let cluster = redis_harness::RedisCluster::start();
-    let hosts: Vec<String> = cluster
-        .ports()
-        .iter()
-        .map(|port| format!("127.0.0.1:{port}"))
-        .collect();
-    let others: Vec<String> = hosts[1..].iter().map(|h| format!("node={h}")).collect();
-    let url = format!("redis-cluster://{}?{}", hosts[0], others.join("&"));
+    let url = cluster.url();
     deploy(3, &url, Box::new(Arc::new(cluster))).await
 }

@@ -2,8 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-include!("../../../tests/contracts/streams.rs");
-include!("../../../tests/contracts/participants.rs");
-
-stream_store_contract!((orchestrator_store_memory::MemoryStore::default(), ()));
-participant_store_contract!((orchestrator_store_memory::MemoryStore::default(), ()));
+orchestrator_store_contract::stream_store_contract!((
+    orchestrator_store_memory::MemoryStore::default(),
+    ()
+));
+orchestrator_store_contract::participant_store_contract!((
+    orchestrator_store_memory::MemoryStore::default(),
+    ()
+));

@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-include!("../../../tests/contracts/coordination.rs");
-
 use orchestrator_store_memory::coordination::MemoryCoordination;
 
-coordination_contract! {
+orchestrator_store_contract::coordination_contract! {
     leases: (MemoryCoordination::new(), ()),
     idempotency: (MemoryCoordination::new(), ()),
     dedupe: (MemoryCoordination::new(), ()),

@@ -3,9 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-include!("../../../tests/contracts/streams.rs");
-include!("../../../tests/contracts/participants.rs");
-
 use orchestrator_store_redis::{RedisConfig, RedisStore};
 use redis_harness::RedisServer;
 
@@ -21,8 +18,8 @@ async fn redis_store() -> (RedisStore, RedisServer) {
     (store, server)
 }
 
-stream_store_contract!(redis_store().await);
-participant_store_contract!(redis_store().await);
+orchestrator_store_contract::stream_store_contract!(redis_store().await);
+orchestrator_store_contract::participant_store_contract!(redis_store().await);
 
 /// The same contract on a Redis Cluster of three masters: every script must stay within one
 /// slot and every multi-key read must route per key.
@@ -46,22 +43,11 @@ mod cluster {
         cluster
     }
 
-    /// `redis-cluster://first?node=second&node=third`, fred's cluster URL.
-    pub fn cluster_url(cluster: &RedisCluster) -> String {
-        let hosts: Vec<String> = cluster
-            .ports()
-            .iter()
-            .map(|port| format!("127.0.0.1:{port}"))
-            .collect();
-        let others: Vec<String> = hosts[1..].iter().map(|h| format!("node={h}")).collect();
-        format!("redis-cluster://{}?{}", hosts[0], others.join("&"))
-    }
-
     async fn cluster_store() -> (RedisStore, Arc<RedisCluster>) {
         let cluster = shared_cluster();
         let config = RedisConfig {
             key_prefix: redis_harness::unique_prefix(),
-            ..RedisConfig::new(cluster_url(&cluster))
+            ..RedisConfig::new(cluster.url())
         };
         let store = RedisStore::connect(config)
             .await
@@ -69,6 +55,6 @@ mod cluster {
         (store, cluster)
     }
 
-    stream_store_contract!(cluster_store().await);
-    participant_store_contract!(cluster_store().await);
+    orchestrator_store_contract::stream_store_contract!(cluster_store().await);
+    orchestrator_store_contract::participant_store_contract!(cluster_store().await);
 }

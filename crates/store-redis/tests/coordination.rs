@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-include!("../../../tests/contracts/coordination.rs");
-
 use orchestrator_store_redis::dedupe::RedisWebhookDedupe;
 use orchestrator_store_redis::idempotency::RedisIdempotency;
 use orchestrator_store_redis::lease::RedisLeases;
@@ -33,7 +31,7 @@ fn sealed_idempotency(conn: Connection) -> RedisIdempotency {
     RedisIdempotency::new(conn, b"contract-test-secret").expect("a key derives")
 }
 
-coordination_contract! {
+orchestrator_store_contract::coordination_contract! {
     leases: redis(RedisLeases::new).await,
     idempotency: redis(sealed_idempotency).await,
     dedupe: redis(RedisWebhookDedupe::new).await,
@@ -60,26 +58,15 @@ mod cluster {
         cluster
     }
 
-    /// `redis-cluster://first?node=second&node=third`, fred's cluster URL.
-    fn cluster_url(cluster: &RedisCluster) -> String {
-        let hosts: Vec<String> = cluster
-            .ports()
-            .iter()
-            .map(|port| format!("127.0.0.1:{port}"))
-            .collect();
-        let others: Vec<String> = hosts[1..].iter().map(|h| format!("node={h}")).collect();
-        format!("redis-cluster://{}?{}", hosts[0], others.join("&"))
-    }
-
     async fn cluster<S>(store: fn(Connection) -> S) -> (S, Arc<RedisCluster>) {
         let cluster = shared_cluster();
-        let conn = super::connect(&cluster_url(&cluster)).await;
+        let conn = super::connect(&cluster.url()).await;
         (store(conn), cluster)
     }
 
-    coordination_contract! {
+    orchestrator_store_contract::coordination_contract! {
         leases: cluster(RedisLeases::new).await,
-        idempotency: cluster(super::sealed_idempotency).await,
+        idempotency: cluster(crate::sealed_idempotency).await,
         dedupe: cluster(RedisWebhookDedupe::new).await,
     }
 }

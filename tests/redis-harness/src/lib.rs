@@ -250,6 +250,18 @@ impl RedisCluster {
             .collect()
     }
 
+    /// `redis-cluster://127.0.0.1:P1?node=127.0.0.1:P2&node=127.0.0.1:P3`: the URL fred and
+    /// the orchestrator's `REDIS_URL` take for a cluster.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|node| format!("{LOOPBACK}:{}", node.port))
+            .collect();
+        let others: Vec<String> = hosts[1..].iter().map(|h| format!("node={h}")).collect();
+        format!("redis-cluster://{}?{}", hosts[0], others.join("&"))
+    }
+
     /// The nodes' client ports (their cluster bus ports are these plus 10000).
     pub fn ports(&self) -> Vec<u16> {
         self.nodes.iter().map(|node| node.port).collect()

@@ -1,13 +1,11 @@
-// The participant half of the store contract, shared by every store: each store's test file
-// `include!`s this file and invokes `participant_store_contract!(<expression making a fresh
-// store>)` beside `stream_store_contract!`. The expression yields `(store, guard)` as there.
-//
-// What it holds every store to: participants are records keyed by (stream, identity) beside
-// counters that always equal what the records say; each change is one atomic step that no
-// contention can make fail; joins never land on a stopped stream; stream changes racing a crowd
-// of joins are neither lost nor blocked; seq stays gapless.
+//! The participant contract: records keyed by (stream, identity) beside counters that always
+//! equal what the records say; each change one atomic step that no contention can make fail;
+//! no join on a stopped stream; stream changes racing a crowd of joins neither lost nor blocked;
+//! seq gapless.
 
-#[allow(unused_macros)]
+/// Holds a store to the participant contract: `participant_store_contract!(<expression
+/// yielding (store, guard)>)`.
+#[macro_export]
 macro_rules! participant_store_contract {
     ($make:expr) => {
         mod participants {

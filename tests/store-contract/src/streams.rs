@@ -1,11 +1,9 @@
-// The StreamRepository + EventLog contract for streams themselves, shared by every store: each
-// store's test file `include!`s this file and invokes
-// `stream_store_contract!(<expression making a fresh store>)`. Participants have their own
-// contract (participants.rs).
-// The expression yields `(store, guard)`: the guard keeps what the store needs alive (a Redis
-// server) until the test ends. It is evaluated once per test, so every test gets its own store.
+//! The stream contract: `StreamRepository` and `EventLog` for streams themselves (participants
+//! have their own contract, `participant_store_contract!`).
 
-#[allow(unused_macros)]
+/// Holds a store to the stream contract: `stream_store_contract!(<expression yielding
+/// (store, guard)>)`.
+#[macro_export]
 macro_rules! stream_store_contract {
     ($make:expr) => {
         use orchestrator_domain::ports::{Clock, SystemClock};
