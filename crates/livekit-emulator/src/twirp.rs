@@ -131,6 +131,22 @@ fn handle(emulator: &Emulator, req: &HttpRequest, body: &[u8]) -> Result<HttpRes
     let codec = Codec::of(req)?;
     let claims = authenticate(emulator, req)?;
     match method {
+        "CreateRoom" | "ListRooms" | "DeleteRoom" => {
+            room_call(emulator, method, codec, &claims, body)
+        }
+        other => participant_call(emulator, other, codec, &claims, body),
+    }
+}
+
+/// The RoomService calls about rooms (they need room grants, not a room's admin grant).
+fn room_call(
+    emulator: &Emulator,
+    method: &str,
+    codec: Codec,
+    claims: &Claims,
+    body: &[u8],
+) -> Result<HttpResponse, TwirpError> {
+    match method {
         "CreateRoom" => {
             let r: proto::CreateRoomRequest = codec.decode(body)?;
             require(claims.video.room_create, "roomCreate")?;
@@ -155,32 +171,47 @@ fn handle(emulator: &Emulator, req: &HttpRequest, body: &[u8]) -> Result<HttpRes
             emulator.delete_room(&r.room)?;
             codec.encode(&proto::DeleteRoomResponse {})
         }
+        other => Err(TwirpError::bad_route(format!(
+            "no handler for method {other}"
+        ))),
+    }
+}
+
+/// The RoomService calls about a room's participants (they need that room's admin grant).
+fn participant_call(
+    emulator: &Emulator,
+    method: &str,
+    codec: Codec,
+    claims: &Claims,
+    body: &[u8],
+) -> Result<HttpResponse, TwirpError> {
+    match method {
         "ListParticipants" => {
             let r: proto::ListParticipantsRequest = codec.decode(body)?;
-            require_admin(&claims, &r.room)?;
+            require_admin(claims, &r.room)?;
             codec.encode(&proto::ListParticipantsResponse {
                 participants: emulator.list_participants(&r.room)?,
             })
         }
         "GetParticipant" => {
             let r: proto::RoomParticipantIdentity = codec.decode(body)?;
-            require_admin(&claims, &r.room)?;
+            require_admin(claims, &r.room)?;
             codec.encode(&emulator.get_participant(&r.room, &r.identity)?)
         }
         "RemoveParticipant" => {
             let r: proto::RoomParticipantIdentity = codec.decode(body)?;
-            require_admin(&claims, &r.room)?;
+            require_admin(claims, &r.room)?;
             emulator.remove_participant(&r.room, &r.identity)?;
             codec.encode(&proto::RemoveParticipantResponse {})
         }
         "UpdateRoomMetadata" => {
             let r: proto::UpdateRoomMetadataRequest = codec.decode(body)?;
-            require_admin(&claims, &r.room)?;
+            require_admin(claims, &r.room)?;
             codec.encode(&emulator.update_room_metadata(&r.room, r.metadata)?)
         }
         "UpdateParticipant" => {
             let r: proto::UpdateParticipantRequest = codec.decode(body)?;
-            require_admin(&claims, &r.room)?;
+            require_admin(claims, &r.room)?;
             let update = ParticipantUpdate {
                 name: r.name,
                 metadata: r.metadata,
@@ -191,7 +222,7 @@ fn handle(emulator: &Emulator, req: &HttpRequest, body: &[u8]) -> Result<HttpRes
         }
         "MutePublishedTrack" => {
             let r: proto::MuteRoomTrackRequest = codec.decode(body)?;
-            require_admin(&claims, &r.room)?;
+            require_admin(claims, &r.room)?;
             let track = emulator.mute_track(&r.room, &r.identity, &r.track_sid, r.muted)?;
             codec.encode(&proto::MuteRoomTrackResponse { track: Some(track) })
         }

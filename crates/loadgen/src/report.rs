@@ -259,9 +259,26 @@ impl Report {
             "errors",
             format!("{} ({})", self.errors.total, self.errors.by_kind.describe()),
         );
+        self.resource_rows(&mut out);
+        if let Some(fanout) = &self.fanout {
+            fanout_rows(&mut out, fanout);
+        }
+        let verdict = if self.correctness.is_ok() {
+            format!("ok ({})", self.correctness.checked.join("; "))
+        } else {
+            format!("VIOLATED: {}", self.correctness.violations.join("; "))
+        };
+        row(&mut out, "correctness", verdict);
+        out
+    }
+    /// Prefill, per-process resources and the reference rows.
+    fn resource_rows(&self, out: &mut String) {
+        let row = |out: &mut String, key: &str, value: String| {
+            let _ = writeln!(out, "  {key:<16}{value}");
+        };
         if let Some(prefill) = &self.prefill {
             row(
-                &mut out,
+                out,
                 "prefill",
                 format!(
                     "{} joins in {:.1} s ({:.0}/s)",
@@ -271,7 +288,7 @@ impl Report {
         }
         for (i, server) in self.servers.iter().enumerate() {
             row(
-                &mut out,
+                out,
                 &format!("server {}", ["A", "B"].get(i).unwrap_or(&"?")),
                 format!(
                     "peak RSS {:.1} MiB, CPU {:.2} s ({:.2} cores), ready in {:.0} ms, idle RSS {:.1} MiB",
@@ -285,7 +302,7 @@ impl Report {
         }
         if let Some(redis) = &self.redis {
             row(
-                &mut out,
+                out,
                 "redis",
                 format!(
                     "peak RSS {:.1} MiB, CPU {:.2} s",
@@ -296,14 +313,14 @@ impl Report {
         }
         if let Some(harness) = &self.harness {
             row(
-                &mut out,
+                out,
                 "loadgen",
                 format!("CPU {:.2} s (the client shares the machine)", harness.cpu_s),
             );
         }
         if let Some(reference) = &self.reference {
             row(
-                &mut out,
+                out,
                 "reference",
                 format!(
                     "redis-benchmark GET {:.0} req/s at {} connections → {:.1}%",
@@ -313,16 +330,6 @@ impl Report {
                 ),
             );
         }
-        if let Some(fanout) = &self.fanout {
-            fanout_rows(&mut out, fanout);
-        }
-        let verdict = if self.correctness.is_ok() {
-            format!("ok ({})", self.correctness.checked.join("; "))
-        } else {
-            format!("VIOLATED: {}", self.correctness.violations.join("; "))
-        };
-        row(&mut out, "correctness", verdict);
-        out
     }
 }
 
