@@ -8,6 +8,7 @@ mod create;
 mod credentials;
 mod errors;
 mod grpc_idempotency;
+mod grpc_unary;
 mod health;
 mod idempotency;
 mod join;
