@@ -7,6 +7,7 @@ mod cors;
 mod create;
 mod credentials;
 mod errors;
+mod events;
 mod grpc_idempotency;
 mod grpc_unary;
 mod health;

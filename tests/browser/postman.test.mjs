@@ -2,8 +2,7 @@
 // would send it (URL from the collection's host/path/query, `{{variables}}` from the collection)
 // to a freshly started orchestrator, once the created stream's id is substituted and with "Stop
 // Stream" last. The collection has no assertions: the statuses the original README implies are
-// checked here. Its `/events` requests are not in the original README; what they answer is
-// reported, not asserted (see NOTE below).
+// checked here. Its `/events` requests are not in the original README: see below.
 
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -26,12 +25,12 @@ const EXPECTED = {
   "Update Stream": 200,
   "Join Stream": 200,
   "Leave Stream": 200,
-  // NOTE for the lead: the original README lists no /events routes; this service has none
-  // (event history is on the WebSocket / gRPC with afterSeq). Today they answer 404
-  // route_not_found. Decide whether to add them; until then they are only reported. (The
-  // collection's query value is `{{limit}` — a typo — so newman sends `?limit=%7B%7Blimit%7D`.)
-  "Get Events (All)": null,
-  "Get Events (By Stream)": null,
+  // Not in the original README. Events are kept per stream: GET /events/:streamId pages a
+  // stream's log; there is no log across streams (404). The collection's query value is
+  // `{{limit}` — a typo — so newman sends `?limit=%7B%7Blimit%7D`: a limit that is not a
+  // number, which this service refuses as bad input (400 invalid_query) rather than guessing.
+  "Get Events (All)": 404,
+  "Get Events (By Stream)": 400,
   // Unsigned: we never accept an unsigned webhook.
   "LiveKit Webhook Example": 401,
   "Stop Stream": 200,

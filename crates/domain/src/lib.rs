@@ -60,8 +60,8 @@ pub use event::{EventType, StreamEvent};
 pub use membership::{ParticipantApplied, ParticipantChange, ParticipantDecision};
 pub use participant::{Participant, Role};
 pub use service::commands::{
-    CreateStream, Departure, JoinStream, JoinTicket, ListParticipants, ListStreams, StreamView,
-    UpdateStream,
+    CreateStream, Departure, EventPage, JoinStream, JoinTicket, ListEvents, ListParticipants,
+    ListStreams, StreamView, UpdateStream,
 };
 pub use service::media::{MediaEvent, MediaEventKind, MediaEventOutcome};
 pub use service::StreamService;

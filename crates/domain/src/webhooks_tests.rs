@@ -7,7 +7,8 @@ use uuid::Uuid;
 use super::*;
 use crate::coordination::MockWebhookDedupe;
 use crate::ports::{
-    MockMediaServer, MockStreamRepository, MockTokenIssuer, RandomIds, StoreError, SystemClock,
+    MockEventLog, MockMediaServer, MockStreamRepository, MockTokenIssuer, RandomIds, StoreError,
+    SystemClock,
 };
 use crate::service::media::MediaEventKind;
 use crate::service::Ports;
@@ -50,6 +51,7 @@ fn intake(repo: MockStreamRepository, dedupe: MockWebhookDedupe) -> WebhookIntak
     let service = StreamService::new(
         Ports {
             streams: Arc::new(repo),
+            events: Arc::new(MockEventLog::new()),
             media: Arc::new(MockMediaServer::new()),
             tokens: Arc::new(MockTokenIssuer::new()),
             clock: Arc::new(SystemClock),

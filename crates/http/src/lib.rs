@@ -76,6 +76,7 @@ pub fn configure(state: HttpState) -> impl FnOnce(&mut web::ServiceConfig) + Clo
             }))
             .configure(routes::health::configure)
             .configure(routes::streams::configure)
+            .configure(routes::events::configure)
             .configure(routes::webhooks::configure)
             .configure(metrics::configure);
     }

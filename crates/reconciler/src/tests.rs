@@ -99,9 +99,11 @@ impl TokenIssuer for NoTokens {
 }
 
 fn service(livekit: Arc<RecordingLiveKit>) -> StreamService {
+    let store = Arc::new(MemoryStore::default());
     StreamService::new(
         Ports {
-            streams: Arc::new(MemoryStore::default()),
+            streams: store.clone(),
+            events: store,
             media: livekit,
             tokens: Arc::new(NoTokens),
             clock: Arc::new(SystemClock),

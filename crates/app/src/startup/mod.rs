@@ -193,6 +193,7 @@ impl Core {
         let service = StreamService::new(
             Ports {
                 streams: stores.streams.clone(),
+                events: stores.events.clone(),
                 media: media.clone(),
                 tokens: Arc::new(LiveKitTokens::new(livekit.clone())),
                 clock: Arc::new(SystemClock),

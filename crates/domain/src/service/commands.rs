@@ -107,3 +107,22 @@ pub struct JoinTicket {
     /// Where media clients connect.
     pub ws_url: String,
 }
+
+/// Read a stream's event log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListEvents {
+    /// Events after this seq (0: from the oldest the log keeps).
+    pub after_seq: u64,
+    /// Page size: 1 to [`ListStreams::MAX_LIMIT`], [`ListStreams::DEFAULT_LIMIT`] when absent.
+    pub limit: Option<usize>,
+}
+
+/// A page of a stream's event log, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    /// The events. The log keeps the newest events only: a first seq beyond `after_seq + 1`
+    /// means older ones were trimmed.
+    pub items: Vec<crate::event::StreamEvent>,
+    /// The `after_seq` of the next page, when there is one.
+    pub next_after_seq: Option<u64>,
+}

@@ -26,7 +26,7 @@ use crate::change::{Applied, Change, ChangeContext};
 use crate::error::StreamError;
 use crate::membership::{ParticipantApplied, ParticipantChange};
 use crate::ports::{
-    ApplyError, Clock, IdGenerator, ListError, MediaServer, StreamRepository, TokenIssuer,
+    ApplyError, Clock, EventLog, IdGenerator, ListError, MediaServer, StreamRepository, TokenIssuer,
 };
 use crate::values::{StreamId, ValidationError};
 
@@ -36,8 +36,10 @@ use commands::ListStreams;
 #[derive(Clone)]
 #[allow(missing_debug_implementations)]
 pub struct Ports {
-    /// Streams and their event logs.
+    /// Streams and their participants.
     pub streams: Arc<dyn StreamRepository>,
+    /// The streams' event logs.
+    pub events: Arc<dyn EventLog>,
     /// LiveKit's RoomService.
     pub media: Arc<dyn MediaServer>,
     /// Join-token signer.

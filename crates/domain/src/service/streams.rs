@@ -6,7 +6,7 @@ use crate::ports::{InsertError, ListQuery, MediaError, Page, ParticipantQuery};
 use crate::stream::{Stream, StreamStatus};
 use crate::values::{RoomName, StreamId};
 
-use super::commands::{CreateStream, ListStreams, StreamView, UpdateStream};
+use super::commands::{CreateStream, EventPage, ListEvents, ListStreams, StreamView, UpdateStream};
 use super::{list_error, page_limit, StreamService};
 
 impl StreamService {
@@ -171,5 +171,31 @@ impl StreamService {
     /// `StoreUnavailable` when it does not.
     pub async fn ready(&self) -> Result<(), StreamError> {
         Ok(self.ports.streams.ping().await?)
+    }
+
+    /// A page of the stream's event log after a seq, oldest first: what the WebSocket and gRPC
+    /// subscriptions replay, for clients that poll.
+    ///
+    /// # Errors
+    /// `NotFound`, `Invalid` (limit out of range), `StoreUnavailable`, `Internal`.
+    pub async fn events(
+        &self,
+        id: StreamId,
+        request: ListEvents,
+    ) -> Result<EventPage, StreamError> {
+        let limit = page_limit(request.limit)?;
+        self.get(id).await?;
+        let mut items = self
+            .ports
+            .events
+            .read_after(id, request.after_seq, limit + 1)
+            .await?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_after_seq = more.then(|| items.last().map(|e| e.seq)).flatten();
+        Ok(EventPage {
+            items,
+            next_after_seq,
+        })
     }
 }

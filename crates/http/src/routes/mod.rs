@@ -1,6 +1,8 @@
 //! Route groups, each with a `configure` that mounts it.
 
+pub mod events;
 pub mod health;
+mod paging;
 pub mod streams;
 pub mod webhooks;
 

@@ -9,6 +9,7 @@ use orchestrator_domain::{
     StreamService, UpdateStream,
 };
 
+use super::paging::paged;
 use crate::body::JsonBody;
 use crate::dto::{
     CreateStreamRequest, DepartureResponse, JoinRequest, JoinResponse, LeaveRequest, ListParams,
@@ -108,40 +109,7 @@ async fn list(
         .map_err(in_query)?;
     let items: Vec<StreamWithRoster<'_>> =
         page.items.iter().map(StreamWithRoster::listed).collect();
-    Ok(paged(&req, page.next.as_ref()).json(items))
-}
-
-/// A 200 with, when there is more, a `Link` header to the next page.
-fn paged(req: &HttpRequest, next: Option<&Cursor>) -> actix_web::HttpResponseBuilder {
-    let mut response = HttpResponse::Ok();
-    if let Some(next) = next {
-        response.insert_header((header::LINK, next_link(req, next)));
-    }
-    response
-}
-
-/// `<path?query>; rel="next"`: this request's query (filters, page size) with the cursor of
-/// the next page.
-fn next_link(req: &HttpRequest, next: &Cursor) -> String {
-    let mut query: Vec<&str> = req
-        .query_string()
-        .split('&')
-        .filter(|pair| !pair.is_empty() && !pair.starts_with("cursor="))
-        .collect();
-    let cursor = format!("cursor={}", percent_encode(next.as_str()));
-    query.push(&cursor);
-    format!("<{}?{}>; rel=\"next\"", req.path(), query.join("&"))
-}
-
-fn percent_encode(raw: &str) -> String {
-    raw.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    Ok(paged(&req, "cursor", page.next.as_ref().map(Cursor::as_str)).json(items))
 }
 
 async fn get(state: web::Data<HttpState>, id: web::Path<String>) -> Handled {
@@ -178,7 +146,7 @@ async fn participants(
         .await
         .map_err(ApiError::from)
         .map_err(in_query)?;
-    Ok(paged(&req, page.next.as_ref()).json(page.items))
+    Ok(paged(&req, "cursor", page.next.as_ref().map(Cursor::as_str)).json(page.items))
 }
 
 async fn update(

@@ -20,15 +20,15 @@ use crate::ports::{
     StoreError, TokenError,
 };
 use crate::ports::{
-    MediaParticipant, MediaRoom, MockMediaServer, MockStreamRepository, MockTokenIssuer, RandomIds,
-    SystemClock,
+    MediaParticipant, MediaRoom, MockEventLog, MockMediaServer, MockStreamRepository,
+    MockTokenIssuer, RandomIds, SystemClock,
 };
 use crate::stream::{Stream, StreamStatus};
 use crate::values::{Cursor, Identity, Metadata, RoomName, StreamId};
 use crate::Audience;
 use crate::{
-    CreateStream, JoinStream, ListParticipants, ListStreams, MediaEvent, MediaEventKind,
-    MediaEventOutcome, Participant, Role, UpdateStream,
+    CreateStream, JoinStream, ListEvents, ListParticipants, ListStreams, MediaEvent,
+    MediaEventKind, MediaEventOutcome, Participant, Role, UpdateStream,
 };
 
 /// A stream held by a mocked repository that applies changes with the real [`Stream::apply`]
@@ -206,8 +206,20 @@ impl Harness {
 
     fn service(self) -> (StreamService, Stored) {
         let stored = self.stored.clone();
+        let mut log = MockEventLog::new();
+        let recorded = self.stored.clone();
+        log.expect_read_after().returning(move |_, after, limit| {
+            let events = recorded.events.lock().unwrap();
+            Ok(events
+                .iter()
+                .filter(|e| e.seq > after)
+                .take(limit)
+                .cloned()
+                .collect())
+        });
         let ports = Ports {
             streams: Arc::new(self.repo),
+            events: Arc::new(log),
             media: Arc::new(self.media),
             tokens: Arc::new(self.tokens),
             clock: Arc::new(SystemClock),

@@ -461,3 +461,46 @@ async fn a_creating_stream_cannot_be_stopped() {
         }))
     ));
 }
+
+// ---- the event log ----
+
+#[tokio::test]
+async fn the_event_log_pages_after_a_seq_oldest_first() {
+    let (mut h, id) = Harness::with_stream(StreamStatus::Active);
+    h.issue_tokens();
+    let (service, _) = h.service();
+    for name in ["a", "b", "c"] {
+        service
+            .join(id, viewer(Identity::new(name).unwrap()))
+            .await
+            .unwrap();
+    }
+    let page = |after_seq| ListEvents {
+        after_seq,
+        limit: Some(2),
+    };
+
+    let first = service.events(id, page(0)).await.unwrap();
+    let second = service
+        .events(id, page(first.next_after_seq.unwrap()))
+        .await
+        .unwrap();
+
+    let seqs = |p: &crate::EventPage| p.items.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!((seqs(&first), first.next_after_seq), (vec![1, 2], Some(2)));
+    assert_eq!((seqs(&second), second.next_after_seq), (vec![3, 4], None));
+}
+
+#[tokio::test]
+async fn the_event_log_of_an_unknown_stream_is_not_found() {
+    let mut h = Harness::new();
+    h.repo.expect_get().returning(|_| Ok(None));
+    let (service, _) = h.service();
+
+    let err = service
+        .events(StreamId::from_uuid(Uuid::new_v4()), ListEvents::default())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, StreamError::NotFound(_)));
+}
