@@ -169,9 +169,10 @@ async fn without_configured_keys_everything_is_open_as_before() {
 }
 
 fn http_status(err: &tungstenite::Error) -> Option<u16> {
-    match err {
-        tungstenite::Error::Http(response) => Some(response.status().as_u16()),
-        _ => None,
+    if let tungstenite::Error::Http(response) = err {
+        Some(response.status().as_u16())
+    } else {
+        None
     }
 }
 

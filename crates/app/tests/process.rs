@@ -506,10 +506,9 @@ fn malformed_requests_are_logged_at_debug_not_as_warnings_or_errors() {
             .to_owned(),
         "GET /streams/not-an-id HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".to_owned(),
         "BREW /coffee HTCPCP/1.0\r\n\r\n".to_owned(),
-        format!(
-            "POST /webhooks/livekit HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
-             Authorization: forged\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
-        ),
+        "POST /webhooks/livekit HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+         Authorization: forged\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+            .to_owned(),
     ];
 
     let listening = json_line(&process.logs.lock().unwrap(), "orchestrator listening");

@@ -110,7 +110,11 @@ impl RateLimits {
     }
 
     fn housekeeping(&self) {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % HOUSEKEEPING_EVERY != 0 {
+        if !self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(HOUSEKEEPING_EVERY)
+        {
             return;
         }
         if let Some(limiter) = &self.per_address {
