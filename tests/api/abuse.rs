@@ -450,3 +450,34 @@ async fn grpc_errors_echo_at_most_a_short_excerpt_of_the_input() {
         taken_name.message().len()
     );
 }
+
+#[tokio::test]
+async fn a_keys_rate_counts_its_grpc_calls_with_its_rest_requests() {
+    let app = spawn(|settings| {
+        with_keys(settings);
+        settings.limits.requests_per_sec_per_key = 1;
+        settings.limits.burst_per_key = 2;
+    })
+    .await;
+    let mut grpc = app.grpc().await;
+    let list = || {
+        let mut request =
+            tonic::Request::new(orchestrator_grpc::proto::ListStreamsRequest::default());
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {KEY}").parse().unwrap());
+        request
+    };
+
+    assert!(grpc.list_streams(list()).await.is_ok());
+    assert_eq!(list_as(&app, KEY).await.status(), StatusCode::OK);
+    let limited = grpc.list_streams(list()).await.unwrap_err();
+
+    assert_eq!(limited.code(), Code::ResourceExhausted);
+    assert_eq!(limited.metadata().get("retry-after").unwrap(), "1");
+    assert!(
+        limited.message().contains("retry after"),
+        "{}",
+        limited.message()
+    );
+}

@@ -109,6 +109,7 @@ pub struct GrpcState {
     idempotency: Option<Idempotency>,
     access: Access,
     limits: GrpcLimits,
+    call_limits: Option<std::sync::Arc<dyn auth::CallLimits>>,
 }
 
 impl GrpcState {
@@ -122,7 +123,14 @@ impl GrpcState {
             idempotency: None,
             access: Access::open(),
             limits: GrpcLimits::default(),
+            call_limits: None,
         }
+    }
+
+    /// Counts every `StreamService` call against `limits` (none by default).
+    pub fn with_call_limits(mut self, limits: std::sync::Arc<dyn auth::CallLimits>) -> Self {
+        self.call_limits = Some(limits);
+        self
     }
 
     /// Checks operator keys on every `StreamService` call with `access` (open by default).
@@ -192,6 +200,7 @@ pub async fn serve(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<StreamServiceServer<GrpcState>>().await;
     let access = state.access.clone();
+    let call_limits = state.call_limits.clone();
     let limits = state.limits;
     let streams =
         StreamServiceServer::new(state).max_decoding_message_size(limits.max_message_bytes);
@@ -200,7 +209,7 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(auth::Authenticated::new(streams, access))
+        .add_service(auth::Authenticated::new(streams, access, call_limits))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,

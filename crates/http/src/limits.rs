@@ -47,6 +47,23 @@ impl Rate {
     }
 }
 
+/// A bucket was empty: who was limited, and when to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// `this API key` or `this address`.
+    pub who: &'static str,
+    /// How long until the bucket has a request again.
+    pub retry_after: Duration,
+}
+
+impl Limited {
+    /// [`Limited::retry_after`] in whole seconds, at least 1 (for `Retry-After`).
+    pub fn retry_after_secs(&self) -> u64 {
+        let wait = self.retry_after;
+        (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+    }
+}
+
 /// How often the buckets of clients that went quiet are dropped (in checks), so the maps stay
 /// as small as the set of active clients.
 const HOUSEKEEPING_EVERY: u64 = 4096;
@@ -79,18 +96,8 @@ impl RateLimits {
     /// # Errors
     /// A `429 rate_limited` when the bucket is empty.
     pub fn admit_address(&self, peer: Option<SocketAddr>) -> Result<(), ApiError> {
-        self.housekeeping();
-        let (Some(limiter), Some(peer)) = (&self.per_address, peer) else {
-            return Ok(());
-        };
-        limiter
-            .check_key(&address_key(peer.ip()))
-            .map_err(|not_until| {
-                rate_limited(
-                    "this address",
-                    not_until.wait_time_from(DefaultClock::default().now()),
-                )
-            })
+        self.check_address(peer.map(|peer| peer.ip()))
+            .map_err(rate_limited)
     }
 
     /// Takes one request from the bucket of an operator key.
@@ -98,14 +105,38 @@ impl RateLimits {
     /// # Errors
     /// A `429 rate_limited` when the bucket is empty.
     pub fn admit_key(&self, key: &KeyId) -> Result<(), ApiError> {
+        self.check_key(key).map_err(rate_limited)
+    }
+
+    /// Takes one request from the bucket of `ip` (any transport).
+    ///
+    /// # Errors
+    /// [`Limited`] when the bucket is empty.
+    pub fn check_address(&self, ip: Option<IpAddr>) -> Result<(), Limited> {
+        self.housekeeping();
+        let (Some(limiter), Some(ip)) = (&self.per_address, ip) else {
+            return Ok(());
+        };
+        limiter
+            .check_key(&address_key(ip))
+            .map_err(|not_until| Limited {
+                who: "this address",
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            })
+    }
+
+    /// Takes one request from the bucket of `key` (any transport: a key's requests count
+    /// together on REST, WebSocket handshakes and gRPC).
+    ///
+    /// # Errors
+    /// [`Limited`] when the bucket is empty.
+    pub fn check_key(&self, key: &KeyId) -> Result<(), Limited> {
         let Some(limiter) = &self.per_key else {
             return Ok(());
         };
-        limiter.check_key(key).map_err(|not_until| {
-            rate_limited(
-                "this API key",
-                not_until.wait_time_from(DefaultClock::default().now()),
-            )
+        limiter.check_key(key).map_err(|not_until| Limited {
+            who: "this API key",
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
         })
     }
 
@@ -128,17 +159,17 @@ impl RateLimits {
     }
 }
 
-fn rate_limited(who: &str, wait: Duration) -> ApiError {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+fn rate_limited(limited: Limited) -> ApiError {
+    let secs = limited.retry_after_secs();
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
         format!(
-            "too many requests from {who}; retry after {} s",
-            secs.max(1)
+            "too many requests from {}; retry after {secs} s",
+            limited.who
         ),
     )
-    .with_retry_after(secs.max(1))
+    .with_retry_after(secs)
 }
 
 /// The address a limit counts: IPv4 as it is, IPv6 by its /64.

@@ -41,7 +41,8 @@ impl AuthSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LimitsSettings {
-    /// Requests per second per operator key (sustained), REST and WebSocket handshakes.
+    /// Requests per second per operator key (sustained): REST requests, WebSocket handshakes
+    /// and gRPC calls, counted together.
     pub requests_per_sec_per_key: u32,
     /// Requests one key may send at once.
     pub burst_per_key: u32,

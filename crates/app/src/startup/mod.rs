@@ -71,6 +71,8 @@ pub(crate) struct Core {
     pub(crate) reconciler: Option<Reconciler>,
     /// Operator keys and WebSocket tickets, for every transport.
     pub(crate) access: Access,
+    /// Requests per second per key and per address, counted across transports.
+    pub(crate) rate_limits: Arc<orchestrator_http::limits::RateLimits>,
 }
 
 impl Application {
@@ -285,6 +287,7 @@ impl Core {
             idempotency,
             reconciler,
             access,
+            rate_limits: transports::rate_limits(settings),
         }
     }
 }

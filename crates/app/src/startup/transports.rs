@@ -4,17 +4,19 @@
 //! HTTP port is behind CORS, then the guard (operator keys, rate and connection limits); every
 //! `StreamService` call behind the same keys.
 
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use orchestrator_domain::access::KeyId;
+use orchestrator_grpc::auth::CallLimits;
 use orchestrator_grpc::{GrpcLimits, GrpcState, ProtoCodec};
 use orchestrator_http::auth::Guard;
 use orchestrator_http::body::BodyTimeout;
 use orchestrator_http::cors::{AllowedOrigins, CorsLayer};
-use orchestrator_http::limits::{ConnectionLimit, Rate, RateLimits};
+use orchestrator_http::limits::{ConnectionLimit, Limited, Rate, RateLimits};
 use orchestrator_http::HttpState;
 use orchestrator_realtime::{Hub, HubConfig};
 use orchestrator_ws::{JsonCodec, KeyConnections, WsConfig, WsState};
@@ -48,7 +50,7 @@ pub(crate) fn http_server(
         shutdown: shutdown.clone(),
         connections: KeyConnections::default(),
     };
-    let guard = guard(settings, core);
+    let guard = guard(core);
     let body_timeout = BodyTimeout(settings.limits.body_timeout());
     let connection_limit = ConnectionLimit::new(settings.limits.connections_per_address);
     tracing::info!(
@@ -84,7 +86,15 @@ pub(crate) fn http_server(
 }
 
 /// Operator keys and rate limits of the HTTP port.
-fn guard(settings: &Settings, core: &Core) -> Guard {
+fn guard(core: &Core) -> Guard {
+    Guard {
+        access: core.access.clone(),
+        rate_limits: core.rate_limits.clone(),
+    }
+}
+
+/// The rate limits every transport counts against.
+pub(crate) fn rate_limits(settings: &Settings) -> Arc<RateLimits> {
     let limits = &settings.limits;
     let per_key = Rate {
         per_sec: limits.requests_per_sec_per_key,
@@ -100,9 +110,18 @@ fn guard(settings: &Settings, core: &Core) -> Guard {
         connections_per_address = limits.connections_per_address,
         "request limits (0: off)"
     );
-    Guard {
-        access: core.access.clone(),
-        rate_limits: Arc::new(RateLimits::new(per_key, per_address)),
+    Arc::new(RateLimits::new(per_key, per_address))
+}
+
+/// The HTTP port's rate limits, counting gRPC calls too.
+#[derive(Debug)]
+struct GrpcCallLimits(Arc<RateLimits>);
+
+impl CallLimits for GrpcCallLimits {
+    fn admit(&self, peer: Option<IpAddr>, key: Option<&KeyId>) -> Result<(), Duration> {
+        let limited = |limited: Limited| limited.retry_after;
+        self.0.check_address(peer).map_err(limited)?;
+        key.map_or(Ok(()), |key| self.0.check_key(key).map_err(limited))
     }
 }
 
@@ -114,6 +133,7 @@ pub(crate) fn grpc_state(settings: &Settings, core: &Core, stores: &Stores) -> G
     )
     .with_idempotency(core.idempotency.clone())
     .with_access(core.access.clone())
+    .with_call_limits(Arc::new(GrpcCallLimits(core.rate_limits.clone())))
     .with_limits(GrpcLimits {
         max_message_bytes: settings.limits.grpc_max_message_bytes,
         max_concurrent_streams: u32::try_from(settings.limits.subscriptions_per_connection)
