@@ -125,7 +125,9 @@ pub async fn middleware(
     };
     match admitted {
         Ok(principal) => {
-            req.extensions_mut().insert(principal);
+            if let Some(principal) = principal {
+                req.extensions_mut().insert(principal);
+            }
             next.call(req)
                 .await
                 .map(ServiceResponse::map_into_boxed_body)
@@ -137,21 +139,22 @@ pub async fn middleware(
     }
 }
 
-/// The caller, if every limit and the access policy let the request through.
-fn admit(guard: &Guard, req: &ServiceRequest) -> Result<Principal, ApiError> {
+/// The caller (none on the open routes), if every limit and the access policy let the
+/// request through.
+fn admit(guard: &Guard, req: &ServiceRequest) -> Result<Option<Principal>, ApiError> {
     if let Some(over) = req.conn_data::<OverConnectionLimit>() {
         return Err(too_many_connections(*over));
     }
     let requirement = requirement(req.method(), req.path());
     if requirement == Requirement::Open {
-        return Ok(Principal::anonymous());
+        return Ok(None);
     }
     guard.rate_limits.admit_address(req.peer_addr())?;
     let principal = authenticate(&guard.access, req.request(), requirement)?;
     if let Some(key) = principal.key() {
         guard.rate_limits.admit_key(key)?;
     }
-    Ok(principal)
+    Ok(Some(principal))
 }
 
 fn authenticate(
