@@ -3,7 +3,8 @@
 //!
 //! Two passes: the messages and the client as usual, then the server alone, with every message
 //! taken from the first pass except `StreamEvent`, which the server streams as
-//! `crate::EncodedEvent` (bytes encoded once per event, shared by every subscriber).
+//! `crate::EncodedEvent` (bytes encoded once per event, shared by every subscriber), and
+//! decoding requests with `crate::decode::RequestCodec`.
 
 use std::path::PathBuf;
 
@@ -28,6 +29,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(false)
         .build_server(true)
+        // Requests that do not decode are INVALID_ARGUMENT, not INTERNAL (src/decode.rs).
+        .codec_path("crate::decode::RequestCodec")
         .out_dir(&server_dir)
         .extern_path(".livestream.orchestrator.v1", "crate::proto")
         .extern_path(

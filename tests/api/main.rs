@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
+mod auth;
 mod cors;
 mod create;
 mod credentials;
@@ -24,6 +26,7 @@ mod read;
 mod realtime_grpc;
 mod realtime_ws;
 mod reconciler;
+mod shutdown;
 mod stop;
 mod update;
 mod webhooks;

@@ -1,7 +1,11 @@
 // A page served from another origin calls every REST route with fetch and follows a stream over
 // the WebSocket, in headless Chromium (Debian's `chromium`, driven by playwright-core), against a
-// freshly started orchestrator that allows exactly that origin; the same page from a third
-// origin is refused. A screenshot of the page is kept under target/browser-checks/.
+// freshly started orchestrator in production mode that allows exactly that origin: with an
+// operator API key (Authorization: Bearer) on every call, and a WebSocket ticket from
+// POST /ws-tickets on the handshake (browsers cannot set headers on a WebSocket). Production
+// refuses the embedded LiveKit emulator, so the standalone emulator stands in for LiveKit. The
+// same page from a third origin is refused. A screenshot of the page is kept under
+// target/browser-checks/.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -12,7 +16,9 @@ import { after, before, test } from "node:test";
 
 import { chromium } from "playwright-core";
 
-import { HERE, artifactsDir, startOrchestrator } from "./support.mjs";
+import { createHash, randomBytes } from "node:crypto";
+
+import { HERE, artifactsDir, startLiveKitEmulator, startOrchestrator } from "./support.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -41,15 +47,26 @@ async function pageServer() {
   return { origin: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
 }
 
-let allowedPages, otherPages, orchestrator, context, profile;
+let allowedPages, otherPages, orchestrator, livekit, context, profile;
+
+/** An operator key, as `orchestrator generate-keys` makes one, and its configured entry. */
+const KEY = `lso_${randomBytes(32).toString("hex")}`;
+const ENTRY = `sha256:${createHash("sha256").update(KEY).digest("hex")}`;
 
 before(async () => {
   allowedPages = await pageServer();
   otherPages = await pageServer();
-  // Production's defaults (no browser origin), plus the page's origin, as an operator would.
+  const [apiKey, apiSecret] = ["browser-check-key", randomBytes(24).toString("hex")];
+  livekit = await startLiveKitEmulator(apiKey, apiSecret);
+  // Production's defaults (no browser origin, keys required), plus the page's origin and a
+  // key, as an operator would.
   orchestrator = await startOrchestrator({
     APP_ENV: "production",
     CORS_ALLOWED_ORIGINS: allowedPages.origin,
+    API_KEYS: ENTRY,
+    LIVEKIT_URL: livekit.url,
+    LIVEKIT_API_KEY: apiKey,
+    LIVEKIT_API_SECRET: apiSecret,
   });
   profile = mkdtempSync(join(tmpdir(), "orchestrator-chromium-"));
   context = await chromium.launchPersistentContext(profile, {
@@ -64,6 +81,7 @@ after(async () => {
   await context?.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
   await orchestrator?.stop();
+  await livekit?.stop();
   allowedPages?.close();
   otherPages?.close();
 });
@@ -74,7 +92,7 @@ async function runPage(origin, mode, screenshot) {
   const errors = [];
   page.on("pageerror", (err) => errors.push(String(err)));
   const api = encodeURIComponent(orchestrator.base);
-  await page.goto(`${origin}/client.html?api=${api}&mode=${mode}`);
+  await page.goto(`${origin}/client.html?api=${api}&mode=${mode}&key=${KEY}`);
   await page.waitForFunction(() => window.done === true, null, { timeout: 60_000 });
   const checks = await page.evaluate(() => window.checks);
   await page.screenshot({ path: join(artifactsDir(), screenshot), fullPage: true });
@@ -93,7 +111,7 @@ test("a page of an allowed origin calls every REST route and follows the WebSock
   const checks = await runPage(allowedPages.origin, "routes", "client.png");
 
   for (const c of checks) console.log(`  ${c.ok ? "pass" : "FAIL"}  ${c.name} — ${c.detail}`);
-  assertAllPassed(checks, 16);
+  assertAllPassed(checks, 18);
 });
 
 test("a page of another origin can neither call the API nor open its WebSocket", async () => {

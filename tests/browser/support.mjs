@@ -30,6 +30,51 @@ function binary() {
   return path;
 }
 
+function emulatorBinary() {
+  const path =
+    process.env.LIVEKIT_EMULATOR_BIN ?? join(REPO, "target", "debug", "livekit-emulator");
+  if (!existsSync(path)) {
+    throw new Error(`${path} is missing: build it with \`cargo build -p livekit-emulator\``);
+  }
+  return path;
+}
+
+/**
+ * Starts the standalone LiveKit emulator (target/debug/livekit-emulator) on a free loopback
+ * port with the given credentials, as a stand-in for a real LiveKit in production mode.
+ * @returns {Promise<{url: string, stop: () => Promise<void>}>}
+ */
+export async function startLiveKitEmulator(apiKey, apiSecret) {
+  const child = spawn(emulatorBinary(), [], {
+    env: {
+      PATH: process.env.PATH,
+      NO_COLOR: "1",
+      LIVEKIT_EMULATOR_PORT: "0",
+      LIVEKIT_API_KEY: apiKey,
+      LIVEKIT_API_SECRET: apiSecret,
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const url = await new Promise((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error("the emulator did not start")), START_TIMEOUT_MS);
+    child.once("exit", (code) => reject(new Error(`the emulator exited (${code}) at start`)));
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      // eslint-disable-next-line no-control-regex
+      const address = line.replace(/\x1b\[[0-9;]*m/g, "").match(/address=(\S+)/);
+      if (!line.includes("livekit emulator listening") || !address) return;
+      clearTimeout(timer);
+      resolveUrl(`http://${address[1]}`);
+    });
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, "exit");
+    child.kill("SIGTERM");
+    await exited;
+  };
+  return { url, stop };
+}
+
 /**
  * Starts the orchestrator with `env` on free ports (zero configuration otherwise: in-memory
  * store, embedded LiveKit emulator) and resolves once it listens.

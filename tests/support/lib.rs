@@ -336,6 +336,32 @@ impl TestApp {
         .map(|(socket, _)| socket)
     }
 
+    /// Tries a WebSocket handshake on `path_and_query` with extra headers (`Authorization`,
+    /// say); the refusal's HTTP answer is in the error.
+    pub async fn ws_with(
+        &self,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}{path_and_query}", self.addr)
+            .into_client_request()
+            .unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio_tungstenite::connect_async(request),
+        )
+        .await
+        .expect("WebSocket handshake answered within 10 s")
+        .map(|(socket, _)| socket)
+    }
+
     /// Opens a WebSocket to `path` (`/` or `/ws`) on the HTTP port.
     pub async fn ws(&self, path: &str) -> WsClient {
         let url = format!("ws://{}{path}", self.addr);

@@ -8,11 +8,15 @@
 //! # Layout
 //!
 //! - [`settings`]: [`Settings`], layered from `config/*.toml` and the environment.
+//! - [`checks`]: what a configuration must satisfy to start (production guards included).
+//! - [`cli`]: the command line (`serve`, `print-config`, `check-config`, `generate-keys`).
 //! - [`telemetry`]: tracing subscriber set-up (human or JSON), once per process.
 //! - [`startup`]: [`Application`]: `build` binds and wires (media server, stores, use cases,
 //!   transports), `run_until` serves until a shutdown
 //!   future resolves, then drains in-flight requests.
 
+pub mod checks;
+pub mod cli;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -1,23 +1,82 @@
-//! `orchestrator`: the livestream orchestrator service. See the crate docs of `orchestrator`
-//! (crates/app/src/lib.rs) and README.md.
+//! `orchestrator`: the livestream orchestrator service and its command line. See the crate
+//! docs of `orchestrator` (crates/app/src/lib.rs), `orchestrator --help` and README.md.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
+use clap::Parser;
+use orchestrator::cli::{self, Cli, Command};
 use orchestrator::{telemetry, Application, Settings};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    // Every WebSocket subscriber is a socket: the usual soft limit of 1024 open files would cap
-    // an instance far below its 20,000-subscriber target. The hard limit is the ceiling the
-    // operator granted.
-    let nofile = rlimit::increase_nofile_limit(u64::MAX);
-    let settings = match Settings::load() {
+/// How long tasks that ignore cancellation (blocking DNS lookups, say) may delay the exit once
+/// the service has stopped.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::GenerateKeys { read } = command {
+        return generate_keys(read);
+    }
+    let settings = match Settings::load_with(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("orchestrator: {err}");
             return ExitCode::from(2);
         }
     };
+    match command {
+        Command::Serve => serve(settings),
+        Command::PrintConfig => print_config(&settings),
+        Command::CheckConfig => check_config(&settings),
+        Command::GenerateKeys { read } => generate_keys(read),
+    }
+}
+
+fn generate_keys(read: bool) -> ExitCode {
+    match cli::generate_key(read) {
+        Ok((key, entry)) => {
+            print!("{}", cli::key_report(&key, &entry));
+            ExitCode::SUCCESS
+        }
+        Err(_) => {
+            eprintln!("orchestrator: the system's random source failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_config(settings: &Settings) -> ExitCode {
+    match cli::print_config(settings) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("orchestrator: cannot print the configuration: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(settings: &Settings) -> ExitCode {
+    match cli::check_config(settings) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            eprintln!("orchestrator: invalid configuration: {problems}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(settings: Settings) -> ExitCode {
+    // Every WebSocket subscriber is a socket: the usual soft limit of 1024 open files would cap
+    // an instance far below its 20,000-subscriber target. The hard limit is the ceiling the
+    // operator granted.
+    let nofile = rlimit::increase_nofile_limit(u64::MAX);
     if let Err(err) = telemetry::init(&settings.log) {
         eprintln!("orchestrator: cannot set up logging: {err}");
         return ExitCode::from(2);
@@ -26,7 +85,19 @@ async fn main() -> ExitCode {
         Ok(limit) => tracing::debug!(limit, "open-files limit"),
         Err(err) => tracing::warn!(error = %err, "cannot raise the open-files limit"),
     }
-    match run(settings).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("orchestrator: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(run(settings));
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "orchestrator failed");

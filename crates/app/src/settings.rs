@@ -3,9 +3,13 @@
 //! seed's variables (`PORT`, `GRPC_PORT`, `LIVEKIT_URL`, `LIVEKIT_API_KEY`,
 //! `LIVEKIT_API_SECRET`, `REDIS_URL`), `LOG_FORMAT` and `CORS_ALLOWED_ORIGINS`.
 //!
-//! Two defaults depend on the environment rather than a file, so they hold wherever the binary
+//! Some defaults depend on the environment rather than a file, so they hold wherever the binary
 //! runs from: browsers of any origin may call the API in `development` (the default `APP_ENV`),
-//! of none elsewhere unless `http.cors_allowed_origins` / `CORS_ALLOWED_ORIGINS` says so.
+//! of none elsewhere unless `http.cors_allowed_origins` / `CORS_ALLOWED_ORIGINS` says so; and
+//! the listen address and rate limits of [`security`].
+//!
+//! `orchestrator --config FILE` layers one more file over `config/<APP_ENV>.toml`; the
+//! variables still win.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,12 +17,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+pub mod security;
+
+pub use security::{AuthSettings, LimitsSettings};
 
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
 
 /// Every setting of the orchestrator.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
     /// REST (and WebSocket) listener.
     pub http: HttpSettings,
@@ -41,10 +49,19 @@ pub struct Settings {
     /// WebSocket and gRPC subscriptions.
     #[serde(default)]
     pub realtime: RealtimeSettings,
+    /// Operator API keys.
+    #[serde(default)]
+    pub auth: AuthSettings,
+    /// Request, connection and rate limits.
+    #[serde(default)]
+    pub limits: LimitsSettings,
+    /// The `APP_ENV` these settings were loaded for (`development` by default).
+    #[serde(default)]
+    pub app_env: String,
 }
 
 /// REST listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct HttpSettings {
     /// Address to bind.
     pub host: String,
@@ -60,14 +77,14 @@ pub struct HttpSettings {
 }
 
 /// gRPC listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct GrpcSettings {
     /// Port to bind.
     pub port: u16,
 }
 
 /// LiveKit.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 pub struct LiveKitSettings {
     /// Server URL; empty runs the embedded emulator.
     pub url: String,
@@ -130,7 +147,7 @@ impl LiveKitSettings {
 }
 
 /// Redis.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 pub struct RedisSettings {
     /// Connection URL; empty means the in-memory store. May hold a password: never logged.
     pub url: String,
@@ -149,7 +166,7 @@ impl fmt::Debug for RedisSettings {
 }
 
 /// Retention of what the store (in memory or Redis) keeps.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct StoreSettings {
     /// Events kept per stream.
     pub max_events_per_stream: usize,
@@ -166,7 +183,7 @@ impl StoreSettings {
 }
 
 /// Idempotency keys.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct IdempotencySettings {
     /// How long an answer is replayed.
     pub retention_secs: u64,
@@ -175,14 +192,14 @@ pub struct IdempotencySettings {
 }
 
 /// LiveKit webhooks.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct WebhookSettings {
     /// How long an event id is remembered.
     pub dedupe_ttl_secs: u64,
 }
 
 /// The reconciler.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ReconcilerSettings {
     /// Whether this instance competes for the reconciler lease.
     pub enabled: bool,
@@ -193,7 +210,7 @@ pub struct ReconcilerSettings {
 }
 
 /// WebSocket and gRPC subscriptions.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RealtimeSettings {
     /// Events queued per subscriber (connection); a client that falls this far behind is
@@ -219,7 +236,7 @@ impl Default for RealtimeSettings {
 }
 
 /// Log output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Readable lines.
@@ -229,7 +246,7 @@ pub enum LogFormat {
 }
 
 /// Logging.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct LogSettings {
     /// Output format.
     pub format: LogFormat,
@@ -251,8 +268,12 @@ const CORS_VARIABLE: &str = "CORS_ALLOWED_ORIGINS";
 /// The `APP_ENV` whose defaults suit a developer's machine.
 const DEVELOPMENT: &str = "development";
 
-/// The seed's environment variables and the setting each one sets.
-const SEED_VARIABLES: [(&str, &str); 7] = [
+/// The `APP_ENV` that refuses unsafe settings (see `checks`).
+pub const PRODUCTION: &str = "production";
+
+/// The seed's environment variables (and `HOST`, `LOG_FORMAT`) and the setting each one sets.
+const SEED_VARIABLES: [(&str, &str); 8] = [
+    ("HOST", "http.host"),
     ("PORT", "http.port"),
     ("GRPC_PORT", "grpc.port"),
     ("LIVEKIT_URL", "livekit.url"),
@@ -268,8 +289,17 @@ impl Settings {
     /// # Errors
     /// [`SettingsError`] when a layer is unreadable or a value has the wrong type.
     pub fn load() -> Result<Self, SettingsError> {
+        Self::load_with(None)
+    }
+
+    /// Loads the layers, with `extra` (`--config FILE`, which must exist) over the environment's
+    /// file.
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn load_with(extra: Option<&Path>) -> Result<Self, SettingsError> {
         let env: HashMap<String, String> = std::env::vars().collect();
-        Self::load_from(Path::new("config"), &env)
+        Self::load_layers(Path::new("config"), extra, &env)
     }
 
     /// Loads the layers from `config_dir` and the given environment (tests pass their own).
@@ -280,25 +310,41 @@ impl Settings {
         config_dir: &Path,
         env: &HashMap<String, String>,
     ) -> Result<Self, SettingsError> {
+        Self::load_layers(config_dir, None, env)
+    }
+
+    /// [`Settings::load_from`] with an extra file over the environment's.
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn load_layers(
+        config_dir: &Path,
+        extra: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, SettingsError> {
         let app_env = env.get("APP_ENV").map_or(DEVELOPMENT, String::as_str);
         let any_origin_in_development = if app_env == DEVELOPMENT {
             vec!["*"]
         } else {
             Vec::new()
         };
-        let mut builder = Config::builder()
-            .set_default(CORS_KEY, any_origin_in_development)?
+        let defaults = Config::builder().set_default(CORS_KEY, any_origin_in_development)?;
+        let mut builder = security::environment_defaults(defaults, app_env == DEVELOPMENT)?
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
-            .add_source(File::from(config_dir.join(app_env)).required(false))
-            .add_source(
-                Environment::with_prefix("APP")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .source(Some(env.clone().into_iter().collect()))
-                    .try_parsing(true)
-                    .list_separator(",")
-                    .with_list_parse_key(CORS_KEY),
-            );
+            .add_source(File::from(config_dir.join(app_env)).required(false));
+        if let Some(extra) = extra {
+            builder = builder.add_source(File::from(extra).required(true));
+        }
+        builder = builder.add_source(
+            Environment::with_prefix("APP")
+                .prefix_separator("__")
+                .separator("__")
+                .source(Some(env.clone().into_iter().collect()))
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key(CORS_KEY)
+                .with_list_parse_key(security::API_KEYS_KEY),
+        );
         for (variable, key) in SEED_VARIABLES {
             if let Some(value) = env.get(variable) {
                 builder = builder.set_override(key, value.as_str())?;
@@ -308,6 +354,8 @@ impl Settings {
             let origins: Vec<&str> = origins.split(',').map(str::trim).collect();
             builder = builder.set_override(CORS_KEY, origins)?;
         }
+        builder = security::api_keys_override(builder, env.get(security::API_KEYS_VARIABLE))?;
+        builder = builder.set_override("app_env", app_env)?;
         Ok(builder.build()?.try_deserialize()?)
     }
 

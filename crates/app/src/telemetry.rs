@@ -7,15 +7,24 @@ use tracing_subscriber::EnvFilter;
 
 use crate::settings::{LogFormat, LogSettings};
 
+/// actix-http logs every request it cannot parse (a malformed request line, a bad header) as
+/// an ERROR: anyone could flood the logs with one line per bad request. Those are the client's
+/// errors, answered with a 400; they are silenced unless the filter names `actix_http` itself.
+const CLIENT_PARSE_ERRORS: &str = "actix_http::h1::dispatcher=off";
+
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `settings.level`.
 ///
 /// # Errors
 /// When a subscriber is already installed or the filter directive is invalid.
 pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(directive) if !directive.is_empty() => EnvFilter::try_new(directive)?,
-        _ => EnvFilter::try_new(&settings.level)?,
+    let directive = match std::env::var("RUST_LOG") {
+        Ok(directive) if !directive.is_empty() => directive,
+        _ => settings.level.clone(),
     };
+    let mut filter = EnvFilter::try_new(&directive)?;
+    if !directive.contains("actix_http") {
+        filter = filter.add_directive(CLIENT_PARSE_ERRORS.parse()?);
+    }
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match settings.format {
         LogFormat::Human => builder.try_init(),

@@ -8,6 +8,8 @@
 //!
 //! # Layout
 //!
+//! - [`access`]: [`Access`](access::Access), operator API keys (configured by their SHA-256),
+//!   scopes and signed WebSocket tickets: the one access policy every transport asks.
 //! - [`values`]: validated value types ([`StreamId`], [`RoomName`], [`Identity`], [`Metadata`]).
 //! - [`stream`]: the [`Stream`] aggregate and its [`StreamStatus`] state machine.
 //! - [`audience`]: [`Audience`], a stream's participant counters, and how changes move them.
@@ -37,6 +39,7 @@
 //! `stopping → stopped | error`; `error → stopping | stopped`; `stopped` is final. Every other
 //! move is [`StreamError::InvalidTransition`] (HTTP 409 everywhere).
 
+pub mod access;
 pub mod audience;
 pub mod change;
 pub mod coordination;

@@ -26,17 +26,29 @@
 //! - [`GrpcState`], [`serve`]: the server with reflection and health, until a shutdown future.
 //! - [`status`]: the `StreamError → tonic::Code` mapping.
 //! - [`idempotency`]: `idempotency-key` metadata on the mutating RPCs.
+//! - [`auth`]: operator API keys (`authorization` metadata) on every `StreamService` call.
+//! - `decode`: requests that do not decode are `INVALID_ARGUMENT`.
+//!
+//! # Limits
+//!
+//! A request message may be at most [`GrpcLimits::max_message_bytes`] (64 KiB by default, as
+//! REST bodies; beyond, tonic answers `OUT_OF_RANGE`), and a connection may carry at most
+//! [`GrpcLimits::max_concurrent_streams`] calls at once (each `Subscribe` is one). Error
+//! messages never echo more than a short excerpt of the input.
 
 use std::future::Future;
 
+use orchestrator_domain::access::Access;
 use orchestrator_domain::idempotency::Idempotency;
 use orchestrator_domain::{StreamError, StreamService, TransitionError};
 use orchestrator_realtime::Hub;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
+pub mod auth;
 mod codec;
 mod convert;
+mod decode;
 mod events;
 pub mod idempotency;
 mod metadata;
@@ -69,6 +81,24 @@ pub mod proto {
 
 use proto::server::stream_service_server::{StreamService as StreamRpc, StreamServiceServer};
 
+/// Limits of the gRPC listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcLimits {
+    /// Largest request message.
+    pub max_message_bytes: usize,
+    /// Calls (subscriptions included) one connection may carry at once.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for GrpcLimits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 64 * 1024,
+            max_concurrent_streams: 1000,
+        }
+    }
+}
+
 /// What the gRPC service needs.
 #[derive(Debug, Clone)]
 pub struct GrpcState {
@@ -77,6 +107,9 @@ pub struct GrpcState {
     /// Turns true when the server shuts down, ending every subscription.
     closing: watch::Receiver<bool>,
     idempotency: Option<Idempotency>,
+    access: Access,
+    limits: GrpcLimits,
+    call_limits: Option<std::sync::Arc<dyn auth::CallLimits>>,
 }
 
 impl GrpcState {
@@ -88,7 +121,28 @@ impl GrpcState {
             hub,
             closing,
             idempotency: None,
+            access: Access::open(),
+            limits: GrpcLimits::default(),
+            call_limits: None,
         }
+    }
+
+    /// Counts every `StreamService` call against `limits` (none by default).
+    pub fn with_call_limits(mut self, limits: std::sync::Arc<dyn auth::CallLimits>) -> Self {
+        self.call_limits = Some(limits);
+        self
+    }
+
+    /// Checks operator keys on every `StreamService` call with `access` (open by default).
+    pub fn with_access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// Message and stream limits (64 KiB and 1000 by default).
+    pub fn with_limits(mut self, limits: GrpcLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Honours `idempotency-key` metadata on the mutating RPCs with `idempotency`, the engine
@@ -145,11 +199,17 @@ pub async fn serve(
         .build_v1alpha()?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<StreamServiceServer<GrpcState>>().await;
+    let access = state.access.clone();
+    let call_limits = state.call_limits.clone();
+    let limits = state.limits;
+    let streams =
+        StreamServiceServer::new(state).max_decoding_message_size(limits.max_message_bytes);
     tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(limits.max_concurrent_streams))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(StreamServiceServer::new(state))
+        .add_service(auth::Authenticated::new(streams, access, call_limits))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -15,8 +16,28 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::BODY_LIMIT;
 
-/// A JSON request body. An empty body reads as `{}` so that requests whose fields are all
-/// optional need no body at all.
+/// How long a client may take to send a whole request body (408 and the connection closed
+/// beyond, so a client trickling bytes cannot hold a connection for ever). Set it with
+/// `App::app_data(BodyTimeout(..))`; [`BodyTimeout::DEFAULT`] otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTimeout(pub Duration);
+
+impl BodyTimeout {
+    /// Without configuration.
+    pub const DEFAULT: BodyTimeout = BodyTimeout(Duration::from_secs(10));
+
+    /// The timeout of `req`'s app.
+    pub fn of(req: &HttpRequest) -> Duration {
+        req.app_data::<BodyTimeout>()
+            .copied()
+            .unwrap_or(Self::DEFAULT)
+            .0
+    }
+}
+
+/// A JSON request body. An empty body without a `Content-Type` reads as `{}`, so requests whose
+/// fields are all optional need no body at all; any other content type is a 415, even with an
+/// empty body (a cross-site form, whose content type is never JSON, cannot call the API).
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -25,22 +46,29 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let content_type_ok = is_json(req);
+        let content_type = media_type(req);
         let declared = declared_length(req);
+        let timeout = BodyTimeout::of(req);
         let payload = payload.take();
         Box::pin(async move {
-            let bytes = read_limited(payload, declared, BODY_LIMIT).await?;
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return parse(b"{}").map(JsonBody);
-            }
-            if !content_type_ok {
+            if content_type.as_deref().is_some_and(|mime| !is_json(mime)) {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported_media_type",
                     "the body must be application/json",
                 ));
             }
-            parse(&bytes).map(JsonBody)
+            let bytes = read_limited(payload, declared, BODY_LIMIT, timeout).await?;
+            let empty = bytes.iter().all(u8::is_ascii_whitespace);
+            match (empty, content_type) {
+                (true, _) => parse(b"{}").map(JsonBody),
+                (false, Some(_)) => parse(&bytes).map(JsonBody),
+                (false, None) => Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "the body must be application/json (send Content-Type: application/json)",
+                )),
+            }
         })
     }
 }
@@ -85,10 +113,8 @@ fn without_position(err: &serde_json::Error) -> String {
 }
 
 /// `application/json` or any `application/*+json` (e.g. `merge-patch+json`).
-fn is_json(req: &HttpRequest) -> bool {
-    media_type(req).is_some_and(|mime| {
-        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-    })
+fn is_json(mime: &str) -> bool {
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
 /// The request's media type, lowercased, without parameters.
@@ -117,15 +143,35 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 /// Reads the whole body, refusing it as soon as it is known to exceed `limit` (from
-/// `Content-Length` before reading, or while streaming a chunked body).
+/// `Content-Length` before reading, or while streaming a chunked body), or when it has not
+/// arrived within `timeout` (408).
 pub async fn read_limited(
-    mut payload: Payload,
+    payload: Payload,
     declared: Option<usize>,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Bytes, ApiError> {
     if declared.is_some_and(|len| len > limit) {
         return Err(too_large(limit));
     }
+    match tokio::time::timeout(timeout, read_all(payload, declared, limit)).await {
+        Ok(read) => read,
+        Err(_) => {
+            tracing::debug!(?timeout, "request body too slow; closing the connection");
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("the body did not arrive within {} s", timeout.as_secs_f64()),
+            ))
+        }
+    }
+}
+
+async fn read_all(
+    mut payload: Payload,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|err| {
@@ -149,9 +195,10 @@ impl FromRequest for RawBody {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let declared = declared_length(req);
+        let timeout = BodyTimeout::of(req);
         let payload = payload.take();
         Box::pin(async move {
-            read_limited(payload, declared, BODY_LIMIT)
+            read_limited(payload, declared, BODY_LIMIT, timeout)
                 .await
                 .map(RawBody)
         })

@@ -21,7 +21,10 @@ use orchestrator_domain::{StreamError, TransitionError, ValidationError};
 use serde::Serialize;
 
 /// Seconds a client should wait before retrying a 503.
-const RETRY_AFTER_SECS: &str = "1";
+const RETRY_AFTER_SECS: u64 = 1;
+
+/// The challenge of a `401 unauthorized` (RFC 6750).
+const BEARER_CHALLENGE: &str = "Bearer realm=\"livestream-orchestrator\"";
 
 /// One refused request field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,6 +45,8 @@ pub struct ApiError {
     pub message: String,
     /// Every refused field, for validation errors (the first is the envelope's `field`).
     pub fields: Vec<FieldError>,
+    /// Seconds a client should wait before retrying (`Retry-After`).
+    retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -69,6 +74,7 @@ impl ApiError {
             code,
             message: message.into(),
             fields: Vec::new(),
+            retry_after_secs: None,
         }
     }
 
@@ -108,6 +114,20 @@ impl ApiError {
             message: self.message.clone(),
         });
         self
+    }
+
+    /// Tells the client to wait `secs` before retrying (`Retry-After`; a 503 says 1 unless
+    /// told otherwise).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// The `Retry-After` of this answer, if any.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_secs.or_else(|| {
+            (self.status == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_AFTER_SECS)
+        })
     }
 
     /// The same refusal about a query parameter rather than a body field: `invalid_field`
@@ -172,10 +192,18 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = self.retry_after_secs() {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
+        }
+        // A client too slow to send its body, or over its connection limit, loses the
+        // connection: it is what it holds.
+        if self.status == StatusCode::REQUEST_TIMEOUT || self.code == "too_many_connections" {
+            response.force_close();
+        }
+        if self.status == StatusCode::UNAUTHORIZED && self.code == "unauthorized" {
             response.insert_header((
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECS),
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(BEARER_CHALLENGE),
             ));
         }
         response.json(self.envelope())

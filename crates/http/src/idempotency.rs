@@ -101,7 +101,8 @@ pub async fn middleware(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    let bytes = match read_limited(payload, declared, BODY_LIMIT).await {
+    let timeout = crate::body::BodyTimeout::of(&http_req);
+    let bytes = match read_limited(payload, declared, BODY_LIMIT, timeout).await {
         Ok(bytes) => bytes,
         Err(err) => return Ok(ServiceResponse::new(http_req, err.error_response())),
     };

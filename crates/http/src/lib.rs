@@ -8,8 +8,11 @@
 //!
 //! # Layout
 //!
+//! - [`auth`]: [`Guard`](auth::Guard), the middleware in front of every route: operator API
+//!   keys, scopes, rate limits, the per-address connection limit; `POST /ws-tickets`.
+//! - [`limits`]: rate limits per key and per address, concurrent connections per address.
 //! - [`error`]: [`ApiError`], the error envelope, and the `StreamError → HTTP` mapping.
-//! - [`body`]: [`JsonBody`], a JSON extractor with exact 400/413/415 answers.
+//! - [`body`]: [`JsonBody`], a JSON extractor with exact 400/408/413/415 answers.
 //! - [`cors`]: [`CorsLayer`](cors::CorsLayer), CORS for browsers on every route of the port.
 //! - [`dto`]: request and response shapes (the public contract).
 //! - [`idempotency`]: `Idempotency-Key` middleware on the mutating stream routes.
@@ -22,11 +25,13 @@ use std::time::Instant;
 use actix_web::web;
 use orchestrator_domain::{StreamService, WebhookIntake};
 
+pub mod auth;
 pub mod body;
 pub mod cors;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
+pub mod limits;
 pub mod metrics;
 pub mod routes;
 

@@ -17,11 +17,19 @@
 //! Resuming with `afterSeq` = the last `seq` received (of an `event` or an `audience`) misses
 //! nothing and repeats nothing.
 //!
-//! A bad request (malformed JSON, unknown stream) is answered with `error` and the connection
-//! stays open; a binary frame (1003) or an oversized one (1009) closes it with a reason. The
-//! server pings every `heartbeat_interval` and closes a connection it has not heard from for
-//! `client_timeout`. A client that reads slower than its streams change overflows its queue and
-//! is closed with 1008 `slow consumer; resume from seq N`, after everything queued before.
+//! A bad request (malformed JSON, unknown stream, one stream more than
+//! `max_subscriptions`) is answered with `error` and the connection stays open; a binary frame
+//! (1003) or an oversized one (1009, as soon as its header declares too much) closes it with a
+//! reason. The server pings every `heartbeat_interval` and closes a connection it has not heard
+//! from for `client_timeout`. A client that reads slower than its streams change overflows its
+//! queue and is closed with 1008 `slow consumer; resume from seq N`, after everything queued
+//! before. When the server shuts down, every connection is closed with 1001 (going away) and
+//! the seq to resume from on another instance.
+//!
+//! Who may connect is decided in front of the routes (the HTTP transport's guard checks the
+//! operator key or ticket and puts the caller's
+//! [`Principal`](orchestrator_domain::access::Principal) in the request); this crate limits the
+//! connections each key holds ([`KeyConnections`]).
 //!
 //! The handshake's HTTP refusals are answered in the REST API's error envelope, rendered by the
 //! [`HttpErrorResponder`] the app passes in (this crate does not depend on the REST transport).
@@ -34,21 +42,29 @@
 //! - [`JsonCodec`]: serializes each event (and each audience update) once into the frame every
 //!   subscriber shares.
 //! - [`WsState`], [`WsConfig`], [`configure`]: mounting the routes on an actix app.
-//! - `Connection`: one client's loop (reads, deliveries, heartbeats).
+//! - `connection`: one client's loop (reads, deliveries, heartbeats, shutdown).
+//! - `frames`: frames refused on their header, before their payload is buffered.
+//! - [`KeyConnections`] (`limits`): connections per operator key.
 
 use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use bytestring::ByteString;
-use orchestrator_domain::{StreamError, StreamEvent, StreamId, StreamService};
-use orchestrator_realtime::{
-    Audience, AudienceInterval, Codec, Hub, Next, SubscribeError, Subscriber, Subscription,
-};
-use serde::{Deserialize, Serialize};
+use orchestrator_domain::access::Principal;
+use orchestrator_domain::{StreamEvent, StreamId, StreamService};
+use orchestrator_realtime::{Audience, Codec, Hub};
+use serde::Serialize;
 use serde_json::json;
-use tokio::time::{timeout, Instant};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+mod connection;
+mod frames;
+mod limits;
+
+use connection::Connection;
+pub use limits::KeyConnections;
 
 /// Serializes an event once into the `event` message shared by every subscriber (and an
 /// audience update once into the `audience` message).
@@ -114,8 +130,13 @@ pub struct WsConfig {
     /// A connection silent this long (no frame, no pong), or whose writes stall this long, is
     /// closed.
     pub client_timeout: Duration,
-    /// Largest client message (1009 beyond).
+    /// Largest client message (1009 beyond, as soon as a frame header declares more).
     pub max_message_bytes: usize,
+    /// Streams one connection may follow at once.
+    pub max_subscriptions: usize,
+    /// WebSocket connections one operator key may hold at once on this instance (0: no
+    /// limit).
+    pub max_connections_per_key: usize,
 }
 
 impl Default for WsConfig {
@@ -124,6 +145,8 @@ impl Default for WsConfig {
             heartbeat_interval: Duration::from_secs(15),
             client_timeout: Duration::from_secs(45),
             max_message_bytes: 64 * 1024,
+            max_subscriptions: 1000,
+            max_connections_per_key: 1000,
         }
     }
 }
@@ -142,6 +165,10 @@ pub struct WsState {
     pub hub: Hub<JsonCodec>,
     /// Connection tuning.
     pub config: WsConfig,
+    /// Cancelled when the server shuts down: every connection closes with 1001.
+    pub shutdown: CancellationToken,
+    /// Connections per operator key.
+    pub connections: KeyConnections,
 }
 
 /// Mounts the WebSocket endpoint at `/` and `/ws`.
@@ -158,6 +185,34 @@ async fn upgrade(
     body: web::Payload,
     state: web::Data<WsState>,
 ) -> HttpResponse {
+    let config = state.config;
+    let principal = request.extensions().get::<Principal>().cloned();
+    let slot = match principal.as_ref().and_then(Principal::key) {
+        Some(key) => match state
+            .connections
+            .acquire(key, config.max_connections_per_key)
+        {
+            Some(slot) => Some(slot),
+            None => {
+                return (state.http_error)(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_connections",
+                    format!(
+                        "this API key already holds {} WebSocket connections on this instance",
+                        config.max_connections_per_key
+                    ),
+                )
+            }
+        },
+        None => None,
+    };
+    let Some(body) = frame_limited(&request, body, config.max_message_bytes).await else {
+        return (state.http_error)(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error".to_owned(),
+        );
+    };
     let Ok((response, session, messages)) = actix_ws::handle(&request, body) else {
         // Plain HTTP on the WebSocket path: say what it is, in the API's error envelope.
         let mut refusal = (state.http_error)(
@@ -171,7 +226,6 @@ async fn upgrade(
         );
         return refusal;
     };
-    let config = state.config;
     let messages = messages
         .max_frame_size(config.max_message_bytes)
         .aggregate_continuations()
@@ -183,295 +237,24 @@ async fn upgrade(
         service: state.service.clone(),
         config,
         last_heard: Instant::now(),
+        shutdown: state.shutdown.clone(),
+        _slot: slot,
     };
     actix_web::rt::spawn(connection.run());
     response
 }
 
-#[derive(Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "snake_case",
-    rename_all_fields = "camelCase"
-)]
-enum ClientMessage {
-    Subscribe {
-        stream_id: String,
-        #[serde(default)]
-        after_seq: Option<u64>,
-        #[serde(default)]
-        epoch: Option<String>,
-        #[serde(default)]
-        audience_interval_ms: Option<u64>,
-    },
-    Unsubscribe {
-        stream_id: String,
-    },
-    Ping,
-}
-
-/// The connection cannot be written to any more (closed, or stalled past the timeout).
-struct Gone;
-
-/// What the loop does after a step.
-enum Flow {
-    Continue,
-    Close(CloseReason),
-}
-
-enum Step {
-    Client(Option<Result<AggregatedMessage, actix_ws::ProtocolError>>),
-    Deliver(Next<ByteString>),
-    Heartbeat,
-}
-
-struct Connection {
-    session: Session,
-    messages: AggregatedMessageStream,
-    subscriber: Subscriber<JsonCodec>,
-    service: StreamService,
-    config: WsConfig,
-    last_heard: Instant,
-}
-
-fn close(code: CloseCode, description: impl Into<String>) -> Flow {
-    Flow::Close(CloseReason {
-        code,
-        description: Some(description.into()),
-    })
-}
-
-impl Connection {
-    async fn run(mut self) {
-        let start = Instant::now() + self.config.heartbeat_interval;
-        let mut heartbeat = tokio::time::interval_at(start, self.config.heartbeat_interval);
-        if self.send(json!({"type": "connected"})).await.is_err() {
-            return;
-        }
-        loop {
-            let step = tokio::select! {
-                message = self.messages.recv() => Step::Client(message),
-                next = self.subscriber.next() => Step::Deliver(next),
-                _ = heartbeat.tick() => Step::Heartbeat,
-            };
-            let flow = match step {
-                Step::Client(None) => return,
-                Step::Client(Some(message)) => self.on_message(message).await,
-                Step::Deliver(next) => self.deliver(next).await,
-                Step::Heartbeat => self.heartbeat().await,
-            };
-            match flow {
-                Ok(Flow::Continue) => {}
-                Ok(Flow::Close(reason)) => {
-                    // A stalled client cannot take the close frame either: give up after the
-                    // timeout rather than hold the connection.
-                    let _ =
-                        timeout(self.config.client_timeout, self.session.close(Some(reason))).await;
-                    return;
-                }
-                Err(Gone) => return,
-            }
-        }
-    }
-
-    async fn send(&mut self, text: impl ToString) -> Result<(), Gone> {
-        self.send_frame(text.to_string().into()).await
-    }
-
-    async fn send_frame(&mut self, frame: ByteString) -> Result<(), Gone> {
-        match timeout(self.config.client_timeout, self.session.text(frame)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(Gone),
-        }
-    }
-
-    async fn on_message(
-        &mut self,
-        message: Result<AggregatedMessage, actix_ws::ProtocolError>,
-    ) -> Result<Flow, Gone> {
-        self.last_heard = Instant::now();
-        match message {
-            Ok(AggregatedMessage::Text(text)) => self.on_text(&text).await,
-            Ok(AggregatedMessage::Binary(_)) => Ok(close(
-                CloseCode::Unsupported,
-                "binary frames are not supported; send JSON text",
-            )),
-            Ok(AggregatedMessage::Ping(payload)) => {
-                self.session.pong(&payload).await.map_err(|_| Gone)?;
-                Ok(Flow::Continue)
-            }
-            Ok(AggregatedMessage::Pong(_)) => Ok(Flow::Continue),
-            Ok(AggregatedMessage::Close(_)) => Ok(Flow::Close(CloseReason {
-                code: CloseCode::Normal,
-                description: None,
-            })),
-            Err(actix_ws::ProtocolError::Overflow) => Ok(close(
-                CloseCode::Size,
-                format!(
-                    "message too big (at most {} bytes)",
-                    self.config.max_message_bytes
-                ),
-            )),
-            Err(err) => Ok(close(CloseCode::Protocol, err.to_string())),
-        }
-    }
-
-    async fn on_text(&mut self, text: &str) -> Result<Flow, Gone> {
-        let message = match serde_json::from_str::<ClientMessage>(text) {
-            Ok(message) => message,
-            Err(err) => {
-                self.send(json!({
-                    "type": "error",
-                    "code": "invalid_message",
-                    "message": format!("not a valid message: {err}"),
-                }))
-                .await?;
-                return Ok(Flow::Continue);
-            }
-        };
-        match message {
-            ClientMessage::Subscribe {
-                stream_id,
-                after_seq,
-                epoch,
-                audience_interval_ms,
-            } => {
-                let interval = audience_interval_ms.map(AudienceInterval::from_millis);
-                match interval.transpose() {
-                    Ok(audience_interval) => {
-                        let subscription = Subscription {
-                            after_seq,
-                            epoch: epoch.as_deref(),
-                            audience_interval,
-                        };
-                        self.subscribe(&stream_id, subscription).await?;
-                    }
-                    Err(err) => {
-                        self.send(json!({
-                            "type": "error",
-                            "code": "invalid_message",
-                            "message": format!("audienceIntervalMs: {err}"),
-                            "streamId": stream_id,
-                        }))
-                        .await?;
-                    }
-                }
-            }
-            ClientMessage::Unsubscribe { stream_id } => match StreamService::parse_id(&stream_id) {
-                Ok(id) => {
-                    self.subscriber.unsubscribe(id);
-                    self.send(json!({"type": "unsubscribed", "streamId": stream_id}))
-                        .await?;
-                }
-                Err(err) => self.send_error(&err, &stream_id).await?,
-            },
-            ClientMessage::Ping => self.send(json!({"type": "pong"})).await?,
-        }
-        Ok(Flow::Continue)
-    }
-
-    async fn subscribe(
-        &mut self,
-        raw_id: &str,
-        subscription: Subscription<'_>,
-    ) -> Result<(), Gone> {
-        let stream = match StreamService::parse_id(raw_id) {
-            Ok(id) => self.service.get(id).await,
-            Err(err) => Err(err),
-        };
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(err) => return self.send_error(&err, raw_id).await,
-        };
-        let interval = subscription.audience_interval;
-        match self
-            .subscriber
-            .subscribe(stream.id, stream.seq, subscription)
-            .await
-        {
-            Ok(subscribed) => {
-                let mut message = json!({
-                    "type": "subscribed",
-                    "streamId": stream.id,
-                    "seq": stream.seq,
-                    "afterSeq": subscribed.after_seq,
-                    "epoch": subscribed.epoch,
-                });
-                if let Some(interval) = interval {
-                    message["audienceIntervalMs"] = interval.as_millis().into();
-                }
-                self.send(message).await
-            }
-            Err(SubscribeError::ResyncRequired) => {
-                self.send(json!({
-                    "type": "resync_required",
-                    "streamId": stream.id,
-                    "message": "this position is not valid for the stream (ahead of it, or from \
-                                another epoch): reload its state and subscribe without afterSeq",
-                }))
-                .await
-            }
-            Err(SubscribeError::Store(err)) => {
-                self.send_error(&StreamError::from(err), raw_id).await
-            }
-        }
-    }
-
-    async fn send_error(&mut self, err: &StreamError, stream_id: &str) -> Result<(), Gone> {
-        self.send(json!({
-            "type": "error",
-            "code": err.code(),
-            "message": err.to_string(),
-            "streamId": stream_id,
-        }))
-        .await
-    }
-
-    async fn deliver(&mut self, next: Next<ByteString>) -> Result<Flow, Gone> {
-        match next {
-            Next::Event { frame, .. } | Next::Audience { frame, .. } => {
-                self.send_frame(frame).await?;
-            }
-            Next::ResyncRequired { stream, after_seq } => {
-                self.send(json!({
-                    "type": "resync_required",
-                    "streamId": stream,
-                    "afterSeq": after_seq,
-                    "message": format!(
-                        "events after seq {after_seq} are no longer available: reload the \
-                         stream's state and subscribe again"
-                    ),
-                }))
-                .await?;
-            }
-            Next::Unavailable { stream, reason } => {
-                self.send(json!({
-                    "type": "error",
-                    "code": "store_unavailable",
-                    "message": format!("replay failed, subscribe again from your last seq: {reason}"),
-                    "streamId": stream,
-                }))
-                .await?;
-            }
-            Next::Overflow => {
-                let positions: Vec<(StreamId, u64)> = self.subscriber.positions().collect();
-                let reason = match positions.as_slice() {
-                    [(_, seq)] => format!("slow consumer; resume from seq {seq}"),
-                    _ => "slow consumer; resume each stream from its last seq".to_owned(),
-                };
-                return Ok(close(CloseCode::Policy, reason));
-            }
-        }
-        Ok(Flow::Continue)
-    }
-
-    async fn heartbeat(&mut self) -> Result<Flow, Gone> {
-        if self.last_heard.elapsed() > self.config.client_timeout {
-            return Ok(close(CloseCode::Policy, "heartbeat timeout"));
-        }
-        self.session.ping(b"").await.map_err(|_| Gone)?;
-        Ok(Flow::Continue)
-    }
+/// The client's bytes through [`frames::FrameLimit`], as the payload actix-ws reads.
+async fn frame_limited(
+    request: &HttpRequest,
+    body: web::Payload,
+    max_message_bytes: usize,
+) -> Option<web::Payload> {
+    let limited: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>>>,
+    > = Box::pin(frames::FrameLimit::new(body, max_message_bytes));
+    let mut payload = actix_web::dev::Payload::from(limited);
+    web::Payload::from_request(request, &mut payload).await.ok()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use orchestrator_livekit::LiveKitConfig;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::settings::Settings;
+use crate::settings::{Settings, PRODUCTION};
 
 /// The emulator this process runs when no `LIVEKIT_URL` is configured.
 pub(crate) struct EmbeddedEmulator {
@@ -100,9 +100,9 @@ fn start_emulator(
         emulator.clone(),
         stop.clone().cancelled_owned(),
     ));
-    if api_secret == livekit_emulator::DEV_API_SECRET {
+    if api_secret == livekit_emulator::DEV_API_SECRET && settings.app_env != PRODUCTION {
         // The dev secret is a published constant, not a secret; developers need it to sign
-        // their own test webhooks.
+        // their own test webhooks. (Production never runs the emulator; see `checks`.)
         tracing::info!(%url, api_key = %api_key, api_secret = %api_secret,
             "no LIVEKIT_URL: running the embedded LiveKit emulator with the dev credentials");
     } else {

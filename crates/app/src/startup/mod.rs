@@ -2,7 +2,8 @@
 //! port 0 and read the real ports), then wires the process in named steps: the media server,
 //! the stores, the use cases, the transports. [`Application::run_until`] serves until a
 //! shutdown future resolves, then cancels one token that every server and background task
-//! watches, drains in-flight requests within the grace period and waits for everything to stop.
+//! watches, drains in-flight requests within the grace period and waits for everything to stop,
+//! all within `http.shutdown_timeout_secs` whatever is still running.
 //!
 //! # Layout
 //!
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use livekit_emulator::Emulator;
+use orchestrator_domain::access::Access;
 use orchestrator_domain::idempotency::{Idempotency, IdempotencyPolicy};
 use orchestrator_domain::ports::{EventLog, MediaServer, RandomIds, SystemClock};
 use orchestrator_domain::service::Ports;
@@ -31,12 +33,17 @@ use orchestrator_reconciler::{Reconciler, ReconcilerConfig};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::checks;
 use crate::settings::Settings;
 use media::EmbeddedEmulator;
 use stores::Stores;
 
-/// How long open gRPC calls get to finish at shutdown.
+/// How long open gRPC calls get to finish at shutdown (within the grace period).
 const GRPC_DRAIN: Duration = Duration::from_secs(5);
+
+/// The least each step of the shutdown gets once the grace period is spent (so a task that
+/// has already stopped is collected rather than aborted).
+const LAST_STEP: Duration = Duration::from_millis(100);
 
 /// A built orchestrator: listeners bound, adapters wired, not yet serving.
 #[allow(missing_debug_implementations)]
@@ -52,6 +59,7 @@ pub struct Application {
     core: Core,
     events: Arc<dyn EventLog>,
     shutdown: CancellationToken,
+    grace: Duration,
 }
 
 /// The use cases of this instance, shared by every transport.
@@ -61,15 +69,21 @@ pub(crate) struct Core {
     pub(crate) webhooks: WebhookIntake,
     pub(crate) idempotency: Idempotency,
     pub(crate) reconciler: Option<Reconciler>,
+    /// Operator keys and WebSocket tickets, for every transport.
+    pub(crate) access: Access,
+    /// Requests per second per key and per address, counted across transports.
+    pub(crate) rate_limits: Arc<orchestrator_http::limits::RateLimits>,
 }
 
 impl Application {
     /// Binds the listeners and wires the adapters described by `settings`.
     ///
     /// # Errors
-    /// A listener cannot be bound, or the settings are inconsistent (LiveKit URL without
-    /// credentials, a Redis URL this build cannot use).
+    /// A listener cannot be bound, or the settings are refused by [`checks::check`] (LiveKit
+    /// URL without credentials, a production profile without keys, …) or inconsistent (a Redis
+    /// URL this build cannot use).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let checked = checks::check(&settings).context("invalid configuration")?;
         let (http_listener, http_addr) = bind(&settings, settings.http.port, "HTTP")?;
         let (grpc_listener, grpc_addr) = bind(&settings, settings.grpc.port, "gRPC")?;
         // tonic serves it on the tokio runtime, which needs a non-blocking socket.
@@ -78,8 +92,23 @@ impl Application {
         // Instances share the LiveKit secret, so it keys the sealing of idempotency answers.
         let stores = stores::connect(&settings, livekit.api_secret.as_bytes()).await?;
         let instance_id = Uuid::new_v4().to_string();
-        let core = Core::wire(&settings, &stores, &livekit, &instance_id);
-        let http = transports::http_server(&settings, &core, &stores, http_listener)?;
+        // Every instance shares the LiveKit secret, so a ticket one issues any other accepts.
+        let access = Access::new(
+            checked.keys,
+            livekit.api_secret.as_bytes(),
+            settings.auth.ticket_ttl(),
+        );
+        announce_access(&access, http_addr);
+        let core = Core::wire(&settings, &stores, &livekit, &instance_id, access);
+        let shutdown = CancellationToken::new();
+        let http = transports::http_server(
+            &settings,
+            &core,
+            &stores,
+            http_listener,
+            checked.origins,
+            &shutdown,
+        )?;
         let grpc = transports::grpc_state(&settings, &core, &stores);
         Ok(Self {
             http,
@@ -92,8 +121,15 @@ impl Application {
             instance_id,
             core,
             events: stores.events,
-            shutdown: CancellationToken::new(),
+            shutdown,
+            grace: Duration::from_secs(settings.http.shutdown_timeout_secs),
         })
+    }
+
+    /// Cancelled as soon as a shutdown begins, before anything stops: what readiness watches
+    /// to turn false so load balancers drain this instance.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
     }
 
     /// The bound HTTP address (the real port when 0 was asked for).
@@ -131,9 +167,9 @@ impl Application {
         &self.instance_id
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
-    /// (bounded by `http.shutdown_timeout_secs`), and stops the reconciler and the embedded
-    /// emulator.
+    /// Serves until `shutdown` resolves, then closes WebSocket connections (1001) and gRPC
+    /// subscriptions with where to resume, stops accepting, lets in-flight requests finish, and
+    /// stops the reconciler and the embedded emulator, all within `http.shutdown_timeout_secs`.
     ///
     /// # Errors
     /// When a server fails.
@@ -152,30 +188,48 @@ impl Application {
             self.grpc,
             token.clone().cancelled_owned(),
         ));
-        tokio::select! {
-            result = &mut server => result.context("HTTP server failed")?,
+        let grace = self.grace;
+        let deadline = tokio::select! {
+            result = &mut server => {
+                result.context("HTTP server failed")?;
+                tokio::time::Instant::now() + grace
+            }
             result = &mut grpc => return Err(grpc_failure(result)),
             () = shutdown => {
                 tracing::info!("shutting down: draining in-flight requests");
+                let deadline = tokio::time::Instant::now() + grace;
                 // Subscriptions end at once (resume elsewhere); unary calls finish.
                 token.cancel();
-                // The stop command is answered by the server future, so both must be polled.
+                // actix bounds its drain by the grace period (`shutdown_timeout`). The stop
+                // command is answered by the server future, so both must be polled.
                 let ((), drained) = tokio::join!(handle.stop(true), &mut server);
                 drained.context("HTTP server failed while draining")?;
+                deadline
             }
-        }
+        };
         token.cancel();
-        match tokio::time::timeout(GRPC_DRAIN, &mut grpc).await {
+        let left = || {
+            deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(LAST_STEP)
+        };
+        match tokio::time::timeout(GRPC_DRAIN.min(left()), &mut grpc).await {
             Ok(Ok(Ok(()))) => {}
             Ok(result) => return Err(grpc_failure(result)),
             Err(_) => grpc.abort(),
         }
-        if let Some(reconciler) = reconciler {
-            let _ = reconciler.await;
+        if let Some(mut reconciler) = reconciler {
+            if tokio::time::timeout(left(), &mut reconciler).await.is_err() {
+                tracing::warn!("the reconciler did not stop within the grace period; abandoned");
+                reconciler.abort();
+            }
         }
         // Last: requests drained above may have needed it.
         if let Some(embedded) = self.emulator {
-            embedded.stop().await?;
+            match tokio::time::timeout(left(), embedded.stop()).await {
+                Ok(stopped) => stopped?,
+                Err(_) => tracing::warn!("the embedded emulator did not stop in time; abandoned"),
+            }
         }
         tracing::info!("stopped");
         Ok(())
@@ -188,6 +242,7 @@ impl Core {
         stores: &Stores,
         livekit: &LiveKitConfig,
         instance_id: &str,
+        access: Access,
     ) -> Self {
         let media: Arc<dyn MediaServer> = Arc::new(LiveKitMedia::new(livekit));
         let service = StreamService::new(
@@ -232,7 +287,22 @@ impl Core {
             webhooks,
             idempotency,
             reconciler,
+            access,
+            rate_limits: transports::rate_limits(settings),
         }
+    }
+}
+
+/// Says who may call this instance; without keys, loudly.
+fn announce_access(access: &Access, http_addr: SocketAddr) {
+    if access.is_open() {
+        tracing::warn!(
+            %http_addr,
+            "no operator API keys configured (API_KEYS): every route is open to anyone who \
+             can reach this address; `orchestrator generate-keys` makes one"
+        );
+    } else {
+        tracing::info!(keys = access.key_count(), "operator API keys required");
     }
 }
 

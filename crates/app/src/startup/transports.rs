@@ -1,17 +1,26 @@
 //! The transports on the use cases: REST and WebSocket on the HTTP port (actix-web), gRPC on
 //! its own (tonic). One hub per streaming transport, each holding one subscription to the
-//! instance's event feed and encoding every event once in its wire format.
+//! instance's event feed and encoding every event once in its wire format. Every route of the
+//! HTTP port is behind CORS, then the guard (operator keys, rate and connection limits); every
+//! `StreamService` call behind the same keys.
 
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use anyhow::Context;
-use orchestrator_grpc::{GrpcState, ProtoCodec};
+use orchestrator_domain::access::KeyId;
+use orchestrator_grpc::auth::CallLimits;
+use orchestrator_grpc::{GrpcLimits, GrpcState, ProtoCodec};
+use orchestrator_http::auth::Guard;
+use orchestrator_http::body::BodyTimeout;
 use orchestrator_http::cors::{AllowedOrigins, CorsLayer};
+use orchestrator_http::limits::{ConnectionLimit, Limited, Rate, RateLimits};
 use orchestrator_http::HttpState;
 use orchestrator_realtime::{Hub, HubConfig};
-use orchestrator_ws::{JsonCodec, WsConfig, WsState};
+use orchestrator_ws::{JsonCodec, KeyConnections, WsConfig, WsState};
+use tokio_util::sync::CancellationToken;
 
 use super::stores::Stores;
 use super::Core;
@@ -23,6 +32,8 @@ pub(crate) fn http_server(
     core: &Core,
     stores: &Stores,
     listener: TcpListener,
+    origins: AllowedOrigins,
+    shutdown: &CancellationToken,
 ) -> anyhow::Result<actix_web::dev::Server> {
     let state = HttpState {
         service: core.service.clone(),
@@ -36,9 +47,12 @@ pub(crate) fn http_server(
         service: core.service.clone(),
         hub: Hub::new(stores.events.clone(), JsonCodec, hub_config(settings)),
         config: ws_config(settings),
+        shutdown: shutdown.clone(),
+        connections: KeyConnections::default(),
     };
-    let origins = AllowedOrigins::parse(&settings.http.cors_allowed_origins)
-        .context("http.cors_allowed_origins (CORS_ALLOWED_ORIGINS)")?;
+    let guard = guard(core);
+    let body_timeout = BodyTimeout(settings.limits.body_timeout());
+    let connection_limit = ConnectionLimit::new(settings.limits.connections_per_address);
     tracing::info!(
         ?origins,
         "browser origins allowed (CORS and WebSocket handshakes)"
@@ -51,11 +65,17 @@ pub(crate) fn http_server(
         // Outermost, so that preflights, refusals and every answer (errors included) of every
         // route, the WebSocket handshake too, go through one origin policy.
         App::new()
+            .wrap(from_fn(orchestrator_http::auth::middleware))
             .wrap(CorsLayer::new(origins.clone()))
+            .app_data(body_timeout)
+            .configure(orchestrator_http::auth::configure(guard.clone()))
             .configure(orchestrator_http::configure(state.clone()))
             .configure(orchestrator_ws::configure(ws.clone()))
             .default_service(web::to(orchestrator_http::not_found))
     })
+    .on_connect(move |connection, data| connection_limit.on_connect(connection, data))
+    .max_connections(settings.limits.connections_per_worker.max(1))
+    .client_request_timeout(settings.limits.request_head_timeout())
     .listen(listener)?
     .workers(workers)
     // Signals are handled once, in main, for every server of the process.
@@ -65,6 +85,46 @@ pub(crate) fn http_server(
     Ok(server)
 }
 
+/// Operator keys and rate limits of the HTTP port.
+fn guard(core: &Core) -> Guard {
+    Guard {
+        access: core.access.clone(),
+        rate_limits: core.rate_limits.clone(),
+    }
+}
+
+/// The rate limits every transport counts against.
+pub(crate) fn rate_limits(settings: &Settings) -> Arc<RateLimits> {
+    let limits = &settings.limits;
+    let per_key = Rate {
+        per_sec: limits.requests_per_sec_per_key,
+        burst: limits.burst_per_key,
+    };
+    let per_address = Rate {
+        per_sec: limits.requests_per_sec_per_address,
+        burst: limits.burst_per_address,
+    };
+    tracing::info!(
+        ?per_key,
+        ?per_address,
+        connections_per_address = limits.connections_per_address,
+        "request limits (0: off)"
+    );
+    Arc::new(RateLimits::new(per_key, per_address))
+}
+
+/// The HTTP port's rate limits, counting gRPC calls too.
+#[derive(Debug)]
+struct GrpcCallLimits(Arc<RateLimits>);
+
+impl CallLimits for GrpcCallLimits {
+    fn admit(&self, peer: Option<IpAddr>, key: Option<&KeyId>) -> Result<(), Duration> {
+        let limited = |limited: Limited| limited.retry_after;
+        self.0.check_address(peer).map_err(limited)?;
+        key.map_or(Ok(()), |key| self.0.check_key(key).map_err(limited))
+    }
+}
+
 /// The gRPC service's state.
 pub(crate) fn grpc_state(settings: &Settings, core: &Core, stores: &Stores) -> GrpcState {
     GrpcState::new(
@@ -72,6 +132,13 @@ pub(crate) fn grpc_state(settings: &Settings, core: &Core, stores: &Stores) -> G
         Hub::new(stores.events.clone(), ProtoCodec, hub_config(settings)),
     )
     .with_idempotency(core.idempotency.clone())
+    .with_access(core.access.clone())
+    .with_call_limits(Arc::new(GrpcCallLimits(core.rate_limits.clone())))
+    .with_limits(GrpcLimits {
+        max_message_bytes: settings.limits.grpc_max_message_bytes,
+        max_concurrent_streams: u32::try_from(settings.limits.subscriptions_per_connection)
+            .unwrap_or(u32::MAX),
+    })
 }
 
 fn hub_config(settings: &Settings) -> HubConfig {
@@ -85,5 +152,7 @@ fn ws_config(settings: &Settings) -> WsConfig {
         heartbeat_interval: Duration::from_millis(settings.realtime.heartbeat_interval_ms.max(1)),
         client_timeout: Duration::from_millis(settings.realtime.client_timeout_ms),
         max_message_bytes: settings.realtime.max_message_bytes,
+        max_subscriptions: settings.limits.subscriptions_per_connection,
+        max_connections_per_key: settings.limits.websocket_connections_per_key,
     }
 }
