@@ -9,6 +9,8 @@
 //!   reaches a handler: a page of another origin can change nothing, even with a "simple"
 //!   request that needs no preflight, and cannot open a WebSocket. Requests without `Origin`
 //!   (curl, backend services, LiveKit's webhooks) are not browser requests and pass.
+//! - The dashboard's static files (`GET /dashboard…`) are served whatever the `Origin`: they
+//!   are public and hold no data; what the page then does goes through this policy.
 //! - actix-cors answers its refusals in plain text; [`CorsLayer`] re-renders them in the API's
 //!   error envelope.
 
@@ -171,7 +173,13 @@ where
 
     forward_ready!(inner);
 
-    fn call(&self, req: ServiceRequest) -> Self::Future {
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        // The dashboard's files are public and hold no data, and Chromium sends `Origin` with
+        // module scripts even to their own origin: they are served whatever the origin (without
+        // CORS headers, so other origins' pages still cannot read them).
+        if crate::dashboard::is_public_file(req.method(), req.path()) {
+            req.headers_mut().remove(header::ORIGIN);
+        }
         let origin = req
             .headers()
             .get(header::ORIGIN)
