@@ -49,8 +49,8 @@ after(async () => {
 
 // ---- The REST API, as another client (not the page) uses it --------------------------------
 
-async function call(method, path, body) {
-  const response = await fetch(`${orchestrator.base}${path}`, {
+async function call(method, path, body, base = orchestrator.base) {
+  const response = await fetch(`${base}${path}`, {
     method,
     headers: body === undefined ? {} : { "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -73,7 +73,7 @@ const leave = (id, participantName) => call("POST", `/streams/${id}/leave`, { pa
  * except Chromium's note of each non-2xx answer (refusals the page shows are part of the checks)
  * and of reconnection attempts while a check holds the browser offline.
  */
-async function openDashboard(settings = {}, hash = "") {
+async function openDashboard(settings = {}, hash = "", base = orchestrator.base) {
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (err) => problems.push(`page error: ${err}`));
@@ -86,7 +86,7 @@ async function openDashboard(settings = {}, hash = "") {
   await page.addInitScript((saved) => {
     localStorage.setItem("orchestrator.dashboard.settings", JSON.stringify(saved));
   }, settings);
-  const response = await page.goto(`${orchestrator.base}/dashboard${hash}`);
+  const response = await page.goto(`${base}/dashboard${hash}`);
   await page.locator('#connection[data-state="live"]').waitFor({ timeout: SHOWN_WITHIN_MS });
   return { page, response, problems };
 }
@@ -94,8 +94,10 @@ async function openDashboard(settings = {}, hash = "") {
 const row = (page, id) => page.locator(`tr[data-stream-id="${id}"]`);
 const cell = (page, id, field) => row(page, id).locator(`[data-field="${field}"]`);
 
+/** Waits until `locator` shows `text` (a string: contained; a number: exactly that number). */
 async function shows(locator, text) {
-  await locator.filter({ hasText: text }).first().waitFor({ timeout: SHOWN_WITHIN_MS });
+  const hasText = typeof text === "number" ? new RegExp(`^\\s*${text}\\s*$`) : text;
+  await locator.filter({ hasText }).first().waitFor({ timeout: SHOWN_WITHIN_MS });
 }
 
 /** The seqs the selected stream's event log shows, oldest first. */
@@ -143,7 +145,7 @@ test("streams changed through the API show live, and a dropped WebSocket resumes
 
   // A join updates its count.
   await joinAs(stream.id, "ada", "host");
-  await shows(cell(page, stream.id, "active"), "1");
+  await shows(cell(page, stream.id, "active"), 1);
   await shows(cell(page, stream.id, "roles"), "1 host · 0 viewers");
 
   // The WebSocket drops (and the browser stays offline, so it cannot reconnect yet); the stream
@@ -163,7 +165,7 @@ test("streams changed through the API show live, and a dropped WebSocket resumes
   await page.locator('#connection[data-state="live"]').waitFor({ timeout: SHOWN_WITHIN_MS });
   await waitForLogThrough(page, seq);
   assert.deepEqual(await loggedSeqs(page), Array.from({ length: seq }, (_, i) => i + 1));
-  await shows(cell(page, stream.id, "active"), "3");
+  await shows(cell(page, stream.id, "active"), 3);
   const stats = await feedStats(page);
   assert.ok(stats.resumed >= 1, `the feed reconnected (${JSON.stringify(stats)})`);
   assert.equal(stats.duplicates, 0, "no event delivered twice");
@@ -180,7 +182,7 @@ test("streams changed through the API show live, and a dropped WebSocket resumes
   await shows(cell(page, stream.id, "status"), "stopped");
   await shows(page.locator("#d-status"), "stopped");
   await shows(page.locator("#event-log li"), "stream_stopped");
-  await shows(cell(page, stream.id, "active"), "0");
+  await shows(cell(page, stream.id, "active"), 0);
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -210,7 +212,7 @@ test("the page's own forms create, update, join with a token and stop; API error
   await page.locator("#j-output").waitFor();
   assert.match(await page.inputValue("#j-token"), /^[\w-]+\.[\w-]+\.[\w-]+$/, "a JWT to copy");
   await shows(page.locator("#j-who"), "grace as host");
-  await shows(cell(page, id, "active"), "1");
+  await shows(cell(page, id, "active"), 1);
 
   // Stop takes two clicks; afterwards a join is refused, in the API's own words.
   await page.click("#stop");
@@ -234,7 +236,7 @@ test("a big stream's viewers are folded into audience updates", async () => {
 
   for (const name of ["v1", "v2", "v3"]) await joinAs(stream.id, name);
 
-  await shows(cell(page, stream.id, "active"), "3");
+  await shows(cell(page, stream.id, "active"), 3);
   await shows(page.locator("#event-log li"), "audience");
   const folded = await page.evaluate((id) => window.dashboard.feed.subs.get(id).interval, stream.id);
   assert.equal(folded, 1000, "subscribed with audienceIntervalMs");
@@ -257,4 +259,27 @@ test("the list is read a page at a time, following the Link header", async () =>
   assert.ok(total > 25 && created.length === 30);
   assert.deepEqual(problems, []);
   await page.close();
+});
+
+test("a position the event log no longer holds is reloaded over REST, not skipped", async () => {
+  // A log that keeps 3 events per stream: the page's first subscription (with history) asks
+  // for a position it no longer holds.
+  const small = await startOrchestrator({ APP__STORE__MAX_EVENTS_PER_STREAM: "3" });
+  try {
+    const stream = await call("POST", "/streams", { roomName: "long-running" }, small.base);
+    for (const name of ["a", "b", "c", "d", "e"]) {
+      await call("POST", `/streams/${stream.id}/join`, { participantName: name }, small.base);
+    }
+    const { page, problems } = await openDashboard({}, `#stream=${stream.id}`, small.base);
+
+    await shows(page.locator("#event-log li"), "resync");
+    await shows(cell(page, stream.id, "active"), 5);
+    await call("POST", `/streams/${stream.id}/join`, { participantName: "f" }, small.base);
+    await shows(cell(page, stream.id, "active"), 6);
+    await shows(page.locator("#event-log li"), "f (viewer) joined");
+    assert.deepEqual(problems, []);
+    await page.close();
+  } finally {
+    await small.stop();
+  }
 });

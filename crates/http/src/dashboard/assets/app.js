@@ -148,7 +148,8 @@ async function resync(id, why) {
     if (model) {
       model.seq = 0;
       model.applySnapshot(stream);
-      model.append({ seq: stream.seq, type: "resync", time: new Date(), summary: why });
+      const summary = `following again from seq ${stream.seq}, state reloaded: ${why}`;
+      model.append({ seq: stream.seq, type: "resync", time: new Date(), summary });
     }
     feed.watch(id, stream.seq);
   } catch (err) {

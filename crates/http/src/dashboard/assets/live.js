@@ -25,7 +25,7 @@ export class LiveFeed {
    */
   constructor(handlers) {
     this.handlers = handlers;
-    /** streamId → {seq: last delivered (null: from now), epoch, interval} */
+    /** streamId → {seq: last delivered (null: from now), epoch, interval, ready} */
     this.subs = new Map();
     this.socket = null;
     this.state = "connecting";
@@ -44,7 +44,7 @@ export class LiveFeed {
   /** Follows `id` from seq `after` (null: from now on). Already followed: nothing changes. */
   watch(id, after = null) {
     if (this.subs.has(id)) return;
-    const sub = { seq: after, epoch: null, interval: null };
+    const sub = { seq: after, epoch: null, interval: null, ready: false };
     this.subs.set(id, sub);
     this.subscribe(id, sub);
   }
@@ -59,7 +59,7 @@ export class LiveFeed {
   }
 
   async connect() {
-    this.setState(this.stats.connects ? "reconnecting" : "connecting");
+    if (this.state !== "reconnecting") this.setState("connecting");
     let url;
     try {
       url = await socketUrl();
@@ -110,6 +110,9 @@ export class LiveFeed {
   /** Asks for `id` from its last position; the folding mode is decided again each time. */
   subscribe(id, sub) {
     sub.interval = this.handlers.intervalFor(id);
+    // Until `subscribed` answers, frames for this stream belong to an earlier subscription
+    // (unsubscribed, but already on the wire): the new one replays them from `seq`.
+    sub.ready = false;
     const message = { type: "subscribe", streamId: id };
     if (sub.seq !== null) message.afterSeq = sub.seq;
     if (sub.seq !== null && sub.epoch) message.epoch = sub.epoch;
@@ -131,6 +134,7 @@ export class LiveFeed {
         if (!sub) return;
         sub.epoch = message.epoch;
         sub.seq ??= message.afterSeq;
+        sub.ready = true;
         return;
       case "event":
       case "audience":
@@ -150,8 +154,9 @@ export class LiveFeed {
   }
 
   deliver(sub, message) {
-    // Unwatched meanwhile: the server stops once it reads the unsubscribe.
-    if (!sub) return;
+    // Unwatched meanwhile (the server stops once it reads the unsubscribe), or not yet
+    // answered (see `subscribe`).
+    if (!sub?.ready) return;
     if (sub.seq !== null && message.seq <= sub.seq) {
       this.stats.duplicates += 1;
       return;
