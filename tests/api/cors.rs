@@ -211,3 +211,39 @@ async fn the_websocket_handshake_refuses_another_origin_with_a_403_envelope() {
         assert_error_envelope(&body, StatusCode::FORBIDDEN, "origin_not_allowed");
     }
 }
+
+#[tokio::test]
+async fn a_page_the_service_served_itself_is_let_in_without_being_listed() {
+    let app = app_for_no_browser().await;
+    let own_origin = format!("http://{}", app.addr);
+
+    let created = app
+        .request(Method::POST, "/streams")
+        .header("Origin", &own_origin)
+        .json(&json!({"name": "from the dashboard"}))
+        .send()
+        .await
+        .unwrap();
+    let socket = app.ws_from_origin("/ws", &own_origin).await;
+
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert!(socket.is_ok(), "{:?}", socket.err());
+}
+
+#[tokio::test]
+async fn another_port_of_the_same_host_is_another_origin() {
+    let app = app_for_no_browser().await;
+    let neighbour = format!("http://{}:{}", app.addr.ip(), app.addr.port() ^ 1);
+
+    let response = app
+        .request(Method::POST, "/streams")
+        .header("Origin", &neighbour)
+        .json(&json!({"name": "from a neighbour"}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_error(response, StatusCode::FORBIDDEN, "origin_not_allowed").await;
+    let all: Vec<Value> = app.list_streams("").await.json().await.unwrap();
+    assert!(all.is_empty(), "nothing was created");
+}

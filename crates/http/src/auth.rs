@@ -5,7 +5,9 @@
 //!
 //! What each request needs ([`requirement`]):
 //! - nothing: `/health`, `/health/*`, `/ready` (probes) and `POST /webhooks/livekit` (LiveKit
-//!   signs its webhooks; the route checks the signature);
+//!   signs its webhooks; the route checks the signature), and the dashboard's files (`GET
+//!   /dashboard…`: a browser navigating to a page sends no key; the page then calls the API
+//!   with the key its operator typed in);
 //! - a key of any scope: reads (`GET`, `HEAD`), `/metrics`, `POST /ws-tickets`;
 //! - a key or a ticket (`?ticket=`) of any scope: the WebSocket handshake (`GET /`, `GET /ws`);
 //! - a key with the write scope: every other request (changes).
@@ -66,7 +68,10 @@ pub enum Requirement {
 
 /// What `method path` needs.
 pub fn requirement(method: &Method, path: &str) -> Requirement {
-    if OPEN_PATHS.contains(&path) || path.starts_with("/health/") {
+    if OPEN_PATHS.contains(&path)
+        || path.starts_with("/health/")
+        || crate::dashboard::is_public_file(method, path)
+    {
         return Requirement::Open;
     }
     let read = *method == Method::GET || *method == Method::HEAD || *method == Method::OPTIONS;
@@ -222,6 +227,21 @@ async fn ws_ticket(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dashboard_files_are_open_but_not_what_the_page_calls() {
+        for path in ["/dashboard", "/dashboard/app.js"] {
+            assert_eq!(requirement(&Method::GET, path), Requirement::Open, "{path}");
+        }
+        assert_eq!(
+            requirement(&Method::POST, "/dashboard"),
+            Requirement::Key(Scope::Write)
+        );
+        assert_eq!(
+            requirement(&Method::GET, "/streams"),
+            Requirement::Key(Scope::Read)
+        );
+    }
 
     #[test]
     fn probes_and_webhooks_are_open() {

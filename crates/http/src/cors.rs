@@ -5,10 +5,14 @@
 //! - Preflights are answered (methods of the API; `Content-Type`, `Idempotency-Key`, `If-Match`,
 //!   `Authorization`), and answers expose `ETag`, `Location`, `Link`, `Idempotent-Replayed` and
 //!   `Retry-After` to scripts.
+//! - A page served by this service itself (`Origin` names the request's `Host`, like the
+//!   dashboard's) is always allowed.
 //! - A request whose `Origin` is not allowed is refused with 403 `origin_not_allowed` before it
 //!   reaches a handler: a page of another origin can change nothing, even with a "simple"
 //!   request that needs no preflight, and cannot open a WebSocket. Requests without `Origin`
 //!   (curl, backend services, LiveKit's webhooks) are not browser requests and pass.
+//! - The dashboard's static files (`GET /dashboard…`) are served whatever the `Origin`: they
+//!   are public and hold no data; what the page then does goes through this policy.
 //! - actix-cors answers its refusals in plain text; [`CorsLayer`] re-renders them in the API's
 //!   error envelope.
 
@@ -16,7 +20,9 @@ use std::future::{ready, Ready};
 
 use actix_cors::{Cors, CorsError, CorsMiddleware};
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::dev::{
+    forward_ready, RequestHead, Service, ServiceRequest, ServiceResponse, Transform,
+};
 use actix_web::http::header::{self, HeaderName};
 use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::{Error, ResponseError};
@@ -84,6 +90,20 @@ fn normalize(origin: &str) -> Result<String, InvalidOrigin> {
     Ok(trimmed.to_ascii_lowercase())
 }
 
+/// Whether `origin` names the host the request was sent to (`Host`), whatever the scheme (a
+/// TLS-terminating proxy in front changes it): the page was served by this service, like the
+/// dashboard, so it needs no entry in the list. A page of another site that had its name
+/// resolve to this service (DNS rebinding) passes this check too; what stops it is the API
+/// key it does not have, which production requires.
+fn same_origin(origin: &str, head: &RequestHead) -> bool {
+    let authority = origin.split_once("://").map(|(_, authority)| authority);
+    let host = head
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    matches!((authority, host), (Some(a), Some(h)) if !a.is_empty() && a.eq_ignore_ascii_case(h))
+}
+
 /// The CORS middleware: wrap the whole app with it (`App::new().wrap(CorsLayer::new(..))`).
 #[derive(Debug, Clone)]
 pub struct CorsLayer {
@@ -103,8 +123,10 @@ impl CorsLayer {
             // actix-cors refuses every origin.
             list @ AllowedOrigins::List(_) => {
                 let list = list.clone();
-                Cors::default().allowed_origin_fn(move |origin, _| {
-                    origin.to_str().is_ok_and(|origin| list.allows(origin))
+                Cors::default().allowed_origin_fn(move |origin, head| {
+                    origin
+                        .to_str()
+                        .is_ok_and(|origin| list.allows(origin) || same_origin(origin, head))
                 })
             }
         };
@@ -171,7 +193,13 @@ where
 
     forward_ready!(inner);
 
-    fn call(&self, req: ServiceRequest) -> Self::Future {
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        // The dashboard's files are public and hold no data, and Chromium sends `Origin` with
+        // module scripts even to their own origin: they are served whatever the origin (without
+        // CORS headers, so other origins' pages still cannot read them).
+        if crate::dashboard::is_public_file(req.method(), req.path()) {
+            req.headers_mut().remove(header::ORIGIN);
+        }
         let origin = req
             .headers()
             .get(header::ORIGIN)

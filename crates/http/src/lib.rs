@@ -18,6 +18,7 @@
 //! - [`idempotency`]: `Idempotency-Key` middleware on the mutating stream routes.
 //! - [`metrics`]: webhook outcome counters at `/metrics`.
 //! - [`routes`]: `streams`, `webhooks`, `health`; [`configure`] mounts them all.
+//! - [`dashboard`]: the operator's live dashboard at `/dashboard` (embedded HTML/CSS/JS).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,6 +29,7 @@ use orchestrator_domain::{StreamService, WebhookIntake};
 pub mod auth;
 pub mod body;
 pub mod cors;
+pub mod dashboard;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
@@ -83,7 +85,8 @@ pub fn configure(state: HttpState) -> impl FnOnce(&mut web::ServiceConfig) + Clo
             .configure(routes::streams::configure)
             .configure(routes::events::configure)
             .configure(routes::webhooks::configure)
-            .configure(metrics::configure);
+            .configure(metrics::configure)
+            .configure(dashboard::configure);
     }
 }
 

@@ -1,0 +1,134 @@
+// The REST client of the dashboard: every call goes through `request`, which adds the API key
+// (when one is set) and turns the API's error envelope into an `ApiError` carrying
+// `error.message`, so every screen shows the server's own words.
+
+const SETTINGS_KEY = "orchestrator.dashboard.settings";
+
+/** Operator settings, kept in this browser only (localStorage). */
+export const settings = {
+  /** Sent as `Authorization: Bearer …` on every REST call when not empty. */
+  apiKey: "",
+  /** Streams with at least this many people present are followed with `audienceIntervalMs`. */
+  foldAbove: 500,
+  ...readSettings(),
+};
+
+function readSettings() {
+  try {
+    return JSON.parse(localStorage.getItem(SETTINGS_KEY) ?? "{}");
+  } catch {
+    return {};
+  }
+}
+
+export function saveSettings(changes) {
+  Object.assign(settings, changes);
+  localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));
+}
+
+/** A refused or failed call: `message` is the API's `error.message`. */
+export class ApiError extends Error {
+  constructor(status, code, message, field) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+function headers(extra = {}) {
+  const all = { Accept: "application/json", ...extra };
+  if (settings.apiKey) all.Authorization = `Bearer ${settings.apiKey}`;
+  return all;
+}
+
+async function failure(response) {
+  let error = {};
+  try {
+    error = (await response.json()).error ?? {};
+  } catch {
+    // Not the envelope (a proxy's page, say): the status line says what happened.
+  }
+  return new ApiError(
+    response.status,
+    error.code ?? `http_${response.status}`,
+    error.message ?? `${response.status} ${response.statusText}`,
+    error.field,
+  );
+}
+
+/**
+ * One REST call. Resolves to `{body, response}`; rejects with an `ApiError`.
+ * @param {string} method
+ * @param {string} path  absolute path with its query (`/streams?limit=25`)
+ * @param {object} [body] sent as JSON
+ */
+export async function request(method, path, body) {
+  const init = { method, headers: headers(), cache: "no-store" };
+  if (body !== undefined) {
+    init.headers = headers({ "Content-Type": "application/json" });
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    throw new ApiError(0, "network_error", `the orchestrator cannot be reached (${err.message})`);
+  }
+  if (!response.ok) throw await failure(response);
+  return { body: await response.json(), response };
+}
+
+/** The `rel="next"` target of a `Link` header, or null. */
+export function nextLink(link) {
+  const match = /<([^>]+)>\s*;\s*rel="?next"?/.exec(link ?? "");
+  return match ? match[1] : null;
+}
+
+/** One page of streams from `path` (`/streams?…`, or a `Link` target): `{items, next}`. */
+export async function listStreams(path) {
+  const { body, response } = await request("GET", path);
+  return { items: body, next: nextLink(response.headers.get("Link")) };
+}
+
+const streamPath = (id) => `/streams/${encodeURIComponent(id)}`;
+
+export const getStream = async (id) => (await request("GET", streamPath(id))).body;
+
+export const getState = async (id) => (await request("GET", `${streamPath(id)}/state`)).body;
+
+export const createStream = async (fields) => (await request("POST", "/streams", fields)).body;
+
+/** PATCH with `version`, so a change someone else made meanwhile is a 409, not overwritten. */
+export const updateStream = async (id, fields) =>
+  (await request("PATCH", streamPath(id), fields)).body;
+
+export const stopStream = async (id) => (await request("DELETE", streamPath(id))).body;
+
+export const joinStream = async (id, participantName, role) =>
+  (await request("POST", `${streamPath(id)}/join`, { participantName, role })).body;
+
+export const health = async () => (await request("GET", "/health")).body;
+
+/**
+ * The WebSocket address to connect to. The one place that knows how the WebSocket is
+ * authorized: with an API key, browsers (which cannot set headers on a WebSocket) present a
+ * short-lived ticket obtained over REST with the key.
+ */
+export async function socketUrl() {
+  const url = new URL("/ws", location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  const ticket = await websocketTicket();
+  if (ticket) url.searchParams.set("ticket", ticket);
+  return url.toString();
+}
+
+/**
+ * A ticket for the next WebSocket connection (browsers cannot send a key on one), traded for
+ * `settings.apiKey` over REST; null when no key is set (a service without keys needs none).
+ * Tickets live seconds: one is fetched for every connection, never kept.
+ */
+async function websocketTicket() {
+  if (!settings.apiKey) return null;
+  return (await request("POST", "/ws-tickets", {})).body.ticket;
+}

@@ -1,0 +1,329 @@
+// The dashboard at /dashboard, as an operator uses it, in headless Chromium (Debian's
+// `chromium`, driven by playwright-core) against a freshly started orchestrator with zero
+// configuration: streams changed through the REST API show up live, a dropped WebSocket is
+// resumed without losing or repeating an event, and the page's own forms create, update, join
+// and stop. Screenshots are kept under target/browser-checks/.
+
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { chromium } from "playwright-core";
+
+import { artifactsDir, startLiveKitEmulator, startOrchestrator } from "./support.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+/** How long the page may take to show a change (it polls for new streams every 2 s). */
+const SHOWN_WITHIN_MS = 15_000;
+
+let orchestrator, context, profile;
+
+before(async () => {
+  orchestrator = await startOrchestrator();
+  profile = mkdtempSync(join(tmpdir(), "orchestrator-dashboard-"));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1440, height: 960 },
+  });
+});
+
+after(async () => {
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await orchestrator?.stop();
+});
+
+// ---- The REST API, as another client (not the page) uses it --------------------------------
+
+async function call(method, path, body, base = orchestrator.base, key = undefined) {
+  const headers = body === undefined ? {} : { "Content-Type": "application/json" };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await response.json();
+  assert.ok(response.ok, `${method} ${path} → ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+const createStream = (fields) => call("POST", "/streams", fields);
+const joinAs = (id, participantName, role = "viewer") =>
+  call("POST", `/streams/${id}/join`, { participantName, role });
+const leave = (id, participantName) => call("POST", `/streams/${id}/leave`, { participantName });
+
+// ---- The page ---------------------------------------------------------------------------------
+
+/**
+ * Opens the dashboard with these settings (as saved by its Settings dialog) and waits for its
+ * WebSocket. Collects script errors and console errors (CSP violations are reported there),
+ * except Chromium's note of each non-2xx answer (refusals the page shows are part of the checks)
+ * and of reconnection attempts while a check holds the browser offline.
+ */
+async function openDashboard(settings = {}, hash = "", base = orchestrator.base) {
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (err) => problems.push(`page error: ${err}`));
+  page.on("console", (m) => {
+    const text = m.text();
+    const expected =
+      text.startsWith("Failed to load resource") || text.includes("net::ERR_INTERNET_DISCONNECTED");
+    if (m.type() === "error" && !expected) problems.push(`console: ${text}`);
+  });
+  await page.addInitScript((saved) => {
+    localStorage.setItem("orchestrator.dashboard.settings", JSON.stringify(saved));
+  }, settings);
+  const response = await page.goto(`${base}/dashboard${hash}`);
+  await page.locator('#connection[data-state="live"]').waitFor({ timeout: SHOWN_WITHIN_MS });
+  return { page, response, problems };
+}
+
+const row = (page, id) => page.locator(`tr[data-stream-id="${id}"]`);
+const cell = (page, id, field) => row(page, id).locator(`[data-field="${field}"]`);
+
+/** Waits until `locator` shows `text` (a string: contained; a number: exactly that number). */
+async function shows(locator, text) {
+  const hasText = typeof text === "number" ? new RegExp(`^\\s*${text}\\s*$`) : text;
+  await locator.filter({ hasText }).first().waitFor({ timeout: SHOWN_WITHIN_MS });
+}
+
+/** The seqs the selected stream's event log shows, oldest first. */
+async function loggedSeqs(page) {
+  const seqs = await page.locator("#event-log li[data-seq]").evaluateAll((items) =>
+    items.map((item) => Number(item.dataset.seq)),
+  );
+  return seqs.reverse();
+}
+
+async function waitForLogThrough(page, seq) {
+  await page.waitForFunction(
+    (last) => Number(document.querySelector("#event-log li[data-seq]")?.dataset.seq) >= last,
+    seq,
+    { timeout: SHOWN_WITHIN_MS },
+  );
+}
+
+const feedStats = (page) => page.evaluate(() => ({ ...window.dashboard.feed.stats }));
+
+// ---- Checks -----------------------------------------------------------------------------------
+
+test("the page is served from the binary with a restrictive policy and no script error", async () => {
+  const { page, response, problems } = await openDashboard();
+
+  const headers = response.headers();
+  assert.equal(response.status(), 200);
+  assert.match(headers["content-security-policy"], /default-src 'none'/);
+  assert.match(headers["content-security-policy"], /connect-src 'self'/);
+  assert.equal(headers["cache-control"], "no-cache");
+  assert.ok(headers.etag, "an ETag to revalidate against");
+  assert.equal(await page.title(), "Dashboard · Livestream Orchestrator");
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("streams changed through the API show live, and a dropped WebSocket resumes without a gap", async () => {
+  const { page, problems } = await openDashboard();
+
+  // Created through the REST API, not the page: it appears without a reload.
+  const stream = await createStream({ roomName: "launch-day", metadata: { title: "Launch day keynote" } });
+  await row(page, stream.id).waitFor({ timeout: SHOWN_WITHIN_MS });
+  await row(page, stream.id).click();
+  await shows(page.locator("#d-title"), "Launch day keynote");
+
+  // A join updates its count.
+  await joinAs(stream.id, "ada", "host");
+  await shows(cell(page, stream.id, "active"), 1);
+  await shows(cell(page, stream.id, "roles"), "1 host · 0 viewers");
+
+  // The WebSocket drops (and the browser stays offline, so it cannot reconnect yet); the stream
+  // changes while the page cannot hear it.
+  const before = await feedStats(page);
+  await context.setOffline(true);
+  await page.evaluate(() => window.dashboard.feed.socket.close());
+  await page.locator('#connection[data-state="reconnecting"]').waitFor();
+  for (const name of ["bob", "cy", "dee"]) await joinAs(stream.id, name);
+  await leave(stream.id, "bob");
+  await call("PATCH", `/streams/${stream.id}`, { metadata: { stage: "main" } });
+  assert.equal((await feedStats(page)).connects, before.connects, "still disconnected");
+  await context.setOffline(false);
+
+  // Resumed from the last seq seen: every seq exactly once, and the counts are current.
+  const { seq } = await call("GET", `/streams/${stream.id}/state`);
+  await page.locator('#connection[data-state="live"]').waitFor({ timeout: SHOWN_WITHIN_MS });
+  await waitForLogThrough(page, seq);
+  assert.deepEqual(await loggedSeqs(page), Array.from({ length: seq }, (_, i) => i + 1));
+  await shows(cell(page, stream.id, "active"), 3);
+  const stats = await feedStats(page);
+  assert.ok(stats.resumed >= 1, `the feed reconnected (${JSON.stringify(stats)})`);
+  assert.equal(stats.duplicates, 0, "no event delivered twice");
+  assert.equal(stats.gaps, 0, "no event skipped");
+
+  // A second stream with some audience, so the screenshot shows a working dashboard.
+  const other = await createStream({ roomName: "backstage", metadata: { title: "Backstage" } });
+  await joinAs(other.id, "eve", "host");
+  await row(page, other.id).waitFor({ timeout: SHOWN_WITHIN_MS });
+  await page.screenshot({ path: join(artifactsDir(), "dashboard.png"), fullPage: true });
+
+  // Stopping it (through the API) updates the page.
+  await call("DELETE", `/streams/${stream.id}`);
+  await shows(cell(page, stream.id, "status"), "stopped");
+  await shows(page.locator("#d-status"), "stopped");
+  await shows(page.locator("#event-log li"), "stream_stopped");
+  await shows(cell(page, stream.id, "active"), 0);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("the page's own forms create, update, join with a token and stop; API errors are shown", async () => {
+  const { page, problems } = await openDashboard({ apiKey: "k-dashboard-test" });
+  const authorizations = [];
+  page.on("request", (r) => r.url().includes("/streams") && authorizations.push(r.headers().authorization));
+
+  await page.click("#new-stream");
+  await page.fill("#c-room", "townhall");
+  await page.fill("#c-metadata", '{"title": "Town hall", "tier": 1}');
+  await page.click("#create-form button[type=submit]");
+  await shows(page.locator("#d-title"), "Town hall");
+  const id = await page.evaluate(() => window.dashboard.selected);
+  assert.equal((await call("GET", `/streams/${id}`)).roomName, "townhall");
+
+  // Metadata edited as a whole document: the page sends the merge patch (tier removed).
+  await page.fill("#u-metadata", '{"title": "Town hall (live)"}');
+  await page.click("#update-form button[type=submit]");
+  await shows(page.locator("#d-title"), "Town hall (live)");
+  assert.deepEqual((await call("GET", `/streams/${id}`)).metadata, { title: "Town hall (live)" });
+
+  await page.fill("#j-identity", "grace");
+  await page.selectOption("#j-role", "host");
+  await page.click("#join-form button[type=submit]");
+  await page.locator("#j-output").waitFor();
+  assert.match(await page.inputValue("#j-token"), /^[\w-]+\.[\w-]+\.[\w-]+$/, "a JWT to copy");
+  await shows(page.locator("#j-who"), "grace as host");
+  await shows(cell(page, id, "active"), 1);
+
+  // Stop takes two clicks; afterwards a join is refused, in the API's own words.
+  await page.click("#stop");
+  await page.click("#stop");
+  await shows(cell(page, id, "status"), "stopped");
+  assert.equal((await call("GET", `/streams/${id}`)).status, "stopped");
+  await page.click("#join-form button[type=submit]");
+  await shows(page.locator("#j-error"), "not active");
+
+  assert.ok(authorizations.length > 0);
+  assert.ok(authorizations.every((value) => value === "Bearer k-dashboard-test"), "the API key is sent");
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("a big stream's viewers are folded into audience updates", async () => {
+  const { page, problems } = await openDashboard({ foldAbove: 0 });
+  const stream = await createStream({ roomName: "stadium" });
+  await row(page, stream.id).waitFor({ timeout: SHOWN_WITHIN_MS });
+  await row(page, stream.id).click();
+
+  for (const name of ["v1", "v2", "v3"]) await joinAs(stream.id, name);
+
+  await shows(cell(page, stream.id, "active"), 3);
+  await shows(page.locator("#event-log li"), "audience");
+  const folded = await page.evaluate((id) => window.dashboard.feed.subs.get(id).interval, stream.id);
+  assert.equal(folded, 1000, "subscribed with audienceIntervalMs");
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("the list is read a page at a time, following the Link header", async () => {
+  const { page, problems } = await openDashboard({}, "");
+  const created = await Promise.all(
+    Array.from({ length: 30 }, (_, i) => createStream({ roomName: `paged-${i}` })),
+  );
+  const { length: total } = await call("GET", "/streams?limit=1000");
+  await page.reload();
+  await page.locator("#stream-rows tr").first().waitFor();
+
+  assert.equal(await page.locator("#stream-rows tr").count(), 25, "one page of 25");
+  await page.click("#load-more");
+  await page.waitForFunction((n) => document.querySelectorAll("#stream-rows tr").length >= n, Math.min(total, 50));
+  assert.ok(total > 25 && created.length === 30);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("a position the event log no longer holds is reloaded over REST, not skipped", async () => {
+  // A log that keeps 3 events per stream: the page's first subscription (with history) asks
+  // for a position it no longer holds.
+  const small = await startOrchestrator({ APP__STORE__MAX_EVENTS_PER_STREAM: "3" });
+  try {
+    const stream = await call("POST", "/streams", { roomName: "long-running" }, small.base);
+    for (const name of ["a", "b", "c", "d", "e"]) {
+      await call("POST", `/streams/${stream.id}/join`, { participantName: name }, small.base);
+    }
+    const { page, problems } = await openDashboard({}, `#stream=${stream.id}`, small.base);
+
+    await shows(page.locator("#event-log li"), "resync");
+    await shows(cell(page, stream.id, "active"), 5);
+    await call("POST", `/streams/${stream.id}/join`, { participantName: "f" }, small.base);
+    await shows(cell(page, stream.id, "active"), 6);
+    await shows(page.locator("#event-log li"), "f (viewer) joined");
+    assert.deepEqual(problems, []);
+    await page.close();
+  } finally {
+    await small.stop();
+  }
+});
+
+test("in production the page works from its own address with an operator key, its WebSocket on a ticket", async () => {
+  // Production's defaults: keys required, no browser origin configured; the page is served by
+  // the service itself, so its own origin needs no entry.
+  const key = `lso_${randomBytes(32).toString("hex")}`;
+  const [apiKey, apiSecret] = ["dashboard-check-key", randomBytes(24).toString("hex")];
+  const livekit = await startLiveKitEmulator(apiKey, apiSecret);
+  const production = await startOrchestrator({
+    APP_ENV: "production",
+    API_KEYS: `sha256:${createHash("sha256").update(key).digest("hex")}`,
+    LIVEKIT_URL: livekit.url,
+    LIVEKIT_API_KEY: apiKey,
+    LIVEKIT_API_SECRET: apiSecret,
+  });
+  try {
+    const base = production.base;
+    const { page, problems } = await openDashboard({ apiKey: key }, "", base);
+    const first = await page.evaluate(() => window.dashboard.feed.socket.url);
+
+    const stream = await call("POST", "/streams", { roomName: "prod-room" }, base, key);
+    await row(page, stream.id).waitFor({ timeout: SHOWN_WITHIN_MS });
+    await call("POST", `/streams/${stream.id}/join`, { participantName: "ada" }, base, key);
+    await shows(cell(page, stream.id, "active"), 1);
+    const reconnected = page.waitForEvent("websocket", { timeout: SHOWN_WITHIN_MS });
+    await page.evaluate(() => window.dashboard.feed.socket.close());
+    const second = (await reconnected).url();
+    await call("POST", `/streams/${stream.id}/join`, { participantName: "bo" }, base, key);
+    await shows(cell(page, stream.id, "active"), 2);
+
+    for (const url of [first, second]) {
+      assert.match(url, /[?&]ticket=[rw]\./, "the connection presents a ticket");
+      assert.ok(!url.includes(key), "the key itself never goes in a URL");
+    }
+    assert.notEqual(first, second, "a fresh ticket for each connection");
+    assert.deepEqual(problems, []);
+    await page.close();
+  } finally {
+    await production.stop();
+    await livekit.stop();
+  }
+});
