@@ -34,6 +34,7 @@
 //! - [`JsonCodec`]: serializes each event (and each audience update) once into the frame every
 //!   subscriber shares.
 //! - [`WsState`], [`WsConfig`], [`configure`]: mounting the routes on an actix app.
+//! - [`message`]: [`ClientMessage`] and its pure [`parse`] (fuzzed on its own).
 //! - `Connection`: one client's loop (reads, deliveries, heartbeats).
 
 use std::time::Duration;
@@ -46,9 +47,12 @@ use orchestrator_domain::{StreamError, StreamEvent, StreamId, StreamService};
 use orchestrator_realtime::{
     Audience, AudienceInterval, Codec, Hub, Next, SubscribeError, Subscriber, Subscription,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use tokio::time::{timeout, Instant};
+
+pub mod message;
+pub use message::{parse, ClientMessage};
 
 /// Serializes an event once into the `event` message shared by every subscriber (and an
 /// audience update once into the `audience` message).
@@ -188,28 +192,6 @@ async fn upgrade(
     response
 }
 
-#[derive(Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "snake_case",
-    rename_all_fields = "camelCase"
-)]
-enum ClientMessage {
-    Subscribe {
-        stream_id: String,
-        #[serde(default)]
-        after_seq: Option<u64>,
-        #[serde(default)]
-        epoch: Option<String>,
-        #[serde(default)]
-        audience_interval_ms: Option<u64>,
-    },
-    Unsubscribe {
-        stream_id: String,
-    },
-    Ping,
-}
-
 /// The connection cannot be written to any more (closed, or stalled past the timeout).
 struct Gone;
 
@@ -317,7 +299,7 @@ impl Connection {
     }
 
     async fn on_text(&mut self, text: &str) -> Result<Flow, Gone> {
-        let message = match serde_json::from_str::<ClientMessage>(text) {
+        let message = match parse(text) {
             Ok(message) => message,
             Err(err) => {
                 self.send(json!({
