@@ -1,12 +1,21 @@
 //! Test support for the end-to-end suites: [`spawn_app`] starts a real orchestrator (every
 //! listener on port 0, embedded LiveKit emulator) on its own runtime thread, and [`TestApp`]
 //! has one method per endpoint so tests read as specifications.
+//!
+//! # Layout
+//!
+//! - [`spawn_app`], [`TestApp`]: an orchestrator in the test process.
+//! - [`process`]: the real binary as a child process (crash, pause, terminate, starve it).
+//! - [`history`]: the history checker of the chaos and hostile suites.
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     missing_debug_implementations
 )]
+
+pub mod history;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
