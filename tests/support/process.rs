@@ -201,21 +201,12 @@ impl Orchestrator {
 
     /// Resident memory in KiB (`VmRSS` of `/proc/<pid>/status`).
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("/proc/<pid>/status of a live process");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .expect("a VmRSS line")
+        rss_kib(self.pid()).expect("VmRSS of a live process")
     }
 
     /// Open file descriptors (sockets included): the entries of `/proc/<pid>/fd`.
     pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .expect("/proc/<pid>/fd of a live process")
-            .count()
+        open_fds(self.pid()).expect("/proc/<pid>/fd of a live process")
     }
 
     /// Every line it logged so far.
@@ -234,5 +225,57 @@ impl Orchestrator {
             .iter()
             .filter(|line| line.contains(needle))
             .count()
+    }
+}
+
+/// Resident memory of process `pid` in KiB, while it runs.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+}
+
+/// Open file descriptors of process `pid`, while it runs.
+pub fn open_fds(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// The highest RSS and fd count seen while sampling a process in the background.
+#[derive(Debug)]
+pub struct Peak {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(u64, usize)>>,
+}
+
+impl Peak {
+    /// Samples `pid` every 100 ms until [`Peak::finish`].
+    pub fn sample(pid: u32) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut rss, mut fds) = (0, 0);
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                rss = rss.max(rss_kib(pid).unwrap_or(0));
+                fds = fds.max(open_fds(pid).unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (rss, fds)
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The peak RSS (KiB) and the peak number of open fds.
+    pub fn finish(mut self) -> (u64, usize) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|thread| thread.join().ok())
+            .unwrap_or_default()
     }
 }
