@@ -176,7 +176,9 @@ async fn a_redis_that_lost_its_data_makes_subscribers_resync_instead_of_waiting_
             || resumed["code"] == "stream_not_found",
         "resuming a position of the lost data is refused: {resumed}"
     );
-    let status = grpc.err().expect("gRPC refuses the lost position");
+    let Err(status) = grpc else {
+        panic!("gRPC refuses to resume a position of the lost data");
+    };
     assert!(
         matches!(
             status.code(),

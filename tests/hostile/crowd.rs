@@ -56,6 +56,14 @@ const CONTENT_TYPES: &[&str] = &[
     "multipart/form-data; boundary=x",
     "",
 ];
+const QUERIES: &[&str] = &[
+    "?limit=0",
+    "?limit=lots",
+    "?status=%00",
+    "?cursor=%FF",
+    "?active=maybe",
+    "?limit=1000",
+];
 const NAMES: &[&str] = &["ada", "bob", "eve", "mallory", "trudy"];
 
 /// A random body: plausible requests, garbage, deep nesting, big and unicode-laden values.
@@ -123,14 +131,8 @@ pub async fn random_requests(
                 };
                 let mut path = rng.pick(PATHS).replace("{id}", &id);
                 if rng.chance(20) {
-                    path.push_str(*rng.pick(&[
-                        "?limit=0",
-                        "?limit=lots",
-                        "?status=%00",
-                        "?cursor=%FF",
-                        "?active=maybe",
-                        "?limit=1000",
-                    ]));
+                    let query: &&str = rng.pick(QUERIES);
+                    path.push_str(query);
                 }
                 let mut request = client
                     .request(method.clone(), format!("{base}{path}"))
