@@ -1,12 +1,25 @@
 //! Test support for the end-to-end suites: [`spawn_app`] starts a real orchestrator (every
 //! listener on port 0, embedded LiveKit emulator) on its own runtime thread, and [`TestApp`]
 //! has one method per endpoint so tests read as specifications.
+//!
+//! # Layout
+//!
+//! - [`spawn_app`], [`TestApp`]: an orchestrator in the test process.
+//! - [`process`]: the real binary as a child process (crash, pause, terminate, starve it).
+//! - [`history`]: the history checker of the chaos and hostile suites.
+//! - [`audit`]: reads every stream back and checks its counters and its log.
+//! - [`raw`]: raw sockets and frames for hostile clients, a seeded generator.
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     missing_debug_implementations
 )]
+
+pub mod audit;
+pub mod history;
+pub mod process;
+pub mod raw;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -112,20 +125,34 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
     }
 }
 
+/// [`http_client`] whose connections leave from `source` (another loopback address, e.g.
+/// 127.0.0.2), so limits per source address that a hostile crowd on 127.0.0.1 trips do not
+/// apply to it, and with a per-request `timeout`.
+pub fn http_client_from(source: std::net::IpAddr, timeout: Duration) -> reqwest::Client {
+    client_builder()
+        .local_address(source)
+        .timeout(timeout)
+        .build()
+        .unwrap()
+}
+
 /// A plain-HTTP client. reqwest is built with `rustls-no-provider` in this workspace (through
 /// livekit-api), so it needs a TLS config with an explicit provider even for loopback HTTP.
 pub fn http_client() -> reqwest::Client {
+    client_builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+fn client_builder() -> reqwest::ClientBuilder {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(rustls::RootCertStore::empty())
         .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
+    reqwest::Client::builder().tls_backend_preconfigured(tls)
 }
 
 impl TestApp {

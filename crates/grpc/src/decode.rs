@@ -80,4 +80,40 @@ mod tests {
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
         assert!(err.message().contains("stream_id"), "{}", err.message());
     }
+
+    /// `bytes` as a length-delimited field `number`.
+    fn field(number: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![(number << 3) | 2];
+        prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    #[test]
+    fn metadata_nested_ten_thousand_deep_is_refused_within_a_small_stack() {
+        // Built from the inside out, without recursion: {"d": {"d": … 1.0 …}} as a Struct
+        // (fields = 1; map entry key = 1, value = 2; Value.struct_value = 5, number_value = 2).
+        let mut value = vec![0x11, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f];
+        for _ in 0..10_000 {
+            let entry = [field(1, b"d"), field(2, &value)].concat();
+            value = field(5, &field(1, &entry));
+        }
+        let request = field(
+            3,
+            &value[1 + prost::length_delimiter_len(value.len() - 1)..],
+        );
+
+        // Less stack than any worker thread has, in a debug build: decoding stops at its
+        // depth limit long before the stack would.
+        let decoded = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                proto::CreateStreamRequest::decode(request.as_slice()).map_err(invalid_request)
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+
+        assert_eq!(decoded.unwrap_err().code(), tonic::Code::InvalidArgument);
+    }
 }

@@ -75,14 +75,18 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
 /// Parses a JSON body. A value of the wrong type is `invalid_field` naming the field (its path,
 /// e.g. `metadata.title`); anything that is not JSON is `malformed_json`.
+///
+/// The whole document is read as JSON first: deserializing straight into `T` would skip an
+/// unknown field without checking it, and a body hiding invalid UTF-8, a lone surrogate, a number
+/// out of range or nesting past serde_json's limit there would be accepted. Bodies are small
+/// (64 KiB at most), so reading them twice costs little.
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let document: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|err| json_error(err, "."))?;
+    serde_path_to_error::deserialize(document).map_err(|err| {
         let path = err.path().to_string();
         json_error(err.into_inner(), &path)
-    })?;
-    deserializer.end().map_err(|err| json_error(err, "."))?;
-    Ok(value)
+    })
 }
 
 fn json_error(err: serde_json::Error, path: &str) -> ApiError {

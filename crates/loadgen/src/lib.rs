@@ -18,7 +18,8 @@
 //!
 //! By default each scenario starts a private `redis-server` on a free loopback port
 //! (`--save "" --appendonly no`; `--backend redis`) and a fresh `orchestrator` (`--orchestrator`,
-//! default `target/release/orchestrator`, embedded LiveKit emulator, `APP_ENV=production`),
+//! default `target/release/orchestrator`, embedded LiveKit emulator, `APP_ENV=benchmark`: JSON
+//! logs at info, no operator keys, rate and connection limits off),
 //! waits for `GET /health/ready`, and kills both at the end, on error and on Ctrl-C. With
 //! `--url` (and `--grpc-url`, `--url-b` for cross-instance) it targets running servers and
 //! starts nothing.

@@ -318,8 +318,15 @@ async fn start_orchestrator(
         .env("PORT", http_port.to_string())
         .env("GRPC_PORT", grpc_port.to_string())
         .env("APP__HTTP__HOST", "127.0.0.1")
-        .env("APP_ENV", "production")
+        // Production's logging (JSON, info) without its guards: the load comes from one
+        // address with no key, and rate limits would measure the limiter, not the service.
+        .env("APP_ENV", "benchmark")
         .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info,actix_server=warn")
+        .env("APP__LIMITS__REQUESTS_PER_SEC_PER_KEY", "0")
+        .env("APP__LIMITS__REQUESTS_PER_SEC_PER_ADDRESS", "0")
+        .env("APP__LIMITS__CONNECTIONS_PER_ADDRESS", "0")
+        .env("APP__LIMITS__WEBSOCKET_CONNECTIONS_PER_KEY", "0")
         .env("REDIS_URL", redis_url.unwrap_or(""));
     for (key, value) in &config.extra_env {
         command.env(key, value);

@@ -10,7 +10,7 @@ use orchestrator_domain::follow::{follow, FollowError};
 use orchestrator_domain::ports::{EventFeed, EventLog, StoreError};
 use orchestrator_domain::{StreamEvent, StreamId};
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::audience::{audience_of, classify, Fold};
@@ -28,12 +28,17 @@ const STORE_RETRY: Duration = Duration::from_millis(500);
 pub struct HubConfig {
     /// Frames queued per subscriber before it counts as a slow consumer and is cut off.
     pub queue_capacity: usize,
+    /// How often the store's epoch is read. A new epoch means the store lost its data (a Redis
+    /// that came back empty): every subscription is told to resync rather than left waiting
+    /// for events that will never come. One store call per interval, whatever the audience.
+    pub epoch_check: Duration,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
         Self {
             queue_capacity: 1024,
+            epoch_check: Duration::from_secs(5),
         }
     }
 }
@@ -50,19 +55,21 @@ pub(crate) enum Delivery<F> {
     },
     /// The channel could not continue (its position left the log).
     Resync { stream: StreamId, after_seq: u64 },
+    /// The store lost its data (a new epoch): no position of the old one means anything.
+    Lost { stream: StreamId },
 }
 
-/// State a subscriber shares with the channels it is a member of.
+/// State a subscriber shares with the channels it is a member of: whether one of them found
+/// its queue full. No wake-up is needed: a full queue is not empty, so the subscriber is
+/// (or will be) awake draining it, and it looks at the flag once it has.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     cut: AtomicBool,
-    pub(crate) notify: Notify,
 }
 
 impl Shared {
     pub(crate) fn cut(&self) {
         self.cut.store(true, Ordering::Release);
-        self.notify.notify_waiters();
     }
 
     pub(crate) fn is_cut(&self) -> bool {
@@ -110,19 +117,18 @@ impl<F: Clone> Members<F> {
         self.coalescing -= dropped;
     }
 
+    /// Hands `delivery` to every member. A member whose queue is full is cut off and dropped
+    /// from this channel; its other channels need not check the cut before each send (one
+    /// memory access less per delivery): they drop it on their own full queue, and whatever
+    /// they still deliver continues its streams without a gap.
     fn fan_out(&mut self, delivery: &Delivery<F>) {
-        self.retain(|member| {
-            if member.shared.is_cut() {
-                return false;
+        self.retain(|member| match member.tx.try_send(delivery.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                member.shared.cut();
+                false
             }
-            match member.tx.try_send(delivery.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    member.shared.cut();
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         });
     }
 }
@@ -145,11 +151,13 @@ pub(crate) struct Inner<C: Codec> {
     channels: Channels<C::Frame>,
     ids: AtomicU64,
     dispatcher: AbortHandle,
+    epoch_watch: AbortHandle,
 }
 
 impl<C: Codec> Drop for Inner<C> {
     fn drop(&mut self) {
         self.dispatcher.abort();
+        self.epoch_watch.abort();
         for channel in lock(&self.channels).values() {
             if let Some(task) = &channel.task {
                 task.abort();
@@ -192,6 +200,13 @@ impl<C: Codec> Hub<C> {
         let dispatcher = runtime
             .spawn(dispatch(log.clone(), channels.clone()))
             .abort_handle();
+        let epoch_watch = runtime
+            .spawn(watch_epoch(
+                log.clone(),
+                channels.clone(),
+                config.epoch_check,
+            ))
+            .abort_handle();
         Self {
             inner: Arc::new(Inner {
                 log,
@@ -201,6 +216,7 @@ impl<C: Codec> Hub<C> {
                 channels,
                 ids: AtomicU64::new(1),
                 dispatcher,
+                epoch_watch,
             }),
         }
     }
@@ -241,6 +257,42 @@ async fn dispatch<F: Send + 'static>(log: Arc<dyn EventLog>, channels: Channels<
         }
         // The store ended its feed (reconnecting); followers fill what was missed meanwhile.
         tokio::time::sleep(STORE_RETRY).await;
+    }
+}
+
+/// Reads the store's epoch every `every`; when it changes, ends every channel with
+/// [`Delivery::Lost`] (new subscriptions start new channels, on the new epoch).
+async fn watch_epoch<F: Clone + Send + 'static>(
+    log: Arc<dyn EventLog>,
+    channels: Channels<F>,
+    every: Duration,
+) {
+    let mut known: Option<String> = None;
+    let mut ticks = tokio::time::interval(every.max(Duration::from_millis(10)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        // A store that does not answer has not told us anything; the next tick asks again.
+        let Ok(epoch) = log.epoch().await else {
+            continue;
+        };
+        if known
+            .replace(epoch.clone())
+            .is_some_and(|known| known != epoch)
+        {
+            tracing::warn!(%epoch, "the store lost its data (new epoch); every subscription resyncs");
+            lose_all(&channels);
+        }
+    }
+}
+
+fn lose_all<F: Clone>(channels: &Channels<F>) {
+    let lost: Vec<(StreamId, Channel<F>)> = lock(channels).drain().collect();
+    for (stream, channel) in lost {
+        if let Some(task) = channel.task {
+            task.abort();
+        }
+        lock(&channel.members).fan_out(&Delivery::Lost { stream });
     }
 }
 

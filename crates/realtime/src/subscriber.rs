@@ -326,13 +326,10 @@ impl<C: Codec> Subscriber<C> {
         }
     }
 
-    /// Waits for a delivery, the cut, or the next due audience update (whichever comes
-    /// first), and takes the delivery. The queue is empty when this is called.
+    /// Waits for a delivery or the next due audience update (whichever comes first), and
+    /// takes the delivery. The queue is empty when this is called: if a channel found it full
+    /// meanwhile (the cut), everything it held has been handed out and the subscription ends.
     async fn wait(&mut self) {
-        let shared = self.shared.clone();
-        let cut = shared.notify.notified();
-        let mut cut = std::pin::pin!(cut);
-        cut.as_mut().enable();
         if self.shared.is_cut() {
             self.overflowed();
             return;
@@ -341,7 +338,6 @@ impl<C: Codec> Subscriber<C> {
             delivery = self.rx.recv() => if let Some(delivery) = delivery {
                 self.received(delivery);
             },
-            () = cut => {}
             () = sleep_until(self.due) => {}
         }
     }
@@ -424,6 +420,7 @@ impl<C: Codec> Subscriber<C> {
                 }
                 self.resync(stream);
             }
+            Delivery::Lost { stream } => self.resync(stream),
         }
     }
 

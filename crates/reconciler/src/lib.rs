@@ -16,6 +16,9 @@
 //! - [`Reconciler::run`] stops a pass in the middle when asked to shut down (every write is one
 //!   atomic step, so nothing is left half-done) and releases the lease for a successor.
 //!
+//! - streams left `stopping` (the stop's LiveKit call failed, or its instance died) are
+//!   stopped: the room deleted, the stream `stopped`, as the stop that was asked for would have.
+//!
 //! Drift a count cannot show (one session lost and another gained in the same room) waits for
 //! the webhooks of the next change in that room.
 //!
@@ -66,6 +69,8 @@ pub struct Report {
     pub rooms_listed: usize,
     /// Events recorded to heal drift.
     pub events: usize,
+    /// Streams left `stopping` whose stop was finished.
+    pub stops_finished: usize,
 }
 
 /// Why a pass stopped early.

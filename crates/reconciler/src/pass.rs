@@ -1,4 +1,5 @@
-//! One pass over the live streams.
+//! One pass over the live streams: active ones compared with their rooms, stopping ones
+//! finished.
 
 use std::collections::HashMap;
 
@@ -58,7 +59,38 @@ impl<'a> Pass<'a> {
             }
             cursor = page.next;
             if cursor.is_none() {
-                return Ok(self.report);
+                break;
+            }
+        }
+        self.finish_stops().await?;
+        Ok(self.report)
+    }
+
+    /// Finishes the stops a LiveKit outage (or an instance that died mid-stop) left `stopping`:
+    /// the room is deleted and the stream `stopped`, as the stop that was asked for would have.
+    /// A stop still running elsewhere is finished twice, harmlessly: both steps are idempotent.
+    async fn finish_stops(&mut self) -> Result<(), ReconcileError> {
+        let mut cursor = None;
+        loop {
+            self.lease.keep().await?;
+            let page = self
+                .reconciler
+                .service
+                .list(ListStreams {
+                    status: Some(StreamStatus::Stopping),
+                    limit: Some(PAGE),
+                    cursor,
+                })
+                .await?;
+            for stream in page.items {
+                self.pacer.wait().await;
+                self.lease.fence().await?;
+                self.reconciler.service.stop(stream.id).await?;
+                self.report.stops_finished += 1;
+            }
+            cursor = page.next;
+            if cursor.is_none() {
+                return Ok(());
             }
         }
     }

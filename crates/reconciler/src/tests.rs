@@ -9,7 +9,7 @@ use orchestrator_domain::ports::{
     TokenIssuer,
 };
 use orchestrator_domain::service::Ports;
-use orchestrator_domain::{CreateStream, Identity, RoomName};
+use orchestrator_domain::{CreateStream, Identity, RoomName, StreamStatus};
 use orchestrator_store_memory::coordination::MemoryCoordination;
 use orchestrator_store_memory::MemoryStore;
 use tokio::time::Instant;
@@ -25,6 +25,8 @@ struct RecordingLiveKit {
     unlisted: Mutex<Vec<String>>,
     participants_per_room: u32,
     calls: Mutex<Vec<Instant>>,
+    /// DeleteRoom fails as if LiveKit were unreachable.
+    unreachable_for_deletes: Mutex<bool>,
 }
 
 impl RecordingLiveKit {
@@ -50,7 +52,11 @@ impl MediaServer for RecordingLiveKit {
             num_participants: 0,
         })
     }
-    async fn delete_room(&self, _: &RoomName) -> Result<(), MediaError> {
+    async fn delete_room(&self, room: &RoomName) -> Result<(), MediaError> {
+        if *self.unreachable_for_deletes.lock().unwrap() {
+            return Err(MediaError::Unavailable("connection refused".into()));
+        }
+        self.rooms.lock().unwrap().retain(|r| r != room.as_str());
         Ok(())
     }
     async fn list_rooms(&self) -> Result<Vec<MediaRoom>, MediaError> {
@@ -321,6 +327,34 @@ async fn a_stream_whose_room_is_gone_is_stopped() {
 
     assert_eq!((report.rooms_listed, report.events), (1, 1));
     assert!(service.get(stream.id).await.unwrap().is_stopped());
+}
+
+#[tokio::test]
+async fn a_stop_that_livekit_interrupted_is_finished_once_it_answers() {
+    let livekit = Arc::new(RecordingLiveKit::default());
+    let service = service(livekit.clone());
+    let stream = service.create(CreateStream::default()).await.unwrap();
+    *livekit.unreachable_for_deletes.lock().unwrap() = true;
+    assert!(service.stop(stream.id).await.is_err());
+    assert_eq!(
+        service.get(stream.id).await.unwrap().status,
+        StreamStatus::Stopping
+    );
+    *livekit.unreachable_for_deletes.lock().unwrap() = false;
+    let leases = Arc::new(MemoryCoordination::new());
+
+    let report = reconciler(&service, &livekit, leases, "a", 1000)
+        .run_once()
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(report.stops_finished, 1);
+    assert!(service.get(stream.id).await.unwrap().is_stopped());
+    assert!(
+        livekit.rooms.lock().unwrap().is_empty(),
+        "the room is deleted"
+    );
 }
 
 #[tokio::test]

@@ -5,35 +5,13 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReaso
 use bytestring::ByteString;
 use orchestrator_domain::{StreamError, StreamId, StreamService};
 use orchestrator_realtime::{AudienceInterval, Next, SubscribeError, Subscriber, Subscription};
-use serde::Deserialize;
 use serde_json::json;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::limits::KeySlot;
+use crate::message::{parse, ClientMessage};
 use crate::{JsonCodec, WsConfig};
-
-#[derive(Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "snake_case",
-    rename_all_fields = "camelCase"
-)]
-enum ClientMessage {
-    Subscribe {
-        stream_id: String,
-        #[serde(default)]
-        after_seq: Option<u64>,
-        #[serde(default)]
-        epoch: Option<String>,
-        #[serde(default)]
-        audience_interval_ms: Option<u64>,
-    },
-    Unsubscribe {
-        stream_id: String,
-    },
-    Ping,
-}
 
 /// The connection cannot be written to any more (closed, or stalled past the timeout).
 struct Gone;
@@ -64,6 +42,16 @@ pub(crate) struct Connection {
     pub(crate) _slot: Option<KeySlot>,
 }
 
+/// The `streamId` a client sent, as errors name it: whole when it is a stream id, else an
+/// excerpt (an error must not echo a huge input back).
+fn echoed(raw: &str) -> String {
+    if StreamService::parse_id(raw).is_ok() {
+        raw.to_owned()
+    } else {
+        orchestrator_domain::values::excerpt(raw)
+    }
+}
+
 fn close(code: CloseCode, description: impl Into<String>) -> Flow {
     Flow::Close(CloseReason {
         code,
@@ -78,12 +66,16 @@ impl Connection {
         if self.send(json!({"type": "connected"})).await.is_err() {
             return;
         }
+        // Registered once: every connection shares the token, and registering on each turn of
+        // the loop (each delivery) would take its lock from every worker thread.
+        let shutdown = self.shutdown.clone();
+        let mut shutting_down = std::pin::pin!(shutdown.cancelled());
         loop {
             let step = tokio::select! {
                 message = self.messages.recv() => Step::Client(message),
                 next = self.subscriber.next() => Step::Deliver(next),
                 _ = heartbeat.tick() => Step::Heartbeat,
-                () = self.shutdown.cancelled() => Step::ShuttingDown,
+                () = &mut shutting_down => Step::ShuttingDown,
             };
             let flow = match step {
                 Step::Client(None) => return,
@@ -170,7 +162,7 @@ impl Connection {
     }
 
     async fn on_text(&mut self, text: &str) -> Result<Flow, Gone> {
-        let message = match serde_json::from_str::<ClientMessage>(text) {
+        let message = match parse(text) {
             Ok(message) => message,
             Err(err) => {
                 self.send(json!({
@@ -204,7 +196,7 @@ impl Connection {
                             "type": "error",
                             "code": "invalid_message",
                             "message": format!("audienceIntervalMs: {err}"),
-                            "streamId": stream_id,
+                            "streamId": echoed(&stream_id),
                         }))
                         .await?;
                     }
@@ -239,7 +231,7 @@ impl Connection {
                              or open another connection",
                             self.config.max_subscriptions
                         ),
-                        "streamId": raw_id,
+                        "streamId": echoed(raw_id),
                     }))
                     .await;
             }
@@ -300,7 +292,7 @@ impl Connection {
             "type": "error",
             "code": err.code(),
             "message": err.to_string(),
-            "streamId": stream_id,
+            "streamId": echoed(stream_id),
         }))
         .await
     }

@@ -42,6 +42,7 @@
 //! - [`JsonCodec`]: serializes each event (and each audience update) once into the frame every
 //!   subscriber shares.
 //! - [`WsState`], [`WsConfig`], [`configure`]: mounting the routes on an actix app.
+//! - [`message`]: [`ClientMessage`] and its pure [`parse`] (fuzzed on its own).
 //! - `connection`: one client's loop (reads, deliveries, heartbeats, shutdown).
 //! - `frames`: frames refused on their header, before their payload is buffered.
 //! - [`KeyConnections`] (`limits`): connections per operator key.
@@ -65,6 +66,9 @@ mod limits;
 
 use connection::Connection;
 pub use limits::KeyConnections;
+
+pub mod message;
+pub use message::{parse, ClientMessage};
 
 /// Serializes an event once into the `event` message shared by every subscriber (and an
 /// audience update once into the `audience` message).

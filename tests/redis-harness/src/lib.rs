@@ -18,6 +18,8 @@
 //! - [`shared_or_owned`] / [`shared_or_owned_from`]: *a* Redis (`REDIS_URL` or a fresh one).
 //! - [`owned_server`]: always a fresh [`RedisServer`], which tests may [`kill`](RedisServer::kill)
 //!   and [`restart`](RedisServer::restart) on the same port.
+//! - [`owned_persistent_server`]: the same with `--appendonly yes`, so a restart keeps every
+//!   acknowledged write; [`RedisServer::restart_empty`] simulates one that lost its data.
 //! - [`RedisCluster`]: three masters, slots assigned by `redis-cli --cluster create`.
 //! - [`unique_prefix`]: key prefixes that keep tests sharing one Redis apart.
 //! - [`redis_cli`]: a bounded `redis-cli` call, for assertions in tests.
@@ -126,6 +128,27 @@ impl RedisServer {
         }
     }
 
+    /// Restarts it on the same port with its data files deleted, as a Redis that lost its disk
+    /// (or ran without persistence) comes back: empty. Panics for a shared server.
+    pub fn restart_empty(&mut self) {
+        let node = self.owned_node("restart");
+        if node.is_running() {
+            node.kill();
+        }
+        if let Err(error) = node.wipe_data() {
+            panic!(
+                "redis-harness: deleting the data of port {}: {error}",
+                node.port
+            );
+        }
+        if let Err(error) = node.start() {
+            panic!(
+                "redis-harness: restarting redis-server on port {}: {error}",
+                node.port
+            );
+        }
+    }
+
     fn owned_node(&mut self, action: &str) -> &mut Node {
         let url = &self.url;
         match &mut self.node {
@@ -202,6 +225,24 @@ pub fn owned_server() -> RedisServer {
     }
 }
 
+/// A fresh owned standalone server that persists every write (`--appendonly yes
+/// --appendfsync always`) in its temp dir, so [`RedisServer::kill`] then
+/// [`RedisServer::restart`] loses nothing that was acknowledged: for the chaos tests.
+pub fn owned_persistent_server() -> RedisServer {
+    match start_node(NodeKind::Standalone, Persistence::AppendOnly) {
+        Ok(node) => RedisServer {
+            url: loopback_url(node.port),
+            port: node.port,
+            node: Some(node),
+        },
+        Err(StartError::NotInstalled(program)) => panic!(
+            "redis-harness: `{program}` is not on PATH: install redis-server (Redis 7, e.g. \
+             `apt-get install redis-server`)"
+        ),
+        Err(error) => panic!("redis-harness: starting an owned redis-server failed: {error}"),
+    }
+}
+
 /// A unique key prefix per call (`t-<pid>-<counter>-<nanos>:`) so tests on one Redis never
 /// collide, even across test processes and runs.
 pub fn unique_prefix() -> String {
@@ -226,7 +267,7 @@ impl RedisCluster {
     pub fn start() -> RedisCluster {
         let mut nodes = Vec::with_capacity(CLUSTER_MASTERS);
         for _ in 0..CLUSTER_MASTERS {
-            match start_node(NodeKind::Cluster) {
+            match start_node(NodeKind::Cluster, Persistence::None) {
                 Ok(node) => nodes.push(node),
                 Err(StartError::NotInstalled(program)) => panic!(
                     "redis-harness: `{program}` is not on PATH: install redis-server and \
@@ -366,6 +407,15 @@ enum NodeKind {
     Cluster,
 }
 
+/// What a node keeps on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Persistence {
+    /// Nothing (`--save "" --appendonly no`): a restart comes back empty.
+    None,
+    /// Every write, fsynced before it is acknowledged.
+    AppendOnly,
+}
+
 /// One child `redis-server`: how to (re)start it and the temp dir it lives in.
 #[derive(Debug)]
 struct Node {
@@ -377,7 +427,7 @@ struct Node {
 }
 
 impl Node {
-    fn new(port: u16, kind: NodeKind) -> Result<Node, StartError> {
+    fn new(port: u16, kind: NodeKind, persistence: Persistence) -> Result<Node, StartError> {
         let dir = TempDir::new().map_err(|error| {
             StartError::Failed(format!("creating a temp dir for redis-server: {error}"))
         })?;
@@ -397,8 +447,15 @@ impl Node {
         for arg in ["--port", &port.to_string(), "--bind", "127.0.0.1"] {
             args.push(arg.into());
         }
-        for arg in ["--save", "", "--appendonly", "no", "--daemonize", "no"] {
-            args.push(arg.into());
+        let persistence: &[&str] = match persistence {
+            Persistence::None => &["--appendonly", "no"],
+            Persistence::AppendOnly => &["--appendonly", "yes", "--appendfsync", "always"],
+        };
+        for arg in ["--save", "", "--daemonize", "no"]
+            .iter()
+            .chain(persistence)
+        {
+            args.push((*arg).into());
         }
         args.push("--dir".into());
         args.push(dir.path().as_os_str().to_owned());
@@ -412,6 +469,22 @@ impl Node {
 
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("redis.log")
+    }
+
+    /// Deletes everything in its dir but the log (append-only files, snapshots).
+    fn wipe_data(&self) -> io::Result<()> {
+        for entry in fs::read_dir(self.dir.path())? {
+            let path = entry?.path();
+            if path == self.log_path() {
+                continue;
+            }
+            if path.is_dir() {
+                fs::remove_dir_all(&path)?;
+            } else {
+                fs::remove_file(&path)?;
+            }
+        }
+        Ok(())
     }
 
     /// Spawns the process and waits (bounded 10 s) until it answers PING as itself.
@@ -514,7 +587,7 @@ impl Drop for Node {
 }
 
 fn start_standalone() -> Result<RedisServer, StartError> {
-    let node = start_node(NodeKind::Standalone)?;
+    let node = start_node(NodeKind::Standalone, Persistence::None)?;
     Ok(RedisServer {
         url: loopback_url(node.port),
         port: node.port,
@@ -524,13 +597,13 @@ fn start_standalone() -> Result<RedisServer, StartError> {
 
 /// Starts a node on a free port, retrying on another port when the chosen one was taken between
 /// the probe and Redis' bind.
-fn start_node(kind: NodeKind) -> Result<Node, StartError> {
+fn start_node(kind: NodeKind, persistence: Persistence) -> Result<Node, StartError> {
     let mut last_error = None;
     for _ in 0..START_ATTEMPTS {
         let port = pick_free_port(kind)?;
         // A fresh node (and dir) per attempt: a failed cluster node may have written a
         // nodes.conf for the old port.
-        let mut node = Node::new(port, kind)?;
+        let mut node = Node::new(port, kind, persistence)?;
         match node.start() {
             Ok(()) => return Ok(node),
             Err(StartError::PortInUse(message)) => last_error = Some(message),

@@ -8,7 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use redis_harness::{
-    owned_server, redis_cli, shared_or_owned, shared_or_owned_from, unique_prefix, RedisCluster,
+    owned_persistent_server, owned_server, redis_cli, shared_or_owned, shared_or_owned_from,
+    unique_prefix, RedisCluster,
 };
 
 /// PING over a raw socket, independent of the harness' own client.
@@ -74,6 +75,28 @@ fn kill_refuses_connections_and_restart_answers_again_on_the_same_port() {
     server.kill();
     server.restart();
     assert!(answers_ping(port));
+}
+
+#[test]
+fn a_persistent_server_keeps_acknowledged_writes_across_a_crash_unless_restarted_empty() {
+    let mut server = owned_persistent_server();
+    let port = server.port();
+    redis_cli(port, &["SET", "k", "v"]);
+
+    server.kill();
+    server.restart();
+    let kept = redis_cli(port, &["GET", "k"]);
+
+    server.restart_empty();
+    let after_loss = redis_cli(port, &["EXISTS", "k"]);
+
+    assert_eq!(kept.trim(), "v", "appendonly replayed the write");
+    assert_eq!(
+        after_loss.trim(),
+        "0",
+        "restart_empty came back without data"
+    );
+    assert_eq!(server.port(), port);
 }
 
 #[test]

@@ -144,6 +144,7 @@ pub(crate) fn grpc_state(settings: &Settings, core: &Core, stores: &Stores) -> G
 fn hub_config(settings: &Settings) -> HubConfig {
     HubConfig {
         queue_capacity: settings.realtime.queue_capacity,
+        ..HubConfig::default()
     }
 }
 

@@ -21,6 +21,7 @@ struct FakeLog {
     events: Mutex<Vec<StreamEvent>>,
     keep: usize,
     live: broadcast::Sender<StreamEvent>,
+    epoch: Mutex<String>,
 }
 
 impl FakeLog {
@@ -29,7 +30,14 @@ impl FakeLog {
             events: Mutex::default(),
             keep,
             live: broadcast::channel(4096).0,
+            epoch: Mutex::new("epoch-1".into()),
         })
+    }
+
+    /// The store lost everything: no event, a new epoch.
+    fn lose_data(&self) {
+        self.events.lock().unwrap().clear();
+        *self.epoch.lock().unwrap() = Uuid::new_v4().to_string();
     }
 
     /// Appends a `stream_updated` event without data.
@@ -99,7 +107,7 @@ impl EventLog for FakeLog {
     }
 
     async fn epoch(&self) -> Result<String, StoreError> {
-        Ok("epoch-1".into())
+        Ok(self.epoch.lock().unwrap().clone())
     }
 }
 
@@ -145,7 +153,11 @@ fn from_now() -> Subscription<'static> {
 
 fn hub(log: &Arc<FakeLog>, queue_capacity: usize) -> (Hub<Arc<SeqCodec>>, Arc<SeqCodec>) {
     let codec = Arc::new(SeqCodec::default());
-    let hub = Hub::new(log.clone(), codec.clone(), HubConfig { queue_capacity });
+    let config = HubConfig {
+        queue_capacity,
+        epoch_check: Duration::from_millis(20),
+    };
+    let hub = Hub::new(log.clone(), codec.clone(), config);
     (hub, codec)
 }
 
@@ -221,6 +233,39 @@ async fn each_event_is_encoded_once_however_many_subscribers_watch() {
     }
 
     assert_eq!(codec.encodes.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test]
+async fn when_the_store_loses_its_data_every_live_subscription_is_told_to_resync() {
+    let log = FakeLog::new(100);
+    let (first, second) = (new_stream(), new_stream());
+    let (hub, _) = hub(&log, 16);
+    let mut subscriber = hub.subscriber();
+    subscriber.subscribe(first, 0, from_now()).await.unwrap();
+    subscriber.subscribe(second, 0, from_now()).await.unwrap();
+    log.append(first);
+    assert_eq!(seqs(&mut subscriber, 1).await, [1]);
+    // Let the hub learn the epoch before it changes.
+    tokio::time::sleep(Duration::from_millis(60)).await;
+
+    log.lose_data();
+
+    let mut told = vec![next(&mut subscriber).await, next(&mut subscriber).await];
+    told.sort_by_key(|next| format!("{next:?}"));
+    let mut expected = vec![
+        Next::ResyncRequired {
+            stream: first,
+            after_seq: 1,
+        },
+        Next::ResyncRequired {
+            stream: second,
+            after_seq: 0,
+        },
+    ];
+    expected.sort_by_key(|next| format!("{next:?}"));
+    assert_eq!(told, expected);
+    assert_eq!(subscriber.positions().count(), 0, "both streams given up");
+    assert_eq!(hub.watched_streams(), 0);
 }
 
 #[tokio::test]
