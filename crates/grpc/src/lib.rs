@@ -26,10 +26,13 @@
 //! - [`GrpcState`], [`serve`]: the server with reflection and health, until a shutdown future.
 //! - [`status`]: the `StreamError → tonic::Code` mapping.
 //! - [`idempotency`]: `idempotency-key` metadata on the mutating RPCs.
+//! - `health`: `grpc.health.v1` following the instance's readiness.
+//! - [`metered`]: calls by method and code, latencies, subscriptions, deliveries (`/metrics`).
 
 use std::future::Future;
 
 use orchestrator_domain::idempotency::Idempotency;
+use orchestrator_domain::readiness::Readiness;
 use orchestrator_domain::{StreamError, StreamService, TransitionError};
 use orchestrator_realtime::Hub;
 use tokio::sync::watch;
@@ -38,8 +41,10 @@ use tonic::{Request, Response, Status};
 mod codec;
 mod convert;
 mod events;
+mod health;
 pub mod idempotency;
 mod metadata;
+pub mod metered;
 mod subscribe;
 
 pub use codec::{EncodedEvent, ProtoCodec};
@@ -77,6 +82,7 @@ pub struct GrpcState {
     /// Turns true when the server shuts down, ending every subscription.
     closing: watch::Receiver<bool>,
     idempotency: Option<Idempotency>,
+    readiness: Option<Readiness>,
 }
 
 impl GrpcState {
@@ -88,7 +94,15 @@ impl GrpcState {
             hub,
             closing,
             idempotency: None,
+            readiness: None,
         }
+    }
+
+    /// Reports `readiness` through `grpc.health.v1` (without it, the server reports `SERVING`
+    /// while it runs).
+    pub fn with_readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = Some(readiness);
+        self
     }
 
     /// Honours `idempotency-key` metadata on the mutating RPCs with `idempotency`, the engine
@@ -144,8 +158,13 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<StreamServiceServer<GrpcState>>().await;
-    tonic::transport::Server::builder()
+    // Reported before the first call is accepted, then followed while the server runs.
+    let readiness = state.readiness.clone();
+    let initial = readiness.as_ref().is_none_or(|r| r.report().is_ready());
+    health::report(&health, initial).await;
+    let follower = readiness.map(|readiness| tokio::spawn(health::follow(health, readiness)));
+    let served = tonic::transport::Server::builder()
+        .layer(metered::MetricsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -154,7 +173,11 @@ pub async fn serve(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
         )
-        .await?;
+        .await;
+    if let Some(follower) = follower {
+        follower.abort();
+    }
+    served?;
     Ok(())
 }
 

@@ -35,6 +35,7 @@
 //!   subscriber shares.
 //! - [`WsState`], [`WsConfig`], [`configure`]: mounting the routes on an actix app.
 //! - `Connection`: one client's loop (reads, deliveries, heartbeats).
+//! - `metered`: open connections, deliveries and slow-consumer closes, for `/metrics`.
 
 use std::time::Duration;
 
@@ -49,6 +50,8 @@ use orchestrator_realtime::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::{timeout, Instant};
+
+mod metered;
 
 /// Serializes an event once into the `event` message shared by every subscriber (and an
 /// audience update once into the `audience` message).
@@ -183,6 +186,7 @@ async fn upgrade(
         service: state.service.clone(),
         config,
         last_heard: Instant::now(),
+        metrics: metered::ConnectionMetrics::opened(),
     };
     actix_web::rt::spawn(connection.run());
     response
@@ -232,6 +236,7 @@ struct Connection {
     service: StreamService,
     config: WsConfig,
     last_heard: Instant,
+    metrics: metered::ConnectionMetrics,
 }
 
 fn close(code: CloseCode, description: impl Into<String>) -> Flow {
@@ -431,6 +436,7 @@ impl Connection {
         match next {
             Next::Event { frame, .. } | Next::Audience { frame, .. } => {
                 self.send_frame(frame).await?;
+                self.metrics.delivered();
             }
             Next::ResyncRequired { stream, after_seq } => {
                 self.send(json!({
@@ -454,6 +460,7 @@ impl Connection {
                 .await?;
             }
             Next::Overflow => {
+                self.metrics.slow_consumer();
                 let positions: Vec<(StreamId, u64)> = self.subscriber.positions().collect();
                 let reason = match positions.as_slice() {
                     [(_, seq)] => format!("slow consumer; resume from seq {seq}"),
