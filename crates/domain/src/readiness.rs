@@ -153,12 +153,8 @@ impl Readiness {
 
     /// The conditions as last recorded.
     pub fn report(&self) -> ReadinessReport {
-        let read = |check: &Mutex<Check>| {
-            check
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone()
-        };
+        let read =
+            |check: &Mutex<Check>| check.lock().unwrap_or_else(PoisonError::into_inner).clone();
         ReadinessReport {
             draining: self.is_draining(),
             store: read(&self.inner.store),

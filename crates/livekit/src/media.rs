@@ -87,7 +87,10 @@ impl MediaServer for LiveKitMedia {
         let call = self
             .client
             .create_room(room.as_str(), self.room_options.clone());
-        observed("create_room", async { call.await.map(media_room).map_err(classify) }).await
+        observed("create_room", async {
+            call.await.map(media_room).map_err(classify)
+        })
+        .await
     }
 
     async fn delete_room(&self, room: &RoomName) -> Result<(), MediaError> {

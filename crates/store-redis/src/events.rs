@@ -10,8 +10,8 @@ use orchestrator_domain::ports::{EventFeed, EventLog, StoreError};
 use orchestrator_domain::{StreamEvent, StreamId};
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::streams::RedisStore;
 use crate::metered::Timed;
+use crate::streams::RedisStore;
 
 /// Splits an event's JSON around the value of its `seq`, so a script can number the event
 /// when it stores it: `{"id":"<uuid>","seq":` and `,…}`. Events serialize `id` first and `seq`

@@ -23,8 +23,8 @@ use orchestrator_domain::ports::StoreError;
 
 use crate::client::{ConnectError, Connection};
 use crate::lease::{px, tag_safe};
-use crate::sealing::Sealer;
 use crate::metered::Timed;
+use crate::sealing::Sealer;
 
 /// KEYS: req. ARGV: fingerprint, lock ttl ms, attempt (unique per call). Returns
 /// `{'started'}`, `{'mismatch'}`, `{'in_progress'}` or `{'completed', answer}`. A call fred

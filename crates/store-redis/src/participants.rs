@@ -18,8 +18,8 @@ use orchestrator_domain::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::streams::{encode, parse_count, RedisStore};
 use crate::metered::Timed;
+use crate::streams::{encode, parse_count, RedisStore};
 
 /// A participant record as `participant.lua` writes it.
 #[derive(Debug, Deserialize)]
@@ -222,7 +222,8 @@ impl RedisStore {
                 ],
             )
             .timed(&self.conn, "script:page")
-            .await.map_err(ListError::Store)?;
+            .await
+            .map_err(ListError::Store)?;
         let mut items = Vec::with_capacity(query.limit.min(found.len() / 3));
         let mut last_place = None;
         for item in found.chunks_exact(3).take(query.limit) {

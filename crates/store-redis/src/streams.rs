@@ -51,9 +51,9 @@ use tokio::sync::broadcast;
 
 use crate::client::{ConnectError, Connection, RedisConfig};
 use crate::events::split_at_seq;
+use crate::metered::Timed;
 use crate::scripts::Scripts;
 use crate::subscriber::Subscriber;
-use crate::metered::Timed;
 
 /// Stream-change conflicts retried before giving up (each retry re-reads the stream). Only
 /// other changes of the stream itself conflict — participants never do.
@@ -341,8 +341,10 @@ impl RedisStore {
                 .await
                 .map_err(|err| self.conn.failed(err))?;
         }
-        let rows: Vec<Vec<Option<String>>> =
-            pipeline.all().timed(&self.conn, "pipeline:read_streams").await?;
+        let rows: Vec<Vec<Option<String>>> = pipeline
+            .all()
+            .timed(&self.conn, "pipeline:read_streams")
+            .await?;
         let mut batch = Vec::with_capacity(members.len());
         let mut gone = Vec::new();
         for (member, fields) in members.into_iter().zip(rows) {

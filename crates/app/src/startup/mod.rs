@@ -6,10 +6,12 @@
 //!
 //! # Layout
 //!
+//! - `health`: the background readiness checks (LiveKit, the store).
 //! - `media`: LiveKit, or the embedded emulator.
 //! - `stores`: the storage ports, in memory or on Redis.
 //! - `transports`: the HTTP server (REST + WebSocket) and the gRPC service.
 
+mod health;
 mod media;
 mod stores;
 mod transports;
@@ -23,6 +25,7 @@ use anyhow::Context;
 use livekit_emulator::Emulator;
 use orchestrator_domain::idempotency::{Idempotency, IdempotencyPolicy};
 use orchestrator_domain::ports::{EventLog, MediaServer, RandomIds, SystemClock};
+use orchestrator_domain::readiness::Readiness;
 use orchestrator_domain::service::Ports;
 use orchestrator_domain::{StreamService, WebhookIntake};
 use orchestrator_grpc::GrpcState;
@@ -52,6 +55,9 @@ pub struct Application {
     core: Core,
     events: Arc<dyn EventLog>,
     shutdown: CancellationToken,
+    checks: health::Checks,
+    settings: Settings,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 /// The use cases of this instance, shared by every transport.
@@ -61,6 +67,8 @@ pub(crate) struct Core {
     pub(crate) webhooks: WebhookIntake,
     pub(crate) idempotency: Idempotency,
     pub(crate) reconciler: Option<Reconciler>,
+    pub(crate) media: Arc<dyn MediaServer>,
+    pub(crate) readiness: Readiness,
 }
 
 impl Application {
@@ -78,8 +86,17 @@ impl Application {
         // Instances share the LiveKit secret, so it keys the sealing of idempotency answers.
         let stores = stores::connect(&settings, livekit.api_secret.as_bytes()).await?;
         let instance_id = Uuid::new_v4().to_string();
+        let metrics = crate::telemetry::metrics::handle()?;
         let core = Core::wire(&settings, &stores, &livekit, &instance_id);
-        let http = transports::http_server(&settings, &core, &stores, http_listener)?;
+        let checks = health::Checks {
+            readiness: core.readiness.clone(),
+            service: core.service.clone(),
+            media: core.media.clone(),
+        };
+        // Known before the first request: an instance that cannot reach LiveKit starts not
+        // ready rather than ready.
+        checks.run_once().await;
+        let http = transports::http_server(&settings, &core, &stores, http_listener, &metrics)?;
         let grpc = transports::grpc_state(&settings, &core, &stores);
         Ok(Self {
             http,
@@ -93,6 +110,9 @@ impl Application {
             core,
             events: stores.events,
             shutdown: CancellationToken::new(),
+            checks,
+            settings,
+            metrics,
         })
     }
 
@@ -131,14 +151,28 @@ impl Application {
         &self.instance_id
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
-    /// (bounded by `http.shutdown_timeout_secs`), and stops the reconciler and the embedded
-    /// emulator.
+    /// This instance's readiness (what `/health/ready` and gRPC health report).
+    pub fn readiness(&self) -> Readiness {
+        self.core.readiness.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains: readiness turns false at once while the
+    /// servers keep serving for `http.drain_grace_ms` (a load balancer moves traffic away),
+    /// then they stop accepting, in-flight requests finish (bounded by
+    /// `http.shutdown_timeout_secs`), and the reconciler and the embedded emulator stop.
     ///
     /// # Errors
     /// When a server fails.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let token = self.shutdown;
+        let checker = tokio::spawn(self.checks.clone().run(
+            Duration::from_millis(self.settings.http.readiness_check_interval_ms),
+            token.clone(),
+        ));
+        let upkeep = tokio::spawn(crate::telemetry::metrics::upkeep(
+            self.metrics.clone(),
+            token.clone(),
+        ));
         let reconciler = self
             .core
             .reconciler
@@ -156,6 +190,8 @@ impl Application {
             result = &mut server => result.context("HTTP server failed")?,
             result = &mut grpc => return Err(grpc_failure(result)),
             () = shutdown => {
+                let grace = Duration::from_millis(self.settings.http.drain_grace_ms);
+                drain(&self.checks.readiness, grace, &mut server).await?;
                 tracing::info!("shutting down: draining in-flight requests");
                 // Subscriptions end at once (resume elsewhere); unary calls finish.
                 token.cancel();
@@ -173,6 +209,7 @@ impl Application {
         if let Some(reconciler) = reconciler {
             let _ = reconciler.await;
         }
+        let _ = tokio::join!(checker, upkeep);
         // Last: requests drained above may have needed it.
         if let Some(embedded) = self.emulator {
             embedded.stop().await?;
@@ -190,6 +227,7 @@ impl Core {
         instance_id: &str,
     ) -> Self {
         let media: Arc<dyn MediaServer> = Arc::new(LiveKitMedia::new(livekit));
+        let readiness = Readiness::default();
         let service = StreamService::new(
             Ports {
                 streams: stores.streams.clone(),
@@ -220,7 +258,7 @@ impl Core {
             };
             Reconciler::new(
                 service.clone(),
-                media,
+                media.clone(),
                 stores.leases.clone(),
                 instance_id,
                 config,
@@ -231,7 +269,34 @@ impl Core {
             webhooks,
             idempotency,
             reconciler,
+            media,
+            readiness,
         }
+    }
+}
+
+/// Turns readiness false and keeps serving for `grace`, so a load balancer notices before the
+/// servers stop accepting.
+async fn drain(
+    readiness: &Readiness,
+    grace: Duration,
+    server: &mut std::pin::Pin<&mut actix_web::dev::Server>,
+) -> anyhow::Result<()> {
+    readiness.start_draining();
+    health::publish(readiness);
+    if grace.is_zero() {
+        return Ok(());
+    }
+    tracing::info!(
+        grace_ms = grace.as_millis() as u64,
+        "shutting down: not ready any more, still serving while the load balancer notices"
+    );
+    tokio::select! {
+        result = server.as_mut() => {
+            result.context("HTTP server failed")?;
+            anyhow::bail!("HTTP server stopped while draining");
+        }
+        () = tokio::time::sleep(grace) => Ok(()),
     }
 }
 
