@@ -115,6 +115,11 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
 /// A plain-HTTP client. reqwest is built with `rustls-no-provider` in this workspace (through
 /// livekit-api), so it needs a TLS config with an explicit provider even for loopback HTTP.
 pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().unwrap()
+}
+
+/// [`http_client`]'s builder, for tests that need another setting (e.g. no redirects).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -124,8 +129,6 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
 }
 
 impl TestApp {
@@ -364,6 +367,27 @@ impl TestApp {
         GrpcClient::new(self.grpc_channel().await)
     }
 
+    /// `GET /metrics` as text.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
+    /// The value of one series at `GET /metrics` (`name{label="value",…}` exactly as
+    /// exported, or a bare name), 0 when absent. The recorder is the process's: tests in the
+    /// same binary count too, so compare values rather than expect absolute ones.
+    pub async fn metric(&self, series: &str) -> f64 {
+        series_value(&self.metrics_text().await, series)
+    }
+
+    /// Starts a graceful shutdown without waiting for it (the app drains, then stops).
+    pub fn begin_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
     /// Polls `GET /streams/:id` until `condition` holds (at most 10 s), returning the stream.
     pub async fn wait_for_stream(&self, id: &str, condition: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -432,4 +456,17 @@ pub fn assert_error_envelope(body: &Value, status: StatusCode, code: &str) -> Va
         }
     }
     error.clone()
+}
+
+/// The value of `series` (a name with its labels, exactly as exported) in a Prometheus text
+/// exposition, 0 when absent.
+pub fn series_value(exposition: &str, series: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok()).flatten()
+        })
+        .unwrap_or(0.0)
 }
