@@ -81,7 +81,24 @@ impl ReadinessReport {
     }
 
     /// Every reason the instance is not ready, in words, `; `-separated (empty when ready).
+    /// Names the dependencies only: what they answered is for the logs ([`Self::details`]),
+    /// not for whoever can reach a readiness probe.
     pub fn explain(&self) -> String {
+        let mut reasons = Vec::new();
+        if self.draining {
+            reasons.push("this instance is shutting down");
+        }
+        if !self.store.is_up() {
+            reasons.push("the state store is unavailable");
+        }
+        if !self.media.is_up() {
+            reasons.push("LiveKit is unreachable");
+        }
+        reasons.join("; ")
+    }
+
+    /// As [`Self::explain`], with what each dependency that is down answered (for logs).
+    pub fn details(&self) -> String {
         let mut reasons = Vec::new();
         if self.draining {
             reasons.push("this instance is shutting down".to_owned());
@@ -196,6 +213,11 @@ mod tests {
         assert_eq!(report.blocker(), Some(NotReady::Draining));
         assert_eq!(
             report.explain(),
+            "this instance is shutting down; the state store is unavailable; \
+             LiveKit is unreachable"
+        );
+        assert_eq!(
+            report.details(),
             "this instance is shutting down; the state store is unavailable: timeout; \
              LiveKit is unreachable: connection refused"
         );

@@ -30,11 +30,11 @@ impl Checks {
         self.readiness.set_media(Check::of(&media));
         let after = self.readiness.report();
         publish(&self.readiness);
-        if before.is_ready() != after.is_ready() || before.media != after.media {
+        if before.blocker() != after.blocker() {
             if after.is_ready() {
                 tracing::info!("ready: the store and LiveKit answer");
             } else {
-                tracing::warn!(why = %after.explain(), "not ready");
+                tracing::warn!(why = %after.details(), "not ready");
             }
         }
     }

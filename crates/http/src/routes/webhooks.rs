@@ -131,3 +131,19 @@ fn unknown_room(kind: &str) -> WebhookCount {
         _ => WebhookCount::UnknownRoom,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_room_lifecycle_reports_are_counted_apart_from_unknown_rooms() {
+        assert_eq!(unknown_room("room_started"), WebhookCount::RoomNotLive);
+        assert_eq!(unknown_room("room_finished"), WebhookCount::RoomNotLive);
+        assert_eq!(
+            unknown_room("participant_joined"),
+            WebhookCount::UnknownRoom
+        );
+        assert_eq!(unknown_room("track_published"), WebhookCount::UnknownRoom);
+    }
+}
