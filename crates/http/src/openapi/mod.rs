@@ -3,8 +3,8 @@
 //!
 //! Swagger UI comes from `utoipa-swagger-ui`'s vendored copy: nothing is downloaded when
 //! building and nothing is fetched by the page when it runs; its ~4 MB of assets are embedded
-//! in the binary. [`documented_paths`] and [`UNDOCUMENTED`] let a test hold the document to the
-//! app's route table.
+//! in the binary. Paths are written as actix writes route patterns (`/streams/{id}`), so a test
+//! holds the document to the app's route table ([`UNDOCUMENTED`] lists the deliberate gaps).
 //!
 //! # Layout
 //!
@@ -86,11 +86,6 @@ pub fn document() -> Document {
 pub fn document_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| document().to_pretty_json().unwrap_or_default())
-}
-
-/// Every path of the document (`{id}` style, as actix writes patterns).
-pub fn documented_paths() -> Vec<String> {
-    document().paths.paths.keys().cloned().collect()
 }
 
 /// Mounts `/openapi.json`, `/docs` (redirecting to `/docs/`) and the viewer under `/docs/`.
