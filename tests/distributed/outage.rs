@@ -1,10 +1,31 @@
 use std::time::Duration;
 
-use orchestrator_tests::{assert_error, spawn_app_with};
+use orchestrator_tests::{assert_error, spawn_app_with, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
 
 use crate::support::instance_settings;
+
+/// Polls the server's gRPC health until it is `expected` (at most 15 s).
+async fn wait_for_grpc_health(app: &TestApp, expected: ServingStatus) {
+    let mut client = HealthClient::new(app.grpc_channel().await);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let request = HealthCheckRequest::default();
+        let status = client.check(request).await.unwrap().into_inner().status();
+        if status == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gRPC health still {status:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 #[tokio::test]
 async fn while_redis_is_down_requests_get_503s_and_the_service_recovers_by_itself() {
@@ -30,7 +51,12 @@ async fn while_redis_is_down_requests_get_503s_and_the_service_recovers_by_itsel
         .send()
         .await
         .unwrap();
-    assert_error(ready, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable").await;
+    let error = assert_error(ready, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("state store"),
+        "says which dependency is down: {error}"
+    );
+    wait_for_grpc_health(&app, ServingStatus::NotServing).await;
     assert_eq!(
         app.health().await.status(),
         StatusCode::OK,
@@ -59,6 +85,7 @@ async fn while_redis_is_down_requests_get_503s_and_the_service_recovers_by_itsel
         .await
         .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
+    wait_for_grpc_health(&app, ServingStatus::Serving).await;
     let epoch_after = app.events.epoch().await.unwrap();
     assert_ne!(
         epoch_after, epoch_before,

@@ -129,7 +129,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
 /// 127.0.0.2), so limits per source address that a hostile crowd on 127.0.0.1 trips do not
 /// apply to it, and with a per-request `timeout`.
 pub fn http_client_from(source: std::net::IpAddr, timeout: Duration) -> reqwest::Client {
-    client_builder()
+    http_client_builder()
         .local_address(source)
         .timeout(timeout)
         .build()
@@ -139,20 +139,21 @@ pub fn http_client_from(source: std::net::IpAddr, timeout: Duration) -> reqwest:
 /// A plain-HTTP client. reqwest is built with `rustls-no-provider` in this workspace (through
 /// livekit-api), so it needs a TLS config with an explicit provider even for loopback HTTP.
 pub fn http_client() -> reqwest::Client {
-    client_builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
+    http_client_builder().build().unwrap()
 }
 
-fn client_builder() -> reqwest::ClientBuilder {
+/// [`http_client`]'s builder (20 s per request), for tests that need another setting (no
+/// redirects, another source address or timeout).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(rustls::RootCertStore::empty())
         .with_no_client_auth();
-    reqwest::Client::builder().tls_backend_preconfigured(tls)
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(Duration::from_secs(20))
 }
 
 impl TestApp {
@@ -417,6 +418,27 @@ impl TestApp {
         GrpcClient::new(self.grpc_channel().await)
     }
 
+    /// `GET /metrics` as text.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
+    /// The value of one series at `GET /metrics` (`name{label="value",…}` exactly as
+    /// exported, or a bare name), 0 when absent. The recorder is the process's: tests in the
+    /// same binary count too, so compare values rather than expect absolute ones.
+    pub async fn metric(&self, series: &str) -> f64 {
+        series_value(&self.metrics_text().await, series)
+    }
+
+    /// Starts a graceful shutdown without waiting for it (the app drains, then stops).
+    pub fn begin_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
     /// Polls `GET /streams/:id` until `condition` holds (at most 10 s), returning the stream.
     pub async fn wait_for_stream(&self, id: &str, condition: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -485,4 +507,17 @@ pub fn assert_error_envelope(body: &Value, status: StatusCode, code: &str) -> Va
         }
     }
     error.clone()
+}
+
+/// The value of `series` (a name with its labels, exactly as exported) in a Prometheus text
+/// exposition, 0 when absent.
+pub fn series_value(exposition: &str, series: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok()).flatten()
+        })
+        .unwrap_or(0.0)
 }

@@ -10,7 +10,8 @@
 //! - [`settings`]: [`Settings`], layered from `config/*.toml` and the environment.
 //! - [`checks`]: what a configuration must satisfy to start (production guards included).
 //! - [`cli`]: the command line (`serve`, `print-config`, `check-config`, `generate-keys`).
-//! - [`telemetry`]: tracing subscriber set-up (human or JSON), once per process.
+//! - [`telemetry`]: tracing subscriber set-up (human or JSON), once per process; the metrics
+//!   recorder behind `/metrics` and the catalogue of every family ([`telemetry::metrics`]).
 //! - [`startup`]: [`Application`]: `build` binds and wires (media server, stores, use cases,
 //!   transports), `run_until` serves until a shutdown
 //!   future resolves, then drains in-flight requests.

@@ -71,6 +71,11 @@ pub struct HttpSettings {
     pub workers: usize,
     /// Grace period for in-flight requests at shutdown.
     pub shutdown_timeout_secs: u64,
+    /// At shutdown, how long readiness answers 503 while the servers still serve, so a load
+    /// balancer moves traffic away before they stop (0: stop at once).
+    pub drain_grace_ms: u64,
+    /// How often LiveKit (and the store, for gRPC health) are checked for readiness.
+    pub readiness_check_interval_ms: u64,
     /// Origins (`scheme://host[:port]`) whose pages may call the API and open WebSockets;
     /// `*` allows any. Default: `["*"]` in development, `[]` elsewhere.
     pub cors_allowed_origins: Vec<String>,
@@ -371,6 +376,8 @@ impl Settings {
         settings.http.port = 0;
         settings.http.workers = 1;
         settings.http.shutdown_timeout_secs = 1;
+        settings.http.drain_grace_ms = 0;
+        settings.http.readiness_check_interval_ms = 100;
         settings.grpc.port = 0;
         settings
     }

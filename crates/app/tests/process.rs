@@ -63,8 +63,16 @@ fn start_with(extra_env: &[(&str, &str)]) -> Process {
     let line = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("a listening line within 60 s");
-    let log: serde_json::Value = serde_json::from_str(&line).expect("JSON logs");
-    let bound: SocketAddr = log["http"].as_str().unwrap().parse().unwrap();
+    // JSON logs carry the address as a field; human ones as `http=<addr>`.
+    let bound: SocketAddr = match serde_json::from_str::<serde_json::Value>(&line) {
+        Ok(log) => log["http"].as_str().unwrap().parse().unwrap(),
+        Err(_) => line
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix("http="))
+            .expect("the listening line names the HTTP address")
+            .parse()
+            .unwrap(),
+    };
     let addr = SocketAddr::from(([127, 0, 0, 1], bound.port()));
     Process { child, addr, logs }
 }
@@ -543,4 +551,84 @@ fn malformed_requests_are_logged_at_debug_not_as_warnings_or_errors() {
         .filter(|line| line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\""))
         .collect();
     assert!(loud.is_empty(), "{loud:#?}");
+}
+
+/// The JSON log lines of a process that exited.
+fn json_logs(process: &Process) -> Vec<serde_json::Value> {
+    process
+        .logs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+#[test]
+fn each_request_is_logged_once_with_its_route_status_latency_and_request_id() {
+    let mut process = start();
+
+    exchange(
+        process.addr,
+        "GET /streams/nope HTTP/1.1\r\nHost: test\r\nX-Request-Id: trace-7\r\n\
+         Connection: close\r\n\r\n",
+    );
+    signal(&process, "TERM");
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+
+    let logs = json_logs(&process);
+    let access: Vec<&serde_json::Value> = logs
+        .iter()
+        .filter(|log| log["target"] == "orchestrator_http::access")
+        .filter(|log| log["request_id"] == "trace-7")
+        .collect();
+    assert_eq!(access.len(), 1, "{logs:#?}");
+    assert_eq!(access[0]["method"], "GET");
+    assert_eq!(access[0]["route"], "/streams/{id}");
+    assert_eq!(access[0]["status"], 404);
+    assert!(access[0]["latency_ms"].is_number());
+}
+
+#[test]
+fn what_a_request_logs_carries_its_request_id() {
+    let mut process = start_with(&[
+        ("LIVEKIT_URL", "http://127.0.0.1:1"),
+        ("LIVEKIT_API_KEY", "key"),
+        (
+            "LIVEKIT_API_SECRET",
+            "a-secret-of-at-least-32-characters-long",
+        ),
+    ]);
+
+    let refused = exchange(
+        process.addr,
+        "POST /streams HTTP/1.1\r\nHost: test\r\nX-Request-Id: trace-8\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    signal(&process, "TERM");
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    let logs = json_logs(&process);
+    let warning = logs
+        .iter()
+        .find(|log| log["message"] == "LiveKit unavailable")
+        .expect("the handler logged the outage");
+    assert_eq!(warning["span"]["request_id"], "trace-8", "{warning}");
+}
+
+#[test]
+fn human_logs_carry_no_colour_codes_when_stdout_is_not_a_terminal() {
+    let mut process = start_with(&[("LOG_FORMAT", "human")]);
+
+    exchange(
+        process.addr,
+        "GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+    );
+    signal(&process, "TERM");
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+
+    let logs = process.logs.lock().unwrap().join("\n");
+    assert!(logs.contains("orchestrator listening"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "ANSI escape codes in: {logs}");
 }

@@ -26,6 +26,8 @@
 //!   [`coordination`]: the ports of leases, idempotency records and webhook dedupe.
 //! - [`idempotency`]: [`Idempotency`](idempotency::Idempotency), idempotent execution with
 //!   Stripe's semantics, the one engine every transport uses.
+//! - [`readiness`]: [`Readiness`](readiness::Readiness), whether this instance should receive
+//!   traffic (draining, store, LiveKit), the policy every transport's health check reports.
 //! - [`time`]: the one fixed-width timestamp format every store and transport writes.
 //! - [`webhooks`]: [`WebhookIntake`], LiveKit webhooks verified (behind a verifier port),
 //!   deduplicated and applied — the policy every transport shares.
@@ -50,6 +52,7 @@ pub mod idempotency;
 pub mod membership;
 pub mod participant;
 pub mod ports;
+pub mod readiness;
 pub mod service;
 pub mod stream;
 pub mod time;

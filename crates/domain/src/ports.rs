@@ -311,6 +311,15 @@ pub trait MediaServer: Send + Sync {
     /// [`MediaError::NotFound`] if there is no such room, else as `create_room`.
     async fn update_room_metadata(&self, room: &RoomName, metadata: &str)
         -> Result<(), MediaError>;
+
+    /// Whether the media server answers, as cheaply as it allows (readiness checks call it
+    /// every few seconds). By default, a listing of the rooms.
+    ///
+    /// # Errors
+    /// As `create_room`.
+    async fn reachable(&self) -> Result<(), MediaError> {
+        self.list_rooms().await.map(drop)
+    }
 }
 
 /// What a join token grants.

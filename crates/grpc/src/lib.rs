@@ -28,6 +28,8 @@
 //! - [`idempotency`]: `idempotency-key` metadata on the mutating RPCs.
 //! - [`auth`]: operator API keys (`authorization` metadata) on every `StreamService` call.
 //! - `decode`: requests that do not decode are `INVALID_ARGUMENT`.
+//! - `health`: `grpc.health.v1` following the instance's readiness.
+//! - [`metered`]: calls by method and code, latencies, subscriptions, deliveries (`/metrics`).
 //!
 //! # Limits
 //!
@@ -40,6 +42,7 @@ use std::future::Future;
 
 use orchestrator_domain::access::Access;
 use orchestrator_domain::idempotency::Idempotency;
+use orchestrator_domain::readiness::Readiness;
 use orchestrator_domain::{StreamError, StreamService, TransitionError};
 use orchestrator_realtime::Hub;
 use tokio::sync::watch;
@@ -50,8 +53,10 @@ mod codec;
 mod convert;
 mod decode;
 mod events;
+mod health;
 pub mod idempotency;
 mod metadata;
+pub mod metered;
 mod subscribe;
 
 pub use codec::{EncodedEvent, ProtoCodec};
@@ -110,6 +115,7 @@ pub struct GrpcState {
     access: Access,
     limits: GrpcLimits,
     call_limits: Option<std::sync::Arc<dyn auth::CallLimits>>,
+    readiness: Option<Readiness>,
 }
 
 impl GrpcState {
@@ -124,6 +130,7 @@ impl GrpcState {
             access: Access::open(),
             limits: GrpcLimits::default(),
             call_limits: None,
+            readiness: None,
         }
     }
 
@@ -142,6 +149,13 @@ impl GrpcState {
     /// Message and stream limits (64 KiB and 1000 by default).
     pub fn with_limits(mut self, limits: GrpcLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Reports `readiness` through `grpc.health.v1` (without it, the server reports `SERVING`
+    /// while it runs).
+    pub fn with_readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = Some(readiness);
         self
     }
 
@@ -198,14 +212,19 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<StreamServiceServer<GrpcState>>().await;
+    // Reported before the first call is accepted, then followed while the server runs.
+    let readiness = state.readiness.clone();
+    let initial = readiness.as_ref().is_none_or(|r| r.report().is_ready());
+    health::report(&health, initial).await;
+    let follower = readiness.map(|readiness| tokio::spawn(health::follow(health, readiness)));
     let access = state.access.clone();
     let call_limits = state.call_limits.clone();
     let limits = state.limits;
     let streams =
         StreamServiceServer::new(state).max_decoding_message_size(limits.max_message_bytes);
-    tonic::transport::Server::builder()
+    let served = tonic::transport::Server::builder()
         .max_concurrent_streams(Some(limits.max_concurrent_streams))
+        .layer(metered::MetricsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -214,7 +233,11 @@ pub async fn serve(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
         )
-        .await?;
+        .await;
+    if let Some(follower) = follower {
+        follower.abort();
+    }
+    served?;
     Ok(())
 }
 

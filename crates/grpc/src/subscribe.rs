@@ -9,6 +9,7 @@ use orchestrator_realtime::{Next, SubscribeError, Subscription};
 use tokio::sync::watch;
 use tonic::{Response, Status};
 
+use crate::metered::SubscriptionMetrics;
 use crate::{convert, proto, status, EncodedEvent, GrpcState, ProtoCodec};
 
 pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<EncodedEvent, Status>> + Send>>;
@@ -18,6 +19,8 @@ struct Follow {
     subscriber: orchestrator_realtime::Subscriber<ProtoCodec>,
     closing: watch::Receiver<bool>,
     ended: bool,
+    /// Counts the subscription open until the response stream is dropped.
+    metrics: SubscriptionMetrics,
 }
 
 /// Starts a subscription.
@@ -51,6 +54,7 @@ pub(crate) async fn subscribe(
             subscriber,
             closing: state.closing.clone(),
             ended,
+            metrics: SubscriptionMetrics::opened(),
         },
         next_event,
     ));
@@ -104,9 +108,13 @@ async fn next_event(mut follow: Follow) -> Option<(Result<EncodedEvent, Status>,
     let item = match next {
         Next::Event { frame, .. } if frame.kind() == proto::StreamEventType::StreamStopped => {
             follow.ended = true;
+            follow.metrics.delivered();
             Ok(frame)
         }
-        Next::Event { frame, .. } | Next::Audience { frame, .. } => Ok(frame),
+        Next::Event { frame, .. } | Next::Audience { frame, .. } => {
+            follow.metrics.delivered();
+            Ok(frame)
+        }
         Next::ResyncRequired { after_seq, .. } => {
             follow.ended = true;
             Err(Status::failed_precondition(format!(
@@ -122,6 +130,7 @@ async fn next_event(mut follow: Follow) -> Option<(Result<EncodedEvent, Status>,
         }
         Next::Overflow => {
             follow.ended = true;
+            follow.metrics.slow_consumer();
             Err(Status::resource_exhausted(format!(
                 "slow consumer; resume from seq {}",
                 resume_from(&follow)

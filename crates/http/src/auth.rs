@@ -7,7 +7,8 @@
 //! - nothing: `/health`, `/health/*`, `/ready` (probes) and `POST /webhooks/livekit` (LiveKit
 //!   signs its webhooks; the route checks the signature), and the dashboard's files (`GET
 //!   /dashboard…`: a browser navigating to a page sends no key; the page then calls the API
-//!   with the key its operator typed in);
+//!   with the key its operator typed in), and the API's description (`GET /openapi.json`,
+//!   `/docs…`: what the README says too; its viewer calls the API with a key typed in);
 //! - a key of any scope: reads (`GET`, `HEAD`), `/metrics`, `POST /ws-tickets`;
 //! - a key or a ticket (`?ticket=`) of any scope: the WebSocket handshake (`GET /`, `GET /ws`);
 //! - a key with the write scope: every other request (changes).
@@ -71,6 +72,7 @@ pub fn requirement(method: &Method, path: &str) -> Requirement {
     if OPEN_PATHS.contains(&path)
         || path.starts_with("/health/")
         || crate::dashboard::is_public_file(method, path)
+        || crate::openapi::is_public_document(method, path)
     {
         return Requirement::Open;
     }
@@ -193,7 +195,7 @@ fn ticket_of(req: &HttpRequest) -> Option<&str> {
 
 /// `POST /ws-tickets` takes no field; a JSON object (or nothing) is accepted.
 #[derive(Debug, Deserialize)]
-struct TicketRequest {}
+pub(crate) struct TicketRequest {}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -204,7 +206,21 @@ struct TicketResponse {
 }
 
 /// A ticket for the caller's key, with the key's scope.
-async fn ws_ticket(
+#[utoipa::path(
+    post,
+    path = "/ws-tickets",
+    tag = "realtime",
+    request_body(content = Object, content_type = "application/json",
+                 description = "No field; an empty body is `{}`"),
+    responses(
+        (status = 200, description = "A ticket for one WebSocket handshake (`?ticket=`), with the key's scope",
+         body = crate::openapi::schemas::TicketDoc),
+        (status = 400, description = "`malformed_json`, `invalid_field`: the body is not a JSON object", body = crate::openapi::ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no key, or not a configured one", body = crate::openapi::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
+    )
+)]
+pub(crate) async fn ws_ticket(
     guard: web::Data<Guard>,
     req: HttpRequest,
     JsonBody(TicketRequest {}): JsonBody<TicketRequest>,
@@ -240,6 +256,17 @@ mod tests {
         assert_eq!(
             requirement(&Method::GET, "/streams"),
             Requirement::Key(Scope::Read)
+        );
+    }
+
+    #[test]
+    fn the_api_document_and_its_viewer_are_open() {
+        for path in ["/openapi.json", "/docs", "/docs/index.html"] {
+            assert_eq!(requirement(&Method::GET, path), Requirement::Open, "{path}");
+        }
+        assert_eq!(
+            requirement(&Method::POST, "/openapi.json"),
+            Requirement::Key(Scope::Write)
         );
     }
 

@@ -10,17 +10,20 @@ use orchestrator_domain::{
     RoomName, Stream, StreamStatus, StreamView, ValidationError,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 
 /// `POST /streams`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateStreamRequest {
-    /// Room to use; `room-<id>` when absent.
+    /// Room to use (letters, digits, `_`, `-`, `.`); `room-<id>` when absent.
+    #[schema(example = "launch")]
     pub room_name: Option<String>,
     /// Initial metadata (a JSON object).
+    #[schema(value_type = Option<Object>, example = json!({"title": "Launch day"}))]
     pub metadata: Option<serde_json::Value>,
 }
 
@@ -82,12 +85,14 @@ fn required_identity(raw: Option<String>) -> Result<Identity, ValidationError> {
 }
 
 /// `PATCH /streams/:id`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateStreamRequest {
     /// Target status.
+    #[schema(value_type = Option<crate::openapi::schemas::StreamStatusDoc>)]
     pub status: Option<String>,
-    /// Merge patch for the metadata.
+    /// Merge patch for the metadata (JSON Merge Patch: `null` removes a key).
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     /// Required current version.
     pub version: Option<u64>,
@@ -107,14 +112,17 @@ impl UpdateStreamRequest {
 }
 
 /// `POST /streams/:id/join`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JoinRequest {
     /// The participant's identity (required).
+    #[schema(value_type = String, required = true, example = "ada")]
     pub participant_name: Option<String>,
     /// Participant metadata (a JSON object).
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     /// `host` or `viewer` (default).
+    #[schema(value_type = Option<crate::openapi::schemas::RoleDoc>)]
     pub role: Option<String>,
 }
 
@@ -136,10 +144,11 @@ impl TryFrom<JoinRequest> for JoinStream {
 }
 
 /// `POST /streams/:id/leave`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LeaveRequest {
     /// The participant's identity (required).
+    #[schema(value_type = String, required = true, example = "ada")]
     pub participant_name: Option<String>,
 }
 
@@ -154,7 +163,7 @@ impl LeaveRequest {
 }
 
 /// Answer of `POST /streams/:id/join`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JoinResponse {
     /// LiveKit access token.
@@ -164,6 +173,7 @@ pub struct JoinResponse {
     /// The participant's identity.
     pub participant_name: String,
     /// The role granted.
+    #[schema(value_type = crate::openapi::schemas::RoleDoc)]
     pub role: Role,
     /// Where media clients connect.
     pub ws_url: String,
@@ -239,7 +249,7 @@ impl<'a> From<&'a StreamView> for StreamWithRoster<'a> {
 }
 
 /// A participant in `GET /streams/:id/state`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StateParticipant {
     /// Participant id.
@@ -247,6 +257,7 @@ pub struct StateParticipant {
     /// Identity.
     pub identity: String,
     /// Role.
+    #[schema(value_type = crate::openapi::schemas::RoleDoc)]
     pub role: Role,
     /// When the current session joined.
     pub joined_at: DateTime<Utc>,
@@ -255,12 +266,13 @@ pub struct StateParticipant {
 }
 
 /// Answer of `GET /streams/:id/state`: what a dashboard needs, and the seq to resume from.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamState {
     /// The stream.
     pub stream_id: String,
     /// Its status.
+    #[schema(value_type = crate::openapi::schemas::StreamStatusDoc)]
     pub status: StreamStatus,
     /// Everyone who joined, when at most 100 did (see `participantsTruncated`).
     pub participants: Vec<StateParticipant>,
@@ -269,6 +281,7 @@ pub struct StreamState {
     /// Participants present now.
     pub active_participants: u64,
     /// Who is present, by role, and how many ever joined.
+    #[schema(value_type = crate::openapi::schemas::AudienceDoc)]
     pub audience: Audience,
     /// When it became active.
     pub started_at: Option<DateTime<Utc>>,
@@ -277,6 +290,7 @@ pub struct StreamState {
     /// When it stopped.
     pub stopped_at: Option<DateTime<Utc>>,
     /// Operator metadata.
+    #[schema(value_type = Object)]
     pub metadata: Metadata,
     /// Seq of the latest event (subscribe with `afterSeq` = this to miss nothing).
     pub seq: u64,
@@ -387,7 +401,7 @@ impl ParticipantParams {
 }
 
 /// Answer of `GET /health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok`.
     pub status: &'static str,

@@ -4,13 +4,16 @@
 //! ```json
 //! {"error": {"code": "invalid_field", "message": "roomName must not be empty",
 //!            "statusCode": 400, "field": "roomName",
-//!            "fields": [{"field": "roomName", "message": "roomName must not be empty"}]}}
+//!            "fields": [{"field": "roomName", "message": "roomName must not be empty"}],
+//!            "requestId": "5b0e…"}}
 //! ```
 //!
 //! `error.message` and `error.statusCode` are what the original product answered (its client
 //! shows `error.message`); `error.code` is the stable machine code clients branch on, as in
 //! Stripe-style APIs. Validation errors name the field at fault in `field` and list every
-//! refused field in `fields`, so a client can fix them all in one round.
+//! refused field in `fields`, so a client can fix them all in one round. `requestId` is the
+//! request's id (its `X-Request-Id`, see [`crate::request_tracing`]), so a report quoting an
+//! error body leads to the request's log lines.
 
 use std::fmt;
 
@@ -19,6 +22,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use orchestrator_domain::{StreamError, TransitionError, ValidationError};
 use serde::Serialize;
+
+use crate::request_tracing::RequestId;
 
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECS: u64 = 1;
@@ -64,6 +69,8 @@ struct Body<'a> {
     field: Option<&'a str>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     fields: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<RequestId>,
 }
 
 impl ApiError {
@@ -162,6 +169,8 @@ impl ApiError {
                 status_code: self.status.as_u16(),
                 field: self.field(),
                 fields: &self.fields,
+                // Rendered while the request is handled, inside its request-id scope.
+                request_id: RequestId::current(),
             },
         }
     }

@@ -16,14 +16,16 @@
 //! - [`cors`]: [`CorsLayer`](cors::CorsLayer), CORS for browsers on every route of the port.
 //! - [`dto`]: request and response shapes (the public contract).
 //! - [`idempotency`]: `Idempotency-Key` middleware on the mutating stream routes.
-//! - [`metrics`]: webhook outcome counters at `/metrics`.
+//! - [`metrics`]: `/metrics` (every family of the process) and the webhook outcome counter.
+//! - [`request_tracing`]: request ids (`X-Request-Id`), the access log and the HTTP metrics.
+//! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` and its viewer at `/docs`.
 //! - [`routes`]: `streams`, `webhooks`, `health`; [`configure`] mounts them all.
 //! - [`dashboard`]: the operator's live dashboard at `/dashboard` (embedded HTML/CSS/JS).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::web;
+use orchestrator_domain::readiness::Readiness;
 use orchestrator_domain::{StreamService, WebhookIntake};
 
 pub mod auth;
@@ -35,6 +37,8 @@ pub mod error;
 pub mod idempotency;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
+pub mod request_tracing;
 pub mod routes;
 
 pub use body::JsonBody;
@@ -54,8 +58,10 @@ pub struct HttpState {
     pub started_at: Instant,
     /// Idempotency keys of the mutating routes.
     pub idempotency: orchestrator_domain::idempotency::Idempotency,
-    /// Webhook outcome counters.
-    pub webhook_metrics: Arc<metrics::WebhookMetrics>,
+    /// Renders every metric of the process for `/metrics` (empty without).
+    pub metrics: Option<metrics::Exposition>,
+    /// Whether this instance should receive traffic (`/health/ready`).
+    pub readiness: Readiness,
 }
 
 impl std::fmt::Debug for HttpState {
@@ -86,6 +92,7 @@ pub fn configure(state: HttpState) -> impl FnOnce(&mut web::ServiceConfig) + Clo
             .configure(routes::events::configure)
             .configure(routes::webhooks::configure)
             .configure(metrics::configure)
+            .configure(openapi::configure)
             .configure(dashboard::configure);
     }
 }

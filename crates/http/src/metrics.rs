@@ -1,55 +1,97 @@
-//! Counters of what webhooks did, shown at `GET /metrics` in Prometheus' text format. Atomics
-//! only: counting costs nothing on the request path.
+//! `GET /metrics`: every family of the process in Prometheus' text format, and the webhook
+//! outcome counter this crate feeds.
+//!
+//! The adapters count through the `metrics` facade; the app installs the one recorder (the
+//! Prometheus exporter) and hands this crate its rendering as an [`Exposition`], so this crate
+//! knows no exposition format. Without one (a test app), `/metrics` is empty.
+//!
+//! `orchestrator_webhooks_total{outcome}` (the name and labels of the hand-written counter it
+//! replaces): what became of LiveKit webhooks —
+//! `applied` (changed a stream), `unchanged` (matched a stream, changed nothing: already known
+//! or stale), `duplicate` (a redelivery), `ignored_type` (an event type the orchestrator does
+//! not act on), `room_not_live` (a `room_started` / `room_finished` for a room no live stream
+//! uses: what our own create and stop produce, because LiveKit reports the room starting
+//! before its stream is stored and finishing after the stream stopped), `unknown_room` (any
+//! other report about a room no live stream uses: worth a look), `rejected` (not signed by our
+//! LiveKit, or not a webhook). Every outcome is present from the start, at 0.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fmt;
+use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 
 use crate::HttpState;
 
-/// What became of verified webhooks.
-#[derive(Debug, Default)]
-pub struct WebhookMetrics {
-    /// Changed a stream.
-    pub applied: AtomicU64,
-    /// Matched a stream, changed nothing (already known, or stale).
-    pub unchanged: AtomicU64,
-    /// Redelivered: an event id seen within the dedupe window.
-    pub duplicates: AtomicU64,
-    /// An event type the orchestrator does not act on.
-    pub ignored_types: AtomicU64,
-    /// For a room no live stream uses.
-    pub unknown_rooms: AtomicU64,
-    /// Refused: not signed by our LiveKit.
-    pub rejected: AtomicU64,
+/// Renders every metric of the process in Prometheus' text format.
+#[derive(Clone)]
+pub struct Exposition(Arc<dyn Fn() -> String + Send + Sync>);
+
+impl Exposition {
+    /// An exposition rendered by `render`.
+    pub fn new(render: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        Self(Arc::new(render))
+    }
 }
 
-impl WebhookMetrics {
-    /// Adds one to `counter`.
-    pub fn count(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+impl fmt::Debug for Exposition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Exposition")
+    }
+}
+
+/// What became of a webhook (the `outcome` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookCount {
+    /// Changed a stream.
+    Applied,
+    /// Matched a stream, changed nothing.
+    Unchanged,
+    /// A redelivery.
+    Duplicate,
+    /// An event type not acted on.
+    IgnoredType,
+    /// A room lifecycle report for a room no live stream uses (our own create and stop).
+    RoomNotLive,
+    /// Any other report for a room no live stream uses.
+    UnknownRoom,
+    /// Not signed by our LiveKit, or not a webhook.
+    Rejected,
+}
+
+impl WebhookCount {
+    const ALL: [WebhookCount; 7] = [
+        WebhookCount::Applied,
+        WebhookCount::Unchanged,
+        WebhookCount::Duplicate,
+        WebhookCount::IgnoredType,
+        WebhookCount::RoomNotLive,
+        WebhookCount::UnknownRoom,
+        WebhookCount::Rejected,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            WebhookCount::Applied => "applied",
+            WebhookCount::Unchanged => "unchanged",
+            WebhookCount::Duplicate => "duplicate",
+            WebhookCount::IgnoredType => "ignored_type",
+            WebhookCount::RoomNotLive => "room_not_live",
+            WebhookCount::UnknownRoom => "unknown_room",
+            WebhookCount::Rejected => "rejected",
+        }
     }
 
-    fn render(&self) -> String {
-        let outcomes = [
-            ("applied", &self.applied),
-            ("unchanged", &self.unchanged),
-            ("duplicate", &self.duplicates),
-            ("ignored_type", &self.ignored_types),
-            ("unknown_room", &self.unknown_rooms),
-            ("rejected", &self.rejected),
-        ];
-        let mut text = String::from(
-            "# HELP orchestrator_webhooks_total LiveKit webhooks received, by outcome.\n\
-             # TYPE orchestrator_webhooks_total counter\n",
-        );
-        for (outcome, counter) in outcomes {
-            text.push_str(&format!(
-                "orchestrator_webhooks_total{{outcome=\"{outcome}\"}} {}\n",
-                counter.load(Ordering::Relaxed)
-            ));
-        }
-        text
+    /// Adds one webhook with this outcome.
+    pub fn count(self) {
+        metrics::counter!("orchestrator_webhooks_total", "outcome" => self.label()).increment(1);
+    }
+}
+
+/// Makes every webhook outcome visible at 0 (called once by the app after it installed the
+/// recorder), so a dashboard sees every series from the start.
+pub fn init() {
+    for outcome in WebhookCount::ALL {
+        metrics::counter!("orchestrator_webhooks_total", "outcome" => outcome.label()).increment(0);
     }
 }
 
@@ -62,8 +104,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
+/// Every metric of the process, in Prometheus' text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4",
+         body = String, content_type = "text/plain; version=0.0.4"),
+    )
+)]
+pub(crate) async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
+    let text = state
+        .metrics
+        .as_ref()
+        .map(|exposition| (exposition.0)())
+        .unwrap_or_default();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.webhook_metrics.render())
+        .body(text)
 }

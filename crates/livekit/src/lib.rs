@@ -9,13 +9,14 @@
 //!
 //! - [`config`]: [`LiveKitConfig`], credentials and room/token settings.
 //! - [`media`]: [`LiveKitMedia`], the RoomService calls, with LiveKit errors sorted into
-//!   not-found / unavailable / rejected.
+//!   not-found / unavailable / rejected; `metered`: each call counted and timed.
 //! - [`tokens`]: [`LiveKitTokens`], least-privilege join tokens.
 //! - [`webhook`]: [`SignedWebhooks`], the domain's webhook verifier port: signature check and
 //!   translation into domain events.
 
 pub mod config;
 pub mod media;
+mod metered;
 pub mod tokens;
 pub mod webhook;
 

@@ -1,4 +1,5 @@
-//! RoomService calls through `livekit_api::services::room::RoomClient`.
+//! RoomService calls through `livekit_api::services::room::RoomClient`, each counted and timed
+//! (see `metered`).
 
 use std::fmt;
 
@@ -10,6 +11,12 @@ use orchestrator_domain::ports::{MediaError, MediaParticipant, MediaRoom, MediaS
 use orchestrator_domain::{Identity, RoomName};
 
 use crate::config::LiveKitConfig;
+use crate::metered::observed;
+
+/// The room the readiness probe asks LiveKit about: a name no stream is expected to use, so
+/// LiveKit answers with an empty list (at most this one room) at the cost of a lookup, whatever
+/// the number of rooms.
+const PROBE_ROOM: &str = "__orchestrator_readiness_probe";
 
 /// The media-server port on LiveKit's RoomService.
 pub struct LiveKitMedia {
@@ -77,22 +84,23 @@ fn media_room(room: proto::Room) -> MediaRoom {
 #[async_trait]
 impl MediaServer for LiveKitMedia {
     async fn create_room(&self, room: &RoomName) -> Result<MediaRoom, MediaError> {
-        self.client
-            .create_room(room.as_str(), self.room_options.clone())
-            .await
-            .map(media_room)
-            .map_err(classify)
+        let call = self
+            .client
+            .create_room(room.as_str(), self.room_options.clone());
+        observed("create_room", async {
+            call.await.map(media_room).map_err(classify)
+        })
+        .await
     }
 
     async fn delete_room(&self, room: &RoomName) -> Result<(), MediaError> {
-        self.client
-            .delete_room(room.as_str())
-            .await
-            .map_err(classify)
+        let call = self.client.delete_room(room.as_str());
+        observed("delete_room", async { call.await.map_err(classify) }).await
     }
 
     async fn list_rooms(&self) -> Result<Vec<MediaRoom>, MediaError> {
-        let rooms = self.client.list_rooms(Vec::new()).await.map_err(classify)?;
+        let call = self.client.list_rooms(Vec::new());
+        let rooms = observed("list_rooms", async { call.await.map_err(classify) }).await?;
         Ok(rooms.into_iter().map(media_room).collect())
     }
 
@@ -100,11 +108,9 @@ impl MediaServer for LiveKitMedia {
         &self,
         room: &RoomName,
     ) -> Result<Vec<MediaParticipant>, MediaError> {
-        let participants = self
-            .client
-            .list_participants(room.as_str())
-            .await
-            .map_err(classify)?;
+        let call = self.client.list_participants(room.as_str());
+        let participants =
+            observed("list_participants", async { call.await.map_err(classify) }).await?;
         Ok(participants
             .into_iter()
             .map(|p| MediaParticipant {
@@ -120,10 +126,10 @@ impl MediaServer for LiveKitMedia {
         room: &RoomName,
         identity: &Identity,
     ) -> Result<(), MediaError> {
-        self.client
-            .remove_participant(room.as_str(), identity.as_str())
-            .await
-            .map_err(classify)
+        let call = self
+            .client
+            .remove_participant(room.as_str(), identity.as_str());
+        observed("remove_participant", async { call.await.map_err(classify) }).await
     }
 
     async fn update_room_metadata(
@@ -131,10 +137,17 @@ impl MediaServer for LiveKitMedia {
         room: &RoomName,
         metadata: &str,
     ) -> Result<(), MediaError> {
-        self.client
-            .update_room_metadata(room.as_str(), metadata)
-            .await
-            .map(drop)
-            .map_err(classify)
+        let call = self.client.update_room_metadata(room.as_str(), metadata);
+        observed("update_room_metadata", async {
+            call.await.map(drop).map_err(classify)
+        })
+        .await
+    }
+
+    /// A listing filtered to one unlikely room name: LiveKit checks the credentials and
+    /// answers, without returning its rooms.
+    async fn reachable(&self) -> Result<(), MediaError> {
+        let call = self.client.list_rooms(vec![PROBE_ROOM.to_owned()]);
+        observed("probe", async { call.await.map(drop).map_err(classify) }).await
     }
 }

@@ -27,14 +27,16 @@
 //! - [`Reconciler`], [`ReconcilerConfig`], [`Report`], [`ReconcileError`]: the use case.
 //! - `pass`: one pass over the live streams.
 //! - `lease`: keeping the lease during a pass; `pacer`: spacing LiveKit calls.
+//! - `metered`: passes, progress, repairs, lease changes and lag, for `/metrics`.
 
 mod lease;
+mod metered;
 mod pacer;
 mod pass;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use orchestrator_domain::coordination::LeaseStore;
 use orchestrator_domain::ports::MediaServer;
@@ -92,6 +94,7 @@ pub struct Reconciler {
     leases: Arc<dyn LeaseStore>,
     holder: String,
     config: ReconcilerConfig,
+    tracker: Arc<metered::Tracker>,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -118,6 +121,7 @@ impl Reconciler {
             leases,
             holder: holder.into(),
             config,
+            tracker: Arc::default(),
         }
     }
 
@@ -127,11 +131,21 @@ impl Reconciler {
     /// [`ReconcileError`]; nothing half-done is left behind, the next pass retries.
     pub async fn run_once(&self) -> Result<Option<Report>, ReconcileError> {
         let ttl = self.config.lease_ttl();
-        let Some(lease) = lease::Held::acquire(&*self.leases, LEASE, &self.holder, ttl).await?
-        else {
+        let started = Instant::now();
+        let acquired = lease::Held::acquire(&*self.leases, LEASE, &self.holder, ttl).await;
+        let Some(lease) = acquired.inspect_err(|_| self.tracker.stopped(false))? else {
+            self.tracker.standby();
             return Ok(None);
         };
-        pass::Pass::new(self, lease).run().await.map(Some)
+        self.tracker.lease(true);
+        let outcome = pass::Pass::new(self, lease).run().await;
+        match &outcome {
+            Ok(_) => self.tracker.completed(started.elapsed()),
+            Err(err) => self
+                .tracker
+                .stopped(matches!(err, ReconcileError::LostLease)),
+        }
+        outcome.map(Some)
     }
 
     /// Runs a pass every interval until `shutdown` resolves — also in the middle of a pass —
@@ -145,6 +159,7 @@ impl Reconciler {
                 () = &mut shutdown => break,
                 _ = ticks.tick() => {}
             }
+            self.tracker.report_lag();
             let outcome = tokio::select! {
                 () = &mut shutdown => break,
                 outcome = self.run_once() => outcome,
@@ -165,6 +180,7 @@ impl Reconciler {
             }
         }
         lease::release(&*self.leases, LEASE, &self.holder).await;
+        self.tracker.released();
     }
 }
 

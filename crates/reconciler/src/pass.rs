@@ -98,6 +98,9 @@ impl<'a> Pass<'a> {
     /// Compares one stream with its room (`None`: LiveKit has no such room) and heals it.
     async fn check(&mut self, stream: &Stream, room: Option<u32>) -> Result<(), ReconcileError> {
         self.report.streams_checked += 1;
+        crate::metered::stream_checked();
+        // A long pass keeps the lag current, so a pass that never ends shows as one.
+        self.reconciler.tracker.report_lag();
         let participants = match room {
             Some(count) if u64::from(count) == stream.audience.connected => return Ok(()),
             // Missing from the listing: gone, or created after it; LiveKit says which. None
@@ -111,6 +114,7 @@ impl<'a> Pass<'a> {
             .reconcile_stream(stream.id, participants.as_deref())
             .await?;
         self.report.events += events.len();
+        crate::metered::repaired(events.len());
         Ok(())
     }
 

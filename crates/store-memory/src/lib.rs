@@ -101,6 +101,10 @@ impl MemoryStore {
     /// Publishes under the lock, so subscribers see each stream's events in seq order.
     fn publish(&self, event: Option<&StreamEvent>) {
         if let Some(event) = event {
+            // The instance's live feed: what `orchestrator_events_published_total` counts (the
+            // Redis store counts the same where its subscription receives events).
+            metrics::counter!("orchestrator_events_published_total", "type" => event.kind.as_str())
+                .increment(1);
             // No subscriber is not an error: the event is in the log.
             let _ = self.feed.send(event.clone());
         }

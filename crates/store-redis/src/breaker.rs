@@ -32,6 +32,7 @@ impl Breaker {
     /// [`StoreError::Unavailable`] while Redis is known to be unreachable.
     pub(crate) fn check(&self, client: &Client) -> Result<(), StoreError> {
         if self.open.load(Ordering::Acquire) {
+            crate::metered::failed_fast();
             return Err(StoreError::Unavailable(
                 "Redis is not answering (failing fast until it does)".into(),
             ));
@@ -39,6 +40,7 @@ impl Breaker {
         match client.state() {
             ClientState::Connected => Ok(()),
             ClientState::Connecting | ClientState::Disconnected | ClientState::Disconnecting => {
+                crate::metered::failed_fast();
                 Err(StoreError::Unavailable(
                     "not connected to Redis (reconnecting)".into(),
                 ))
@@ -49,8 +51,10 @@ impl Breaker {
     /// Notes a failed command; a timeout or an I/O failure opens the breaker and starts the
     /// probe that will close it.
     pub(crate) fn failed(self: &Arc<Self>, client: &Client, err: &Error) {
+        crate::metered::failed(err);
         let outage = matches!(err.kind(), ErrorKind::Timeout | ErrorKind::IO);
         if outage && !self.open.swap(true, Ordering::AcqRel) {
+            crate::metered::breaker_open(true);
             tracing::warn!(error = %err, "Redis stopped answering; failing fast until it does");
             let breaker = Arc::clone(self);
             let client = client.clone();
@@ -64,6 +68,7 @@ impl Breaker {
             let answered = tokio::time::timeout(PROBE_EVERY, client.ping::<String>(None)).await;
             if matches!(answered, Ok(Ok(_))) {
                 self.open.store(false, Ordering::Release);
+                crate::metered::breaker_open(false);
                 tracing::info!("Redis answers again");
                 return;
             }

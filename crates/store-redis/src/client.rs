@@ -130,6 +130,7 @@ impl Connection {
             Ok(Err(err)) => return Err(ConnectError::Unreachable(err.to_string())),
             Err(_) => return Err(ConnectError::Unreachable("connection timed out".into())),
         }
+        crate::metered::breaker_open(false);
         Ok(Self {
             client,
             keys: Keys::new(&config.key_prefix),

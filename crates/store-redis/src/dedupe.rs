@@ -20,6 +20,7 @@ use orchestrator_domain::ports::StoreError;
 
 use crate::client::Connection;
 use crate::lease::{px, tag_safe};
+use crate::metered::Timed;
 
 /// Webhook dedupe in Redis; see the [module docs](self) for keys and round trips.
 #[derive(Debug, Clone)]
@@ -68,8 +69,8 @@ impl RedisWebhookDedupe {
                 vec![self.key(event_id)],
                 vec![delivery.to_owned(), px(ttl).to_string()],
             )
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "script:webhook_dedupe")
+            .await?;
         Ok(first == 1)
     }
 }
@@ -88,8 +89,8 @@ impl WebhookDedupe for RedisWebhookDedupe {
             .conn
             .client
             .del(self.key(event_id))
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "webhook_forget")
+            .await?;
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ use orchestrator_domain::ports::{EventFeed, EventLog, StoreError};
 use orchestrator_domain::{StreamEvent, StreamId};
 use tokio_stream::wrappers::BroadcastStream;
 
+use crate::metered::Timed;
 use crate::streams::RedisStore;
 
 /// Splits an event's JSON around the value of its `seq`, so a script can number the event
@@ -45,8 +46,8 @@ impl EventLog for RedisStore {
                 "+",
                 Some(limit as u64),
             )
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "xrange")
+            .await?;
         entries
             .into_iter()
             .map(|(_, fields)| {
@@ -76,8 +77,8 @@ impl EventLog for RedisStore {
                 vec![self.conn.keys.tagged("meta", "epoch")],
                 vec![uuid::Uuid::new_v4().to_string()],
             )
+            .timed(&self.conn, "script:epoch")
             .await
-            .map_err(|err| self.conn.failed(err))
     }
 }
 

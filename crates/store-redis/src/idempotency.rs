@@ -23,6 +23,7 @@ use orchestrator_domain::ports::StoreError;
 
 use crate::client::{ConnectError, Connection};
 use crate::lease::{px, tag_safe};
+use crate::metered::Timed;
 use crate::sealing::Sealer;
 
 /// KEYS: req. ARGV: fingerprint, lock ttl ms, attempt (unique per call). Returns
@@ -85,8 +86,8 @@ impl RedisIdempotency {
                     attempt.to_owned(),
                 ],
             )
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "script:idempotency_begin")
+            .await?;
         match parse_begin(reply)? {
             IdempotencyBegin::Completed(StoredAnswer(sealed)) => Ok(IdempotencyBegin::Completed(
                 StoredAnswer(self.sealer.open(&sealed)?),
@@ -167,8 +168,8 @@ impl IdempotencyStore for RedisIdempotency {
         let _: i64 = self
             .complete
             .evalsha_with_reload(&self.conn.client, vec![self.key(key)], args)
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "script:idempotency_complete")
+            .await?;
         Ok(())
     }
 
@@ -181,8 +182,8 @@ impl IdempotencyStore for RedisIdempotency {
                 vec![self.key(key)],
                 vec![fingerprint.to_owned()],
             )
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "script:idempotency_abandon")
+            .await?;
         Ok(())
     }
 }

@@ -25,6 +25,7 @@ use orchestrator_domain::coordination::{LeaseGrant, LeaseStore};
 use orchestrator_domain::ports::StoreError;
 
 use crate::client::Connection;
+use crate::metered::Timed;
 
 /// KEYS: holder, fence. ARGV: holder, ttl ms. Returns the token, or nil if another holder has
 /// the lease. The holder is matched up to the last `|`, so holders may contain `|`.
@@ -104,8 +105,8 @@ impl LeaseStore for RedisLeases {
                 vec![self.key(name, "holder"), self.key(name, "fence")],
                 vec![holder.to_owned(), px(ttl).to_string()],
             )
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "script:lease_acquire")
+            .await?;
         Ok(token.map(|token| LeaseGrant { token }))
     }
 
@@ -124,8 +125,8 @@ impl LeaseStore for RedisLeases {
                 vec![self.key(name, "holder")],
                 vec![format!("{holder}|{token}"), px(ttl).to_string()],
             )
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "script:lease_renew")
+            .await?;
         Ok(renewed == 1)
     }
 
@@ -138,8 +139,8 @@ impl LeaseStore for RedisLeases {
                 vec![self.key(name, "holder")],
                 vec![format!("{holder}|{token}")],
             )
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "script:lease_release")
+            .await?;
         Ok(())
     }
 
@@ -149,8 +150,8 @@ impl LeaseStore for RedisLeases {
             .conn
             .client
             .get(self.key(name, "holder"))
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "lease_get")
+            .await?;
         let Some(current) = current else {
             return Ok(false);
         };

@@ -17,6 +17,7 @@
 //! - [`client`]: connection set-up (fail fast, command timeout, reconnection), key scheme,
 //!   fred error → [`StoreError`](orchestrator_domain::ports::StoreError) mapping; `breaker`: refusing at
 //!   once while Redis is down instead of waiting for each command's timeout.
+//! - `metered`: command latency and errors, the breaker's state (Prometheus metrics).
 //! - `scripts`: the Lua scripts.
 //! - [`streams`]: [`RedisStore`], the stream repository (keys and round trips are tabled in
 //!   its docs); `participants`: its participant half; `events`: its event log.
@@ -28,6 +29,7 @@ pub mod dedupe;
 mod events;
 pub mod idempotency;
 pub mod lease;
+mod metered;
 mod participants;
 mod scripts;
 mod sealing;

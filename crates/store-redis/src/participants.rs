@@ -18,6 +18,7 @@ use orchestrator_domain::{
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::metered::Timed;
 use crate::streams::{encode, parse_count, RedisStore};
 
 /// A participant record as `participant.lua` writes it.
@@ -176,8 +177,8 @@ impl RedisStore {
                 ],
                 args,
             )
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "script:participant")
+            .await?;
         applied(id, identity, ctx, &answer)
     }
 
@@ -190,8 +191,8 @@ impl RedisStore {
             .conn
             .client
             .hget(self.keys(&id).people, identity.as_str())
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "hget")
+            .await?;
         record
             .map(|json| decode_record(identity.clone(), &json).map(|(_, p)| p))
             .transpose()
@@ -220,8 +221,9 @@ impl RedisStore {
                     query.limit.to_string(),
                 ],
             )
+            .timed(&self.conn, "script:page")
             .await
-            .map_err(|err| ListError::Store(self.conn.failed(err)))?;
+            .map_err(ListError::Store)?;
         let mut items = Vec::with_capacity(query.limit.min(found.len() / 3));
         let mut last_place = None;
         for item in found.chunks_exact(3).take(query.limit) {

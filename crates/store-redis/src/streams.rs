@@ -51,6 +51,7 @@ use tokio::sync::broadcast;
 
 use crate::client::{ConnectError, Connection, RedisConfig};
 use crate::events::split_at_seq;
+use crate::metered::Timed;
 use crate::scripts::Scripts;
 use crate::subscriber::Subscriber;
 
@@ -145,8 +146,8 @@ impl RedisStore {
             .conn
             .client
             .hmget(self.keys(id).stream, READ_FIELDS.to_vec())
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "hmget")
+            .await?;
         decode_stream(fields)
     }
 
@@ -162,8 +163,8 @@ impl RedisStore {
                     vec![self.room_key(room)],
                     vec![id.to_string(), replaceable.clone()],
                 )
-                .await
-                .map_err(|err| self.conn.failed(err))?;
+                .timed(&self.conn, "script:claim_room")
+                .await?;
             if answer == "ok" {
                 return Ok(());
             }
@@ -196,7 +197,7 @@ impl RedisStore {
                 .await
                 .map_err(|err| self.conn.failed(err))?;
         }
-        let _: Vec<i64> = pipeline.all().await.map_err(|err| self.conn.failed(err))?;
+        let _: Vec<i64> = pipeline.all().timed(&self.conn, "pipeline:index").await?;
         Ok(())
     }
 
@@ -217,8 +218,8 @@ impl RedisStore {
                     self.channel.clone(),
                 ],
             )
+            .timed(&self.conn, "script:insert")
             .await
-            .map_err(|err| self.conn.failed(err))
     }
 
     /// Runs `apply.lua`: stores `next` and its `event` if the stream is still at the version
@@ -264,8 +265,8 @@ impl RedisStore {
                     retention,
                 ],
             )
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "script:apply")
+            .await?;
         match answer.first().map(String::as_str) {
             Some("ok") => Ok(Some(parse_count(answer.get(1), "seq")?)),
             Some("missing") => Err(ApplyError::NotFound),
@@ -282,8 +283,8 @@ impl RedisStore {
                 .conn
                 .client
                 .zrem(self.index_key(true), index_member(stream))
-                .await
-                .map_err(|err| self.conn.failed(err))?;
+                .timed(&self.conn, "zrem")
+                .await?;
             Ok(())
         };
         let (released, unlisted) =
@@ -300,8 +301,8 @@ impl RedisStore {
                 vec![self.room_key(room)],
                 vec![id.to_string()],
             )
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "script:release_room")
+            .await?;
         Ok(())
     }
 
@@ -326,8 +327,8 @@ impl RedisStore {
                 Some(Limit::from((0, LIST_BATCH))),
                 false,
             )
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "zrange")
+            .await?;
         if members.is_empty() {
             return Ok(Vec::new());
         }
@@ -340,8 +341,10 @@ impl RedisStore {
                 .await
                 .map_err(|err| self.conn.failed(err))?;
         }
-        let rows: Vec<Vec<Option<String>>> =
-            pipeline.all().await.map_err(|err| self.conn.failed(err))?;
+        let rows: Vec<Vec<Option<String>>> = pipeline
+            .all()
+            .timed(&self.conn, "pipeline:read_streams")
+            .await?;
         let mut batch = Vec::with_capacity(members.len());
         let mut gone = Vec::new();
         for (member, fields) in members.into_iter().zip(rows) {
@@ -471,8 +474,8 @@ impl StreamRepository for RedisStore {
             .conn
             .client
             .get(self.room_key(room))
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "get")
+            .await?;
         let Some(id) = holder.and_then(|h| StreamId::parse(&h).ok()) else {
             return Ok(None);
         };
@@ -584,8 +587,8 @@ impl StreamRepository for RedisStore {
             .conn
             .client
             .ping(None)
-            .await
-            .map_err(|err| self.conn.failed(err))?;
+            .timed(&self.conn, "ping")
+            .await?;
         Ok(())
     }
 }

@@ -62,6 +62,7 @@ impl Subscriber {
                         match serde_json::from_str::<StreamEvent>(&json) {
                             // No receiver is fine: nobody is watching right now.
                             Ok(event) => {
+                                crate::metered::published(&event);
                                 let _ = feed.send(event);
                             }
                             Err(err) => {

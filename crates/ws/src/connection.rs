@@ -40,6 +40,7 @@ pub(crate) struct Connection {
     pub(crate) shutdown: CancellationToken,
     /// This connection's place among its key's connections, given back when it ends.
     pub(crate) _slot: Option<KeySlot>,
+    pub(crate) metrics: crate::metered::ConnectionMetrics,
 }
 
 /// The `streamId` a client sent, as errors name it: whole when it is a stream id, else an
@@ -301,6 +302,7 @@ impl Connection {
         match next {
             Next::Event { frame, .. } | Next::Audience { frame, .. } => {
                 self.send_frame(frame).await?;
+                self.metrics.delivered();
             }
             Next::ResyncRequired { stream, after_seq } => {
                 self.send(json!({
@@ -324,6 +326,7 @@ impl Connection {
                 .await?;
             }
             Next::Overflow => {
+                self.metrics.slow_consumer();
                 let positions: Vec<(StreamId, u64)> = self.subscriber.positions().collect();
                 let reason = match positions.as_slice() {
                     [(_, seq)] => format!("slow consumer; resume from seq {seq}"),

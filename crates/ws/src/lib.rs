@@ -46,6 +46,7 @@
 //! - `connection`: one client's loop (reads, deliveries, heartbeats, shutdown).
 //! - `frames`: frames refused on their header, before their payload is buffered.
 //! - [`KeyConnections`] (`limits`): connections per operator key.
+//! - `metered`: open connections, deliveries and slow-consumer closes, for `/metrics`.
 
 use std::time::Duration;
 
@@ -69,6 +70,8 @@ pub use limits::KeyConnections;
 
 pub mod message;
 pub use message::{parse, ClientMessage};
+
+mod metered;
 
 /// Serializes an event once into the `event` message shared by every subscriber (and an
 /// audience update once into the `audience` message).
@@ -243,6 +246,7 @@ async fn upgrade(
         last_heard: Instant::now(),
         shutdown: state.shutdown.clone(),
         _slot: slot,
+        metrics: metered::ConnectionMetrics::opened(),
     };
     actix_web::rt::spawn(connection.run());
     response

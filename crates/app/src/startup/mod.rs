@@ -10,7 +10,9 @@
 //! - `media`: LiveKit, or the embedded emulator.
 //! - `stores`: the storage ports, in memory or on Redis.
 //! - `transports`: the HTTP server (REST + WebSocket) and the gRPC service.
+//! - `health`: the background readiness checks (LiveKit, the store).
 
+mod health;
 mod media;
 mod stores;
 mod transports;
@@ -25,6 +27,7 @@ use livekit_emulator::Emulator;
 use orchestrator_domain::access::Access;
 use orchestrator_domain::idempotency::{Idempotency, IdempotencyPolicy};
 use orchestrator_domain::ports::{EventLog, MediaServer, RandomIds, SystemClock};
+use orchestrator_domain::readiness::Readiness;
 use orchestrator_domain::service::Ports;
 use orchestrator_domain::{StreamService, WebhookIntake};
 use orchestrator_grpc::GrpcState;
@@ -60,6 +63,9 @@ pub struct Application {
     events: Arc<dyn EventLog>,
     shutdown: CancellationToken,
     grace: Duration,
+    checks: health::Checks,
+    settings: Settings,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 /// The use cases of this instance, shared by every transport.
@@ -73,6 +79,8 @@ pub(crate) struct Core {
     pub(crate) access: Access,
     /// Requests per second per key and per address, counted across transports.
     pub(crate) rate_limits: Arc<orchestrator_http::limits::RateLimits>,
+    pub(crate) media: Arc<dyn MediaServer>,
+    pub(crate) readiness: Readiness,
 }
 
 impl Application {
@@ -99,15 +107,27 @@ impl Application {
             settings.auth.ticket_ttl(),
         );
         announce_access(&access, http_addr);
+        let metrics = crate::telemetry::metrics::handle()?;
         let core = Core::wire(&settings, &stores, &livekit, &instance_id, access);
+        let checks = health::Checks {
+            readiness: core.readiness.clone(),
+            service: core.service.clone(),
+            media: core.media.clone(),
+        };
+        // Known before the first request: an instance that cannot reach LiveKit starts not
+        // ready rather than ready.
+        checks.run_once().await;
         let shutdown = CancellationToken::new();
         let http = transports::http_server(
             &settings,
             &core,
             &stores,
             http_listener,
-            checked.origins,
-            &shutdown,
+            transports::HttpExtras {
+                origins: checked.origins,
+                shutdown: &shutdown,
+                metrics: &metrics,
+            },
         )?;
         let grpc = transports::grpc_state(&settings, &core, &stores);
         Ok(Self {
@@ -123,6 +143,9 @@ impl Application {
             events: stores.events,
             shutdown,
             grace: Duration::from_secs(settings.http.shutdown_timeout_secs),
+            checks,
+            settings,
+            metrics,
         })
     }
 
@@ -167,9 +190,16 @@ impl Application {
         &self.instance_id
     }
 
-    /// Serves until `shutdown` resolves, then closes WebSocket connections (1001) and gRPC
-    /// subscriptions with where to resume, stops accepting, lets in-flight requests finish, and
-    /// stops the reconciler and the embedded emulator, all within `http.shutdown_timeout_secs`.
+    /// This instance's readiness (what `/health/ready` and gRPC health report).
+    pub fn readiness(&self) -> Readiness {
+        self.core.readiness.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains: readiness turns false at once while the
+    /// servers keep serving for `http.drain_grace_ms` (a load balancer moves traffic away);
+    /// then WebSocket connections are closed (1001) and gRPC subscriptions ended with where to
+    /// resume, the servers stop accepting, in-flight requests finish, and the reconciler and
+    /// the embedded emulator stop, all within `http.shutdown_timeout_secs`.
     ///
     /// # Errors
     /// When a server fails.
@@ -188,6 +218,14 @@ impl Application {
             self.grpc,
             token.clone().cancelled_owned(),
         ));
+        let checker = tokio::spawn(self.checks.clone().run(
+            Duration::from_millis(self.settings.http.readiness_check_interval_ms),
+            token.clone(),
+        ));
+        let upkeep = tokio::spawn(crate::telemetry::metrics::upkeep(
+            self.metrics.clone(),
+            token.clone(),
+        ));
         let grace = self.grace;
         let deadline = tokio::select! {
             result = &mut server => {
@@ -196,6 +234,8 @@ impl Application {
             }
             result = &mut grpc => return Err(grpc_failure(result)),
             () = shutdown => {
+                let drain_grace = Duration::from_millis(self.settings.http.drain_grace_ms);
+                drain(&self.checks.readiness, drain_grace, &mut server).await?;
                 tracing::info!("shutting down: draining in-flight requests");
                 let deadline = tokio::time::Instant::now() + grace;
                 // Subscriptions end at once (resume elsewhere); unary calls finish.
@@ -231,6 +271,7 @@ impl Application {
                 Err(_) => tracing::warn!("the embedded emulator did not stop in time; abandoned"),
             }
         }
+        let _ = tokio::join!(checker, upkeep);
         tracing::info!("stopped");
         Ok(())
     }
@@ -245,6 +286,7 @@ impl Core {
         access: Access,
     ) -> Self {
         let media: Arc<dyn MediaServer> = Arc::new(LiveKitMedia::new(livekit));
+        let readiness = Readiness::default();
         let service = StreamService::new(
             Ports {
                 streams: stores.streams.clone(),
@@ -276,7 +318,7 @@ impl Core {
             };
             Reconciler::new(
                 service.clone(),
-                media,
+                media.clone(),
                 stores.leases.clone(),
                 instance_id,
                 config,
@@ -289,7 +331,34 @@ impl Core {
             reconciler,
             access,
             rate_limits: transports::rate_limits(settings),
+            media,
+            readiness,
         }
+    }
+}
+
+/// Turns readiness false and keeps serving for `grace`, so a load balancer notices before the
+/// servers stop accepting.
+async fn drain(
+    readiness: &Readiness,
+    grace: Duration,
+    server: &mut std::pin::Pin<&mut actix_web::dev::Server>,
+) -> anyhow::Result<()> {
+    readiness.start_draining();
+    health::publish(readiness);
+    if grace.is_zero() {
+        return Ok(());
+    }
+    tracing::info!(
+        grace_ms = grace.as_millis() as u64,
+        "shutting down: not ready any more, still serving while the load balancer notices"
+    );
+    tokio::select! {
+        result = server.as_mut() => {
+            result.context("HTTP server failed")?;
+            anyhow::bail!("HTTP server stopped while draining");
+        }
+        () = tokio::time::sleep(grace) => Ok(()),
     }
 }
 

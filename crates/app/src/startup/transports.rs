@@ -8,8 +8,12 @@ use std::net::{IpAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
 use orchestrator_domain::access::KeyId;
 use orchestrator_grpc::auth::CallLimits;
 use orchestrator_grpc::{GrpcLimits, GrpcState, ProtoCodec};
@@ -17,7 +21,8 @@ use orchestrator_http::auth::Guard;
 use orchestrator_http::body::BodyTimeout;
 use orchestrator_http::cors::{AllowedOrigins, CorsLayer};
 use orchestrator_http::limits::{ConnectionLimit, Limited, Rate, RateLimits};
-use orchestrator_http::HttpState;
+use orchestrator_http::metrics::Exposition;
+use orchestrator_http::{request_tracing, HttpState};
 use orchestrator_realtime::{Hub, HubConfig};
 use orchestrator_ws::{JsonCodec, KeyConnections, WsConfig, WsState};
 use tokio_util::sync::CancellationToken;
@@ -26,62 +31,122 @@ use super::stores::Stores;
 use super::Core;
 use crate::settings::Settings;
 
+/// What the HTTP app is built from, once per actix worker.
+#[derive(Clone)]
+pub(crate) struct HttpParts {
+    pub(crate) state: HttpState,
+    pub(crate) ws: WsState,
+    pub(crate) origins: AllowedOrigins,
+    pub(crate) guard: Guard,
+    pub(crate) body_timeout: BodyTimeout,
+}
+
+impl HttpParts {
+    /// The parts for `settings` and `core`; `metrics` renders `/metrics`; `shutdown` closes
+    /// the WebSocket connections.
+    pub(crate) fn new(
+        settings: &Settings,
+        core: &Core,
+        stores: &Stores,
+        metrics: Option<Exposition>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let state = HttpState {
+            service: core.service.clone(),
+            webhooks: core.webhooks.clone(),
+            started_at: std::time::Instant::now(),
+            idempotency: core.idempotency.clone(),
+            metrics,
+            readiness: core.readiness.clone(),
+        };
+        let ws = WsState {
+            http_error: orchestrator_http::error::render,
+            service: core.service.clone(),
+            hub: Hub::new(stores.events.clone(), JsonCodec, hub_config(settings)),
+            config: ws_config(settings),
+            shutdown: shutdown.clone(),
+            connections: KeyConnections::default(),
+        };
+        let origins = AllowedOrigins::parse(&settings.http.cors_allowed_origins)
+            .context("http.cors_allowed_origins (CORS_ALLOWED_ORIGINS)")?;
+        Ok(Self {
+            state,
+            ws,
+            origins,
+            guard: guard(core),
+            body_timeout: BodyTimeout(settings.limits.body_timeout()),
+        })
+    }
+}
+
+/// The HTTP app: every route of the port (REST, WebSocket, the dashboard, the API document),
+/// with the middleware in order.
+pub(crate) fn app(
+    parts: &HttpParts,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    // From the outside in: request ids, the access log and the HTTP metrics see every answer
+    // (refusals included); CORS puts every route, the WebSocket handshake too, under one origin
+    // policy; then the guard (keys, rate and connection limits) before any route runs.
+    App::new()
+        .wrap(from_fn(orchestrator_http::auth::middleware))
+        .wrap(CorsLayer::new(parts.origins.clone()))
+        .wrap(from_fn(request_tracing::middleware))
+        .app_data(parts.body_timeout)
+        .configure(orchestrator_http::auth::configure(parts.guard.clone()))
+        .configure(orchestrator_http::configure(parts.state.clone()))
+        .configure(orchestrator_ws::configure(parts.ws.clone()))
+        .default_service(web::to(orchestrator_http::not_found))
+}
+
+/// What the HTTP server needs beyond the use cases.
+pub(crate) struct HttpExtras<'a> {
+    /// Browser origins allowed (checked at start-up).
+    pub(crate) origins: AllowedOrigins,
+    /// Cancelled when the service shuts down.
+    pub(crate) shutdown: &'a CancellationToken,
+    /// The process's metrics, rendered at `/metrics`.
+    pub(crate) metrics: &'a PrometheusHandle,
+}
+
 /// The HTTP server (REST + WebSocket), bound, not yet polled.
 pub(crate) fn http_server(
     settings: &Settings,
     core: &Core,
     stores: &Stores,
     listener: TcpListener,
-    origins: AllowedOrigins,
-    shutdown: &CancellationToken,
+    extras: HttpExtras<'_>,
 ) -> anyhow::Result<actix_web::dev::Server> {
-    let state = HttpState {
-        service: core.service.clone(),
-        webhooks: core.webhooks.clone(),
-        started_at: std::time::Instant::now(),
-        idempotency: core.idempotency.clone(),
-        webhook_metrics: std::sync::Arc::default(),
-    };
-    let ws = WsState {
-        http_error: orchestrator_http::error::render,
-        service: core.service.clone(),
-        hub: Hub::new(stores.events.clone(), JsonCodec, hub_config(settings)),
-        config: ws_config(settings),
-        shutdown: shutdown.clone(),
-        connections: KeyConnections::default(),
-    };
-    let guard = guard(core);
-    let body_timeout = BodyTimeout(settings.limits.body_timeout());
+    let metrics = extras.metrics.clone();
+    let exposition = Exposition::new(move || metrics.render());
+    let mut parts = HttpParts::new(settings, core, stores, Some(exposition), extras.shutdown)?;
+    parts.origins = extras.origins;
     let connection_limit = ConnectionLimit::new(settings.limits.connections_per_address);
     tracing::info!(
-        ?origins,
+        origins = ?parts.origins,
         "browser origins allowed (CORS and WebSocket handshakes)"
     );
     let workers = match settings.http.workers {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
     };
-    let server = HttpServer::new(move || {
-        // Outermost, so that preflights, refusals and every answer (errors included) of every
-        // route, the WebSocket handshake too, go through one origin policy.
-        App::new()
-            .wrap(from_fn(orchestrator_http::auth::middleware))
-            .wrap(CorsLayer::new(origins.clone()))
-            .app_data(body_timeout)
-            .configure(orchestrator_http::auth::configure(guard.clone()))
-            .configure(orchestrator_http::configure(state.clone()))
-            .configure(orchestrator_ws::configure(ws.clone()))
-            .default_service(web::to(orchestrator_http::not_found))
-    })
-    .on_connect(move |connection, data| connection_limit.on_connect(connection, data))
-    .max_connections(settings.limits.connections_per_worker.max(1))
-    .client_request_timeout(settings.limits.request_head_timeout())
-    .listen(listener)?
-    .workers(workers)
-    // Signals are handled once, in main, for every server of the process.
-    .disable_signals()
-    .shutdown_timeout(settings.http.shutdown_timeout_secs)
-    .run();
+    let server = HttpServer::new(move || app(&parts))
+        .on_connect(move |connection, data| connection_limit.on_connect(connection, data))
+        .max_connections(settings.limits.connections_per_worker.max(1))
+        .client_request_timeout(settings.limits.request_head_timeout())
+        .listen(listener)?
+        .workers(workers)
+        // Signals are handled once, in main, for every server of the process.
+        .disable_signals()
+        .shutdown_timeout(settings.http.shutdown_timeout_secs)
+        .run();
     Ok(server)
 }
 
@@ -132,6 +197,7 @@ pub(crate) fn grpc_state(settings: &Settings, core: &Core, stores: &Stores) -> G
         Hub::new(stores.events.clone(), ProtoCodec, hub_config(settings)),
     )
     .with_idempotency(core.idempotency.clone())
+    .with_readiness(core.readiness.clone())
     .with_access(core.access.clone())
     .with_call_limits(Arc::new(GrpcCallLimits(core.rate_limits.clone())))
     .with_limits(GrpcLimits {
@@ -157,3 +223,7 @@ fn ws_config(settings: &Settings) -> WsConfig {
         max_connections_per_key: settings.limits.websocket_connections_per_key,
     }
 }
+
+#[cfg(test)]
+#[path = "transports_tests.rs"]
+mod tests;

@@ -22,7 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `GET /events/:streamId` query, read as text and checked here.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct EventParams {
+pub(crate) struct EventParams {
     /// Events after this seq (default 0: from the oldest kept).
     after_seq: Option<String>,
     /// Page size.
@@ -41,7 +41,27 @@ fn number<T: std::str::FromStr>(
     .transpose()
 }
 
-async fn events(
+/// A page of a stream's event log, oldest first (what subscriptions replay), for clients that
+/// poll.
+#[utoipa::path(
+    get,
+    path = "/events/{id}",
+    tag = "realtime",
+    params(
+        ("id" = String, Path, description = "The stream's id (a UUID)"),
+        ("afterSeq" = Option<u64>, Query, description = "Events after this seq (default 0: from the oldest kept)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "Events, oldest first", body = Vec<crate::openapi::schemas::StreamEventDoc>,
+         headers(("Link" = String, description = "`<…?afterSeq=…>; rel=\"next\"` when more events follow"))),
+        (status = 400, description = "`invalid_query`: a parameter is invalid (`field` names it)", body = crate::openapi::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable`: the store is down", body = crate::openapi::ErrorEnvelope,
+         headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub(crate) async fn events(
     state: web::Data<HttpState>,
     req: HttpRequest,
     id: web::Path<String>,

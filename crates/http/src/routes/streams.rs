@@ -75,7 +75,33 @@ fn with_etag(status: StatusCode, stream: &Stream) -> actix_web::HttpResponseBuil
     response
 }
 
-async fn create(
+/// Creates a stream: LiveKit's room first, then the stream (active) with its
+/// `stream_created` event.
+#[utoipa::path(
+    post,
+    path = "/streams",
+    tag = "streams",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a retry with the same key and body replays the first answer (`Idempotent-Replayed: true`) and executes nothing"),
+    ),
+    request_body(content = CreateStreamRequest, content_type = "application/json",
+                  description = "All fields optional; an empty body is `{}`"),
+    responses(
+        (status = 201, description = "Created (or, with an `Idempotency-Key`, replayed)",
+         body = crate::openapi::schemas::StreamWithRosterDoc,
+         headers(("Location" = String, description = "`/streams/<id>`"),
+                 ("ETag" = String, description = "`\"<version>\"`"))),
+        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "`room_name_taken`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::openapi::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
+        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+         headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub(crate) async fn create(
     state: web::Data<HttpState>,
     JsonBody(body): JsonBody<CreateStreamRequest>,
 ) -> Handled {
@@ -86,7 +112,26 @@ async fn create(
         .json(StreamWithRoster::listed(&stream)))
 }
 
-async fn list(
+/// A page of streams, oldest first.
+#[utoipa::path(
+    get,
+    path = "/streams",
+    tag = "streams",
+    params(
+        ("status" = Option<crate::openapi::schemas::StreamStatusDoc>, Query, description = "Only streams in this status"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000,
+         description = "Page size (default 100)"),
+        ("cursor" = Option<String>, Query, description = "From the `Link` header of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Streams (participants never inline: see `participantsTruncated`)",
+         body = Vec<crate::openapi::schemas::StreamWithRosterDoc>, headers(("Link" = String, description = "`<…?cursor=…>; rel=\"next\"` when there is a next page"))),
+        (status = 400, description = "`invalid_query`: a parameter is invalid (`field` names it)", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+         headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub(crate) async fn list(
     state: web::Data<HttpState>,
     req: HttpRequest,
     params: web::Query<ListParams>,
@@ -112,17 +157,67 @@ async fn list(
     Ok(paged(&req, "cursor", page.next.as_ref().map(Cursor::as_str)).json(items))
 }
 
-async fn get(state: web::Data<HttpState>, id: web::Path<String>) -> Handled {
+/// One stream, with its participants when at most 100 joined.
+#[utoipa::path(
+    get,
+    path = "/streams/{id}",
+    tag = "streams",
+    params(
+        ("id" = String, Path, description = "The stream's id (a UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The stream", body = crate::openapi::schemas::StreamWithRosterDoc, headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))),
+        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+         headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub(crate) async fn get(state: web::Data<HttpState>, id: web::Path<String>) -> Handled {
     let view = state.service.view(StreamService::parse_id(&id)?).await?;
     Ok(with_etag(StatusCode::OK, &view.stream).json(StreamWithRoster::from(&view)))
 }
 
-async fn state(state: web::Data<HttpState>, id: web::Path<String>) -> Handled {
+/// What a dashboard needs to rebuild its view, and the seq to follow from.
+#[utoipa::path(
+    get,
+    path = "/streams/{id}/state",
+    tag = "streams",
+    params(
+        ("id" = String, Path, description = "The stream's id (a UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The stream's state", body = StreamState, headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))),
+        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+         headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub(crate) async fn state(state: web::Data<HttpState>, id: web::Path<String>) -> Handled {
     let view = state.service.view(StreamService::parse_id(&id)?).await?;
     Ok(with_etag(StatusCode::OK, &view.stream).json(StreamState::from(view)))
 }
 
-async fn participants(
+/// Everyone who joined, in order of first join, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/streams/{id}/participants",
+    tag = "participants",
+    params(
+        ("id" = String, Path, description = "The stream's id (a UUID)"),
+        ("active" = Option<bool>, Query, description = "`true`: only those present now"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000,
+         description = "Page size (default 100)"),
+        ("cursor" = Option<String>, Query, description = "From the `Link` header of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Participants", body = Vec<crate::openapi::schemas::ParticipantDoc>, headers(("Link" = String, description = "`<…?cursor=…>; rel=\"next\"` when there is a next page"))),
+        (status = 400, description = "`invalid_query`: a parameter is invalid (`field` names it)", body = crate::openapi::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+         headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub(crate) async fn participants(
     state: web::Data<HttpState>,
     req: HttpRequest,
     id: web::Path<String>,
@@ -149,7 +244,33 @@ async fn participants(
     Ok(paged(&req, "cursor", page.next.as_ref().map(Cursor::as_str)).json(page.items))
 }
 
-async fn update(
+/// Changes the status and/or merges the metadata (JSON Merge Patch; `null` removes a key).
+/// A target of `stopping` or `stopped` runs the stop procedure.
+#[utoipa::path(
+    patch,
+    path = "/streams/{id}",
+    tag = "streams",
+    params(
+        ("id" = String, Path, description = "The stream's id (a UUID)"),
+        ("If-Match" = Option<String>, Header, description = "An ETag (`\"3\"`): 412 if the stream changed since"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a retry with the same key and body replays the first answer (`Idempotent-Replayed: true`) and executes nothing"),
+    ),
+    request_body(content = UpdateStreamRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The stream afterwards", body = crate::openapi::schemas::StreamWithRosterDoc, headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))),
+        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_header`, `invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "`invalid_transition`, `version_conflict`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
+        (status = 412, description = "`precondition_failed`: `If-Match` is stale", body = crate::openapi::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::openapi::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
+        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+         headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub(crate) async fn update(
     state: web::Data<HttpState>,
     req: HttpRequest,
     id: web::Path<String>,
@@ -195,7 +316,28 @@ fn if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
         .ok_or_else(invalid)
 }
 
-async fn stop(state: web::Data<HttpState>, id: web::Path<String>) -> Handled {
+/// Stops a stream: stopping → LiveKit room deleted → stopped; everyone still present leaves.
+/// Stopping again answers the same, with no new event.
+#[utoipa::path(
+    delete,
+    path = "/streams/{id}",
+    tag = "streams",
+    params(
+        ("id" = String, Path, description = "The stream's id (a UUID)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a retry with the same key and body replays the first answer (`Idempotent-Replayed: true`) and executes nothing"),
+    ),
+    responses(
+        (status = 200, description = "Stopped", body = crate::openapi::schemas::StopResponseDoc, headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))),
+        (status = 400, description = "`invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "`invalid_transition`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
+        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+         headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub(crate) async fn stop(state: web::Data<HttpState>, id: web::Path<String>) -> Handled {
     let stream = state.service.stop(StreamService::parse_id(&id)?).await?;
     let view = state.service.with_participants(stream).await?;
     Ok(
@@ -206,7 +348,31 @@ async fn stop(state: web::Data<HttpState>, id: web::Path<String>) -> Handled {
     )
 }
 
-async fn join(
+/// Joins a stream: a LiveKit access token for the role (viewers may only subscribe).
+/// Joining again while present returns a fresh token and records nothing new.
+#[utoipa::path(
+    post,
+    path = "/streams/{id}/join",
+    tag = "participants",
+    params(
+        ("id" = String, Path, description = "The stream's id (a UUID)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a retry with the same key and body replays the first answer (`Idempotent-Replayed: true`) and executes nothing"),
+    ),
+    request_body(content = JoinRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A token to connect to the room", body = JoinResponse),
+        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "`stream_not_active`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::openapi::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
+        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+         headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub(crate) async fn join(
     state: web::Data<HttpState>,
     id: web::Path<String>,
     JsonBody(body): JsonBody<JoinRequest>,
@@ -217,7 +383,31 @@ async fn join(
     Ok(HttpResponse::Ok().json(JoinResponse::from(ticket)))
 }
 
-async fn leave(
+/// Leaves a stream: the participant is marked left and their LiveKit session disconnected.
+/// Leaving twice answers 200 twice and records one leave.
+#[utoipa::path(
+    post,
+    path = "/streams/{id}/leave",
+    tag = "participants",
+    params(
+        ("id" = String, Path, description = "The stream's id (a UUID)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a retry with the same key and body replays the first answer (`Idempotent-Replayed: true`) and executes nothing"),
+    ),
+    request_body(content = LeaveRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Left", body = crate::openapi::schemas::LeaveResponseDoc),
+        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`, `participant_not_found`", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "`idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::openapi::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
+        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+         headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub(crate) async fn leave(
     state: web::Data<HttpState>,
     id: web::Path<String>,
     JsonBody(body): JsonBody<LeaveRequest>,

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::body::{media_type, RawBody};
 use crate::error::ApiError;
-use crate::metrics::WebhookMetrics;
+use crate::metrics::WebhookCount;
 use crate::HttpState;
 
 /// Mounts the webhook route.
@@ -26,9 +26,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Debug, Serialize)]
-struct Receipt {
+/// What became of a verified webhook.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Receipt {
     /// `applied`, `unchanged`, `duplicate`, `unknown_room` or `ignored`.
+    #[schema(example = "applied")]
     status: &'static str,
     /// Seq of the stream event it produced.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,19 +49,42 @@ impl From<WebhookRejection> for ApiError {
     }
 }
 
-async fn receive(
+/// LiveKit's webhooks: point LiveKit's webhook configuration here. Only requests signed by the
+/// configured LiveKit key are accepted; redeliveries are deduplicated by event id.
+#[utoipa::path(
+    post,
+    path = "/webhooks/livekit",
+    tag = "webhooks",
+    security(()),
+    params(("Authorization" = String, Header,
+            description = "LiveKit's signature: a JWT whose `sha256` claim is the body's digest")),
+    request_body(content = Object, content_type = "application/webhook+json",
+                 description = "A LiveKit webhook event (proto3 JSON); `application/json` too"),
+    responses(
+        (status = 200, description = "Verified and processed (also when it changed nothing)",
+         body = Receipt),
+        (status = 400, description = "`malformed_webhook`: signed, but not a LiveKit event",
+         body = crate::openapi::ErrorEnvelope),
+        (status = 401, description = "`invalid_signature`: not signed by our LiveKit",
+         body = crate::openapi::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`", body = crate::openapi::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`", body = crate::openapi::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable`: LiveKit retries", body = crate::openapi::ErrorEnvelope,
+         headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
+pub(crate) async fn receive(
     state: web::Data<HttpState>,
     req: HttpRequest,
     RawBody(body): RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    let metrics = &state.webhook_metrics;
     let authorization = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
     let webhook = state.webhooks.verify(&body, authorization).map_err(|err| {
-        WebhookMetrics::count(&metrics.rejected);
+        WebhookCount::Rejected.count();
         ApiError::from(err)
     })?;
     // Checked after the signature so an unsigned caller learns nothing about what we accept.
@@ -67,6 +92,7 @@ async fn receive(
         media_type(&req).as_deref(),
         Some("application/webhook+json" | "application/json")
     ) {
+        WebhookCount::Rejected.count();
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -75,26 +101,50 @@ async fn receive(
     }
     let kind = webhook.kind.clone();
     let outcome = state.webhooks.process(webhook).await?;
-    Ok(HttpResponse::Ok().json(receipt(metrics, &kind, outcome)))
+    Ok(HttpResponse::Ok().json(receipt(&kind, outcome)))
 }
 
 /// The answer for an outcome, counted and logged.
-fn receipt(metrics: &WebhookMetrics, kind: &str, outcome: WebhookOutcome) -> Receipt {
-    let (counter, status, seq) = match outcome {
-        WebhookOutcome::Applied { seq } => (&metrics.applied, "applied", Some(seq)),
-        WebhookOutcome::Unchanged => (&metrics.unchanged, "unchanged", None),
-        WebhookOutcome::Duplicate => (&metrics.duplicates, "duplicate", None),
+fn receipt(kind: &str, outcome: WebhookOutcome) -> Receipt {
+    let (count, status, seq) = match outcome {
+        WebhookOutcome::Applied { seq } => (WebhookCount::Applied, "applied", Some(seq)),
+        WebhookOutcome::Unchanged => (WebhookCount::Unchanged, "unchanged", None),
+        WebhookOutcome::Duplicate => (WebhookCount::Duplicate, "duplicate", None),
         WebhookOutcome::Ignored => {
             tracing::debug!(event = %kind, "webhook type not acted on");
-            (&metrics.ignored_types, "ignored", None)
+            (WebhookCount::IgnoredType, "ignored", None)
         }
         WebhookOutcome::UnknownRoom => {
-            // Our own create and stop produce room_started before the stream is stored and
-            // room_finished after it stopped: expected, so only counted.
-            tracing::debug!(event = %kind, "webhook for a room we do not manage");
-            (&metrics.unknown_rooms, "unknown_room", None)
+            tracing::debug!(event = %kind, "webhook for a room no live stream uses");
+            (unknown_room(kind), "unknown_room", None)
         }
     };
-    WebhookMetrics::count(counter);
+    count.count();
     Receipt { status, seq }
+}
+
+/// How a report about a room no live stream uses is counted. Our own create produces a
+/// `room_started` before the stream is stored, and our own stop a `room_finished` after it
+/// stopped: expected, so counted apart from reports that deserve a look.
+fn unknown_room(kind: &str) -> WebhookCount {
+    match kind {
+        "room_started" | "room_finished" => WebhookCount::RoomNotLive,
+        _ => WebhookCount::UnknownRoom,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_room_lifecycle_reports_are_counted_apart_from_unknown_rooms() {
+        assert_eq!(unknown_room("room_started"), WebhookCount::RoomNotLive);
+        assert_eq!(unknown_room("room_finished"), WebhookCount::RoomNotLive);
+        assert_eq!(
+            unknown_room("participant_joined"),
+            WebhookCount::UnknownRoom
+        );
+        assert_eq!(unknown_room("track_published"), WebhookCount::UnknownRoom);
+    }
 }

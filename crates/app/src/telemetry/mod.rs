@@ -1,7 +1,14 @@
-//! Logging: a tracing subscriber, human-readable or JSON, installed once by `main`.
+//! Logs and metrics: a tracing subscriber, human-readable or JSON, installed once by `main`;
+//! and the process's metrics recorder ([`metrics`]), installed by the application.
 //!
-//! Request handling does not log on the success path (the hot path stays quiet); errors,
-//! start-up and shutdown do. Secrets and tokens are never passed to a log macro.
+//! Request handling logs one access line per request (target `orchestrator_http::access`,
+//! inside a `request` span carrying the request id); errors, start-up and shutdown log too.
+//! Secrets and tokens are never passed to a log macro. Human logs carry ANSI colours only when
+//! standard output is a terminal, so files and log collectors get plain text.
+
+pub mod metrics;
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -25,7 +32,9 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
     if !directive.contains("actix_http") {
         filter = filter.add_directive(CLIENT_PARSE_ERRORS.parse()?);
     }
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     match settings.format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -1,0 +1,144 @@
+//! The API document against the app's route table: every route pattern the HTTP app mounts is
+//! a path of `/openapi.json` (or deliberately undocumented, with a reason), and every path
+//! accepts exactly the methods the document gives it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use actix_web::http::Method;
+use actix_web::{test, web, HttpRequest};
+use orchestrator_livekit::LiveKitConfig;
+use serde_json::Value;
+
+use super::*;
+use crate::startup::{stores, Core};
+
+const METHODS: [Method; 5] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
+/// The parts of an app on the in-memory store, with a LiveKit nothing listens on (no route
+/// probed below needs it to answer).
+async fn parts() -> HttpParts {
+    let settings = Settings::for_tests();
+    let stores = stores::connect(&settings, b"secret").await.unwrap();
+    let livekit = LiveKitConfig {
+        url: "http://127.0.0.1:1".into(),
+        api_key: "key".into(),
+        api_secret: "secret".into(),
+        token_ttl: Duration::from_secs(60),
+        empty_timeout_secs: 1,
+        departure_timeout_secs: 1,
+        max_participants: 0,
+        request_timeout: Duration::from_secs(1),
+    };
+    let access = orchestrator_domain::access::Access::open();
+    let core = Core::wire(&settings, &stores, &livekit, "route-table-test", access);
+    HttpParts::new(&settings, &core, &stores, None, &CancellationToken::new()).unwrap()
+}
+
+/// Answers the app's resource map, as actix prints it.
+async fn route_table(req: HttpRequest) -> String {
+    format!("{:?}", req.resource_map())
+}
+
+/// The route patterns in a printed resource map.
+fn patterns(printed: &str) -> BTreeSet<String> {
+    const MARK: &str = "patterns: Single(\"";
+    printed
+        .match_indices(MARK)
+        .filter_map(|(at, _)| {
+            let rest = &printed[at + MARK.len()..];
+            rest.find("\")")
+                .map(|end| rest[..end].replace("\\\"", "\""))
+        })
+        .filter(|pattern| !pattern.is_empty() && pattern != "/__route_table")
+        .collect()
+}
+
+/// The document's paths and the methods of each, lowercase.
+fn documented() -> BTreeMap<String, BTreeSet<String>> {
+    let document: Value =
+        serde_json::from_str(orchestrator_http::openapi::document_json()).unwrap();
+    document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(path, item)| {
+            let methods = item.as_object().unwrap().keys().cloned().collect();
+            (path.clone(), methods)
+        })
+        .collect()
+}
+
+/// A concrete path for a pattern.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .replace("{id}", "0b5a3c9e-58f4-4a84-9f3e-2f1d6c7b8a90")
+        .replace("{_:.*}", "index.html")
+}
+
+#[actix_web::test]
+async fn every_route_the_app_mounts_is_in_the_api_document() {
+    let app =
+        test::init_service(app(&parts().await).route("/__route_table", web::get().to(route_table)))
+            .await;
+    let printed = test::call_and_read_body(
+        &app,
+        test::TestRequest::get().uri("/__route_table").to_request(),
+    )
+    .await;
+    let mounted = patterns(std::str::from_utf8(&printed).unwrap());
+    let undocumented: BTreeSet<String> = orchestrator_http::openapi::UNDOCUMENTED
+        .iter()
+        .map(|(pattern, _why)| (*pattern).to_owned())
+        .collect();
+    let documented: BTreeSet<String> = documented().into_keys().collect();
+
+    assert!(mounted.contains("/streams/{id}/join"), "{mounted:?}");
+    let missing: Vec<&String> = mounted
+        .difference(&documented)
+        .filter(|pattern| !undocumented.contains(*pattern))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "mounted but not documented: {missing:?}"
+    );
+    let phantom: Vec<&String> = documented.difference(&mounted).collect();
+    assert!(
+        phantom.is_empty(),
+        "documented but not mounted: {phantom:?}"
+    );
+}
+
+#[actix_web::test]
+async fn every_documented_path_accepts_exactly_its_documented_methods() {
+    let app = test::init_service(app(&parts().await)).await;
+
+    for (path, methods) in documented() {
+        for method in METHODS {
+            let request = test::TestRequest::default()
+                .method(method.clone())
+                .uri(&concrete(&path))
+                .insert_header(("content-type", "application/json"))
+                .set_payload("{")
+                .to_request();
+            let response = test::call_service(&app, request).await;
+            let status = response.status();
+            let body: Value =
+                serde_json::from_slice(&test::read_body(response).await).unwrap_or_default();
+            let code = body["error"]["code"].as_str().unwrap_or_default();
+            let accepted = !matches!(code, "method_not_allowed" | "route_not_found");
+            let method_name = method.as_str().to_ascii_lowercase();
+            assert_eq!(
+                accepted,
+                methods.contains(&method_name),
+                "{method} {path}: {status} {body}"
+            );
+        }
+    }
+}

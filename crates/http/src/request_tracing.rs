@@ -1,0 +1,185 @@
+//! Request ids, the access log and the HTTP metrics: one middleware around every route of the
+//! port (the app wraps the whole app with it, outermost).
+//!
+//! - **Request id.** A client's `X-Request-Id` is kept when it is 1 to [`MAX_REQUEST_ID`]
+//!   visible ASCII characters (a load balancer's or caller's id then follows the request
+//!   through this service's logs); anything else is replaced by a fresh UUID. The id is
+//!   answered in `X-Request-Id`, put in every error envelope (`error.requestId`, see
+//!   [`crate::error`]) and in every log line of the request (a `request` span).
+//! - **Access log.** One line per request at `info`, target `orchestrator_http::access`:
+//!   method, route (the pattern, e.g. `/streams/{id}`), path, status, latency and request id.
+//!   `RUST_LOG=info,orchestrator_http::access=off` silences it.
+//! - **Metrics.** `orchestrator_http_requests_total{method, route, status}` and
+//!   `orchestrator_http_request_duration_seconds{method, route}` (until the answer's head is
+//!   ready). `route` is the matched pattern, `unmatched` for a 404 of no route, so ids in
+//!   paths never become labels; an unusual method is `other`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::HttpMessage;
+use tracing::Instrument;
+
+/// The header carrying the request id, both ways.
+pub const X_REQUEST_ID: &str = "x-request-id";
+
+/// Longest client request id kept.
+pub const MAX_REQUEST_ID: usize = 128;
+
+tokio::task_local! {
+    /// The id of the request being handled (error envelopes carry it).
+    static REQUEST_ID: RequestId;
+}
+
+/// A request's id, in the request's extensions for handlers that want it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(Arc<str>);
+
+impl serde::Serialize for RequestId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl RequestId {
+    /// The client's id when it is acceptable, else a fresh one.
+    pub fn from_client(raw: Option<&HeaderValue>) -> Self {
+        raw.and_then(|value| value.to_str().ok())
+            .filter(|id| Self::acceptable(id))
+            .map_or_else(
+                || Self(uuid::Uuid::new_v4().to_string().into()),
+                |id| Self(id.into()),
+            )
+    }
+
+    /// 1 to [`MAX_REQUEST_ID`] visible ASCII characters (no spaces, no control characters).
+    fn acceptable(id: &str) -> bool {
+        (1..=MAX_REQUEST_ID).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id of the request being handled on this task, if any.
+    pub fn current() -> Option<Self> {
+        REQUEST_ID.try_with(Clone::clone).ok()
+    }
+}
+
+/// A bounded label for a method.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The middleware: `App::new().wrap(from_fn(request_tracing::middleware))`, outermost.
+///
+/// # Errors
+/// Whatever the wrapped service fails with (then no access line: actix answers it itself).
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let id = RequestId::from_client(req.headers().get(X_REQUEST_ID));
+    let method = method_label(req.method());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let path = req.path().to_owned();
+    req.extensions_mut().insert(id.clone());
+    let span = tracing::info_span!("request", request_id = id.as_str());
+    let mut response = REQUEST_ID
+        .scope(id.clone(), next.call(req))
+        .instrument(span)
+        .await?;
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(X_REQUEST_ID), value);
+    }
+    let status = response.status().as_u16();
+    let latency = started.elapsed();
+    tracing::info!(
+        target: "orchestrator_http::access",
+        method,
+        route = route.as_str(),
+        path = path.as_str(),
+        status,
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        request_id = id.as_str(),
+        "request"
+    );
+    metrics::histogram!(
+        "orchestrator_http_request_duration_seconds",
+        "method" => method,
+        "route" => route.clone()
+    )
+    .record(latency.as_secs_f64());
+    metrics::counter!(
+        "orchestrator_http_requests_total",
+        "method" => method,
+        "route" => route,
+        "status" => status.to_string()
+    )
+    .increment(1);
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id_for(raw: &str) -> String {
+        RequestId::from_client(Some(&HeaderValue::from_str(raw).unwrap()))
+            .as_str()
+            .to_owned()
+    }
+
+    #[test]
+    fn a_short_visible_ascii_id_from_the_client_is_kept() {
+        assert_eq!(id_for("lb-7f3a:42/x"), "lb-7f3a:42/x");
+        assert_eq!(
+            id_for(&"a".repeat(MAX_REQUEST_ID)),
+            "a".repeat(MAX_REQUEST_ID)
+        );
+    }
+
+    #[test]
+    fn an_unacceptable_or_missing_id_is_replaced_by_a_fresh_uuid() {
+        for raw in ["", "has space", &"a".repeat(MAX_REQUEST_ID + 1)] {
+            let id = id_for(raw);
+            assert_ne!(id, raw);
+            assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+        }
+        let fresh = RequestId::from_client(None);
+        assert!(uuid::Uuid::parse_str(fresh.as_str()).is_ok());
+        assert_ne!(fresh, RequestId::from_client(None), "each one is new");
+    }
+
+    #[tokio::test]
+    async fn the_current_id_is_the_one_of_the_request_being_handled() {
+        assert_eq!(RequestId::current(), None);
+
+        let inside = REQUEST_ID
+            .scope(RequestId("r-1".into()), async { RequestId::current() })
+            .await;
+
+        assert_eq!(inside.map(|id| id.as_str().to_owned()), Some("r-1".into()));
+    }
+}

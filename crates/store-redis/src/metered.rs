@@ -1,0 +1,67 @@
+//! Redis command latency, errors and the breaker's state, through the `metrics` facade (the
+//! app installs the recorder; without one this costs nothing):
+//!
+//! - `orchestrator_redis_command_duration_seconds{op}`: each round trip (a command, a script or
+//!   a pipeline), successful or not. `op` is a fixed name per call site (`hmget`,
+//!   `script:apply`, …): never a key;
+//! - `orchestrator_redis_command_errors_total{kind}`: failed round trips, `kind` being
+//!   `timeout`, `io` (both open the breaker) or `other`;
+//! - `orchestrator_redis_breaker_open`: 1 while the breaker refuses commands (Redis is not
+//!   answering), 0 otherwise;
+//! - `orchestrator_redis_fail_fast_total`: operations refused at once because Redis was
+//!   known to be down (breaker open, or the client reconnecting);
+//! - `orchestrator_events_published_total{type}`: events that reached this instance's live
+//!   feed (its one subscription: every instance's events, once each).
+
+use std::future::Future;
+use std::time::Instant;
+
+use fred::error::{Error, ErrorKind};
+use orchestrator_domain::ports::StoreError;
+use orchestrator_domain::StreamEvent;
+
+use crate::client::Connection;
+
+/// A Redis round trip that is timed, and whose failure goes through
+/// [`Connection::failed`] (which counts it and may open the breaker).
+pub(crate) trait Timed<T>: Future<Output = Result<T, Error>> + Sized {
+    /// Awaits the round trip, recording its latency under `op`.
+    async fn timed(self, conn: &Connection, op: &'static str) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = self.await;
+        metrics::histogram!("orchestrator_redis_command_duration_seconds", "op" => op)
+            .record(started.elapsed().as_secs_f64());
+        result.map_err(|err| conn.failed(err))
+    }
+}
+
+impl<T, F: Future<Output = Result<T, Error>>> Timed<T> for F {}
+
+/// Counts a failed round trip.
+pub(crate) fn failed(err: &Error) {
+    // fred's error kinds depend on its features, so only the two outage kinds are named.
+    let kind = if matches!(err.kind(), ErrorKind::Timeout) {
+        "timeout"
+    } else if matches!(err.kind(), ErrorKind::IO) {
+        "io"
+    } else {
+        "other"
+    };
+    metrics::counter!("orchestrator_redis_command_errors_total", "kind" => kind).increment(1);
+}
+
+/// Records whether the breaker is open.
+pub(crate) fn breaker_open(open: bool) {
+    metrics::gauge!("orchestrator_redis_breaker_open").set(if open { 1.0 } else { 0.0 });
+}
+
+/// Counts an operation refused without asking Redis.
+pub(crate) fn failed_fast() {
+    metrics::counter!("orchestrator_redis_fail_fast_total").increment(1);
+}
+
+/// Counts an event the instance's subscription received.
+pub(crate) fn published(event: &StreamEvent) {
+    metrics::counter!("orchestrator_events_published_total", "type" => event.kind.as_str())
+        .increment(1);
+}
