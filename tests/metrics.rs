@@ -22,6 +22,19 @@ use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// A request actix-http cannot parse (answered 400 before any route).
+async fn malformed_request(app: &TestApp) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    socket
+        .write_all(b"BREW /coffee HTCPCP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 12];
+    let _ = tokio::time::timeout(WAIT, socket.read(&mut answer)).await;
+    assert!(answer.starts_with(b"HTTP/1.1 400"), "{answer:?}");
+}
+
 /// One rendering of the process's metrics.
 struct Scrape(String);
 
@@ -239,9 +252,16 @@ fn holds_an_id(line: &str) -> bool {
 
 #[tokio::test]
 async fn every_family_moves_when_its_area_is_exercised() {
+    // The process's subscriber, as `main` installs it: it counts what actix-http cannot parse.
+    let quiet = orchestrator::settings::LogSettings {
+        format: orchestrator::settings::LogFormat::Json,
+        level: "off".into(),
+    };
+    orchestrator::telemetry::init(&quiet).unwrap();
     let before = Scrape::now();
     let redis = redis_harness::owned_server();
     let mut app = instrumented_app(redis.url()).await;
+    malformed_request(&app).await;
 
     let connected = stream_life(&app).await;
     webhooks(&app).await;

@@ -542,6 +542,7 @@ fn malformed_requests_are_logged_at_debug_not_as_warnings_or_errors() {
             let _ = socket.read(&mut [0u8; 256]);
         }
     }
+    let metrics = get(process.addr, "/metrics", Some(&key));
     signal(&process, "TERM");
     assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
 
@@ -551,6 +552,12 @@ fn malformed_requests_are_logged_at_debug_not_as_warnings_or_errors() {
         .filter(|line| line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\""))
         .collect();
     assert!(loud.is_empty(), "{loud:#?}");
+    // What actix answered 400 without a route (`BREW /coffee HTCPCP/1.0`, 20 times) is counted.
+    let malformed = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("orchestrator_http_malformed_requests_total "))
+        .and_then(|value| value.trim().parse::<f64>().ok());
+    assert!(malformed.is_some_and(|n| n >= 20.0), "{metrics}");
 }
 
 /// The JSON log lines of a process that exited.

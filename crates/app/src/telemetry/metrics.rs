@@ -40,6 +40,12 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
         "HTTP requests answered, by method, route pattern and status.",
     ),
     (
+        "orchestrator_http_malformed_requests_total",
+        Kind::Counter,
+        "Requests actix-http could not parse (a malformed request line or header), answered 400 \
+         before any route: counted here rather than logged one line each.",
+    ),
+    (
         "orchestrator_http_request_duration_seconds",
         Kind::Histogram,
         "Time to answer an HTTP request (until its head), by method and route pattern.",

@@ -10,16 +10,24 @@ pub mod metrics;
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::settings::{LogFormat, LogSettings};
 
-/// actix-http logs every request it cannot parse (a malformed request line, a bad header) as
-/// an ERROR: anyone could flood the logs with one line per bad request. Those are the client's
-/// errors, answered with a 400; they are silenced unless the filter names `actix_http` itself.
-const CLIENT_PARSE_ERRORS: &str = "actix_http::h1::dispatcher=off";
+/// Where actix-http reports a request it cannot parse (a malformed request line, a bad header),
+/// answered 400 before any route sees it.
+const ACTIX_DISPATCHER: &str = "actix_http::h1::dispatcher";
 
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `settings.level`.
+///
+/// actix-http logs each request it cannot parse as an ERROR: anyone could flood the logs with
+/// one line per bad request. Those are the client's errors: they are counted
+/// (`orchestrator_http_malformed_requests_total`) and not logged, unless the filter names
+/// `actix_http` itself.
 ///
 /// # Errors
 /// When a subscriber is already installed or the filter directive is invalid.
@@ -30,14 +38,26 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
     };
     let mut filter = EnvFilter::try_new(&directive)?;
     if !directive.contains("actix_http") {
-        filter = filter.add_directive(CLIENT_PARSE_ERRORS.parse()?);
+        filter = filter.add_directive(format!("{ACTIX_DISPATCHER}=off").parse()?);
     }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal());
-    match settings.format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal());
+    let output = match settings.format {
+        LogFormat::Human => fmt.boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+    };
+    let malformed = Targets::new().with_target(ACTIX_DISPATCHER, Level::ERROR);
+    tracing_subscriber::registry()
+        .with(output.with_filter(filter))
+        .with(MalformedRequests.with_filter(malformed))
+        .try_init()
+        .map_err(|err| anyhow::anyhow!(err))
+}
+
+/// Counts actix-http's reports of requests it could not parse.
+struct MalformedRequests;
+
+impl<S: Subscriber> Layer<S> for MalformedRequests {
+    fn on_event(&self, _: &Event<'_>, _: Context<'_, S>) {
+        ::metrics::counter!("orchestrator_http_malformed_requests_total").increment(1);
     }
-    .map_err(|err| anyhow::anyhow!(err))
 }
