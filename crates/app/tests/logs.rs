@@ -1,0 +1,144 @@
+//! The real binary's logs: one access line per request with its request id, the request id on
+//! what a request logs, no colour codes off a terminal, and malformed requests counted rather
+//! than logged one ERROR line each.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn malformed_requests_are_logged_at_debug_not_as_warnings_or_errors() {
+    let mut process = start_with(&[("API_KEYS", ENTRY_OF_TEST_KEY)]);
+    let key = format!("Bearer {TEST_KEY}");
+    let requests = [
+        format!(
+            "POST /streams HTTP/1.1\r\nHost: t\r\nAuthorization: {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: 5\r\nConnection: close\r\n\r\n{{nope"
+        ),
+        format!(
+            "POST /streams HTTP/1.1\r\nHost: t\r\nAuthorization: {key}\r\n\
+             Content-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+        "GET /streams HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer wrong\r\nConnection: close\r\n\r\n"
+            .to_owned(),
+        "GET /streams/not-an-id HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".to_owned(),
+        "BREW /coffee HTCPCP/1.0\r\n\r\n".to_owned(),
+        "POST /webhooks/livekit HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+         Authorization: forged\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+            .to_owned(),
+    ];
+
+    let listening = json_line(&process.logs.lock().unwrap(), "orchestrator listening");
+    let grpc_port: SocketAddr = listening["grpc"].as_str().unwrap().parse().unwrap();
+    let grpc = SocketAddr::from(([127, 0, 0, 1], grpc_port.port()));
+
+    for _ in 0..20 {
+        for request in &requests {
+            let answer = exchange(process.addr, request);
+            assert!(!answer.starts_with("HTTP/1.1 5"), "{answer}");
+        }
+        // Not HTTP/2 at all, then an HTTP/2 preface followed by garbage.
+        for garbage in [
+            &b"hello gRPC\r\n\r\n"[..],
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\xff\xff\xff",
+        ] {
+            let mut socket = TcpStream::connect(grpc).unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let _ = socket.write_all(garbage);
+            let _ = socket.read(&mut [0u8; 256]);
+        }
+    }
+    let metrics = get(process.addr, "/metrics", Some(&key));
+    signal(&process, "TERM");
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+
+    let logs = process.logs.lock().unwrap().clone();
+    let loud: Vec<&String> = logs
+        .iter()
+        .filter(|line| line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\""))
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
+    // What actix answered 400 without a route (`BREW /coffee HTCPCP/1.0`, 20 times) is counted.
+    let malformed = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("orchestrator_http_malformed_requests_total "))
+        .and_then(|value| value.trim().parse::<f64>().ok());
+    assert!(malformed.is_some_and(|n| n >= 20.0), "{metrics}");
+}
+
+#[test]
+fn each_request_is_logged_once_with_its_route_status_latency_and_request_id() {
+    let mut process = start();
+
+    exchange(
+        process.addr,
+        "GET /streams/nope HTTP/1.1\r\nHost: test\r\nX-Request-Id: trace-7\r\n\
+         Connection: close\r\n\r\n",
+    );
+    signal(&process, "TERM");
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+
+    let logs = json_logs(&process);
+    let access: Vec<&serde_json::Value> = logs
+        .iter()
+        .filter(|log| log["target"] == "orchestrator_http::access")
+        .filter(|log| log["request_id"] == "trace-7")
+        .collect();
+    assert_eq!(access.len(), 1, "{logs:#?}");
+    assert_eq!(access[0]["method"], "GET");
+    assert_eq!(access[0]["route"], "/streams/{id}");
+    assert_eq!(access[0]["status"], 404);
+    assert!(access[0]["latency_ms"].is_number());
+}
+
+#[test]
+fn what_a_request_logs_carries_its_request_id() {
+    let mut process = start_with(&[
+        ("LIVEKIT_URL", "http://127.0.0.1:1"),
+        ("LIVEKIT_API_KEY", "key"),
+        (
+            "LIVEKIT_API_SECRET",
+            "a-secret-of-at-least-32-characters-long",
+        ),
+    ]);
+
+    let refused = exchange(
+        process.addr,
+        "POST /streams HTTP/1.1\r\nHost: test\r\nX-Request-Id: trace-8\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    signal(&process, "TERM");
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    let logs = json_logs(&process);
+    let warning = logs
+        .iter()
+        .find(|log| log["message"] == "LiveKit unavailable")
+        .expect("the handler logged the outage");
+    assert_eq!(warning["span"]["request_id"], "trace-8", "{warning}");
+}
+
+#[test]
+fn human_logs_carry_no_colour_codes_when_stdout_is_not_a_terminal() {
+    let mut process = start_with(&[("LOG_FORMAT", "human")]);
+
+    exchange(
+        process.addr,
+        "GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+    );
+    signal(&process, "TERM");
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+
+    let logs = process.logs.lock().unwrap().join("\n");
+    assert!(logs.contains("orchestrator listening"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "ANSI escape codes in: {logs}");
+}
