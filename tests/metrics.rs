@@ -257,7 +257,7 @@ async fn every_family_moves_when_its_area_is_exercised() {
         format: orchestrator::settings::LogFormat::Json,
         level: "off".into(),
     };
-    orchestrator::telemetry::init(&quiet).unwrap();
+    let _logs = orchestrator::telemetry::init(&quiet).unwrap();
     let before = Scrape::now();
     let redis = redis_harness::owned_server();
     let mut app = instrumented_app(redis.url()).await;

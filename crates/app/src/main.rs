@@ -77,10 +77,14 @@ fn serve(settings: Settings) -> ExitCode {
     // an instance far below its 20,000-subscriber target. The hard limit is the ceiling the
     // operator granted.
     let nofile = rlimit::increase_nofile_limit(u64::MAX);
-    if let Err(err) = telemetry::init(&settings.log) {
-        eprintln!("orchestrator: cannot set up logging: {err}");
-        return ExitCode::from(2);
-    }
+    // Kept to the end of `serve`: dropping it writes the last log lines.
+    let _logs = match telemetry::init(&settings.log) {
+        Ok(flusher) => flusher,
+        Err(err) => {
+            eprintln!("orchestrator: cannot set up logging: {err}");
+            return ExitCode::from(2);
+        }
+    };
     match nofile {
         Ok(limit) => tracing::debug!(limit, "open-files limit"),
         Err(err) => tracing::warn!(error = %err, "cannot raise the open-files limit"),

@@ -31,6 +31,101 @@ pub const X_REQUEST_ID: &str = "x-request-id";
 /// Longest client request id kept.
 pub const MAX_REQUEST_ID: usize = 128;
 
+/// SplitMix64 seeded from the kernel once per thread: 122 random bits per id.
+struct IdGenerator(u64);
+
+impl IdGenerator {
+    fn seeded() -> Self {
+        Self(uuid::Uuid::new_v4().as_u64_pair().0)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn next_bytes(&mut self) -> [u8; 16] {
+        let high = u128::from(self.next_u64()) << 64;
+        (high | u128::from(self.next_u64())).to_le_bytes()
+    }
+}
+
+thread_local! {
+    static FRESH_IDS: std::cell::RefCell<IdGenerator> = std::cell::RefCell::new(IdGenerator::seeded());
+    /// This thread's metric handles by label set: looking a labelled series up in the
+    /// recorder builds and hashes its key, once per label set here instead of per request.
+    static HANDLES: std::cell::RefCell<Handles> = std::cell::RefCell::default();
+}
+
+/// Metric handles of one thread, by route pattern, then method (and status).
+#[derive(Default)]
+struct Handles {
+    by_route: std::collections::HashMap<String, RouteHandles>,
+}
+
+#[derive(Default)]
+struct RouteHandles {
+    durations: Vec<(&'static str, metrics::Histogram)>,
+    requests: Vec<(&'static str, u16, metrics::Counter)>,
+}
+
+impl Handles {
+    /// Counts one answered request.
+    fn record(&mut self, method: &'static str, route: &str, status: u16, latency: f64) {
+        if !self.by_route.contains_key(route) {
+            self.by_route
+                .insert(route.to_owned(), RouteHandles::default());
+        }
+        let Some(handles) = self.by_route.get_mut(route) else {
+            return;
+        };
+        handles.duration(method, route).record(latency);
+        handles.requests(method, route, status).increment(1);
+    }
+}
+
+impl RouteHandles {
+    fn duration(&mut self, method: &'static str, route: &str) -> &metrics::Histogram {
+        let at = match self.durations.iter().position(|(m, _)| *m == method) {
+            Some(at) => at,
+            None => {
+                let histogram = metrics::histogram!(
+                    "orchestrator_http_request_duration_seconds",
+                    "method" => method,
+                    "route" => route.to_owned()
+                );
+                self.durations.push((method, histogram));
+                self.durations.len() - 1
+            }
+        };
+        &self.durations[at].1
+    }
+
+    fn requests(&mut self, method: &'static str, route: &str, status: u16) -> &metrics::Counter {
+        let found = self
+            .requests
+            .iter()
+            .position(|(m, s, _)| *m == method && *s == status);
+        let at = match found {
+            Some(at) => at,
+            None => {
+                let counter = metrics::counter!(
+                    "orchestrator_http_requests_total",
+                    "method" => method,
+                    "route" => route.to_owned(),
+                    "status" => status.to_string()
+                );
+                self.requests.push((method, status, counter));
+                self.requests.len() - 1
+            }
+        };
+        &self.requests[at].2
+    }
+}
+
 tokio::task_local! {
     /// The id of the request being handled (error envelopes carry it).
     static REQUEST_ID: RequestId;
@@ -51,10 +146,19 @@ impl RequestId {
     pub fn from_client(raw: Option<&HeaderValue>) -> Self {
         raw.and_then(|value| value.to_str().ok())
             .filter(|id| Self::acceptable(id))
-            .map_or_else(
-                || Self(uuid::Uuid::new_v4().to_string().into()),
-                |id| Self(id.into()),
-            )
+            .map_or_else(Self::fresh, |id| Self(id.into()))
+    }
+
+    /// A random UUID (v4) from this thread's generator: an id only has to be unique, and
+    /// asking the kernel for randomness on every request cost a system call each.
+    fn fresh() -> Self {
+        let bytes = FRESH_IDS.with(|ids| ids.borrow_mut().next_bytes());
+        Self(
+            uuid::Builder::from_random_bytes(bytes)
+                .into_uuid()
+                .to_string()
+                .into(),
+        )
     }
 
     /// 1 to [`MAX_REQUEST_ID`] visible ASCII characters (no spaces, no control characters).
@@ -98,9 +202,6 @@ pub async fn middleware(
     let started = Instant::now();
     let id = RequestId::from_client(req.headers().get(X_REQUEST_ID));
     let method = method_label(req.method());
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
     let path = req.path().to_owned();
     req.extensions_mut().insert(id.clone());
     let span = tracing::info_span!("request", request_id = id.as_str());
@@ -115,6 +216,12 @@ pub async fn middleware(
     }
     let status = response.status().as_u16();
     let latency = started.elapsed();
+    // Asked once routing is done: actix then knows the matched resource, where before routing
+    // it would match the path against every pattern again (regexes included).
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     tracing::info!(
         target: "orchestrator_http::access",
         method,
@@ -125,19 +232,11 @@ pub async fn middleware(
         request_id = id.as_str(),
         "request"
     );
-    metrics::histogram!(
-        "orchestrator_http_request_duration_seconds",
-        "method" => method,
-        "route" => route.clone()
-    )
-    .record(latency.as_secs_f64());
-    metrics::counter!(
-        "orchestrator_http_requests_total",
-        "method" => method,
-        "route" => route,
-        "status" => status.to_string()
-    )
-    .increment(1);
+    HANDLES.with(|handles| {
+        handles
+            .borrow_mut()
+            .record(method, &route, status, latency.as_secs_f64());
+    });
     Ok(response)
 }
 

@@ -6,6 +6,7 @@
 //! Secrets and tokens are never passed to a log macro. Human logs carry ANSI colours only when
 //! standard output is a terminal, so files and log collectors get plain text.
 
+pub mod batched;
 pub mod metrics;
 
 use std::io::IsTerminal;
@@ -17,6 +18,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::settings::{LogFormat, LogSettings};
+pub use batched::Flusher;
 
 /// Where actix-http reports a request it cannot parse (a malformed request line, a bad header),
 /// answered 400 before any route sees it.
@@ -29,9 +31,12 @@ const ACTIX_DISPATCHER: &str = "actix_http::h1::dispatcher";
 /// (`orchestrator_http_malformed_requests_total`) and not logged, unless the filter names
 /// `actix_http` itself.
 ///
+/// Lines go to standard output in batches ([`batched`]); keep the returned [`Flusher`] until
+/// the process ends, its drop writes the last lines.
+///
 /// # Errors
 /// When a subscriber is already installed or the filter directive is invalid.
-pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
+pub fn init(settings: &LogSettings) -> anyhow::Result<Flusher> {
     let directive = match std::env::var("RUST_LOG") {
         Ok(directive) if !directive.is_empty() => directive,
         _ => settings.level.clone(),
@@ -40,17 +45,28 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
     if !directive.contains("actix_http") {
         filter = filter.add_directive(format!("{ACTIX_DISPATCHER}=off").parse()?);
     }
-    let fmt = tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal());
+    let (stdout, flusher) = batched::stdout()?;
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_writer(stdout);
     let output = match settings.format {
         LogFormat::Human => fmt.boxed(),
-        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+        // The current span (a request's id) on every line, not the list of its parents too:
+        // formatting it twice per line showed in the cost of every request.
+        LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
     };
     let malformed = Targets::new().with_target(ACTIX_DISPATCHER, Level::ERROR);
     tracing_subscriber::registry()
         .with(output.with_filter(filter))
         .with(MalformedRequests.with_filter(malformed))
         .try_init()
-        .map_err(|err| anyhow::anyhow!(err))
+        .map_err(|err| anyhow::anyhow!(err))?;
+    Ok(flusher)
 }
 
 /// Counts actix-http's reports of requests it could not parse.
