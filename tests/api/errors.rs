@@ -90,14 +90,17 @@ async fn a_chunked_body_over_64_kib_is_a_413_too() {
 }
 
 #[tokio::test]
-async fn a_json_array_where_an_object_is_expected_is_a_400() {
+async fn a_json_array_where_an_object_is_expected_is_a_400_and_creates_nothing() {
     let app = spawn_app().await;
 
-    let response = app
-        .send_raw(Method::POST, "/streams", Some("application/json"), "[1,2]")
-        .await;
+    for body in ["[1,2]", "[]", r#"["a-room"]"#, "null", "3"] {
+        let response = app
+            .send_raw(Method::POST, "/streams", Some("application/json"), body)
+            .await;
 
-    assert_error(response, StatusCode::BAD_REQUEST, "invalid_field").await;
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_field").await;
+    }
+    assert_eq!(stream_count(&app).await, 0);
 }
 
 #[tokio::test]

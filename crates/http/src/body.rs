@@ -83,6 +83,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let document: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|err| json_error(err, "."))?;
+    // serde's derived structs also accept the sequence form (`[]` would be a create with
+    // every default); every body of this API is an object.
+    if !document.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "the body must be a JSON object",
+        ));
+    }
     serde_path_to_error::deserialize(document).map_err(|err| {
         let path = err.path().to_string();
         json_error(err.into_inner(), &path)

@@ -38,8 +38,15 @@ pub enum ClientMessage {
 /// Parses one text frame.
 ///
 /// # Errors
-/// The frame is not JSON, or not one of the [`ClientMessage`]s (answered `invalid_message`).
+/// The frame is not a JSON object, or not one of the [`ClientMessage`]s (answered
+/// `invalid_message`).
 pub fn parse(text: &str) -> Result<ClientMessage, serde_json::Error> {
+    // serde's derived enums also accept the sequence form (`["subscribe","s"]`); the protocol
+    // is objects only, and a JSON value's first character says what it is.
+    let first = text.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes().first();
+    if first != Some(&b'{') {
+        return Err(serde::de::Error::custom("a message is a JSON object"));
+    }
     serde_json::from_str(text)
 }
 
@@ -79,6 +86,10 @@ mod tests {
             r#"{"type":"subscribe","streamId":"s","afterSeq":-1}"#,
             r#"{"type":"subscribe","streamId":"\ud800"}"#,
             r#"{"type":"ping"} trailing"#,
+            r#"["subscribe","s"]"#,
+            "[\r\r  \"subscribe\",\r\t \"subscribe\"]\r",
+            r#"["unsubscribe","s"]"#,
+            r#"["ping"]"#,
         ] {
             assert!(parse(junk).is_err(), "{junk}");
         }
