@@ -43,7 +43,10 @@ pub enum ClientMessage {
 pub fn parse(text: &str) -> Result<ClientMessage, serde_json::Error> {
     // serde's derived enums also accept the sequence form (`["subscribe","s"]`); the protocol
     // is objects only, and a JSON value's first character says what it is.
-    let first = text.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes().first();
+    let first = text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .as_bytes()
+        .first();
     if first != Some(&b'{') {
         return Err(serde::de::Error::custom("a message is a JSON object"));
     }
