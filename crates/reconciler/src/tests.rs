@@ -446,10 +446,10 @@ async fn shutdown_stops_a_running_pass_and_hands_the_lease_over() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_pass_over_ten_thousand_live_streams_calls_livekit_only_where_counts_drifted() {
+async fn a_pass_over_a_hundred_thousand_live_streams_calls_livekit_only_where_counts_drifted() {
     let livekit = RecordingLiveKit::reporting(0);
     let service = service(livekit.clone());
-    create_streams(&service, 10_000).await;
+    create_streams(&service, 100_000).await;
     // One room whose LiveKit count (0) disagrees with its stream's: ten sessions we think are
     // connected left without their webhooks.
     for n in 0..10 {
@@ -471,7 +471,7 @@ async fn a_pass_over_ten_thousand_live_streams_calls_livekit_only_where_counts_d
     let started = Instant::now();
     let report = reconciler.run_once().await.unwrap().unwrap();
 
-    assert_eq!(report.streams_checked, 10_000);
+    assert_eq!(report.streams_checked, 100_000);
     assert_eq!(report.rooms_listed, 1, "only the drifted room is listed");
     assert_eq!(report.events, 10, "every ghost left");
     assert_eq!(livekit.calls().len(), 2, "ListRooms + one ListParticipants");
