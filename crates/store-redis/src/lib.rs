@@ -20,7 +20,8 @@
 //! - `metered`: command latency and errors, the breaker's state (Prometheus metrics).
 //! - `scripts`: the Lua scripts.
 //! - [`streams`]: [`RedisStore`], the stream repository (keys and round trips are tabled in
-//!   its docs); `participants`: its participant half; `events`: its event log.
+//!   its docs); `participants`: its participant half; `events`: its event log; `index`: the
+//!   listing indexes' members and cursors, and when an entry without its stream is dropped.
 //! - [`subscriber`]: the instance's single pub/sub subscription and its in-process fan-out.
 
 mod breaker;
@@ -28,6 +29,7 @@ pub mod client;
 pub mod dedupe;
 mod events;
 pub mod idempotency;
+mod index;
 pub mod lease;
 mod metered;
 mod participants;

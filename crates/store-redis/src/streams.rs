@@ -17,7 +17,7 @@
 //!
 //! Notifications go to the pub/sub channel `Pevents` (one subscription per instance). A stopped
 //! stream's keys expire after `RedisConfig::stopped_retention`; listings drop index entries
-//! whose stream is gone.
+//! whose stream is gone (see [`crate::index`]).
 //!
 //! # Round trips
 //!
@@ -44,13 +44,14 @@ use orchestrator_domain::ports::{
     StoreError, StreamRepository,
 };
 use orchestrator_domain::{
-    Applied, Audience, Change, ChangeContext, Cursor, Identity, Participant, ParticipantApplied,
+    Applied, Audience, Change, ChangeContext, Identity, Participant, ParticipantApplied,
     ParticipantChange, RoomName, Stream, StreamEvent, StreamId, StreamStatus,
 };
 use tokio::sync::broadcast;
 
 use crate::client::{ConnectError, Connection, RedisConfig};
 use crate::events::split_at_seq;
+use crate::index::{self, cursor_for, index_member, lex_after, member_id, parse_cursor};
 use crate::metered::Timed;
 use crate::scripts::Scripts;
 use crate::subscriber::Subscriber;
@@ -347,9 +348,10 @@ impl RedisStore {
             .await?;
         let mut batch = Vec::with_capacity(members.len());
         let mut gone = Vec::new();
+        let now = chrono::Utc::now();
         for (member, fields) in members.into_iter().zip(rows) {
             let stream = decode_stream(fields)?;
-            if stream.is_none() {
+            if stream.is_none() && index::abandoned(&member, now) {
                 gone.push(member.clone());
             }
             batch.push((member, stream));
@@ -393,49 +395,6 @@ pub(crate) fn parse_count(raw: Option<&String>, name: &str) -> Result<u64, Store
 
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|err| StoreError::Corrupt(err.to_string()))
-}
-
-fn index_member(stream: &Stream) -> String {
-    format!(
-        "{:020}:{}",
-        stream.created_at.timestamp_millis().max(0),
-        stream.id
-    )
-}
-
-fn member_id(member: &str) -> Option<StreamId> {
-    let (millis, id) = member.split_once(':')?;
-    if millis.len() != 20 || !millis.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    StreamId::parse(id).ok()
-}
-
-fn cursor_for(member: &str) -> Cursor {
-    Cursor::new(format!("r{member}"))
-}
-
-fn parse_cursor(cursor: &Cursor) -> Result<String, ListError> {
-    let member = cursor
-        .as_str()
-        .strip_prefix('r')
-        .ok_or(ListError::InvalidCursor)?;
-    member_id(member)
-        .map(|_| member.to_owned())
-        .ok_or(ListError::InvalidCursor)
-}
-
-fn lex_after(member: Option<&str>) -> ZRange {
-    match member {
-        Some(member) => ZRange {
-            kind: ZRangeKind::Exclusive,
-            range: ZRangeBound::Lex(member.to_owned()),
-        },
-        None => ZRange {
-            kind: ZRangeKind::Inclusive,
-            range: ZRangeBound::NegInfinityLex,
-        },
-    }
 }
 
 #[async_trait]

@@ -31,19 +31,35 @@ async fn store_with(retention: Option<Duration>) -> (RedisStore, redis_harness::
     (store, server)
 }
 
-async fn inserted(store: &RedisStore) -> Stream {
+fn new_stream(created_at: chrono::DateTime<chrono::Utc>) -> Stream {
     let id = StreamId::from_uuid(uuid::Uuid::new_v4());
     let room = format!("room-{}", uuid::Uuid::new_v4().simple());
-    let mut stream = Stream::new_active(
+    Stream::new_active(
         id,
         RoomName::new(room).unwrap(),
         None,
         Metadata::default(),
-        SystemClock.now(),
-    );
+        created_at,
+    )
+}
+
+async fn inserted_at(store: &RedisStore, created_at: chrono::DateTime<chrono::Utc>) -> Stream {
+    let mut stream = new_stream(created_at);
     let created = stream.record_creation(&ctx());
     store.insert(stream.clone(), created).await.unwrap();
     stream
+}
+
+async fn inserted(store: &RedisStore) -> Stream {
+    inserted_at(store, SystemClock.now()).await
+}
+
+fn live() -> ListQuery {
+    ListQuery {
+        status: Some(orchestrator_domain::StreamStatus::Active),
+        after: None,
+        limit: 100,
+    }
 }
 
 fn retitle(title: &str) -> Change {
@@ -117,7 +133,8 @@ async fn a_participant_change_resent_after_a_reconnect_is_recognised_not_applied
 #[tokio::test]
 async fn a_stopped_stream_expires_after_its_retention_and_leaves_the_listings() {
     let (store, _server) = store_with(Some(Duration::from_millis(300))).await;
-    let stream = inserted(&store).await;
+    // Created long enough ago that its entry cannot be a create still in progress.
+    let stream = inserted_at(&store, SystemClock.now() - chrono::Duration::minutes(10)).await;
     let join = ParticipantChange::Join {
         participant_id: uuid::Uuid::new_v4(),
         identity: Identity::new("ada").unwrap(),
@@ -166,5 +183,26 @@ async fn a_stopped_stream_expires_after_its_retention_and_leaves_the_listings() 
     assert!(
         members.is_empty(),
         "the listing dropped the entry of the expired stream"
+    );
+}
+
+#[tokio::test]
+async fn a_listing_between_a_creates_index_entry_and_its_write_does_not_lose_the_stream() {
+    let (store, _server) = store_with(None).await;
+    let mut stream = new_stream(SystemClock.now());
+    let created = stream.record_creation(&ctx());
+
+    store.index(&stream).await.unwrap();
+    let during = store.list(live()).await.unwrap();
+    assert_eq!(store.store_new(&stream, &created).await.unwrap(), "ok");
+    let after = store.list(live()).await.unwrap();
+
+    assert!(
+        during.items.iter().all(|s| s.id != stream.id),
+        "not there yet"
+    );
+    assert!(
+        after.items.iter().any(|s| s.id == stream.id),
+        "listed once written"
     );
 }
