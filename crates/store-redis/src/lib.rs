@@ -23,6 +23,7 @@
 //!   its docs); `participants`: its participant half; `events`: its event log; `index`: the
 //!   listing indexes' members and cursors, and when an entry without its stream is dropped.
 //! - [`subscriber`]: the instance's single pub/sub subscription and its in-process fan-out.
+//! - `turns`: this instance's changes of one stream wait their turn instead of racing.
 
 mod breaker;
 pub mod client;
@@ -37,6 +38,7 @@ mod scripts;
 mod sealing;
 pub mod streams;
 pub mod subscriber;
+mod turns;
 
 pub use client::{ConnectError, Connection, RedisConfig};
 pub use streams::RedisStore;

@@ -55,9 +55,11 @@ use crate::index::{self, cursor_for, index_member, lex_after, member_id, parse_c
 use crate::metered::Timed;
 use crate::scripts::Scripts;
 use crate::subscriber::Subscriber;
+use crate::turns::Turns;
 
 /// Stream-change conflicts retried before giving up (each retry re-reads the stream). Only
-/// other changes of the stream itself conflict — participants never do.
+/// other instances' changes of the stream itself conflict — this instance's take turns
+/// ([`crate::turns`]) and participants never do.
 const MAX_CONFLICT_RETRIES: u32 = 64;
 /// Index entries fetched per listing round trip.
 const LIST_BATCH: i64 = 100;
@@ -85,6 +87,7 @@ pub struct RedisStore {
     pub(crate) scripts: Scripts,
     pub(crate) feed: broadcast::Sender<StreamEvent>,
     pub(crate) channel: String,
+    turns: Arc<Turns>,
     _subscriber: Arc<Subscriber>,
 }
 
@@ -112,6 +115,7 @@ impl RedisStore {
             scripts: Scripts::default(),
             feed,
             channel,
+            turns: Arc::default(),
             _subscriber: Arc::new(subscriber),
         })
     }
@@ -487,6 +491,7 @@ impl StreamRepository for RedisStore {
         ctx: ChangeContext,
     ) -> Result<Applied, ApplyError> {
         self.conn.check()?;
+        let _turn = self.turns.take(&id).await;
         for attempt in 0..MAX_CONFLICT_RETRIES {
             let current = self.read(&id).await?.ok_or(ApplyError::NotFound)?;
             let mut applied = current.apply(&change, &ctx)?;

@@ -206,3 +206,29 @@ async fn a_listing_between_a_creates_index_entry_and_its_write_does_not_lose_the
         "listed once written"
     );
 }
+
+#[tokio::test]
+async fn hundreds_of_simultaneous_changes_of_one_stream_all_land_in_order() {
+    let (store, _server) = store_with(None).await;
+    let stream = inserted(&store).await;
+
+    let writes = (0..300).map(|n| {
+        let store = store.clone();
+        tokio::spawn(async move { store.apply(stream.id, retitle(&n.to_string()), ctx()).await })
+    });
+    let answers = futures_util::future::join_all(writes).await;
+
+    let refused: Vec<_> = answers
+        .into_iter()
+        .filter_map(|a| a.unwrap().err())
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "{} refused: {:?}",
+        refused.len(),
+        refused.first()
+    );
+    let expected: Vec<u64> = (1..=301).collect();
+    let log = store.read_after(stream.id, 0, 1000).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), expected);
+}
