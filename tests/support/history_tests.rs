@@ -145,6 +145,34 @@ fn an_acknowledged_write_missing_or_different_in_the_log_is_lost() {
 }
 
 #[test]
+fn a_repeated_write_that_changed_nothing_may_be_answered_with_a_later_seq() {
+    let history = History::new();
+    history.acknowledged(S, 2, updated(json!({"b": 2})));
+    // Retried after its first instance applied it and died: a no-op, answered at seq 4.
+    history.acknowledged(S, 4, updated(json!({"b": 2})));
+
+    let verdict = check(&history, log(), final_state());
+
+    assert_eq!(verdict.lost_writes, 0);
+    assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
+}
+
+#[test]
+fn a_repeat_whose_keys_were_overwritten_since_is_still_lost() {
+    let history = History::new();
+    let log = vec![
+        (1, created(json!({}))),
+        (2, updated(json!({"b": 2}))),
+        (3, updated(json!({"b": 5}))),
+    ];
+    history.acknowledged(S, 3, updated(json!({"b": 2})));
+
+    let verdict = check(&history, log, final_state());
+
+    assert_eq!(verdict.lost_writes, 1);
+}
+
+#[test]
 fn two_answers_naming_one_seq_are_caught() {
     let history = History::new();
     history.acknowledged(S, 2, updated(json!({"b": 2})));
