@@ -46,18 +46,64 @@ async fn route_table(req: HttpRequest) -> String {
     format!("{:?}", req.resource_map())
 }
 
-/// The route patterns in a printed resource map.
+/// The full route patterns in a printed resource map: each leaf's pattern prefixed with its
+/// scopes' (the map prints as nested `ResourceMap { pattern: … patterns: Single("…") …
+/// nodes: Some([…]) }`; the app names no resource, so `named` holds nothing to repeat).
 fn patterns(printed: &str) -> BTreeSet<String> {
-    const MARK: &str = "patterns: Single(\"";
-    printed
-        .match_indices(MARK)
-        .filter_map(|(at, _)| {
-            let rest = &printed[at + MARK.len()..];
-            rest.find("\")")
-                .map(|end| rest[..end].replace("\\\"", "\""))
-        })
-        .filter(|pattern| !pattern.is_empty() && pattern != "/__route_table")
-        .collect()
+    const MAP: &str = "ResourceMap {";
+    const PATTERN: &str = "patterns: Single(\"";
+    const LEAF: &str = "nodes: None";
+    // Open maps: the brace depth inside each, its full pattern, whether it is a leaf.
+    let mut open: Vec<(usize, String, bool)> = Vec::new();
+    let mut found = BTreeSet::new();
+    let (mut depth, mut at, mut in_string) = (0_usize, 0, false);
+    let bytes = printed.as_bytes();
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        if in_string {
+            match bytes[at] {
+                b'\\' => at += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if rest.starts_with(MAP.as_bytes()) {
+            depth += 1;
+            let prefix = open.last().map(|(_, p, _)| p.clone()).unwrap_or_default();
+            open.push((depth, prefix, false));
+            at += MAP.len();
+            continue;
+        } else if rest.starts_with(PATTERN.as_bytes()) {
+            let literal = &printed[at + PATTERN.len()..];
+            let end = literal.find("\")").unwrap_or(literal.len());
+            if let Some((_, pattern, _)) = open.last_mut() {
+                pattern.push_str(&literal[..end].replace("\\\"", "\""));
+            }
+            at += PATTERN.len() + end + 1;
+            continue;
+        } else if rest.starts_with(LEAF.as_bytes()) {
+            if let Some(top) = open.last_mut() {
+                top.2 = true;
+            }
+        } else {
+            match bytes[at] {
+                b'"' => in_string = true,
+                b'{' => depth += 1,
+                b'}' => {
+                    if open.last().is_some_and(|(level, _, _)| *level == depth) {
+                        let (_, pattern, leaf) = open.pop().unwrap_or_default();
+                        if leaf {
+                            found.insert(pattern);
+                        }
+                    }
+                    depth = depth.saturating_sub(1);
+                }
+                _ => {}
+            }
+        }
+        at += 1;
+    }
+    found.retain(|pattern| !pattern.is_empty() && pattern != "/__route_table");
+    found
 }
 
 /// The document's paths and the methods of each, lowercase.

@@ -11,11 +11,13 @@
 //! - [`commands`]: what the operations take and answer.
 //! - `streams`: create, list, read, update and stop streams.
 //! - `participants`: join, leave, and paging through a stream's participants.
+//! - `rooms`: streams' room names, remembered so a join need not read the stream.
 //! - [`media`]: what LiveKit reports (webhooks) and reconciling a stream with its room.
 
 pub mod commands;
 pub mod media;
 mod participants;
+mod rooms;
 mod streams;
 
 use std::sync::Arc;
@@ -55,6 +57,7 @@ pub struct Ports {
 pub struct StreamService {
     ports: Ports,
     instance_id: Arc<str>,
+    rooms: Arc<rooms::RoomNames>,
 }
 
 impl std::fmt::Debug for StreamService {
@@ -71,6 +74,7 @@ impl StreamService {
         Self {
             ports,
             instance_id: instance_id.into(),
+            rooms: Arc::default(),
         }
     }
 

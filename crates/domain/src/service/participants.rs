@@ -5,7 +5,7 @@ use crate::error::StreamError;
 use crate::membership::ParticipantChange;
 use crate::ports::{JoinGrant, MediaError, ParticipantPage, ParticipantQuery};
 use crate::stream::{Stream, StreamStatus};
-use crate::values::{Identity, StreamId};
+use crate::values::{Identity, RoomName, StreamId};
 
 use super::commands::{Departure, JoinStream, JoinTicket, ListParticipants};
 use super::{list_error, page_limit, StreamService};
@@ -61,15 +61,11 @@ impl StreamService {
     /// # Errors
     /// `NotFound`, `NotActive`, `StoreUnavailable`, `Internal`.
     pub async fn join(&self, id: StreamId, request: JoinStream) -> Result<JoinTicket, StreamError> {
-        let stream = self.get(id).await?;
-        if stream.status != StreamStatus::Active {
-            return Err(StreamError::Rejected(TransitionError::NotActive(
-                stream.status,
-            )));
-        }
-        // Signed before the state changes, so a signing failure changes nothing.
+        let room = self.room_of(id).await?;
+        // Signed before the state changes, so a signing failure changes nothing. Whether the
+        // stream exists and is active is decided by the atomic step below, not by a read.
         let token = self.ports.tokens.issue(&JoinGrant {
-            room: stream.room_name.clone(),
+            room,
             identity: request.identity.clone(),
             role: request.role,
             metadata: request.metadata.clone(),
@@ -91,6 +87,22 @@ impl StreamService {
             role: request.role,
             ws_url: self.ports.tokens.ws_url(),
         })
+    }
+
+    /// The stream's room: remembered after its first read (a room never changes), so a
+    /// hot stream's joins do not each read the stream.
+    async fn room_of(&self, id: StreamId) -> Result<RoomName, StreamError> {
+        if let Some(room) = self.rooms.get(id) {
+            return Ok(room);
+        }
+        let stream = self.get(id).await?;
+        if stream.status != StreamStatus::Active {
+            return Err(StreamError::Rejected(TransitionError::NotActive(
+                stream.status,
+            )));
+        }
+        self.rooms.remember(id, &stream.room_name);
+        Ok(stream.room_name)
     }
 
     /// Lets a participant out and disconnects their media session. Leaving twice succeeds

@@ -37,6 +37,8 @@ use crate::{
 #[derive(Clone, Default)]
 struct Stored {
     stream: Arc<Mutex<Option<Stream>>>,
+    /// How many times the stream was read (`get`).
+    reads: Arc<std::sync::atomic::AtomicUsize>,
     people: Arc<Mutex<Vec<Participant>>>,
     events: Arc<Mutex<Vec<StreamEvent>>>,
 }
@@ -155,9 +157,12 @@ impl Harness {
 
     fn serve_stored_stream(&mut self) {
         let stored = self.stored.clone();
-        self.repo
-            .expect_get()
-            .returning(move |_| Ok(stored.stream.lock().unwrap().clone()));
+        self.repo.expect_get().returning(move |_| {
+            stored
+                .reads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(stored.stream.lock().unwrap().clone())
+        });
         let stored = self.stored.clone();
         self.repo.expect_find_live_by_room().returning(move |_| {
             Ok(stored
@@ -247,7 +252,11 @@ fn media(room: &str, room_sid: &str, kind: MediaEventKind) -> MediaEvent {
 }
 
 fn ada() -> Identity {
-    Identity::new("ada").unwrap()
+    identity("ada")
+}
+
+fn identity(name: &str) -> Identity {
+    Identity::new(name).unwrap()
 }
 
 fn viewer(identity: Identity) -> JoinStream {

@@ -73,6 +73,46 @@ async fn joining_a_stream_that_is_not_active_gets_no_token() {
 }
 
 #[tokio::test]
+async fn later_joins_of_a_stream_sign_for_its_room_without_reading_the_stream_again() {
+    let (mut h, id) = Harness::with_stream(StreamStatus::Active);
+    h.tokens
+        .expect_issue()
+        .returning(|grant| Ok(format!("token-for-{}", grant.room)));
+    h.tokens
+        .expect_ws_url()
+        .return_const("ws://media.test".to_owned());
+    let (service, stored) = h.service();
+    let room = stored.current().room_name;
+
+    for name in ["ada", "bob", "cy"] {
+        let ticket = service.join(id, viewer(identity(name))).await.unwrap();
+        assert_eq!(ticket.token, format!("token-for-{room}"));
+    }
+
+    assert_eq!(stored.people().len(), 3);
+    assert_eq!(stored.reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_stream_stopped_after_earlier_joins_still_refuses_the_next_join() {
+    let (mut h, id) = Harness::with_stream(StreamStatus::Active);
+    h.issue_tokens();
+    let (service, stored) = h.service();
+    service.join(id, viewer(ada())).await.unwrap();
+    stored.stream.lock().unwrap().as_mut().unwrap().status = StreamStatus::Stopped;
+
+    let refused = service.join(id, viewer(identity("bob"))).await;
+
+    assert_eq!(
+        refused,
+        Err(StreamError::Rejected(TransitionError::NotActive(
+            StreamStatus::Stopped
+        )))
+    );
+    assert_eq!(stored.people().len(), 1);
+}
+
+#[tokio::test]
 async fn joining_an_unknown_stream_is_not_found() {
     let mut h = Harness::new();
     h.repo.expect_get().returning(|_| Ok(None));
