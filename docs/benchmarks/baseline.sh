@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 BACKEND="${1:-redis}"
 AUDIENCE="${AUDIENCE:-2000}"
-OUT="docs/benchmarks/results-$BACKEND.jsonl"
+OUT="${OUT:-docs/benchmarks/results-$BACKEND.jsonl}"
 rm -f "$OUT"
 # 20,000 WebSocket clients need as many sockets on each side; root may raise the hard limit
 # where the sandbox allows it (here it does not: 20,000).
