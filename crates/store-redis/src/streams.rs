@@ -24,7 +24,7 @@
 //! | operation | round trips |
 //! |---|---|
 //! | `GET /streams/:id`, `/state` | 1 (`HMGET`), + 1 (`page.lua`) when at most 100 ever joined |
-//! | join / leave / webhook participant change | 1 (`participant.lua`), whatever the audience; the endpoints add their reads (join: the stream, for the token's room; leave: the stream and the record) |
+//! | join / leave / webhook participant change | 1 (`participant.lua`), whatever the audience; the endpoints add their reads (join: the stream once per stream and instance, for the token's room, which the service then remembers; leave: the stream and the record) |
 //! | create | 1 (room claim) + 1 (both indexes, pipelined) + 1 (`insert.lua`), +2 if an old stopped holder is replaced |
 //! | update / stop half / room webhook | 1 (`HMGET`) + 1 (`apply.lua`), repeated only if another *stream* change won the race; + 1 (room release and live-index removal, pipelined) when a stream stops |
 //! | a stream change that changes nothing | 1 (`HMGET`) |

@@ -46,64 +46,110 @@ async fn route_table(req: HttpRequest) -> String {
     format!("{:?}", req.resource_map())
 }
 
-/// The full route patterns in a printed resource map: each leaf's pattern prefixed with its
-/// scopes' (the map prints as nested `ResourceMap { pattern: … patterns: Single("…") …
-/// nodes: Some([…]) }`; the app names no resource, so `named` holds nothing to repeat).
+/// A string literal as `{:?}` prints it, starting at its opening quote: its text and the index
+/// just past its closing quote.
+fn debug_string(bytes: &[u8], open: usize) -> (String, usize) {
+    let (mut text, mut at) = (Vec::new(), open + 1);
+    while at < bytes.len() && bytes[at] != b'"' {
+        if bytes[at] == b'\\' {
+            at += 1;
+        }
+        text.push(bytes[at]);
+        at += 1;
+    }
+    (String::from_utf8_lossy(&text).into_owned(), at + 1)
+}
+
+/// The full route patterns in a printed resource map: each leaf's patterns (`Single("…")` or
+/// `List(["…", …])`) prefixed with its scopes'. The map prints as nested `ResourceMap {
+/// pattern: ResourceDef { … patterns: … } … nodes: Some([…]) }`, a leaf with `nodes: None`;
+/// the app names no resource, so `named` holds nothing to repeat.
 fn patterns(printed: &str) -> BTreeSet<String> {
-    const MAP: &str = "ResourceMap {";
-    const PATTERN: &str = "patterns: Single(\"";
-    const LEAF: &str = "nodes: None";
-    // Open maps: the brace depth inside each, its full pattern, whether it is a leaf.
-    let mut open: Vec<(usize, String, bool)> = Vec::new();
-    let mut found = BTreeSet::new();
-    let (mut depth, mut at, mut in_string) = (0_usize, 0, false);
+    const MAP: &[u8] = b"ResourceMap {";
+    const PATTERNS: &[u8] = b"patterns: ";
+    const LEAF: &[u8] = b"nodes: None";
+    struct Open {
+        depth: usize,
+        prefixes: Vec<String>,
+        full: Option<Vec<String>>,
+        leaf: bool,
+    }
     let bytes = printed.as_bytes();
+    let mut open: Vec<Open> = Vec::new();
+    let mut found = BTreeSet::new();
+    let (mut depth, mut at) = (0_usize, 0);
     while at < bytes.len() {
         let rest = &bytes[at..];
-        if in_string {
-            match bytes[at] {
-                b'\\' => at += 1,
-                b'"' => in_string = false,
-                _ => {}
-            }
-        } else if rest.starts_with(MAP.as_bytes()) {
+        if rest.starts_with(MAP) {
             depth += 1;
-            let prefix = open.last().map(|(_, p, _)| p.clone()).unwrap_or_default();
-            open.push((depth, prefix, false));
+            let prefixes = open
+                .last()
+                .and_then(|parent| parent.full.clone())
+                .unwrap_or_else(|| vec![String::new()]);
+            open.push(Open {
+                depth,
+                prefixes,
+                full: None,
+                leaf: false,
+            });
             at += MAP.len();
-            continue;
-        } else if rest.starts_with(PATTERN.as_bytes()) {
-            let literal = &printed[at + PATTERN.len()..];
-            let end = literal.find("\")").unwrap_or(literal.len());
-            if let Some((_, pattern, _)) = open.last_mut() {
-                pattern.push_str(&literal[..end].replace("\\\"", "\""));
+        } else if rest.starts_with(PATTERNS) {
+            // `Single("…")` or `List(["…", …])`: every string up to the closing parenthesis.
+            let (mut own, mut cursor) = (Vec::new(), at + PATTERNS.len());
+            while cursor < bytes.len() && bytes[cursor] != b')' {
+                if bytes[cursor] == b'"' {
+                    let (text, next) = debug_string(bytes, cursor);
+                    own.push(text);
+                    cursor = next;
+                } else {
+                    cursor += 1;
+                }
             }
-            at += PATTERN.len() + end + 1;
-            continue;
-        } else if rest.starts_with(LEAF.as_bytes()) {
-            if let Some(top) = open.last_mut() {
-                top.2 = true;
-            }
+            let top = open.last_mut().expect("patterns belong to a map");
+            let full = top
+                .prefixes
+                .iter()
+                .flat_map(|prefix| own.iter().map(move |pattern| format!("{prefix}{pattern}")))
+                .collect();
+            top.full = Some(full);
+            at = cursor;
+        } else if rest.starts_with(LEAF) {
+            open.last_mut().expect("nodes belong to a map").leaf = true;
+            at += LEAF.len();
         } else {
             match bytes[at] {
-                b'"' => in_string = true,
+                b'"' => at = debug_string(bytes, at).1 - 1,
                 b'{' => depth += 1,
                 b'}' => {
-                    if open.last().is_some_and(|(level, _, _)| *level == depth) {
-                        let (_, pattern, leaf) = open.pop().unwrap_or_default();
-                        if leaf {
-                            found.insert(pattern);
+                    if open.last().is_some_and(|map| map.depth == depth) {
+                        let map = open.pop().expect("checked above");
+                        if map.leaf {
+                            found.extend(map.full.expect("every route has a pattern"));
                         }
                     }
-                    depth = depth.saturating_sub(1);
+                    depth -= 1;
                 }
                 _ => {}
             }
+            at += 1;
         }
-        at += 1;
     }
     found.retain(|pattern| !pattern.is_empty() && pattern != "/__route_table");
     found
+}
+
+// `test` here is actix-web's module; this one needs no runtime.
+#[::std::prelude::v1::test]
+fn route_patterns_are_read_through_scopes_and_lists() {
+    let printed = r#"ResourceMap { pattern: ResourceDef { patterns: Single("") }, nodes: Some([
+        ResourceMap { pattern: ResourceDef { patterns: List(["/a", "/a/"]), re: Regex("{x}") }, nodes: None },
+        ResourceMap { pattern: ResourceDef { patterns: Single("/s/{id}") }, nodes: Some([
+            ResourceMap { pattern: ResourceDef { patterns: Single("") }, nodes: None },
+            ResourceMap { pattern: ResourceDef { patterns: Single("/j\\d\"q") }, nodes: None }]) }]) }"#;
+
+    let found: Vec<String> = patterns(printed).into_iter().collect();
+
+    assert_eq!(found, ["/a", "/a/", "/s/{id}", "/s/{id}/j\\d\"q"]);
 }
 
 /// The document's paths and the methods of each, lowercase.

@@ -19,7 +19,8 @@ pub(super) struct RoomNames {
 }
 
 impl RoomNames {
-    /// Most entries held before the memo starts over (≈ 100 bytes each).
+    /// Most entries held before the memo starts over: ≈ 100 bytes each for the default
+    /// `room-<uuid>` names, ≈ 200 for the longest custom ones (6.5–13 MB at most).
     pub(super) const CAPACITY: usize = 65_536;
 
     pub(super) fn get(&self, id: StreamId) -> Option<RoomName> {

@@ -36,6 +36,14 @@ pub const UNDOCUMENTED: &[(&str, &str)] = &[
         "the viewer's own assets (Swagger UI's pages, scripts and styles)",
     ),
     (
+        "/dashboard",
+        "the dashboard's page (HTML for a browser, not an API)",
+    ),
+    (
+        "/dashboard/",
+        "the dashboard's page (HTML for a browser, not an API)",
+    ),
+    (
         "/dashboard/{file}",
         "the dashboard's own files (its page, scripts and styles; `/dashboard` is the page)",
     ),
