@@ -65,7 +65,7 @@ impl RedisWebhookDedupe {
         let first: i64 = self
             .first_delivery
             .evalsha_with_reload(
-                &self.conn.client,
+                &self.conn.client(),
                 vec![self.key(event_id)],
                 vec![delivery.to_owned(), px(ttl).to_string()],
             )
@@ -87,7 +87,7 @@ impl WebhookDedupe for RedisWebhookDedupe {
         self.conn.check()?;
         let _: i64 = self
             .conn
-            .client
+            .client()
             .del(self.key(event_id))
             .timed(&self.conn, "webhook_forget")
             .await?;

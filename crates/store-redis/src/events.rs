@@ -39,7 +39,7 @@ impl EventLog for RedisStore {
         self.conn.check()?;
         let entries: Vec<(String, HashMap<String, String>)> = self
             .conn
-            .client
+            .client()
             .xrange(
                 self.keys(&stream).events,
                 format!("({after_seq}-0"),
@@ -73,7 +73,7 @@ impl EventLog for RedisStore {
         self.scripts
             .epoch
             .evalsha_with_reload(
-                &self.conn.client,
+                &self.conn.client(),
                 vec![self.conn.keys.tagged("meta", "epoch")],
                 vec![uuid::Uuid::new_v4().to_string()],
             )

@@ -78,7 +78,7 @@ impl RedisIdempotency {
         let reply: Vec<Value> = self
             .begin
             .evalsha_with_reload(
-                &self.conn.client,
+                &self.conn.client(),
                 vec![self.key(key)],
                 vec![
                     fingerprint.to_owned(),
@@ -167,7 +167,7 @@ impl IdempotencyStore for RedisIdempotency {
         ];
         let _: i64 = self
             .complete
-            .evalsha_with_reload(&self.conn.client, vec![self.key(key)], args)
+            .evalsha_with_reload(&self.conn.client(), vec![self.key(key)], args)
             .timed(&self.conn, "script:idempotency_complete")
             .await?;
         Ok(())
@@ -178,7 +178,7 @@ impl IdempotencyStore for RedisIdempotency {
         let _: i64 = self
             .abandon
             .evalsha_with_reload(
-                &self.conn.client,
+                &self.conn.client(),
                 vec![self.key(key)],
                 vec![fingerprint.to_owned()],
             )

@@ -101,7 +101,7 @@ impl LeaseStore for RedisLeases {
         let token: Option<u64> = self
             .acquire
             .evalsha_with_reload(
-                &self.conn.client,
+                &self.conn.client(),
                 vec![self.key(name, "holder"), self.key(name, "fence")],
                 vec![holder.to_owned(), px(ttl).to_string()],
             )
@@ -121,7 +121,7 @@ impl LeaseStore for RedisLeases {
         let renewed: i64 = self
             .renew
             .evalsha_with_reload(
-                &self.conn.client,
+                &self.conn.client(),
                 vec![self.key(name, "holder")],
                 vec![format!("{holder}|{token}"), px(ttl).to_string()],
             )
@@ -135,7 +135,7 @@ impl LeaseStore for RedisLeases {
         let _: i64 = self
             .release
             .evalsha_with_reload(
-                &self.conn.client,
+                &self.conn.client(),
                 vec![self.key(name, "holder")],
                 vec![format!("{holder}|{token}")],
             )
@@ -148,7 +148,7 @@ impl LeaseStore for RedisLeases {
         self.conn.check()?;
         let current: Option<String> = self
             .conn
-            .client
+            .client()
             .get(self.key(name, "holder"))
             .timed(&self.conn, "lease_get")
             .await?;

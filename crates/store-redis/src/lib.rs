@@ -14,7 +14,8 @@
 //!
 //! # Layout
 //!
-//! - [`client`]: connection set-up (fail fast, command timeout, reconnection), key scheme,
+//! - [`client`]: connection set-up (fail fast, command timeout, reconnection), a client per
+//!   thread for threads that run their own runtime (the HTTP workers), key scheme,
 //!   fred error → [`StoreError`](orchestrator_domain::ports::StoreError) mapping; `breaker`: refusing at
 //!   once while Redis is down instead of waiting for each command's timeout.
 //! - `metered`: command latency and errors, the breaker's state (Prometheus metrics).

@@ -167,7 +167,7 @@ impl RedisStore {
             .scripts
             .participant
             .evalsha_with_reload(
-                &self.conn.client,
+                &self.conn.client(),
                 vec![
                     keys.stream,
                     keys.people,
@@ -189,7 +189,7 @@ impl RedisStore {
     ) -> Result<Option<Participant>, StoreError> {
         let record: Option<String> = self
             .conn
-            .client
+            .client()
             .hget(self.keys(&id).people, identity.as_str())
             .timed(&self.conn, "hget")
             .await?;
@@ -214,7 +214,7 @@ impl RedisStore {
             .scripts
             .page
             .evalsha_with_reload(
-                &self.conn.client,
+                &self.conn.client(),
                 vec![index, keys.people],
                 vec![
                     after.map(|place| place.to_string()).unwrap_or_default(),

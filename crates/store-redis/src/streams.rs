@@ -149,7 +149,7 @@ impl RedisStore {
     async fn read(&self, id: &StreamId) -> Result<Option<Stream>, StoreError> {
         let fields: Vec<Option<String>> = self
             .conn
-            .client
+            .client()
             .hmget(self.keys(id).stream, READ_FIELDS.to_vec())
             .timed(&self.conn, "hmget")
             .await?;
@@ -164,7 +164,7 @@ impl RedisStore {
                 .scripts
                 .claim_room
                 .evalsha_with_reload(
-                    &self.conn.client,
+                    &self.conn.client(),
                     vec![self.room_key(room)],
                     vec![id.to_string(), replaceable.clone()],
                 )
@@ -188,7 +188,7 @@ impl RedisStore {
 
     async fn index(&self, stream: &Stream) -> Result<(), StoreError> {
         let member = index_member(stream);
-        let pipeline = self.conn.client.pipeline();
+        let pipeline = self.conn.client().pipeline();
         for live_only in [false, true] {
             let _: () = pipeline
                 .zadd(
@@ -211,7 +211,7 @@ impl RedisStore {
         self.scripts
             .insert
             .evalsha_with_reload(
-                &self.conn.client,
+                &self.conn.client(),
                 vec![keys.stream, keys.events],
                 vec![
                     encode(stream)?,
@@ -248,7 +248,7 @@ impl RedisStore {
             .scripts
             .apply
             .evalsha_with_reload(
-                &self.conn.client,
+                &self.conn.client(),
                 vec![
                     keys.stream,
                     keys.events,
@@ -286,7 +286,7 @@ impl RedisStore {
         let unlisted = async {
             let _: i64 = self
                 .conn
-                .client
+                .client()
                 .zrem(self.index_key(true), index_member(stream))
                 .timed(&self.conn, "zrem")
                 .await?;
@@ -302,7 +302,7 @@ impl RedisStore {
             .scripts
             .release_room
             .evalsha_with_reload(
-                &self.conn.client,
+                &self.conn.client(),
                 vec![self.room_key(room)],
                 vec![id.to_string()],
             )
@@ -319,7 +319,7 @@ impl RedisStore {
     ) -> Result<Vec<(String, Option<Stream>)>, StoreError> {
         let members: Vec<String> = self
             .conn
-            .client
+            .client()
             .zrange(
                 self.index_key(live_only),
                 lex_after(after),
@@ -337,7 +337,7 @@ impl RedisStore {
         if members.is_empty() {
             return Ok(Vec::new());
         }
-        let pipeline = self.conn.client.pipeline();
+        let pipeline = self.conn.client().pipeline();
         for member in &members {
             let id = member_id(member)
                 .ok_or_else(|| StoreError::Corrupt(format!("index entry {member:?}")))?;
@@ -363,7 +363,11 @@ impl RedisStore {
         if !gone.is_empty() {
             // Streams whose retention ended: their index entries go too (best effort; the
             // next listing retries).
-            let _: Result<i64, _> = self.conn.client.zrem(self.index_key(live_only), gone).await;
+            let _: Result<i64, _> = self
+                .conn
+                .client()
+                .zrem(self.index_key(live_only), gone)
+                .await;
         }
         Ok(batch)
     }
@@ -435,7 +439,7 @@ impl StreamRepository for RedisStore {
         self.conn.check()?;
         let holder: Option<String> = self
             .conn
-            .client
+            .client()
             .get(self.room_key(room))
             .timed(&self.conn, "get")
             .await?;
@@ -549,7 +553,7 @@ impl StreamRepository for RedisStore {
         self.conn.check()?;
         let _: String = self
             .conn
-            .client
+            .client()
             .ping(None)
             .timed(&self.conn, "ping")
             .await?;

@@ -154,7 +154,7 @@ async fn a_stopped_stream_expires_after_its_retention_and_leaves_the_listings() 
         .await
         .unwrap();
     let keys = store.keys(&stream.id);
-    let ttl: i64 = store.conn.client.pttl(&keys.people).await.unwrap();
+    let ttl: i64 = store.conn.client().pttl(&keys.people).await.unwrap();
     assert!(ttl > 0, "the participants expire with the stream");
 
     let mut gone = false;
@@ -176,7 +176,7 @@ async fn a_stopped_stream_expires_after_its_retention_and_leaves_the_listings() 
     assert!(page.items.iter().all(|s| s.id != stream.id));
     let members: Vec<String> = store
         .conn
-        .client
+        .client()
         .zrange(store.index_key(false), 0, -1, None, false, None, false)
         .await
         .unwrap();

@@ -11,7 +11,7 @@ use orchestrator_store_memory::{MemoryStore, MemoryStoreConfig};
 use orchestrator_store_redis::dedupe::RedisWebhookDedupe;
 use orchestrator_store_redis::idempotency::RedisIdempotency;
 use orchestrator_store_redis::lease::RedisLeases;
-use orchestrator_store_redis::{RedisConfig, RedisStore};
+use orchestrator_store_redis::{Connection, RedisConfig, RedisStore};
 
 use crate::settings::Settings;
 
@@ -23,6 +23,9 @@ pub(crate) struct Stores {
     pub(crate) idempotency: Arc<dyn IdempotencyStore>,
     pub(crate) dedupe: Arc<dyn WebhookDedupe>,
     pub(crate) leases: Arc<dyn LeaseStore>,
+    /// The Redis connection behind them, if they are on Redis: each HTTP worker opens a
+    /// client of its own on it.
+    pub(crate) redis: Option<Connection>,
 }
 
 /// The in-memory store, or Redis when a URL is configured. `secret` (shared by every
@@ -50,7 +53,8 @@ pub(crate) async fn connect(settings: &Settings, secret: &[u8]) -> anyhow::Resul
         events: store,
         idempotency: Arc::new(RedisIdempotency::new(connection.clone(), secret)?),
         dedupe: Arc::new(RedisWebhookDedupe::new(connection.clone())),
-        leases: Arc::new(RedisLeases::new(connection)),
+        leases: Arc::new(RedisLeases::new(connection.clone())),
+        redis: Some(connection),
     })
 }
 
@@ -67,5 +71,6 @@ fn in_memory(settings: &Settings) -> Stores {
         idempotency: coordination.clone(),
         dedupe: coordination.clone(),
         leases: coordination,
+        redis: None,
     }
 }

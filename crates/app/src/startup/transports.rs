@@ -137,16 +137,24 @@ pub(crate) fn http_server(
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
     };
-    let server = HttpServer::new(move || app(&parts))
-        .on_connect(move |connection, data| connection_limit.on_connect(connection, data))
-        .max_connections(settings.limits.connections_per_worker.max(1))
-        .client_request_timeout(settings.limits.request_head_timeout())
-        .listen(listener)?
-        .workers(workers)
-        // Signals are handled once, in main, for every server of the process.
-        .disable_signals()
-        .shutdown_timeout(settings.http.shutdown_timeout_secs)
-        .run();
+    let redis = stores.redis.clone();
+    let server = HttpServer::new(move || {
+        // The factory runs on each worker's thread: its requests' Redis commands then stay on
+        // that thread instead of hopping to the main runtime and back.
+        if let Some(connection) = &redis {
+            connection.open_thread_client_in_background();
+        }
+        app(&parts)
+    })
+    .on_connect(move |connection, data| connection_limit.on_connect(connection, data))
+    .max_connections(settings.limits.connections_per_worker.max(1))
+    .client_request_timeout(settings.limits.request_head_timeout())
+    .listen(listener)?
+    .workers(workers)
+    // Signals are handled once, in main, for every server of the process.
+    .disable_signals()
+    .shutdown_timeout(settings.http.shutdown_timeout_secs)
+    .run();
     Ok(server)
 }
 
