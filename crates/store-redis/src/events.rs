@@ -2,6 +2,7 @@
 //! and the live feed of the instance's one pub/sub subscription.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use fred::interfaces::StreamsInterface;
@@ -64,7 +65,8 @@ impl EventLog for RedisStore {
         // The instance's one Redis subscription feeds this broadcast; a receiver that lags
         // loses events here and backfills them by seq.
         Box::pin(
-            BroadcastStream::new(self.feed.subscribe()).filter_map(|item| async move { item.ok() }),
+            BroadcastStream::new(self.feed.subscribe())
+                .filter_map(|item| async move { item.ok().map(Arc::unwrap_or_clone) }),
         )
     }
 

@@ -2,6 +2,8 @@
 //! once and is fanned out in process through a broadcast channel. Pub/sub is at-most-once, so
 //! consumers track seqs and backfill gaps from the event log.
 
+use std::sync::Arc;
+
 use fred::clients::SubscriberClient;
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use orchestrator_domain::StreamEvent;
@@ -40,7 +42,7 @@ impl Subscriber {
     pub async fn start(
         config: &RedisConfig,
         channel: &str,
-        feed: broadcast::Sender<StreamEvent>,
+        feed: broadcast::Sender<Arc<StreamEvent>>,
     ) -> Result<Self, ConnectError> {
         let client = builder(config)?
             .build_subscriber_client()
@@ -63,7 +65,7 @@ impl Subscriber {
                             // No receiver is fine: nobody is watching right now.
                             Ok(event) => {
                                 crate::metered::published(&event);
-                                let _ = feed.send(event);
+                                let _ = feed.send(Arc::new(event));
                             }
                             Err(err) => {
                                 tracing::warn!(error = %err, "unreadable event notification")
