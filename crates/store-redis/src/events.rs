@@ -42,7 +42,7 @@ impl EventLog for RedisStore {
             .conn
             .client()
             .xrange(
-                self.keys(&stream).events,
+                self.key(&stream, "events"),
                 format!("({after_seq}-0"),
                 "+",
                 Some(limit as u64),

@@ -190,7 +190,7 @@ impl RedisStore {
         let record: Option<String> = self
             .conn
             .client()
-            .hget(self.keys(&id).people, identity.as_str())
+            .hget(self.key(&id, "people"), identity.as_str())
             .timed(&self.conn, "hget")
             .await?;
         record

@@ -139,6 +139,11 @@ impl RedisStore {
         }
     }
 
+    /// One key of `id`'s ([`RedisStore::keys`] makes all five, for the writes that need them).
+    pub(crate) fn key(&self, id: &StreamId, name: &str) -> String {
+        self.conn.keys.tagged(&id.to_string(), name)
+    }
+
     fn room_key(&self, room: &RoomName) -> String {
         self.conn.keys.tagged(&format!("room:{room}"), "holder")
     }
@@ -152,7 +157,7 @@ impl RedisStore {
         let fields: Vec<Option<String>> = self
             .conn
             .client()
-            .hmget(self.keys(id).stream, READ_FIELDS.to_vec())
+            .hmget(self.key(id, "stream"), READ_FIELDS.to_vec())
             .timed(&self.conn, "hmget")
             .await?;
         decode_stream(fields)
@@ -344,7 +349,7 @@ impl RedisStore {
             let id = member_id(member)
                 .ok_or_else(|| StoreError::Corrupt(format!("index entry {member:?}")))?;
             let _: () = pipeline
-                .hmget(self.keys(&id).stream, READ_FIELDS.to_vec())
+                .hmget(self.key(&id, "stream"), READ_FIELDS.to_vec())
                 .await
                 .map_err(|err| self.conn.failed(err))?;
         }
