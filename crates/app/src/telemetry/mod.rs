@@ -2,10 +2,12 @@
 //! and the process's metrics recorder ([`metrics`]), installed by the application.
 //!
 //! Request handling logs one access line per request (target `orchestrator_http::access`,
-//! inside a `request` span carrying the request id); errors, start-up and shutdown log too.
+//! after its `request` span, which carries the request id into the request's other lines; in
+//! JSON written directly by [`access`]); errors, start-up and shutdown log too.
 //! Secrets and tokens are never passed to a log macro. Human logs carry ANSI colours only when
 //! standard output is a terminal, so files and log collectors get plain text.
 
+pub mod access;
 pub mod batched;
 pub mod metrics;
 
@@ -46,6 +48,11 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<Flusher> {
         filter = filter.add_directive(format!("{ACTIX_DISPATCHER}=off").parse()?);
     }
     let (stdout, flusher) = batched::stdout()?;
+    if settings.format == LogFormat::Json {
+        orchestrator_http::request_tracing::install_access_log(Box::new(
+            access::JsonAccessLog::new(stdout.clone()),
+        ));
+    }
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stdout().is_terminal())
         .with_writer(stdout);

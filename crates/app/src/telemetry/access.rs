@@ -1,0 +1,163 @@
+//! Access lines in the JSON log, written directly: the same line `tracing`'s JSON formatter
+//! writes for the access event (same keys, order and number formatting; checked by the test
+//! below), without the generic path's field visitors, intermediate map and per-event
+//! allocations. The subscriber's filter still decides whether a line is written
+//! (`orchestrator_http::request_tracing` asks it first).
+
+use std::cell::RefCell;
+use std::io::Write;
+
+use chrono::{SecondsFormat, Utc};
+use orchestrator_http::request_tracing::{AccessLine, AccessLog, ACCESS_TARGET};
+use tracing_subscriber::fmt::MakeWriter;
+
+use super::batched::BatchedStdout;
+
+/// Writes access lines as JSON into the batched standard output.
+#[derive(Debug)]
+pub struct JsonAccessLog {
+    out: BatchedStdout,
+}
+
+impl JsonAccessLog {
+    /// Lines go to `out`.
+    pub fn new(out: BatchedStdout) -> Self {
+        Self { out }
+    }
+}
+
+thread_local! {
+    static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl AccessLog for JsonAccessLog {
+    fn write(&self, line: &AccessLine<'_>) {
+        LINE.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            buffer.clear();
+            let timestamp = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+            if format(&mut buffer, &timestamp, line).is_ok() {
+                let _ = self.out.make_writer().write_all(&buffer);
+            }
+        });
+    }
+}
+
+/// The line of `line` at `timestamp`, newline included.
+fn format(out: &mut Vec<u8>, timestamp: &str, line: &AccessLine<'_>) -> serde_json::Result<()> {
+    let text = |out: &mut Vec<u8>, value: &str| serde_json::to_writer(&mut *out, value);
+    out.extend_from_slice(b"{\"timestamp\":");
+    text(out, timestamp)?;
+    out.extend_from_slice(b",\"level\":\"INFO\",\"message\":\"request\",\"method\":");
+    text(out, line.method)?;
+    out.extend_from_slice(b",\"route\":");
+    text(out, line.route)?;
+    out.extend_from_slice(b",\"path\":");
+    text(out, line.path)?;
+    out.extend_from_slice(b",\"status\":");
+    serde_json::to_writer(&mut *out, &line.status)?;
+    out.extend_from_slice(b",\"latency_ms\":");
+    serde_json::to_writer(&mut *out, &line.latency_ms)?;
+    out.extend_from_slice(b",\"request_id\":");
+    text(out, line.request_id)?;
+    out.extend_from_slice(b",\"target\":");
+    text(out, ACCESS_TARGET)?;
+    out.extend_from_slice(b"}\n");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// The bytes tracing's JSON formatter, configured as `telemetry::init` configures it,
+    /// writes for the access event of `line`.
+    fn as_tracing_writes(line: &AccessLine<'_>) -> String {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let sink = written.clone();
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(move || Capture(sink.clone()));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(
+                target: ACCESS_TARGET,
+                method = line.method,
+                route = line.route,
+                path = line.path,
+                status = line.status,
+                latency_ms = line.latency_ms,
+                request_id = line.request_id,
+                "request"
+            );
+        });
+        let bytes = written.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn timestamp_of(written: &str) -> String {
+        let parsed: serde_json::Value = serde_json::from_str(written).unwrap();
+        parsed["timestamp"].as_str().unwrap().to_owned()
+    }
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn written_directly(line: &AccessLine<'_>, timestamp: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        format(&mut out, timestamp, line).unwrap();
+        out
+    }
+
+    #[test]
+    fn the_direct_line_is_byte_for_byte_the_line_tracing_writes() {
+        let line = AccessLine {
+            method: "GET",
+            route: "/streams/{id}",
+            path: "/streams/3f1c\"quoted\"\\slash\u{7}é",
+            status: 404,
+            latency_ms: 0.067_521_000_000_000_01,
+            request_id: "lb-7f3a:42/x",
+        };
+        let expected = as_tracing_writes(&line);
+
+        let direct = written_directly(&line, &timestamp_of(&expected));
+
+        assert_eq!(String::from_utf8(direct).unwrap(), expected);
+    }
+
+    #[test]
+    fn the_timestamp_has_the_shape_of_tracings_own() {
+        let ours = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+        let theirs = timestamp_of(&as_tracing_writes(&AccessLine {
+            method: "GET",
+            route: "/health",
+            path: "/health",
+            status: 200,
+            latency_ms: 1.0,
+            request_id: "x",
+        }));
+
+        assert_eq!(ours.len(), theirs.len(), "{ours} vs {theirs}");
+        assert!(ours.ends_with('Z') && theirs.ends_with('Z'));
+        assert_eq!(ours.as_bytes()[19], b'.');
+        assert_eq!(theirs.as_bytes()[19], b'.');
+    }
+}
