@@ -69,17 +69,22 @@ fn log_access(line: &AccessLine<'_>) {
     }
     match ACCESS_LOG.get() {
         Some(log) => log.write(line),
-        None => tracing::info!(
-            target: ACCESS_TARGET,
-            method = line.method,
-            route = line.route,
-            path = line.path,
-            status = line.status,
-            latency_ms = line.latency_ms,
-            request_id = line.request_id,
-            "request"
-        ),
+        None => access_event(line),
     }
+}
+
+/// `line` as the `tracing` event an [`AccessLog`] stands in for (what it must write the same).
+pub fn access_event(line: &AccessLine<'_>) {
+    tracing::info!(
+        target: ACCESS_TARGET,
+        method = line.method,
+        route = line.route,
+        path = line.path,
+        status = line.status,
+        latency_ms = line.latency_ms,
+        request_id = line.request_id,
+        "request"
+    );
 }
 
 /// The header carrying the request id, both ways.

@@ -70,12 +70,13 @@ fn format(out: &mut Vec<u8>, timestamp: &str, line: &AccessLine<'_>) -> serde_js
 mod tests {
     use std::sync::{Arc, Mutex};
 
+    use orchestrator_http::request_tracing::access_event;
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
 
     /// The bytes tracing's JSON formatter, configured as `telemetry::init` configures it,
-    /// writes for the access event of `line`.
+    /// writes for the access event of `line` (the event logged when no writer is installed).
     fn as_tracing_writes(line: &AccessLine<'_>) -> String {
         let written = Arc::new(Mutex::new(Vec::new()));
         let sink = written.clone();
@@ -86,18 +87,7 @@ mod tests {
             .with_span_list(false)
             .with_writer(move || Capture(sink.clone()));
         let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::info!(
-                target: ACCESS_TARGET,
-                method = line.method,
-                route = line.route,
-                path = line.path,
-                status = line.status,
-                latency_ms = line.latency_ms,
-                request_id = line.request_id,
-                "request"
-            );
-        });
+        tracing::subscriber::with_default(subscriber, || access_event(line));
         let bytes = written.lock().unwrap().clone();
         String::from_utf8(bytes).unwrap()
     }
