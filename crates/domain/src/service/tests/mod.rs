@@ -155,6 +155,15 @@ impl Harness {
         (harness, id)
     }
 
+    /// An active stream that participants can join: the service it is served by and what the
+    /// repository holds.
+    fn joinable_stream() -> (StreamService, Stored, StreamId) {
+        let (mut harness, id) = Self::with_stream(StreamStatus::Active);
+        harness.issue_tokens();
+        let (service, stored) = harness.service();
+        (service, stored, id)
+    }
+
     fn serve_stored_stream(&mut self) {
         let stored = self.stored.clone();
         self.repo.expect_get().returning(move |_| {

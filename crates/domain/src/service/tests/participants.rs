@@ -6,9 +6,7 @@ use super::*;
 
 #[tokio::test]
 async fn join_returns_a_token_for_the_role_and_records_one_participant() {
-    let (mut h, id) = Harness::with_stream(StreamStatus::Active);
-    h.issue_tokens();
-    let (service, stored) = h.service();
+    let (service, stored, id) = Harness::joinable_stream();
 
     let ticket = service
         .join(
@@ -35,9 +33,7 @@ async fn join_returns_a_token_for_the_role_and_records_one_participant() {
 
 #[tokio::test]
 async fn joining_again_gives_a_fresh_token_but_no_second_joined_event() {
-    let (mut h, id) = Harness::with_stream(StreamStatus::Active);
-    h.issue_tokens();
-    let (service, stored) = h.service();
+    let (service, stored, id) = Harness::joinable_stream();
     service.join(id, viewer(ada())).await.unwrap();
     let joined_at = stored.person("ada").joined_at;
 
@@ -95,9 +91,7 @@ async fn later_joins_of_a_stream_sign_for_its_room_without_reading_the_stream_ag
 
 #[tokio::test]
 async fn a_stream_stopped_after_earlier_joins_still_refuses_the_next_join() {
-    let (mut h, id) = Harness::with_stream(StreamStatus::Active);
-    h.issue_tokens();
-    let (service, stored) = h.service();
+    let (service, stored, id) = Harness::joinable_stream();
     service.join(id, viewer(ada())).await.unwrap();
     stored.stream.lock().unwrap().as_mut().unwrap().status = StreamStatus::Stopped;
 
@@ -223,9 +217,7 @@ async fn leaving_a_stream_one_never_joined_is_participant_not_found() {
 // ---- reading participants ----
 
 async fn stream_with_people(names: &[&str]) -> (StreamService, Stored, StreamId) {
-    let (mut h, id) = Harness::with_stream(StreamStatus::Active);
-    h.issue_tokens();
-    let (service, stored) = h.service();
+    let (service, stored, id) = Harness::joinable_stream();
     for name in names {
         let identity = Identity::new(*name).unwrap();
         service.join(id, viewer(identity)).await.unwrap();
