@@ -68,7 +68,8 @@ pub async fn follow(
     };
     subscriber.connected = true;
     let _ = ready.send(true);
-    while !subscriber.is_complete(&control) && !*control.give_up.borrow() {
+    let mut signalled = std::pin::pin!(control.signalled());
+    while !control.should_stop(&subscriber) {
         tokio::select! {
             message = stream.message() => match message {
                 Ok(Some(event)) => subscriber.receive_millis(event.seq, event.timestamp),
@@ -81,8 +82,7 @@ pub async fn follow(
                     break;
                 }
             },
-            _ = control.final_seqs.changed() => {}
-            _ = control.give_up.changed() => {}
+            () = &mut signalled => signalled.set(control.signalled()),
         }
     }
     subscriber

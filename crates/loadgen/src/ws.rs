@@ -63,15 +63,15 @@ pub async fn follow(
     };
     subscriber.connected = true;
     let _ = ready.send(true);
-    while !subscriber.is_complete(&control) && !*control.give_up.borrow() {
+    let mut signalled = std::pin::pin!(control.signalled());
+    while !control.should_stop(&subscriber) {
         tokio::select! {
             message = socket.next() => {
                 if !handle(&mut subscriber, message) {
                     break;
                 }
             }
-            _ = control.final_seqs.changed() => {}
-            _ = control.give_up.changed() => {}
+            () = &mut signalled => signalled.set(control.signalled()),
         }
     }
     let _ = timeout(std::time::Duration::from_secs(1), socket.close(None)).await;

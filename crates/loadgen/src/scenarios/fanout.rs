@@ -395,9 +395,9 @@ impl Summary {
             if let Some(kind) = &subscriber.error {
                 summary.errors.add(kind.clone());
             }
-            summary.all.merge(&subscriber.latencies);
             summary.deliveries += subscriber.arrivals.len() as u64;
             for (seq, micros) in &subscriber.arrivals {
+                summary.all.record_micros(*micros);
                 books[stream].record(*seq, *micros);
                 group_books[stream][subscriber.assignment.group].record(*seq, *micros);
             }
