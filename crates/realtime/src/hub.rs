@@ -86,9 +86,12 @@ pub(crate) struct Member<F> {
 }
 
 /// A channel's members, with how many of them coalesce (so the channel knows without a scan
-/// whether to classify events and encode audience updates).
+/// whether to classify events and encode audience updates), and where each one is in the
+/// list: a member leaves in constant time, where a scan made 20,000 subscribers closing at
+/// once (a shutdown, a network blip) 200 million comparisons under the lock fan-out needs.
 struct Members<F> {
     list: Vec<Member<F>>,
+    positions: HashMap<u64, usize>,
     coalescing: usize,
 }
 
@@ -96,25 +99,35 @@ impl<F: Clone> Members<F> {
     fn new(member: Member<F>) -> Self {
         let mut members = Self {
             list: Vec::new(),
+            positions: HashMap::new(),
             coalescing: 0,
         };
         members.push(member);
         members
     }
 
+    /// Adds `member`, in place of the one with its id if there is one.
     fn push(&mut self, member: Member<F>) {
+        self.remove(member.id);
         self.coalescing += usize::from(member.coalesces);
+        self.positions.insert(member.id, self.list.len());
         self.list.push(member);
     }
 
-    fn retain(&mut self, mut keep: impl FnMut(&Member<F>) -> bool) {
-        let mut dropped = 0;
-        self.list.retain(|member| {
-            let kept = keep(member);
-            dropped += usize::from(!kept && member.coalesces);
-            kept
-        });
-        self.coalescing -= dropped;
+    /// Removes the member `id`, if present, by moving the last one into its place.
+    fn remove(&mut self, id: u64) {
+        let Some(at) = self.positions.remove(&id) else {
+            return;
+        };
+        let gone = self.list.swap_remove(at);
+        self.coalescing -= usize::from(gone.coalesces);
+        if let Some(moved) = self.list.get(at) {
+            self.positions.insert(moved.id, at);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
     }
 
     /// Hands `delivery` to every member. A member whose queue is full is cut off and dropped
@@ -122,14 +135,20 @@ impl<F: Clone> Members<F> {
     /// memory access less per delivery): they drop it on their own full queue, and whatever
     /// they still deliver continues its streams without a gap.
     fn fan_out(&mut self, delivery: &Delivery<F>) {
-        self.retain(|member| match member.tx.try_send(delivery.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                member.shared.cut();
-                false
+        let mut gone = Vec::new();
+        for member in &self.list {
+            match member.tx.try_send(delivery.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    member.shared.cut();
+                    gone.push(member.id);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(member.id),
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        });
+        }
+        for id in gone {
+            self.remove(id);
+        }
     }
 }
 
@@ -433,8 +452,8 @@ impl<C: Codec> Inner<C> {
         };
         let empty = {
             let mut members = lock(&channel.members);
-            members.retain(|m| m.id != member);
-            members.list.is_empty()
+            members.remove(member);
+            members.is_empty()
         };
         if empty {
             if let Some(channel) = map.remove(&stream) {
@@ -443,5 +462,103 @@ impl<C: Codec> Inner<C> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Joined {
+        rx: mpsc::Receiver<Delivery<&'static str>>,
+        shared: Arc<Shared>,
+    }
+
+    fn member(id: u64, coalesces: bool, capacity: usize) -> (Member<&'static str>, Joined) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let shared = Arc::new(Shared::default());
+        let member = Member {
+            id,
+            tx,
+            shared: shared.clone(),
+            coalesces,
+        };
+        (member, Joined { rx, shared })
+    }
+
+    fn channel_of(ids: &[u64]) -> (Members<&'static str>, Vec<Joined>) {
+        let mut joined = Vec::new();
+        let mut members: Option<Members<&'static str>> = None;
+        for &id in ids {
+            let (member, one) = member(id, id % 2 == 0, 4);
+            joined.push(one);
+            match &mut members {
+                Some(members) => members.push(member),
+                None => members = Some(Members::new(member)),
+            }
+        }
+        (members.unwrap(), joined)
+    }
+
+    fn lost() -> Delivery<&'static str> {
+        Delivery::Lost {
+            stream: StreamId::from_uuid(uuid::Uuid::nil()),
+        }
+    }
+
+    fn received(joined: &mut Joined) -> bool {
+        joined.rx.try_recv().is_ok()
+    }
+
+    #[test]
+    fn a_member_that_leaves_gets_nothing_more_and_everyone_else_still_does() {
+        let (mut members, mut joined) = channel_of(&[1, 2, 3, 4, 5]);
+
+        members.remove(2);
+        members.remove(5);
+        members.remove(9);
+        members.fan_out(&lost());
+
+        let got: Vec<bool> = joined.iter_mut().map(received).collect();
+        assert_eq!(got, [true, false, true, true, false]);
+        assert_eq!(members.coalescing, 1, "of 2 and 4, only 4 is left");
+        for (at, member) in members.list.iter().enumerate() {
+            assert_eq!(members.positions[&member.id], at);
+        }
+    }
+
+    #[test]
+    fn joining_again_replaces_the_member_instead_of_doubling_it() {
+        let (mut members, mut joined) = channel_of(&[1, 2]);
+        let (again, mut rejoined) = member(2, false, 4);
+
+        members.push(again);
+        members.fan_out(&lost());
+
+        assert_eq!(members.list.len(), 2);
+        assert_eq!(members.coalescing, 0);
+        assert!(received(&mut joined[0]));
+        assert!(!received(&mut joined[1]), "the replaced member's queue");
+        assert!(received(&mut rejoined));
+    }
+
+    #[test]
+    fn a_member_whose_queue_is_full_is_cut_off_and_dropped_and_the_last_one_leaves_empty() {
+        let (full, mut full_joined) = member(7, false, 1);
+        let mut members = Members::new(full);
+        let (other, mut other_joined) = member(8, true, 4);
+        members.push(other);
+
+        members.fan_out(&lost());
+        members.fan_out(&lost());
+
+        assert!(full_joined.shared.is_cut());
+        assert!(!other_joined.shared.is_cut());
+        assert_eq!(members.list.len(), 1);
+        assert!(received(&mut full_joined), "what fitted was delivered");
+        assert!(received(&mut other_joined) && received(&mut other_joined));
+        members.remove(8);
+        assert!(members.is_empty());
+        assert_eq!(members.coalescing, 0);
     }
 }
