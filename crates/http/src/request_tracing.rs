@@ -16,6 +16,7 @@
 //!   ready). `route` is the matched pattern, `unmatched` for a 404 of no route, so ids in
 //!   paths never become labels; an unusual method is `other`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -239,6 +240,11 @@ impl RequestId {
     }
 }
 
+/// The pattern of the route that answered, put in the request by a router of this crate that
+/// matches paths itself (actix's `match_pattern` then knows nothing of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteLabel(pub &'static str);
+
 /// A bounded label for a method.
 fn method_label(method: &Method) -> &'static str {
     match *method {
@@ -280,10 +286,16 @@ pub async fn middleware(
     let latency = started.elapsed();
     // Asked once routing is done: actix then knows the matched resource, where before routing
     // it would match the path against every pattern again (regexes included).
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let labelled = response.request().extensions().get::<RouteLabel>().copied();
+    let route: Cow<'static, str> = match labelled {
+        Some(RouteLabel(label)) => Cow::Borrowed(label),
+        None => Cow::Owned(
+            response
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".to_owned()),
+        ),
+    };
     log_access(&AccessLine {
         method,
         route: &route,

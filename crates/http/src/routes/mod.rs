@@ -1,5 +1,6 @@
 //! Route groups, each with a `configure` that mounts it.
 
+mod by_id;
 pub mod events;
 pub mod health;
 mod paging;
