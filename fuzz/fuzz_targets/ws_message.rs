@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    // Text frames are UTF-8 (actix-ws refuses others before the parser sees them).
+    // Text frames are UTF-8 (the socket reader refuses others before the parser sees them).
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

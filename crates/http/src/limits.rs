@@ -194,14 +194,21 @@ pub struct ConnectionLimit {
     open: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
-/// Held in a connection's data while it counts against its address.
+/// Held in a connection's data while it counts against its address. A connection the HTTP
+/// server hands over (a WebSocket, whose handshake request then ends) keeps a clone for as long
+/// as it lives: it still counts.
+#[derive(Debug, Clone)]
+pub struct Counted {
+    _address: Arc<CountedAddress>,
+}
+
 #[derive(Debug)]
-struct Counted {
+struct CountedAddress {
     address: IpAddr,
     open: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
-impl Drop for Counted {
+impl Drop for CountedAddress {
     fn drop(&mut self) {
         let mut open = self
             .open
@@ -254,8 +261,10 @@ impl ConnectionLimit {
         }
         *count += 1;
         data.insert(Counted {
-            address,
-            open: self.open.clone(),
+            _address: Arc::new(CountedAddress {
+                address,
+                open: self.open.clone(),
+            }),
         });
     }
 

@@ -1,16 +1,20 @@
 //! One client's connection: its reads, the deliveries of the streams it follows, heartbeats,
 //! and how it ends (a close frame with a reason, whatever the cause).
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use std::time::Duration;
+
+use actix_web::web::BytesMut;
 use bytestring::ByteString;
 use orchestrator_domain::{StreamError, StreamId, StreamService};
 use orchestrator_realtime::{AudienceInterval, Next, SubscribeError, Subscriber, Subscription};
 use serde_json::json;
+use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::limits::KeySlot;
 use crate::message::{parse, ClientMessage};
+use crate::socket::{self, CloseCode, CloseReason, Incoming, ReadError, Reader};
 use crate::{JsonCodec, WsConfig};
 
 /// The connection cannot be written to any more (closed, or stalled past the timeout).
@@ -23,24 +27,81 @@ enum Flow {
 }
 
 enum Step {
-    Client(Option<Result<AggregatedMessage, actix_ws::ProtocolError>>),
+    Client(Option<Result<Incoming, ReadError>>),
     Deliver(Next<ByteString>),
     Heartbeat,
     ShuttingDown,
 }
 
-pub(crate) struct Connection {
-    pub(crate) session: Session,
-    pub(crate) messages: AggregatedMessageStream,
+/// A connection the handshake accepted, to be served once the HTTP server hands its socket
+/// over ([`crate::takeover`]).
+pub(crate) struct Pending {
     pub(crate) subscriber: Subscriber<JsonCodec>,
     pub(crate) service: StreamService,
     pub(crate) config: WsConfig,
-    pub(crate) last_heard: Instant,
     /// Cancelled when the server shuts down.
     pub(crate) shutdown: CancellationToken,
     /// This connection's place among its key's connections, given back when it ends.
-    pub(crate) _slot: Option<KeySlot>,
-    pub(crate) metrics: crate::metered::ConnectionMetrics,
+    pub(crate) slot: Option<KeySlot>,
+}
+
+impl Pending {
+    /// Serves the connection on `io`, starting with the client's bytes that came with the
+    /// handshake.
+    pub(crate) async fn run(self, io: TcpStream, leftover: BytesMut) {
+        let metrics = crate::metered::ConnectionMetrics::opened();
+        let reader = match Reader::new(leftover, self.config.max_message_bytes) {
+            Ok(reader) => reader,
+            Err(_) => {
+                let reason = too_big_reason(self.config.max_message_bytes);
+                let _ = timeout(self.config.client_timeout, socket::close(&io, &reason)).await;
+                return;
+            }
+        };
+        // Boxed: a connection lives in the HTTP server's connection task, whose size every
+        // plain HTTP connection pays too.
+        Box::pin(
+            Connection {
+                io,
+                reader,
+                subscriber: self.subscriber,
+                service: self.service,
+                config: self.config,
+                last_heard: Instant::now(),
+                shutdown: self.shutdown,
+                _slot: self.slot,
+                metrics,
+            }
+            .run(),
+        )
+        .await;
+    }
+}
+
+struct Connection {
+    io: TcpStream,
+    reader: Reader,
+    subscriber: Subscriber<JsonCodec>,
+    service: StreamService,
+    config: WsConfig,
+    last_heard: Instant,
+    shutdown: CancellationToken,
+    _slot: Option<KeySlot>,
+    metrics: crate::metered::ConnectionMetrics,
+}
+
+/// How long a closing connection waits for the client's own close before it lets go: the
+/// close frame must reach the client before the socket is dropped, and dropping it with
+/// unread bytes would reset the connection and lose the frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+fn too_big_reason(max_message_bytes: usize) -> CloseReason {
+    CloseReason {
+        code: CloseCode::Size,
+        description: Some(format!(
+            "message too big (at most {max_message_bytes} bytes)"
+        )),
+    }
 }
 
 /// The `streamId` a client sent, as errors name it: whole when it is a stream id, else an
@@ -61,7 +122,7 @@ fn close(code: CloseCode, description: impl Into<String>) -> Flow {
 }
 
 impl Connection {
-    pub(crate) async fn run(mut self) {
+    async fn run(mut self) {
         let start = Instant::now() + self.config.heartbeat_interval;
         let mut heartbeat = tokio::time::interval_at(start, self.config.heartbeat_interval);
         if self.send(json!({"type": "connected"})).await.is_err() {
@@ -73,7 +134,7 @@ impl Connection {
         let mut shutting_down = std::pin::pin!(shutdown.cancelled());
         loop {
             let step = tokio::select! {
-                message = self.messages.recv() => Step::Client(message),
+                message = self.reader.recv(&self.io) => Step::Client(message),
                 next = self.subscriber.next() => Step::Deliver(next),
                 _ = heartbeat.tick() => Step::Heartbeat,
                 () = &mut shutting_down => Step::ShuttingDown,
@@ -94,8 +155,10 @@ impl Connection {
                 Ok(Flow::Close(reason)) => {
                     // A stalled client cannot take the close frame either: give up after the
                     // timeout rather than hold the connection.
-                    let _ =
-                        timeout(self.config.client_timeout, self.session.close(Some(reason))).await;
+                    let closing = socket::close(&self.io, &reason);
+                    if let Ok(Ok(())) = timeout(self.config.client_timeout, closing).await {
+                        self.linger().await;
+                    }
                     return;
                 }
                 Err(Gone) => return,
@@ -108,51 +171,62 @@ impl Connection {
     }
 
     async fn send_frame(&mut self, frame: ByteString) -> Result<(), Gone> {
-        match timeout(self.config.client_timeout, self.session.text(frame)).await {
+        match timeout(
+            self.config.client_timeout,
+            socket::text_frame(&self.io, &frame),
+        )
+        .await
+        {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) | Err(_) => Err(Gone),
         }
     }
 
-    async fn on_message(
-        &mut self,
-        message: Result<AggregatedMessage, actix_ws::ProtocolError>,
-    ) -> Result<Flow, Gone> {
+    /// After the close frame: reads (and drops) what the client still sends until it closes
+    /// too, for [`CLOSE_LINGER`] at most.
+    async fn linger(&mut self) {
+        let _ = timeout(CLOSE_LINGER, async {
+            let mut sink = [0u8; 1024];
+            while self.io.readable().await.is_ok() {
+                match self.io.try_read(&mut sink) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            }
+        })
+        .await;
+    }
+
+    async fn on_message(&mut self, message: Result<Incoming, ReadError>) -> Result<Flow, Gone> {
         self.last_heard = Instant::now();
         match message {
-            Ok(AggregatedMessage::Text(text)) => self.on_text(&text).await,
-            Ok(AggregatedMessage::Binary(_)) => Ok(close(
+            Ok(Incoming::Text(text)) => self.on_text(&text).await,
+            Ok(Incoming::Binary) => Ok(close(
                 CloseCode::Unsupported,
                 "binary frames are not supported; send JSON text",
             )),
-            Ok(AggregatedMessage::Ping(payload)) => {
-                self.session.pong(&payload).await.map_err(|_| Gone)?;
-                Ok(Flow::Continue)
+            Ok(Incoming::Ping(payload)) => {
+                let pong = socket::pong(&self.io, &payload);
+                match timeout(self.config.client_timeout, pong).await {
+                    Ok(Ok(())) => Ok(Flow::Continue),
+                    Ok(Err(_)) | Err(_) => Err(Gone),
+                }
             }
-            Ok(AggregatedMessage::Pong(_)) => Ok(Flow::Continue),
-            Ok(AggregatedMessage::Close(_)) => Ok(Flow::Close(CloseReason {
+            Ok(Incoming::Pong) => Ok(Flow::Continue),
+            Ok(Incoming::Close) => Ok(Flow::Close(CloseReason {
                 code: CloseCode::Normal,
                 description: None,
             })),
-            Err(actix_ws::ProtocolError::Overflow) => Ok(self.too_big()),
-            Err(actix_ws::ProtocolError::Io(err)) if crate::frames::is_oversized(&err) => {
-                Ok(self.too_big())
+            Err(ReadError::TooBig) => {
+                Ok(Flow::Close(too_big_reason(self.config.max_message_bytes)))
             }
-            Err(err) => {
+            Err(err @ ReadError::Protocol(_)) => {
                 tracing::debug!(error = %err, "WebSocket protocol error; closing");
                 Ok(close(CloseCode::Protocol, "protocol error"))
             }
         }
-    }
-
-    fn too_big(&self) -> Flow {
-        close(
-            CloseCode::Size,
-            format!(
-                "message too big (at most {} bytes)",
-                self.config.max_message_bytes
-            ),
-        )
     }
 
     /// The server is shutting down: say where to resume, as for a slow consumer.
@@ -346,7 +420,9 @@ impl Connection {
         if self.last_heard.elapsed() > self.config.client_timeout {
             return Ok(close(CloseCode::Policy, "heartbeat timeout"));
         }
-        self.session.ping(b"").await.map_err(|_| Gone)?;
-        Ok(Flow::Continue)
+        match timeout(self.config.client_timeout, socket::ping(&self.io)).await {
+            Ok(Ok(())) => Ok(Flow::Continue),
+            Ok(Err(_)) | Err(_) => Err(Gone),
+        }
     }
 }

@@ -1,16 +1,8 @@
 //! Frames refused on their header. actix-http's WebSocket codec checks a frame's size only
 //! once the whole frame has arrived, so a client declaring a 1 GB frame makes the server
-//! buffer up to 1 GB before it says no. [`FrameLimit`] reads the raw bytes on their way to the
-//! codec, follows the frame headers, and fails the stream as soon as one declares a payload
-//! larger than the limit: the connection is closed with 1009 before the payload is read.
-
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use actix_web::error::PayloadError;
-use actix_web::web::Bytes;
-use futures_util::Stream;
+//! buffer up to 1 GB before it says no. [`FrameHeaders`] follows the frame headers in the raw
+//! bytes as they are read, and fails as soon as one declares a payload larger than the limit:
+//! the connection is closed with 1009 before the payload is read.
 
 /// Where the parser is in the byte stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,52 +94,6 @@ fn declared_length(header: &[u8]) -> Option<u64> {
         be[8 - extended..].copy_from_slice(&rest[..extended]);
         Some(u64::from_be_bytes(be))
     })
-}
-
-/// A client's raw byte stream that fails with [`PayloadError::Overflow`] as soon as a frame
-/// header declares more than the limit.
-pub(crate) struct FrameLimit<S> {
-    inner: S,
-    headers: FrameHeaders,
-    failed: bool,
-}
-
-impl<S> FrameLimit<S> {
-    pub(crate) fn new(inner: S, max_payload: usize) -> Self {
-        Self {
-            inner,
-            headers: FrameHeaders::new(max_payload),
-            failed: false,
-        }
-    }
-}
-
-impl<S> Stream for FrameLimit<S>
-where
-    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
-{
-    type Item = Result<Bytes, PayloadError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.failed {
-            return Poll::Ready(None);
-        }
-        let next = Pin::new(&mut self.inner).poll_next(cx);
-        if let Poll::Ready(Some(Ok(bytes))) = &next {
-            if self.headers.feed(bytes).is_err() {
-                self.failed = true;
-                return Poll::Ready(Some(Err(PayloadError::Overflow)));
-            }
-        }
-        next
-    }
-}
-
-/// Whether a protocol error of the message stream is [`FrameLimit`]'s refusal.
-pub(crate) fn is_oversized(err: &io::Error) -> bool {
-    err.get_ref()
-        .and_then(|inner| inner.downcast_ref::<PayloadError>())
-        .is_some_and(|err| matches!(err, PayloadError::Overflow))
 }
 
 #[cfg(test)]

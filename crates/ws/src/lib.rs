@@ -1,5 +1,6 @@
 //! WebSocket subscriptions of the livestream orchestrator, on the HTTP port (`/` as the seed
-//! documents, and `/ws`), with actix-ws.
+//! documents, and `/ws`): the handshake is an actix-web route, then the connection is taken
+//! over from the HTTP server and served on its bare socket.
 //!
 //! One connection follows any number of streams. Client → server (JSON text frames):
 //! `{"type":"subscribe","streamId":"…","afterSeq"?:n,"epoch"?:"…","audienceIntervalMs"?:n}`,
@@ -43,6 +44,8 @@
 //!   subscriber shares.
 //! - [`WsState`], [`WsConfig`], [`configure`]: mounting the routes on an actix app.
 //! - [`message`]: [`ClientMessage`] and its pure [`parse`] (fuzzed on its own).
+//! - [`takeover`]: the upgrade service the HTTP server hands handshakes to ([`takeover::serve`]).
+//! - `socket`: the WebSocket protocol on the bare socket (frames read, aggregated, written).
 //! - `connection`: one client's loop (reads, deliveries, heartbeats, shutdown).
 //! - `frames`: frames refused on their header, before their payload is buffered.
 //! - [`KeyConnections`] (`limits`): connections per operator key.
@@ -51,22 +54,24 @@
 use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bytestring::ByteString;
 use orchestrator_domain::access::Principal;
 use orchestrator_domain::{StreamEvent, StreamId, StreamService};
 use orchestrator_realtime::{Audience, Codec, Hub};
 use serde::Serialize;
 use serde_json::json;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 mod connection;
 mod frames;
 mod limits;
+mod socket;
+pub mod takeover;
 
-use connection::Connection;
+use connection::Pending;
 pub use limits::KeyConnections;
+pub use takeover::Takeover;
 
 pub mod message;
 pub use message::{parse, ClientMessage};
@@ -187,11 +192,32 @@ pub fn configure(state: WsState) -> impl FnOnce(&mut web::ServiceConfig) + Clone
     }
 }
 
-async fn upgrade(
-    request: HttpRequest,
-    body: web::Payload,
-    state: web::Data<WsState>,
-) -> HttpResponse {
+async fn upgrade(request: HttpRequest, state: web::Data<WsState>) -> HttpResponse {
+    let mut handshake = match actix_http::ws::handshake(request.head()) {
+        Ok(handshake) => handshake,
+        Err(_) => {
+            // Plain HTTP on the WebSocket path: say what it is, in the API's error envelope.
+            let mut refusal = (state.http_error)(
+                StatusCode::UPGRADE_REQUIRED,
+                "websocket_upgrade_required",
+                "this endpoint speaks WebSocket: connect to ws://<host>:<port>/ws".to_owned(),
+            );
+            refusal.headers_mut().insert(
+                header::UPGRADE,
+                header::HeaderValue::from_static("websocket"),
+            );
+            return refusal;
+        }
+    };
+    let Some(takeover) = request.extensions().get::<Takeover>().cloned() else {
+        // Only a server with the upgrade service ([`takeover::serve`]) can hand a connection
+        // over; an app served without it cannot hold WebSocket connections.
+        return (state.http_error)(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "websocket_unavailable",
+            "this server does not take WebSocket connections".to_owned(),
+        );
+    };
     let config = state.config;
     let principal = request.extensions().get::<Principal>().cloned();
     let slot = match principal.as_ref().and_then(Principal::key) {
@@ -213,56 +239,14 @@ async fn upgrade(
         },
         None => None,
     };
-    let Some(body) = frame_limited(&request, body, config.max_message_bytes).await else {
-        return (state.http_error)(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "internal error".to_owned(),
-        );
-    };
-    let Ok((response, session, messages)) = actix_ws::handle(&request, body) else {
-        // Plain HTTP on the WebSocket path: say what it is, in the API's error envelope.
-        let mut refusal = (state.http_error)(
-            StatusCode::UPGRADE_REQUIRED,
-            "websocket_upgrade_required",
-            "this endpoint speaks WebSocket: connect to ws://<host>:<port>/ws".to_owned(),
-        );
-        refusal.headers_mut().insert(
-            header::UPGRADE,
-            header::HeaderValue::from_static("websocket"),
-        );
-        return refusal;
-    };
-    let messages = messages
-        .max_frame_size(config.max_message_bytes)
-        .aggregate_continuations()
-        .max_continuation_size(config.max_message_bytes);
-    let connection = Connection {
-        session,
-        messages,
+    takeover.accept(Pending {
         subscriber: state.hub.subscriber(),
         service: state.service.clone(),
         config,
-        last_heard: Instant::now(),
         shutdown: state.shutdown.clone(),
-        _slot: slot,
-        metrics: metered::ConnectionMetrics::opened(),
-    };
-    actix_web::rt::spawn(connection.run());
-    response
-}
-
-/// The client's bytes through [`frames::FrameLimit`], as the payload actix-ws reads.
-async fn frame_limited(
-    request: &HttpRequest,
-    body: web::Payload,
-    max_message_bytes: usize,
-) -> Option<web::Payload> {
-    let limited: std::pin::Pin<
-        Box<dyn futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>>>,
-    > = Box::pin(frames::FrameLimit::new(body, max_message_bytes));
-    let mut payload = actix_web::dev::Payload::from(limited);
-    web::Payload::from_request(request, &mut payload).await.ok()
+        slot,
+    });
+    HttpResponse::from(handshake.finish()).map_into_boxed_body()
 }
 
 #[cfg(test)]

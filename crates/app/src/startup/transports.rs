@@ -4,14 +4,20 @@
 //! HTTP port is behind CORS, then the guard (operator keys, rate and connection limits); every
 //! `StreamService` call behind the same keys.
 
-use std::net::{IpAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_codec::Framed;
+use actix_http::body::BoxBody;
+use actix_http::{h1, HttpService, KeepAlive, Request, Response};
+use actix_service::{fn_factory, fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{AppConfig, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::rt::net::TcpStream;
+use actix_web::{web, App};
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 use orchestrator_domain::access::KeyId;
@@ -20,7 +26,7 @@ use orchestrator_grpc::{GrpcLimits, GrpcState, ProtoCodec};
 use orchestrator_http::auth::Guard;
 use orchestrator_http::body::BodyTimeout;
 use orchestrator_http::cors::{AllowedOrigins, CorsLayer};
-use orchestrator_http::limits::{ConnectionLimit, Limited, Rate, RateLimits};
+use orchestrator_http::limits::{ConnectionLimit, Counted, Limited, Rate, RateLimits};
 use orchestrator_http::metrics::Exposition;
 use orchestrator_http::{request_tracing, HttpState};
 use orchestrator_realtime::{Hub, HubConfig};
@@ -117,6 +123,10 @@ pub(crate) struct HttpExtras<'a> {
 }
 
 /// The HTTP server (REST + WebSocket), bound, not yet polled.
+///
+/// Built from actix's parts rather than with `HttpServer`, which has no way to install an
+/// upgrade service: WebSocket handshakes go to [`orchestrator_ws::takeover::serve`], which
+/// runs them through the same app and then serves the connection on its bare socket.
 pub(crate) fn http_server(
     settings: &Settings,
     core: &Core,
@@ -138,24 +148,86 @@ pub(crate) fn http_server(
         n => n,
     };
     let redis = stores.redis.clone();
-    let server = HttpServer::new(move || {
-        // The factory runs on each worker's thread: its requests' Redis commands then stay on
-        // that thread instead of hopping to the main runtime and back.
-        if let Some(connection) = &redis {
-            connection.open_thread_client_in_background();
-        }
-        app(&parts)
-    })
-    .on_connect(move |connection, data| connection_limit.on_connect(connection, data))
-    .max_connections(settings.limits.connections_per_worker.max(1))
-    .client_request_timeout(settings.limits.request_head_timeout())
-    .listen(listener)?
-    .workers(workers)
-    // Signals are handled once, in main, for every server of the process.
-    .disable_signals()
-    .shutdown_timeout(settings.http.shutdown_timeout_secs)
-    .run();
+    let head_timeout = settings.limits.request_head_timeout();
+    let address = listener.local_addr()?;
+    let server = actix_server::Server::build()
+        .listen("orchestrator-http", listener, move || {
+            // The factory runs on each worker's thread: its requests' Redis commands then stay
+            // on that thread instead of hopping to the main runtime and back.
+            if let Some(connection) = &redis {
+                connection.open_thread_client_in_background();
+            }
+            let limit = connection_limit.clone();
+            HttpService::build()
+                .keep_alive(KeepAlive::default())
+                .client_request_timeout(head_timeout)
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(address)
+                .on_connect_ext(move |io: &TcpStream, data| limit.on_connect(io, data))
+                .upgrade(upgrade_service(parts.clone(), address))
+                .finish(map_config(app_service(&parts), move |()| {
+                    app_config(address)
+                }))
+                .tcp()
+        })?
+        .max_concurrent_connections(settings.limits.connections_per_worker.max(1))
+        .workers(workers)
+        // Signals are handled once, in main, for every server of the process.
+        .disable_signals()
+        .shutdown_timeout(settings.http.shutdown_timeout_secs)
+        .run();
     Ok(server)
+}
+
+/// The app as a service factory of HTTP requests (what `HttpServer` makes of it).
+fn app_service(
+    parts: &HttpParts,
+) -> impl ServiceFactory<
+    Request,
+    Config = AppConfig,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = Response<BoxBody>,
+    InitError = (),
+> {
+    app(parts)
+        .into_factory()
+        .map_err(|err: actix_web::Error| err.error_response().into())
+}
+
+/// What the app knows of the server it runs in.
+fn app_config(address: SocketAddr) -> AppConfig {
+    // actix-web builds its `AppConfig` (host, scheme, address) only for `HttpServer`; the
+    // host is used for URLs the app does not generate.
+    let _ = address;
+    AppConfig::default()
+}
+
+/// The upgrade service: each worker builds its own copy of the app to run handshakes
+/// through, then hands the connection to the WebSocket transport.
+fn upgrade_service(
+    parts: HttpParts,
+    address: SocketAddr,
+) -> impl ServiceFactory<
+    (Request, Framed<TcpStream, h1::Codec>),
+    Config = (),
+    Response = (),
+    Error = actix_web::Error,
+    InitError = (),
+> {
+    fn_factory(move || {
+        let app = app_service(&parts).new_service(app_config(address));
+        async move {
+            let app = Rc::new(app.await?);
+            Ok(fn_service(move |(request, framed): (Request, _)| {
+                // The handshake request ends before the connection does, and with it the
+                // connection's data: the connection keeps its count against its address.
+                let counted = request.conn_data::<Counted>().cloned();
+                let served =
+                    orchestrator_ws::takeover::serve(app.clone(), request, framed, counted);
+                async move { served.await.map_err(actix_web::Error::from) }
+            }))
+        }
+    })
 }
 
 /// Operator keys and rate limits of the HTTP port.
