@@ -43,20 +43,31 @@ impl Default for HubConfig {
     }
 }
 
-/// What a channel puts in a subscriber's queue.
+/// What a channel puts in a subscriber's queue. An event is shared by every member: a queue
+/// slot is a pointer, not the event's 100 bytes (32 slots are allocated with each queue),
+/// and handing it to a member is one reference count.
 #[derive(Debug, Clone)]
 pub(crate) enum Delivery<F> {
-    Event {
-        stream: StreamId,
-        seq: u64,
-        frame: F,
-        /// How a coalescing member treats it (always `Plain` while none is a member).
-        fold: Fold<F>,
-    },
+    Event(Arc<Shipment<F>>),
     /// The channel could not continue (its position left the log).
-    Resync { stream: StreamId, after_seq: u64 },
+    Resync {
+        stream: StreamId,
+        after_seq: u64,
+    },
     /// The store lost its data (a new epoch): no position of the old one means anything.
-    Lost { stream: StreamId },
+    Lost {
+        stream: StreamId,
+    },
+}
+
+/// One event as every member of its channel receives it.
+#[derive(Debug)]
+pub(crate) struct Shipment<F> {
+    pub(crate) stream: StreamId,
+    pub(crate) seq: u64,
+    pub(crate) frame: F,
+    /// How a coalescing member treats it (always `Plain` while none is a member).
+    pub(crate) fold: Fold<F>,
 }
 
 /// State a subscriber shares with the channels it is a member of: whether one of them found
@@ -405,12 +416,12 @@ fn deliver<C: Codec>(codec: &C, members: &Mutex<Members<C::Frame>>, event: &Stre
     } else {
         Fold::Plain
     };
-    members.fan_out(&Delivery::Event {
+    members.fan_out(&Delivery::Event(Arc::new(Shipment {
         stream: event.stream_id,
         seq: event.seq,
         frame,
         fold,
-    });
+    })));
 }
 
 impl<C: Codec> Inner<C> {

@@ -385,18 +385,16 @@ impl<C: Codec> Subscriber<C> {
 
     fn received(&mut self, delivery: Delivery<C::Frame>) {
         match delivery {
-            Delivery::Event {
-                stream,
-                seq,
-                frame,
-                fold,
-            } => {
+            Delivery::Event(shipment) => {
+                let (stream, seq) = (shipment.stream, shipment.seq);
                 let Some(position) = self.streams.get(&stream) else {
                     return;
                 };
                 if seq <= position.cursor {
                     return;
                 }
+                let frame = shipment.frame.clone();
+                let fold = shipment.fold.clone();
                 if seq == position.cursor + 1 {
                     self.take(stream, seq, || frame, fold);
                     return;

@@ -1,6 +1,8 @@
 //! One client's connection: its reads, the deliveries of the streams it follows, heartbeats,
 //! and how it ends (a close frame with a reason, whatever the cause).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use actix_web::web::BytesMut;
@@ -46,35 +48,33 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    /// Serves the connection on `io`, starting with the client's bytes that came with the
-    /// handshake.
-    pub(crate) async fn run(self, io: TcpStream, leftover: BytesMut) {
-        let metrics = crate::metered::ConnectionMetrics::opened();
-        let reader = match Reader::new(leftover, self.config.max_message_bytes) {
-            Ok(reader) => reader,
-            Err(_) => {
-                let reason = too_big_reason(self.config.max_message_bytes);
-                let _ = timeout(self.config.client_timeout, socket::close(&io, &reason)).await;
-                return;
-            }
+    /// The connection served on `io`, starting with the client's bytes that came with the
+    /// handshake. Boxed here, outside any future: it lives as long as the connection.
+    pub(crate) fn serve(
+        self,
+        io: TcpStream,
+        leftover: BytesMut,
+    ) -> Pin<Box<dyn Future<Output = ()>>> {
+        let (max_message_bytes, client_timeout) =
+            (self.config.max_message_bytes, self.config.client_timeout);
+        let Ok(reader) = Reader::new(leftover, max_message_bytes) else {
+            return Box::pin(async move {
+                let reason = too_big_reason(max_message_bytes);
+                let _ = timeout(client_timeout, socket::close(&io, &reason)).await;
+            });
         };
-        // Boxed: a connection lives in the HTTP server's connection task, whose size every
-        // plain HTTP connection pays too.
-        Box::pin(
-            Connection {
-                io,
-                reader,
-                subscriber: self.subscriber,
-                service: self.service,
-                config: self.config,
-                last_heard: Instant::now(),
-                shutdown: self.shutdown,
-                _slot: self.slot,
-                metrics,
-            }
-            .run(),
-        )
-        .await;
+        let connection = Connection {
+            io,
+            reader,
+            subscriber: self.subscriber,
+            service: self.service,
+            config: self.config,
+            last_heard: Instant::now(),
+            shutdown: self.shutdown,
+            _slot: self.slot,
+            metrics: crate::metered::ConnectionMetrics::opened(),
+        };
+        Box::pin(connection.run())
     }
 }
 
@@ -145,7 +145,12 @@ impl Connection {
                 // awaits, and a client's message (a subscribe reads the store) was the largest,
                 // 1 KiB of every connection's 3.2 KiB task, for a step taken a few times per
                 // connection. Deliveries, the hot path, are awaited in place.
-                Step::Client(Some(message)) => Box::pin(self.on_message(message)).await,
+                Step::Client(Some(message)) => {
+                    // Built in a statement of its own: a future made in the statement that
+                    // awaits it keeps its space in this loop's state even boxed.
+                    let handling = Box::pin(self.on_message(message));
+                    handling.await
+                }
                 Step::Deliver(next) => self.deliver(next).await,
                 Step::Heartbeat => self.heartbeat().await,
                 Step::ShuttingDown => Ok(self.going_away()),

@@ -64,10 +64,14 @@ where
     S::Error: Into<Response<BoxBody>>,
     B: MessageBody + 'static,
 {
-    // Boxed, and over before the connection is served: this future lives in the HTTP
-    // server's connection task, whose size every connection pays for its whole life.
-    if let Some((pending, io, leftover)) = Box::pin(handshake(app, req, framed)).await? {
-        pending.run(io, leftover).await;
+    // Both boxed, each in a statement of its own: this future lives as long as the
+    // connection, and a future built in the statement that awaits it would keep its space
+    // here (the handshake's is the whole app's).
+    let handshake = Box::pin(handshake(app, req, framed));
+    let accepted = handshake.await?;
+    if let Some((pending, io, leftover)) = accepted {
+        let connection = pending.serve(io, leftover);
+        connection.await;
     }
     drop(held);
     Ok(())

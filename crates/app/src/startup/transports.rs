@@ -4,7 +4,9 @@
 //! HTTP port is behind CORS, then the guard (operator keys, rate and connection limits); every
 //! `StreamService` call behind the same keys.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -224,7 +226,11 @@ fn upgrade_service(
                 let counted = request.conn_data::<Counted>().cloned();
                 let served =
                     orchestrator_ws::takeover::serve(app.clone(), request, framed, counted);
-                async move { served.await.map_err(actix_web::Error::from) }
+                // Boxed: the HTTP server's task of every connection holds this future's space
+                // inline, WebSocket or not.
+                let served: Pin<Box<dyn Future<Output = Result<(), actix_web::Error>>>> =
+                    Box::pin(async move { served.await.map_err(actix_web::Error::from) });
+                served
             }))
         }
     })
