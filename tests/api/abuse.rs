@@ -233,6 +233,31 @@ async fn raw_websocket(app: &TestApp) -> TcpStream {
     socket
 }
 
+#[tokio::test]
+async fn websocket_connections_count_against_the_per_address_cap_while_they_are_open() {
+    let app = spawn(|settings| settings.limits.connections_per_address = 2).await;
+    let first = raw_websocket(&app).await;
+    let second = raw_websocket(&app).await;
+
+    let mut third = TcpStream::connect(app.addr).await.unwrap();
+    third
+        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let refused = read_until_closed(&mut third).await;
+
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    drop((first, second));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if app.health().await.status() == StatusCode::OK {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "slots given back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The next frame the server sends: its opcode and payload (servers do not mask).
 async fn server_frame(socket: &mut TcpStream) -> (u8, Vec<u8>) {
     let mut header = [0u8; 2];
