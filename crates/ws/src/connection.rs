@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix_web::web::BytesMut;
 use bytestring::ByteString;
+use futures_util::FutureExt;
 use orchestrator_domain::{StreamError, StreamId, StreamService};
 use orchestrator_realtime::{AudienceInterval, Next, SubscribeError, Subscriber, Subscription};
 use serde_json::json;
@@ -66,6 +67,7 @@ impl Pending {
         let connection = Connection {
             io,
             reader,
+            deferred: None,
             subscriber: self.subscriber,
             service: self.service,
             config: self.config,
@@ -81,6 +83,8 @@ impl Pending {
 struct Connection {
     io: TcpStream,
     reader: Reader,
+    /// Taken from the subscriber while frames were gathered for one write, handled next.
+    deferred: Option<Next<ByteString>>,
     subscriber: Subscriber<JsonCodec>,
     service: StreamService,
     config: WsConfig,
@@ -133,11 +137,15 @@ impl Connection {
         let shutdown = self.shutdown.clone();
         let mut shutting_down = std::pin::pin!(shutdown.cancelled());
         loop {
-            let step = tokio::select! {
+            let step = if let Some(next) = self.deferred.take() {
+                Step::Deliver(next)
+            } else {
+                tokio::select! {
                 message = self.reader.recv(&self.io) => Step::Client(message),
                 next = self.subscriber.next() => Step::Deliver(next),
                 _ = heartbeat.tick() => Step::Heartbeat,
                 () = &mut shutting_down => Step::ShuttingDown,
+                }
             };
             let flow = match step {
                 Step::Client(None) => return,
@@ -384,8 +392,7 @@ impl Connection {
     async fn deliver(&mut self, next: Next<ByteString>) -> Result<Flow, Gone> {
         match next {
             Next::Event { frame, .. } | Next::Audience { frame, .. } => {
-                self.send_frame(frame).await?;
-                self.metrics.delivered();
+                self.send_queued(frame).await?;
             }
             Next::ResyncRequired { stream, after_seq } => {
                 self.send(json!({
@@ -419,6 +426,45 @@ impl Connection {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// Sends `first` and the frames already queued behind it (up to a batch) in one write:
+    /// what a client fell behind on reaches it in one segment, as the HTTP server's own writer
+    /// used to coalesce it, rather than one system call on each side per frame.
+    async fn send_queued(&mut self, first: ByteString) -> Result<(), Gone> {
+        let mut more: Vec<ByteString> = Vec::new();
+        while more.len() + 1 < socket::MAX_BATCH {
+            match self.subscriber.next().now_or_never() {
+                Some(Next::Event { frame, .. } | Next::Audience { frame, .. }) => more.push(frame),
+                Some(other) => {
+                    self.deferred = Some(other);
+                    break;
+                }
+                None => break,
+            }
+        }
+        let count = 1 + more.len() as u64;
+        let written = if more.is_empty() {
+            timeout(
+                self.config.client_timeout,
+                socket::text_frame(&self.io, &first),
+            )
+            .await
+        } else {
+            let texts: Vec<&str> = std::iter::once(&first).chain(&more).map(|f| &**f).collect();
+            timeout(
+                self.config.client_timeout,
+                socket::text_frames(&self.io, &texts),
+            )
+            .await
+        };
+        match written {
+            Ok(Ok(())) => {
+                self.metrics.delivered(count);
+                Ok(())
+            }
+            Ok(Err(_)) | Err(_) => Err(Gone),
+        }
     }
 
     async fn heartbeat(&mut self) -> Result<Flow, Gone> {

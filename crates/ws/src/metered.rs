@@ -32,9 +32,9 @@ impl ConnectionMetrics {
         }
     }
 
-    /// An event (or an audience update) was sent.
-    pub(crate) fn delivered(&self) {
-        self.delivered.increment(1);
+    /// `count` events (or audience updates) were sent.
+    pub(crate) fn delivered(&self, count: u64) {
+        self.delivered.increment(count);
     }
 
     /// The connection is closed as a slow consumer.

@@ -213,23 +213,28 @@ fn header(opcode: OpCode, length: usize) -> ([u8; 10], usize) {
     (header, used)
 }
 
+/// Text frames written in one system call at most.
+pub(crate) const MAX_BATCH: usize = 16;
+
 /// Writes one frame: header and payload in one vectored write, as many as the socket needs.
 async fn write_frame(io: &TcpStream, opcode: OpCode, payload: &[u8]) -> io::Result<()> {
     let (header, used) = header(opcode, payload.len());
-    let (mut head, mut body) = (&header[..used], payload);
-    while !head.is_empty() || !body.is_empty() {
-        let written = match io.try_write_vectored(&[IoSlice::new(head), IoSlice::new(body)]) {
+    write_all(
+        io,
+        &mut [IoSlice::new(&header[..used]), IoSlice::new(payload)],
+    )
+    .await
+}
+
+/// Writes every slice, in as few system calls as the socket allows.
+async fn write_all(io: &TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !slices.is_empty() {
+        match io.try_write_vectored(slices) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(written) => written,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                io.writable().await?;
-                continue;
-            }
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => io.writable().await?,
             Err(err) => return Err(err),
-        };
-        let from_head = written.min(head.len());
-        head = &head[from_head..];
-        body = &body[written - from_head..];
+        }
     }
     Ok(())
 }
@@ -237,6 +242,23 @@ async fn write_frame(io: &TcpStream, opcode: OpCode, payload: &[u8]) -> io::Resu
 /// Sends a text message.
 pub(crate) async fn text_frame(io: &TcpStream, text: &str) -> io::Result<()> {
     write_frame(io, OpCode::Text, text.as_bytes()).await
+}
+
+/// Sends up to [`MAX_BATCH`] text messages (the rest is ignored) in one vectored write: what
+/// a slow client let pile up reaches it in one segment, not one per message.
+pub(crate) async fn text_frames(io: &TcpStream, texts: &[&str]) -> io::Result<()> {
+    let texts = &texts[..texts.len().min(MAX_BATCH)];
+    let headers: [([u8; 10], usize); MAX_BATCH] = std::array::from_fn(|at| {
+        texts
+            .get(at)
+            .map_or(([0; 10], 0), |text| header(OpCode::Text, text.len()))
+    });
+    let mut slices: [IoSlice<'_>; 2 * MAX_BATCH] = std::array::from_fn(|_| IoSlice::new(&[]));
+    for (at, (text, (header, used))) in texts.iter().zip(&headers).enumerate() {
+        slices[2 * at] = IoSlice::new(&header[..*used]);
+        slices[2 * at + 1] = IoSlice::new(text.as_bytes());
+    }
+    write_all(io, &mut slices[..2 * texts.len()]).await
 }
 
 /// Sends a ping without payload.
@@ -265,6 +287,27 @@ pub(crate) async fn close(io: &TcpStream, reason: &CloseReason) -> io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn queued_texts_go_out_as_consecutive_frames_in_one_write() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, server) = tokio::join!(client, listener.accept());
+        let (mut client, (server, _)) = (client.unwrap(), server.unwrap());
+        let long = "x".repeat(300);
+
+        text_frames(&server, &["a", &long, "bc"]).await.unwrap();
+        drop(server);
+        let mut received = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut client, &mut received)
+            .await
+            .unwrap();
+
+        let mut expected = vec![0x81, 1, b'a', 0x81, 126, 1, 44];
+        expected.extend(long.as_bytes());
+        expected.extend([0x81, 2, b'b', b'c']);
+        assert_eq!(received, expected);
+    }
 
     #[test]
     fn a_header_uses_the_shortest_length_encoding() {
