@@ -205,7 +205,8 @@ fn app_config(address: SocketAddr) -> AppConfig {
 }
 
 /// The upgrade service: each worker builds its own copy of the app to run handshakes
-/// through, then hands the connection to the WebSocket transport.
+/// through, on its first handshake (a worker that never sees one never pays for it), then
+/// hands the connection to the WebSocket transport.
 fn upgrade_service(
     parts: HttpParts,
     address: SocketAddr,
@@ -217,19 +218,32 @@ fn upgrade_service(
     InitError = (),
 > {
     fn_factory(move || {
-        let app = app_service(&parts).new_service(app_config(address));
+        let parts = parts.clone();
+        let app = Rc::new(tokio::sync::OnceCell::new());
         async move {
-            let app = Rc::new(app.await?);
-            Ok(fn_service(move |(request, framed): (Request, _)| {
+            Ok::<_, ()>(fn_service(move |(request, framed): (Request, _)| {
+                let (parts, app) = (parts.clone(), app.clone());
                 // The handshake request ends before the connection does, and with it the
                 // connection's data: the connection keeps its count against its address.
                 let counted = request.conn_data::<Counted>().cloned();
-                let served =
-                    orchestrator_ws::takeover::serve(app.clone(), request, framed, counted);
                 // Boxed: the HTTP server's task of every connection holds this future's space
                 // inline, WebSocket or not.
                 let served: Pin<Box<dyn Future<Output = Result<(), actix_web::Error>>>> =
-                    Box::pin(async move { served.await.map_err(actix_web::Error::from) });
+                    Box::pin(async move {
+                        // Boxed in a statement of its own: building the app is a large future,
+                        // which would otherwise keep its space in every connection's.
+                        let built = Box::pin(app.get_or_try_init(|| async {
+                            let built = app_service(&parts).new_service(app_config(address));
+                            built.await.map(Rc::new)
+                        }));
+                        let app = built
+                            .await
+                            .map_err(|()| std::io::Error::other("the app could not be built"))?
+                            .clone();
+                        let served =
+                            orchestrator_ws::takeover::serve(app, request, framed, counted);
+                        served.await.map_err(actix_web::Error::from)
+                    });
                 served
             }))
         }
