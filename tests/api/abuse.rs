@@ -187,20 +187,31 @@ async fn connections_beyond_the_per_address_cap_are_refused_and_closed() {
     let first = TcpStream::connect(app.addr).await.unwrap();
     let second = TcpStream::connect(app.addr).await.unwrap();
 
-    let mut third = TcpStream::connect(app.addr).await.unwrap();
-    third
-        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await
-        .unwrap();
-    let refused = read_until_closed(&mut third).await;
+    let refused = one_more_request(&app).await;
 
     assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
     assert!(refused.contains("too_many_connections"), "{refused}");
     drop((first, second));
+    wait_until_served(&app).await;
+}
+
+/// A `GET /health` on a connection of its own: the whole answer, read until the server closes.
+async fn one_more_request(app: &TestApp) -> String {
+    let mut socket = TcpStream::connect(app.addr).await.unwrap();
+    socket
+        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    read_until_closed(&mut socket).await
+}
+
+/// Waits until a new connection is served again (the connections dropped gave their slots
+/// back).
+async fn wait_until_served(app: &TestApp) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         if app.health().await.status() == StatusCode::OK {
-            break;
+            return;
         }
         assert!(tokio::time::Instant::now() < deadline, "slots given back");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -239,23 +250,11 @@ async fn websocket_connections_count_against_the_per_address_cap_while_they_are_
     let first = raw_websocket(&app).await;
     let second = raw_websocket(&app).await;
 
-    let mut third = TcpStream::connect(app.addr).await.unwrap();
-    third
-        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await
-        .unwrap();
-    let refused = read_until_closed(&mut third).await;
+    let refused = one_more_request(&app).await;
 
     assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
     drop((first, second));
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if app.health().await.status() == StatusCode::OK {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "slots given back");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_served(&app).await;
 }
 
 /// The next frame the server sends: its opcode and payload (servers do not mask).

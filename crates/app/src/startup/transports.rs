@@ -5,7 +5,7 @@
 //! `StreamService` call behind the same keys.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{IpAddr, TcpListener};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -166,10 +166,8 @@ pub(crate) fn http_server(
                 .client_disconnect_timeout(Duration::from_secs(1))
                 .local_addr(address)
                 .on_connect_ext(move |io: &TcpStream, data| limit.on_connect(io, data))
-                .upgrade(upgrade_service(parts.clone(), address))
-                .finish(map_config(app_service(&parts), move |()| {
-                    app_config(address)
-                }))
+                .upgrade(upgrade_service(parts.clone()))
+                .finish(map_config(app_service(&parts), |()| AppConfig::default()))
                 .tcp()
         })?
         .max_concurrent_connections(settings.limits.connections_per_worker.max(1))
@@ -181,7 +179,9 @@ pub(crate) fn http_server(
     Ok(server)
 }
 
-/// The app as a service factory of HTTP requests (what `HttpServer` makes of it).
+/// The app as a service factory of HTTP requests (what `HttpServer` makes of it). Its
+/// `AppConfig` is actix's default: actix-web builds one naming the server's host and address
+/// only inside `HttpServer`, and the app generates no URL from them.
 fn app_service(
     parts: &HttpParts,
 ) -> impl ServiceFactory<
@@ -196,20 +196,11 @@ fn app_service(
         .map_err(|err: actix_web::Error| err.error_response().into())
 }
 
-/// What the app knows of the server it runs in.
-fn app_config(address: SocketAddr) -> AppConfig {
-    // actix-web builds its `AppConfig` (host, scheme, address) only for `HttpServer`; the
-    // host is used for URLs the app does not generate.
-    let _ = address;
-    AppConfig::default()
-}
-
 /// The upgrade service: each worker builds its own copy of the app to run handshakes
 /// through, on its first handshake (a worker that never sees one never pays for it), then
 /// hands the connection to the WebSocket transport.
 fn upgrade_service(
     parts: HttpParts,
-    address: SocketAddr,
 ) -> impl ServiceFactory<
     (Request, Framed<TcpStream, h1::Codec>),
     Config = (),
@@ -218,7 +209,7 @@ fn upgrade_service(
     InitError = (),
 > {
     fn_factory(move || {
-        let parts = parts.clone();
+        let parts = Rc::new(parts.clone());
         let app = Rc::new(tokio::sync::OnceCell::new());
         async move {
             Ok::<_, ()>(fn_service(move |(request, framed): (Request, _)| {
@@ -233,7 +224,7 @@ fn upgrade_service(
                         // Boxed in a statement of its own: building the app is a large future,
                         // which would otherwise keep its space in every connection's.
                         let built = Box::pin(app.get_or_try_init(|| async {
-                            let built = app_service(&parts).new_service(app_config(address));
+                            let built = app_service(&parts).new_service(AppConfig::default());
                             built.await.map(Rc::new)
                         }));
                         let app = built
