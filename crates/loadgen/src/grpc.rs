@@ -69,8 +69,11 @@ pub async fn follow(
     subscriber.connected = true;
     let _ = ready.send(true);
     let mut signalled = std::pin::pin!(control.signalled());
-    while !control.should_stop(&subscriber) {
+    let mut until = control.until(&subscriber.assignment);
+    while !until.reached(&subscriber) {
         tokio::select! {
+            // Messages first: the signal is looked at only when none is waiting.
+            biased;
             message = stream.message() => match message {
                 Ok(Some(event)) => subscriber.receive_millis(event.seq, event.timestamp),
                 Ok(None) => {
@@ -82,7 +85,10 @@ pub async fn follow(
                     break;
                 }
             },
-            () = &mut signalled => signalled.set(control.signalled()),
+            () = &mut signalled => {
+                signalled.set(control.signalled());
+                until = control.until(&subscriber.assignment);
+            }
         }
     }
     subscriber

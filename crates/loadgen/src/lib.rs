@@ -75,7 +75,7 @@
 //! - [`httpc`]: the keep-alive HTTP/1.1 client; [`load`]: the closed loop; [`api`]: set-up and
 //!   read-back calls.
 //! - [`scenarios`]: the scenarios and their correctness checks.
-//! - [`subscriber`], [`ws`], [`grpc`]: fan-out subscribers; [`seq`]: lost / duplicated /
+//! - [`subscriber`], [`ws`] (over [`wsclient`]), [`grpc`]: fan-out subscribers; [`seq`]: lost / duplicated /
 //!   out-of-order accounting and first/last-subscriber latency.
 //! - [`stats`]: histograms and error tallies; [`report`]: the JSON line and the table;
 //!   [`progress`]: the progress line on stderr.
@@ -97,3 +97,4 @@ pub mod stats;
 pub mod subscriber;
 pub mod sweep;
 pub mod ws;
+pub mod wsclient;

@@ -58,9 +58,37 @@ impl Control {
         }
     }
 
-    /// Whether the subscriber should stop: it has everything, or the coordinator gave up.
-    pub fn should_stop(&self, subscriber: &Subscriber) -> bool {
-        *self.give_up.borrow() || subscriber.is_complete(self)
+    /// What ends `assignment`'s subscription as of now. Read again after each signal, not
+    /// for each message: every read takes a lock that all subscribers share.
+    pub fn until(&self, assignment: &Assignment) -> Until {
+        Until {
+            gave_up: *self.give_up.borrow(),
+            final_seq: self
+                .final_seqs
+                .borrow()
+                .as_ref()
+                .map(|finals| finals[assignment.stream]),
+        }
+    }
+}
+
+/// What ends a subscription: the coordinator gave up, or everything up to the stream's final
+/// seq (once known) has arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Until {
+    gave_up: bool,
+    final_seq: Option<u64>,
+}
+
+impl Until {
+    /// Whether `subscriber` should stop.
+    pub fn reached(&self, subscriber: &Subscriber) -> bool {
+        self.gave_up
+            || self.final_seq.is_some_and(|final_seq| {
+                // The highest seq first: a full check walks every seq.
+                subscriber.tracker.highest() >= final_seq
+                    && subscriber.tracker.complete_up_to(final_seq)
+            })
     }
 }
 
@@ -112,14 +140,6 @@ impl Subscriber {
         }
         let micros = sent_at.map_or(0, |at| micros_between(at, Utc::now()));
         self.arrivals.push((seq, micros));
-    }
-
-    /// Whether everything up to the stream's final seq (once known) has arrived.
-    pub fn is_complete(&self, control: &Control) -> bool {
-        match control.final_seqs.borrow().as_ref() {
-            Some(finals) => self.tracker.complete_up_to(finals[self.assignment.stream]),
-            None => false,
-        }
     }
 
     /// Records a failure that ended the subscription.
@@ -204,7 +224,8 @@ mod tests {
         let signalled = control.signalled();
         give_up_tx.send(true).unwrap();
         assert!(tokio::time::timeout(wait, signalled).await.is_ok());
-        assert!(control.should_stop(&Subscriber::new(assignment())));
+        let subscriber = Subscriber::new(assignment());
+        assert!(control.until(&subscriber.assignment).reached(&subscriber));
     }
 
     #[tokio::test]
@@ -218,12 +239,16 @@ mod tests {
         };
         let mut subscriber = Subscriber::new(assignment());
         subscriber.receive(2, "2025-01-01T00:00:00Z");
-        assert!(!subscriber.is_complete(&control), "final seq unknown yet");
+        let reached = |s: &Subscriber| control.until(&s.assignment).reached(s);
+        assert!(!reached(&subscriber), "final seq unknown yet");
 
-        finals.send(Some(Arc::new(vec![3]))).unwrap();
-        assert!(!subscriber.is_complete(&control));
+        finals.send(Some(Arc::new(vec![4]))).unwrap();
+        assert!(!reached(&subscriber));
+
+        subscriber.receive(4, "2025-01-01T00:00:00Z");
+        assert!(!reached(&subscriber), "3 is still missing");
 
         subscriber.receive(3, "2025-01-01T00:00:00Z");
-        assert!(subscriber.is_complete(&control));
+        assert!(reached(&subscriber));
     }
 }

@@ -1,22 +1,16 @@
-//! A WebSocket subscriber (tokio-tungstenite): connect to `/ws`, subscribe to one stream from a
-//! seq, then feed every `event` message to its [`Subscriber`] until it has everything or the
+//! A WebSocket subscriber ([`crate::wsclient`]): connect to `/ws`, subscribe to one stream from
+//! a seq, then feed every `event` message to its [`Subscriber`] until it has everything or the
 //! coordinator gives up.
 
 use std::borrow::Cow;
 
-use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{connect_async_with_config, MaybeTlsStream, WebSocketStream};
 
 use crate::subscriber::{Assignment, Control, Subscriber, CONNECT_TIMEOUT};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::wsclient::{Client, Message, WireError};
 
 /// A server message; only the fields the harness reads (the event's `data` is skipped unparsed).
 #[derive(Debug, Deserialize)]
@@ -48,8 +42,8 @@ pub async fn follow(
     let permit = control.connect_permits.clone().acquire_owned().await.ok();
     let opened = timeout(CONNECT_TIMEOUT, open(&subscriber.assignment)).await;
     drop(permit);
-    let mut socket = match opened {
-        Ok(Ok(socket)) => socket,
+    let mut client = match opened {
+        Ok(Ok(client)) => client,
         Ok(Err(kind)) => {
             subscriber.fail(kind);
             let _ = ready.send(false);
@@ -64,29 +58,29 @@ pub async fn follow(
     subscriber.connected = true;
     let _ = ready.send(true);
     let mut signalled = std::pin::pin!(control.signalled());
-    while !control.should_stop(&subscriber) {
+    let mut until = control.until(&subscriber.assignment);
+    while !until.reached(&subscriber) {
         tokio::select! {
-            message = socket.next() => {
+            // Messages first: the signal is looked at only when none is waiting.
+            biased;
+            message = client.next() => {
                 if !handle(&mut subscriber, message) {
                     break;
                 }
             }
-            () = &mut signalled => signalled.set(control.signalled()),
+            () = &mut signalled => {
+                signalled.set(control.signalled());
+                until = control.until(&subscriber.assignment);
+            }
         }
     }
-    let _ = timeout(std::time::Duration::from_secs(1), socket.close(None)).await;
+    let _ = timeout(std::time::Duration::from_secs(1), client.close()).await;
     subscriber
 }
 
 /// Connects and subscribes; `Err` is the error kind.
-async fn open(assignment: &Assignment) -> Result<Socket, String> {
-    let url = format!("ws://{}/ws", assignment.endpoint.authority);
-    // tungstenite's default 128 KiB read buffer per connection would cost the harness gigabytes
-    // at 20,000 subscribers; events are a few hundred bytes.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
-        .write_buffer_size(0);
-    let (mut socket, _response) = connect_async_with_config(url, Some(config), true)
+async fn open(assignment: &Assignment) -> Result<Client, String> {
+    let mut client = Client::connect(&assignment.endpoint.authority, "/ws")
         .await
         .map_err(|_| "ws_connect".to_owned())?;
     let subscribe = json!({
@@ -94,50 +88,52 @@ async fn open(assignment: &Assignment) -> Result<Socket, String> {
         "streamId": assignment.stream_id,
         "afterSeq": assignment.after_seq,
     });
-    socket
-        .send(Message::text(subscribe.to_string()))
+    client
+        .send_text(&subscribe.to_string())
         .await
         .map_err(|_| "ws_connect".to_owned())?;
-    while let Some(message) = socket.next().await {
-        let Ok(Message::Text(text)) = message else {
-            continue;
+    loop {
+        let text = match client.next().await {
+            Ok(Message::Text(text)) => text,
+            Ok(Message::Binary(_)) => continue,
+            Ok(Message::Close(..)) | Err(_) => return Err("ws_closed_before_subscribed".into()),
         };
-        let Ok(parsed) = serde_json::from_str::<ServerMessage<'_>>(text.as_str()) else {
+        let Ok(parsed) = serde_json::from_str::<ServerMessage<'_>>(text) else {
             return Err("ws_unparsable_message".into());
         };
         match parsed.kind.as_ref() {
-            "subscribed" => return Ok(socket),
+            "subscribed" => return Ok(client),
             "error" => return Err(format!("ws_error_{}", parsed.code.unwrap_or_default())),
             _ => {}
         }
     }
-    Err("ws_closed_before_subscribed".into())
 }
 
-/// Handles one frame; `false` ends the subscription.
-fn handle(
-    subscriber: &mut Subscriber,
-    message: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
-) -> bool {
+/// Handles one message; `false` ends the subscription.
+fn handle(subscriber: &mut Subscriber, message: Result<Message<'_>, WireError>) -> bool {
     match message {
-        Some(Ok(Message::Text(text))) => match serde_json::from_str::<ServerMessage<'_>>(&text) {
+        Ok(Message::Text(text)) => match serde_json::from_str::<ServerMessage<'_>>(text) {
             Ok(parsed) => on_message(subscriber, parsed),
             Err(_) => {
                 subscriber.fail("ws_unparsable_message");
                 true
             }
         },
-        Some(Ok(Message::Close(frame))) => {
-            subscriber.fail(close_kind(frame.as_ref()));
+        Ok(Message::Binary(_)) => true,
+        Ok(Message::Close(code, reason)) => {
+            subscriber.fail(close_kind(code, reason));
             false
         }
-        Some(Ok(_)) => true,
-        Some(Err(_)) => {
+        Err(WireError::Closed) => {
+            subscriber.fail("ws_closed");
+            false
+        }
+        Err(WireError::Io(_)) => {
             subscriber.fail("ws_io");
             false
         }
-        None => {
-            subscriber.fail("ws_closed");
+        Err(WireError::Protocol(_)) => {
+            subscriber.fail("ws_protocol");
             false
         }
     }
@@ -164,24 +160,16 @@ fn on_message(subscriber: &mut Subscriber, message: ServerMessage<'_>) -> bool {
 }
 
 /// `ws_closed_1008_slow_consumer` and the like.
-fn close_kind(frame: Option<&CloseFrame>) -> String {
-    match frame {
-        Some(frame) => {
-            let code = u16::from(frame.code);
-            if frame.reason.contains("slow consumer") {
-                format!("ws_closed_{code}_slow_consumer")
-            } else {
-                format!("ws_closed_{code}")
-            }
-        }
-        None => "ws_closed".into(),
+fn close_kind(code: u16, reason: &str) -> String {
+    if reason.contains("slow consumer") {
+        format!("ws_closed_{code}_slow_consumer")
+    } else {
+        format!("ws_closed_{code}")
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
     use super::*;
     use crate::httpc::Endpoint;
 
@@ -195,8 +183,8 @@ mod tests {
         })
     }
 
-    fn text(json: &str) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
-        Some(Ok(Message::text(json.to_owned())))
+    fn text(json: &str) -> Result<Message<'_>, WireError> {
+        Ok(Message::Text(json))
     }
 
     #[test]
@@ -216,12 +204,9 @@ mod tests {
     #[test]
     fn a_slow_consumer_close_ends_the_subscription_with_its_reason() {
         let mut subscriber = subscriber();
-        let close = Message::Close(Some(CloseFrame {
-            code: CloseCode::Policy,
-            reason: "slow consumer; resume from seq 7".into(),
-        }));
+        let close = Message::Close(1008, "slow consumer; resume from seq 7");
 
-        assert!(!handle(&mut subscriber, Some(Ok(close))));
+        assert!(!handle(&mut subscriber, Ok(close)));
         assert_eq!(
             subscriber.error.as_deref(),
             Some("ws_closed_1008_slow_consumer")
