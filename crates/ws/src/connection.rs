@@ -468,6 +468,7 @@ impl Connection {
     }
 
     async fn heartbeat(&mut self) -> Result<Flow, Gone> {
+        self.metrics.flush();
         if self.last_heard.elapsed() > self.config.client_timeout {
             return Ok(close(CloseCode::Policy, "heartbeat timeout"));
         }

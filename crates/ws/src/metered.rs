@@ -6,14 +6,22 @@
 //! - `orchestrator_slow_consumer_disconnects_total{transport="ws"}`: connections closed because
 //!   their queue overflowed.
 //!
-//! The handles are looked up once per connection, so counting a delivery is one atomic add.
+//! The handles are looked up once per connection. Deliveries are counted in the connection and
+//! added to the shared counter [`FLUSH_EVERY`] at a time, at each heartbeat and at close: two
+//! atomic adds per delivery on a cache line every worker writes (the counter and its
+//! generation) cost 1.5 % of the machine at 100,000 deliveries/s.
 
 use metrics::{Counter, Gauge};
+
+/// Deliveries a connection counts before it adds them to the shared counter.
+pub(crate) const FLUSH_EVERY: u64 = 64;
 
 /// One connection's metrics: counted open while it lives.
 pub(crate) struct ConnectionMetrics {
     open: Gauge,
     delivered: Counter,
+    /// Delivered and not yet added to `delivered`.
+    unflushed: u64,
     slow_consumers: Counter,
 }
 
@@ -25,6 +33,7 @@ impl ConnectionMetrics {
         Self {
             open,
             delivered: metrics::counter!("orchestrator_events_delivered_total", "transport" => "ws"),
+            unflushed: 0,
             slow_consumers: metrics::counter!(
                 "orchestrator_slow_consumer_disconnects_total",
                 "transport" => "ws"
@@ -33,8 +42,19 @@ impl ConnectionMetrics {
     }
 
     /// `count` events (or audience updates) were sent.
-    pub(crate) fn delivered(&self, count: u64) {
-        self.delivered.increment(count);
+    pub(crate) fn delivered(&mut self, count: u64) {
+        self.unflushed += count;
+        if self.unflushed >= FLUSH_EVERY {
+            self.flush();
+        }
+    }
+
+    /// Adds what was counted since the last flush to the shared counter.
+    pub(crate) fn flush(&mut self) {
+        if self.unflushed > 0 {
+            self.delivered
+                .increment(std::mem::take(&mut self.unflushed));
+        }
     }
 
     /// The connection is closed as a slow consumer.
@@ -45,6 +65,67 @@ impl ConnectionMetrics {
 
 impl Drop for ConnectionMetrics {
     fn drop(&mut self) {
+        self.flush();
         self.open.decrement(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use metrics::{Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+
+    use super::*;
+
+    /// Hands out one shared counter for deliveries and no-op handles for the rest.
+    #[derive(Default)]
+    struct DeliveriesRecorder(Arc<AtomicU64>);
+
+    impl Recorder for DeliveriesRecorder {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            if key.name() == "orchestrator_events_delivered_total" {
+                Counter::from_arc(self.0.clone())
+            } else {
+                Counter::noop()
+            }
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn deliveries_reach_the_shared_counter_in_batches_and_every_one_of_them_at_close() {
+        let recorder = DeliveriesRecorder::default();
+        let shared = recorder.0.clone();
+        let counted = || shared.load(Ordering::Relaxed);
+        let mut metrics = metrics::with_local_recorder(&recorder, ConnectionMetrics::opened);
+
+        for _ in 1..FLUSH_EVERY {
+            metrics.delivered(1);
+        }
+        assert_eq!(counted(), 0, "fewer than a batch stay in the connection");
+        metrics.delivered(1);
+        assert_eq!(counted(), FLUSH_EVERY);
+
+        metrics.delivered(5);
+        metrics.flush();
+        assert_eq!(
+            counted(),
+            FLUSH_EVERY + 5,
+            "a heartbeat flushes what is counted"
+        );
+
+        metrics.delivered(2);
+        drop(metrics);
+        assert_eq!(counted(), FLUSH_EVERY + 7, "closing flushes the rest");
     }
 }
