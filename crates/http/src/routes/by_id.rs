@@ -153,9 +153,7 @@ impl ById {
             routes: Rc::new(routes),
         }
     }
-}
 
-impl ById {
     /// Names every sub-route in actix's route table (as an external resource, by its
     /// pattern), so the table lists what is served and `url_for` knows it; routing never
     /// looks there.
