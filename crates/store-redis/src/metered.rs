@@ -13,6 +13,7 @@
 //! - `orchestrator_events_published_total{type}`: events that reached this instance's live
 //!   feed (its one subscription: every instance's events, once each).
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::time::Instant;
 
@@ -29,10 +30,32 @@ pub(crate) trait Timed<T>: Future<Output = Result<T, Error>> + Sized {
     async fn timed(self, conn: &Connection, op: &'static str) -> Result<T, StoreError> {
         let started = Instant::now();
         let result = self.await;
-        metrics::histogram!("orchestrator_redis_command_duration_seconds", "op" => op)
-            .record(started.elapsed().as_secs_f64());
+        record_duration(op, started.elapsed().as_secs_f64());
         result.map_err(|err| conn.failed(err))
     }
+}
+
+thread_local! {
+    /// This thread's duration histograms by `op`: looking one up in the recorder hashes its
+    /// name and labels, which on a cheap read cost as much as recording.
+    static DURATIONS: RefCell<Vec<(&'static str, metrics::Histogram)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+fn record_duration(op: &'static str, seconds: f64) {
+    DURATIONS.with(|durations| {
+        let mut durations = durations.borrow_mut();
+        let at = match durations.iter().position(|(known, _)| *known == op) {
+            Some(at) => at,
+            None => {
+                let histogram =
+                    metrics::histogram!("orchestrator_redis_command_duration_seconds", "op" => op);
+                durations.push((op, histogram));
+                durations.len() - 1
+            }
+        };
+        durations[at].1.record(seconds);
+    });
 }
 
 impl<T, F: Future<Output = Result<T, Error>>> Timed<T> for F {}

@@ -97,6 +97,9 @@ impl Application {
         // tonic serves it on the tokio runtime, which needs a non-blocking socket.
         grpc_listener.set_nonblocking(true)?;
         let (livekit, emulator) = media::start(&settings, http_addr)?;
+        // Before the first Redis command: threads keep the metric handles they first got, and
+        // a handle taken before the recorder exists records nothing.
+        let metrics = crate::telemetry::metrics::handle()?;
         // Instances share the LiveKit secret, so it keys the sealing of idempotency answers.
         let stores = stores::connect(&settings, livekit.api_secret.as_bytes()).await?;
         let instance_id = Uuid::new_v4().to_string();
@@ -107,7 +110,6 @@ impl Application {
             settings.auth.ticket_ttl(),
         );
         announce_access(&access, http_addr);
-        let metrics = crate::telemetry::metrics::handle()?;
         let core = Core::wire(&settings, &stores, &livekit, &instance_id, access);
         let checks = health::Checks {
             readiness: core.readiness.clone(),

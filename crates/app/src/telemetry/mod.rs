@@ -1,15 +1,17 @@
 //! Logs and metrics: a tracing subscriber, human-readable or JSON, installed once by `main`;
 //! and the process's metrics recorder ([`metrics`]), installed by the application.
 //!
-//! Request handling logs one access line per request (target `orchestrator_http::access`,
-//! after its `request` span, which carries the request id into the request's other lines; in
-//! JSON written directly by [`access`]); errors, start-up and shutdown log too.
+//! Request handling logs one access line per request (target `orchestrator_http::access`; in
+//! JSON written directly by [`access`]); errors, start-up and shutdown log too. A request's
+//! other lines carry its id: a `request` span in human logs, a `request_id` key in JSON
+//! ([`request_ids`]).
 //! Secrets and tokens are never passed to a log macro. Human logs carry ANSI colours only when
 //! standard output is a terminal, so files and log collectors get plain text.
 
 pub mod access;
 pub mod batched;
 pub mod metrics;
+pub mod request_ids;
 
 use std::io::IsTerminal;
 
@@ -52,19 +54,25 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<Flusher> {
         orchestrator_http::request_tracing::install_access_log(Box::new(
             access::JsonAccessLog::new(stdout.clone()),
         ));
+        // The JSON lines take the request id from the request itself (`request_ids`).
+        orchestrator_http::request_tracing::span_requests(false);
     }
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stdout().is_terminal())
         .with_writer(stdout);
     let output = match settings.format {
         LogFormat::Human => fmt.boxed(),
-        // The current span (a request's id) on every line, not the list of its parents too:
-        // formatting it twice per line showed in the cost of every request.
+        // The current span on a line, not the list of its parents too; the request id as a
+        // key of its own.
         LogFormat::Json => fmt
             .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .event_format(request_ids::WithRequestId(
+                tracing_subscriber::fmt::format()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            ))
             .boxed(),
     };
     let malformed = Targets::new().with_target(ACTIX_DISPATCHER, Level::ERROR);

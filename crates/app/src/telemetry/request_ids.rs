@@ -1,0 +1,114 @@
+//! The request id on every JSON line a request logs, read from the request's task-local
+//! ([`RequestId::current`]) rather than from a `tracing` span: creating, entering and closing
+//! a span for each request cost every request, while lines other than the access line are
+//! rare (warnings and errors). The line gets a top-level `request_id`, the key the access
+//! line uses too.
+
+use std::fmt;
+
+use orchestrator_http::request_tracing::RequestId;
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Formats with `F` (a JSON line format), adding the current request's id first.
+#[derive(Debug)]
+pub struct WithRequestId<F>(pub F);
+
+impl<S, N, F> FormatEvent<S, N> for WithRequestId<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let Some(id) = RequestId::current() else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        match line.strip_prefix("{\"") {
+            Some(rest) => {
+                let id = serde_json::to_string(id.as_str()).map_err(|_| fmt::Error)?;
+                write!(writer, "{{\"request_id\":{id},\"{rest}")
+            }
+            // Not a JSON object: written as the inner format wrote it.
+            None => writer.write_str(&line),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::http::header::HeaderValue;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// The lines written while `log` runs, through the JSON format `telemetry::init` uses.
+    fn json_lines_of(log: impl FnOnce()) -> Vec<serde_json::Value> {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let sink = written.clone();
+        let format = tracing_subscriber::fmt::format()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false);
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .event_format(WithRequestId(format))
+            .with_writer(move || Capture(sink.clone()));
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);
+        let bytes = written.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_logged_while_a_request_is_handled_carries_its_id() {
+        let lines = json_lines_of(|| {
+            let id = RequestId::from_client(Some(&HeaderValue::from_static("lb-\"7\"")));
+            id.scope_sync(|| tracing::warn!(attempt = 2, "LiveKit unavailable"));
+        });
+
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["request_id"], "lb-\"7\"");
+        assert_eq!(lines[0]["message"], "LiveKit unavailable");
+        assert_eq!(lines[0]["attempt"], 2);
+        assert_eq!(lines[0]["level"], "WARN");
+    }
+
+    #[test]
+    fn a_line_logged_outside_any_request_has_no_request_id() {
+        let lines = json_lines_of(|| tracing::info!("orchestrator listening"));
+
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["message"], "orchestrator listening");
+        assert!(lines[0].get("request_id").is_none(), "{}", lines[0]);
+    }
+}
