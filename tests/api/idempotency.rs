@@ -136,6 +136,33 @@ async fn patch_and_delete_honour_keys() {
 }
 
 #[tokio::test]
+async fn a_read_with_a_key_is_answered_fresh_each_time_never_replayed() {
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    let get = || {
+        app.client
+            .get(format!("{}/streams/{id}", app.base))
+            .header("Idempotency-Key", "read-1")
+            .send()
+    };
+
+    let first = get().await.unwrap();
+    let first_version = first.json::<Value>().await.unwrap()["version"].clone();
+    app.client
+        .patch(format!("{}/streams/{id}", app.base))
+        .json(&json!({"metadata": {"n": 1}}))
+        .send()
+        .await
+        .unwrap();
+    let second = get().await.unwrap();
+
+    assert_eq!(second.status(), StatusCode::OK);
+    assert!(second.headers().get("idempotent-replayed").is_none());
+    assert_eq!(first_version, 1);
+    assert_eq!(second.json::<Value>().await.unwrap()["version"], 2);
+}
+
+#[tokio::test]
 async fn a_key_over_255_characters_or_with_control_characters_is_a_400() {
     let app = spawn_app().await;
 

@@ -52,7 +52,8 @@ impl From<IdempotencyError> for ApiError {
     }
 }
 
-fn is_mutation(method: &Method) -> bool {
+/// Whether the middleware applies to `method` (reads and preflights pass it by).
+pub(crate) fn is_mutation(method: &Method) -> bool {
     matches!(
         *method,
         Method::POST | Method::PATCH | Method::DELETE | Method::PUT

@@ -105,14 +105,17 @@ impl SubRoute {
                 methods,
                 not_allowed: Rc::new(not_allowed.await?),
             };
-            let handler = if idempotent {
-                erased(
-                    from_fn(crate::idempotency::middleware)
-                        .new_transform(methods)
-                        .await?,
-                )
+            let methods = Rc::new(methods);
+            let handler: Handler = if idempotent {
+                let guarded = from_fn(crate::idempotency::middleware)
+                    .new_transform(methods.clone())
+                    .await?;
+                Rc::new(MutationsGuarded {
+                    guarded: erased(guarded),
+                    plain: methods,
+                })
             } else {
-                Rc::new(methods)
+                methods
             };
             Ok((suffix, label, handler))
         })
@@ -139,6 +142,29 @@ impl Service<ServiceRequest> for Methods {
             .find(|(method, _)| method == req.method())
             .map_or(&self.not_allowed, |(_, handler)| handler);
         handler.call(req)
+    }
+}
+
+/// A sub-route behind the `Idempotency-Key` middleware for its mutations only: reads pass it
+/// by, as the middleware would let them, without paying for its (large) boxed future.
+struct MutationsGuarded {
+    guarded: Handler,
+    plain: Rc<Methods>,
+}
+
+impl Service<ServiceRequest> for MutationsGuarded {
+    type Response = ServiceResponse;
+    type Error = Error;
+    type Future = Answer;
+
+    actix_web::dev::always_ready!();
+
+    fn call(&self, req: ServiceRequest) -> Answer {
+        if crate::idempotency::is_mutation(req.method()) {
+            self.guarded.call(req)
+        } else {
+            self.plain.call(req)
+        }
     }
 }
 
