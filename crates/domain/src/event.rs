@@ -65,7 +65,10 @@ pub struct StreamEvent {
     /// The stream it happened to.
     pub stream_id: StreamId,
     /// When it happened.
-    #[serde(serialize_with = "crate::time::millis")]
+    #[serde(
+        serialize_with = "crate::time::millis",
+        deserialize_with = "crate::time::read"
+    )]
     pub timestamp: DateTime<Utc>,
     /// Event-specific details.
     pub data: serde_json::Value,

@@ -79,10 +79,17 @@ pub struct Participant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
     /// When the current session joined.
-    #[serde(serialize_with = "crate::time::millis")]
+    #[serde(
+        serialize_with = "crate::time::millis",
+        deserialize_with = "crate::time::read"
+    )]
     pub joined_at: DateTime<Utc>,
     /// When the participant left; `None` while present.
-    #[serde(serialize_with = "crate::time::millis_opt")]
+    #[serde(
+        default,
+        serialize_with = "crate::time::millis_opt",
+        deserialize_with = "crate::time::read_opt"
+    )]
     pub left_at: Option<DateTime<Utc>>,
     /// Free-form participant metadata.
     pub metadata: Metadata,
@@ -92,7 +99,10 @@ pub struct Participant {
     /// When LiveKit produced the newest report applied to this participant; an older report
     /// arriving late is stale and ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "crate::time::millis_opt")]
+    #[serde(
+        serialize_with = "crate::time::millis_opt",
+        deserialize_with = "crate::time::read_opt"
+    )]
     pub media_at: Option<DateTime<Utc>>,
 }
 

@@ -111,16 +111,30 @@ pub struct Stream {
     /// Seq of the latest event of this stream (0 before the first).
     pub seq: u64,
     /// When the stream was created.
-    #[serde(serialize_with = "crate::time::millis")]
+    #[serde(
+        serialize_with = "crate::time::millis",
+        deserialize_with = "crate::time::read"
+    )]
     pub created_at: DateTime<Utc>,
     /// When the stream last changed.
-    #[serde(serialize_with = "crate::time::millis")]
+    #[serde(
+        serialize_with = "crate::time::millis",
+        deserialize_with = "crate::time::read"
+    )]
     pub updated_at: DateTime<Utc>,
     /// When the stream became active.
-    #[serde(serialize_with = "crate::time::millis_opt")]
+    #[serde(
+        default,
+        serialize_with = "crate::time::millis_opt",
+        deserialize_with = "crate::time::read_opt"
+    )]
     pub started_at: Option<DateTime<Utc>>,
     /// When the stream stopped.
-    #[serde(serialize_with = "crate::time::millis_opt")]
+    #[serde(
+        default,
+        serialize_with = "crate::time::millis_opt",
+        deserialize_with = "crate::time::read_opt"
+    )]
     pub stopped_at: Option<DateTime<Utc>>,
     /// Who is in the stream now, by role, and how many ever joined. The participants
     /// themselves are records of their own (a stream's audience can be 100,000 people).
