@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 FLOOR_DIR=docs/benchmarks/floor
 FLOOR="${FLOOR_TARGET:-target/get-floor}/release/get-floor"
-[ -x "$FLOOR" ] || CARGO_TARGET_DIR="${FLOOR_TARGET:-target/get-floor}" cargo build --release --offline --manifest-path "$FLOOR_DIR/Cargo.toml" >&2
+[ -x "$FLOOR" ] || CARGO_TARGET_DIR="${FLOOR_TARGET:-target/get-floor}" cargo build --release --locked --manifest-path "$FLOOR_DIR/Cargo.toml" >&2
 A=$1; B=$2; ROUNDS=${3:-3}; C=64; D=8
 OUT=$(mktemp -d)
 start() { target/release/loadgen serve --backend redis --streams 100 --for 1200s --orchestrator "$1" >"$OUT/$2" 2>&1 & echo $! >"$OUT/$2.pid"; }
