@@ -16,6 +16,17 @@ use serde::Serializer;
 /// Length of the fixed format.
 const FIXED_LEN: usize = 24;
 
+/// Where the fixed format has what, other than digits.
+const SEPARATORS: [(usize, u8); 7] = [
+    (4, b'-'),
+    (7, b'-'),
+    (10, b'T'),
+    (13, b':'),
+    (16, b':'),
+    (19, b'.'),
+    (23, b'Z'),
+];
+
 /// `at` in the fixed format.
 pub fn format(at: DateTime<Utc>) -> String {
     let mut buffer = [0; FIXED_LEN];
@@ -46,17 +57,9 @@ fn write_fixed(at: DateTime<Utc>, buffer: &mut [u8; FIXED_LEN]) -> Option<&str> 
     put(14, at.minute(), 2);
     put(17, at.second(), 2);
     put(20, nanos / 1_000_000, 3);
-    for (at, separator) in [
-        (4, b'-'),
-        (7, b'-'),
-        (10, b'T'),
-        (13, b':'),
-        (16, b':'),
-        (19, b'.'),
-    ] {
+    for (at, separator) in SEPARATORS {
         buffer[at] = separator;
     }
-    buffer[23] = b'Z';
     std::str::from_utf8(buffer).ok()
 }
 
@@ -68,20 +71,10 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, and nothing else.
 fn parse_fixed(text: &str) -> Option<DateTime<Utc>> {
     let bytes = text.as_bytes();
-    if bytes.len() != FIXED_LEN || bytes[23] != b'Z' {
-        return None;
-    }
-    let separators = [
-        (4, b'-'),
-        (7, b'-'),
-        (10, b'T'),
-        (13, b':'),
-        (16, b':'),
-        (19, b'.'),
-    ];
-    if separators
-        .iter()
-        .any(|&(at, separator)| bytes[at] != separator)
+    if bytes.len() != FIXED_LEN
+        || SEPARATORS
+            .iter()
+            .any(|&(at, separator)| bytes[at] != separator)
     {
         return None;
     }

@@ -68,46 +68,19 @@ fn format(out: &mut Vec<u8>, timestamp: &str, line: &AccessLine<'_>) -> serde_js
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use orchestrator_http::request_tracing::access_event;
-    use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
 
     /// The bytes tracing's JSON formatter, configured as `telemetry::init` configures it,
     /// writes for the access event of `line` (the event logged when no writer is installed).
     fn as_tracing_writes(line: &AccessLine<'_>) -> String {
-        let written = Arc::new(Mutex::new(Vec::new()));
-        let sink = written.clone();
-        let layer = tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(move || Capture(sink.clone()));
-        let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::with_default(subscriber, || access_event(line));
-        let bytes = written.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
+        super::super::json_written(|| access_event(line))
     }
 
     fn timestamp_of(written: &str) -> String {
         let parsed: serde_json::Value = serde_json::from_str(written).unwrap();
         parsed["timestamp"].as_str().unwrap().to_owned()
-    }
-
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
     }
 
     fn written_directly(line: &AccessLine<'_>, timestamp: &str) -> Vec<u8> {

@@ -17,6 +17,7 @@ use std::io::IsTerminal;
 
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::format::{Format, Json};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -62,18 +63,7 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<Flusher> {
         .with_writer(stdout);
     let output = match settings.format {
         LogFormat::Human => fmt.boxed(),
-        // The current span on a line, not the list of its parents too; the request id as a
-        // key of its own.
-        LogFormat::Json => fmt
-            .json()
-            .event_format(request_ids::WithRequestId(
-                tracing_subscriber::fmt::format()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
-            ))
-            .boxed(),
+        LogFormat::Json => fmt.json().event_format(json_lines()).boxed(),
     };
     let malformed = Targets::new().with_target(ACTIX_DISPATCHER, Level::ERROR);
     tracing_subscriber::registry()
@@ -82,6 +72,47 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<Flusher> {
         .try_init()
         .map_err(|err| anyhow::anyhow!(err))?;
     Ok(flusher)
+}
+
+/// The JSON line format: an event's fields at the top level, the current span on a line, not
+/// the list of its parents too, and the request id as a key of its own.
+fn json_lines() -> request_ids::WithRequestId<Format<Json>> {
+    request_ids::WithRequestId(
+        tracing_subscriber::fmt::format()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false),
+    )
+}
+
+/// What the JSON logs of [`init`] hold of what `log` logs (tests write no real output).
+#[cfg(test)]
+fn json_written(log: impl FnOnce()) -> String {
+    use std::sync::{Arc, Mutex};
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let written = Arc::new(Mutex::new(Vec::new()));
+    let sink = written.clone();
+    let layer = tracing_subscriber::fmt::layer()
+        .json()
+        .event_format(json_lines())
+        .with_writer(move || Capture(sink.clone()));
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);
+    let bytes = written.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
 }
 
 /// Counts actix-http's reports of requests it could not parse.

@@ -46,47 +46,16 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
     use actix_web::http::header::HeaderValue;
-    use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
 
     /// The lines written while `log` runs, through the JSON format `telemetry::init` uses.
     fn json_lines_of(log: impl FnOnce()) -> Vec<serde_json::Value> {
-        let written = Arc::new(Mutex::new(Vec::new()));
-        let sink = written.clone();
-        let format = tracing_subscriber::fmt::format()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false);
-        let layer = tracing_subscriber::fmt::layer()
-            .json()
-            .event_format(WithRequestId(format))
-            .with_writer(move || Capture(sink.clone()));
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);
-        let bytes = written.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
+        super::super::json_written(log)
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect()
-    }
-
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl SubRoute {
         self
     }
 
-    /// Puts the whole sub-route behind the `Idempotency-Key` middleware.
+    /// Puts the sub-route's mutations behind the `Idempotency-Key` middleware.
     pub(crate) fn idempotent(mut self) -> Self {
         self.idempotent = true;
         self
@@ -99,25 +99,25 @@ impl SubRoute {
         Box::pin(async move {
             let mut methods = Vec::with_capacity(routes.len());
             for (method, route) in routes {
-                methods.push((method, Rc::new(route.await?) as Handler));
+                let route: Handler = Rc::new(route.await?);
+                // Only the mutations go behind the `Idempotency-Key` middleware: it would let
+                // reads by anyway, after boxing its (large) future for each of them.
+                let handler = if idempotent && crate::idempotency::is_mutation(&method) {
+                    erased(
+                        from_fn(crate::idempotency::middleware)
+                            .new_transform(route)
+                            .await?,
+                    )
+                } else {
+                    route
+                };
+                methods.push((method, handler));
             }
             let methods = Methods {
                 methods,
                 not_allowed: Rc::new(not_allowed.await?),
             };
-            let methods = Rc::new(methods);
-            let handler: Handler = if idempotent {
-                let guarded = from_fn(crate::idempotency::middleware)
-                    .new_transform(methods.clone())
-                    .await?;
-                Rc::new(MutationsGuarded {
-                    guarded: erased(guarded),
-                    plain: methods,
-                })
-            } else {
-                methods
-            };
-            Ok((suffix, label, handler))
+            Ok((suffix, label, Rc::new(methods) as Handler))
         })
     }
 }
@@ -142,29 +142,6 @@ impl Service<ServiceRequest> for Methods {
             .find(|(method, _)| method == req.method())
             .map_or(&self.not_allowed, |(_, handler)| handler);
         handler.call(req)
-    }
-}
-
-/// A sub-route behind the `Idempotency-Key` middleware for its mutations only: reads pass it
-/// by, as the middleware would let them, without paying for its (large) boxed future.
-struct MutationsGuarded {
-    guarded: Handler,
-    plain: Rc<Methods>,
-}
-
-impl Service<ServiceRequest> for MutationsGuarded {
-    type Response = ServiceResponse;
-    type Error = Error;
-    type Future = Answer;
-
-    actix_web::dev::always_ready!();
-
-    fn call(&self, req: ServiceRequest) -> Answer {
-        if crate::idempotency::is_mutation(req.method()) {
-            self.guarded.call(req)
-        } else {
-            self.plain.call(req)
-        }
     }
 }
 
