@@ -135,9 +135,12 @@ thread_local! {
     static HANDLES: std::cell::RefCell<Handles> = std::cell::RefCell::default();
 }
 
-/// Metric handles of one thread, by route pattern, then method (and status).
+/// Metric handles of one thread, by route pattern, then method (and status), taken from one
+/// recorder (known by its address: one installed later, or a test's local one, gets handles
+/// of its own).
 #[derive(Default)]
 struct Handles {
+    recorder: usize,
     by_route: std::collections::HashMap<String, RouteHandles>,
 }
 
@@ -150,6 +153,12 @@ struct RouteHandles {
 impl Handles {
     /// Counts one answered request.
     fn record(&mut self, method: &'static str, route: &str, status: u16, latency: f64) {
+        let recorder =
+            metrics::with_recorder(|recorder| std::ptr::from_ref(recorder).cast::<()>().addr());
+        if self.recorder != recorder {
+            self.recorder = recorder;
+            self.by_route.clear();
+        }
         if !self.by_route.contains_key(route) {
             self.by_route
                 .insert(route.to_owned(), RouteHandles::default());

@@ -38,23 +38,37 @@ pub(crate) trait Timed<T>: Future<Output = Result<T, Error>> + Sized {
 thread_local! {
     /// This thread's duration histograms by `op`: looking one up in the recorder hashes its
     /// name and labels, which on a cheap read cost as much as recording.
-    static DURATIONS: RefCell<Vec<(&'static str, metrics::Histogram)>> =
-        const { RefCell::new(Vec::new()) };
+    static DURATIONS: RefCell<Durations> = const {
+        RefCell::new(Durations { recorder: 0, by_op: Vec::new() })
+    };
+}
+
+/// Histograms of one recorder (known by its address: one installed later, or a test's local
+/// one, gets handles of its own).
+struct Durations {
+    recorder: usize,
+    by_op: Vec<(&'static str, metrics::Histogram)>,
 }
 
 fn record_duration(op: &'static str, seconds: f64) {
+    let recorder =
+        metrics::with_recorder(|recorder| std::ptr::from_ref(recorder).cast::<()>().addr());
     DURATIONS.with(|durations| {
         let mut durations = durations.borrow_mut();
-        let at = match durations.iter().position(|(known, _)| *known == op) {
+        if durations.recorder != recorder {
+            durations.recorder = recorder;
+            durations.by_op.clear();
+        }
+        let at = match durations.by_op.iter().position(|(known, _)| *known == op) {
             Some(at) => at,
             None => {
                 let histogram =
                     metrics::histogram!("orchestrator_redis_command_duration_seconds", "op" => op);
-                durations.push((op, histogram));
-                durations.len() - 1
+                durations.by_op.push((op, histogram));
+                durations.by_op.len() - 1
             }
         };
-        durations[at].1.record(seconds);
+        durations.by_op[at].1.record(seconds);
     });
 }
 
@@ -87,4 +101,60 @@ pub(crate) fn failed_fast() {
 pub(crate) fn published(event: &StreamEvent) {
     metrics::counter!("orchestrator_events_published_total", "type" => event.kind.as_str())
         .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use metrics::{
+        Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString,
+        Unit,
+    };
+
+    use super::*;
+
+    /// Counts what is recorded into any histogram it hands out.
+    #[derive(Default)]
+    struct Recorded(Arc<Count>);
+
+    #[derive(Default)]
+    struct Count(AtomicU64);
+
+    impl HistogramFn for Count {
+        fn record(&self, _: f64) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    impl Recorder for Recorded {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::noop()
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::from_arc(self.0.clone())
+        }
+    }
+
+    #[test]
+    fn durations_reach_the_recorder_in_use_even_after_another_one_was_used_on_this_thread() {
+        let (first, second) = (Recorded::default(), Recorded::default());
+        let recorded = |recorder: &Recorded| recorder.0 .0.load(Ordering::Relaxed);
+
+        metrics::with_local_recorder(&first, || record_duration("hmget", 0.001));
+        metrics::with_local_recorder(&second, || {
+            record_duration("hmget", 0.001);
+            record_duration("hmget", 0.002);
+        });
+
+        assert_eq!(recorded(&first), 1);
+        assert_eq!(recorded(&second), 2);
+    }
 }

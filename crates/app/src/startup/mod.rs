@@ -97,8 +97,7 @@ impl Application {
         // tonic serves it on the tokio runtime, which needs a non-blocking socket.
         grpc_listener.set_nonblocking(true)?;
         let (livekit, emulator) = media::start(&settings, http_addr)?;
-        // Before the first Redis command: threads keep the metric handles they first got, and
-        // a handle taken before the recorder exists records nothing.
+        // Before the stores connect, so that start-up's own Redis commands are measured too.
         let metrics = crate::telemetry::metrics::handle()?;
         // Instances share the LiveKit secret, so it keys the sealing of idempotency answers.
         let stores = stores::connect(&settings, livekit.api_secret.as_bytes()).await?;
