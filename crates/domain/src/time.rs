@@ -29,10 +29,16 @@ const SEPARATORS: [(usize, u8); 7] = [
 
 /// `at` in the fixed format.
 pub fn format(at: DateTime<Utc>) -> String {
+    with_text(at, str::to_owned)
+}
+
+/// Hands `use_text` the fixed format of `at`: written on the stack, or by chrono for what
+/// [`write_fixed`] leaves to it.
+fn with_text<T>(at: DateTime<Utc>, use_text: impl FnOnce(&str) -> T) -> T {
     let mut buffer = [0; FIXED_LEN];
     match write_fixed(at, &mut buffer) {
-        Some(text) => text.to_owned(),
-        None => at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        Some(text) => use_text(text),
+        None => use_text(&at.to_rfc3339_opts(SecondsFormat::Millis, true)),
     }
 }
 
@@ -103,11 +109,7 @@ fn parse_fixed(text: &str) -> Option<DateTime<Utc>> {
 /// # Errors
 /// Those of the serializer.
 pub fn millis<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    let mut buffer = [0; FIXED_LEN];
-    match write_fixed(*at, &mut buffer) {
-        Some(text) => serializer.serialize_str(text),
-        None => serializer.serialize_str(&format(*at)),
-    }
+    with_text(*at, |text| serializer.serialize_str(text))
 }
 
 /// Reads a timestamp written by [`millis`] (or any RFC 3339 one) (`#[serde(deserialize_with = …)]`).
