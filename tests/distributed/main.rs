@@ -7,6 +7,7 @@
 
 mod connections;
 mod crowd;
+mod embedded_livekit;
 mod fanout;
 mod outage;
 mod races;

@@ -47,8 +47,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The embedded LiveKit emulator (absent when the app uses an external LiveKit URL).
     pub emulator: Option<Emulator>,
-    /// The LiveKit URL the app uses.
+    /// The LiveKit URL the app used when it started.
     pub livekit_url: String,
+    /// Where the app's own embedded emulator listens (absent with an external LiveKit URL).
+    pub emulator_url: Option<String>,
     /// The instance's event log and its live subscription.
     pub events: Arc<dyn EventLog>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -98,7 +100,8 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
                 app.http_addr(),
                 app.grpc_addr(),
                 app.emulator().cloned(),
-                app.livekit_url().to_owned(),
+                app.livekit_url(),
+                app.emulator_url().map(str::to_owned),
                 app.event_log(),
             );
             let _ = ready_tx.send(Ok(info));
@@ -109,7 +112,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
                 .await;
         });
     });
-    let (addr, grpc_addr, emulator, livekit_url, events) = ready_rx
+    let (addr, grpc_addr, emulator, livekit_url, emulator_url, events) = ready_rx
         .await
         .expect("app thread alive")
         .unwrap_or_else(|err| panic!("the app failed to start: {err}"));
@@ -120,6 +123,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         client: http_client(),
         emulator,
         livekit_url,
+        emulator_url,
         events,
         shutdown: Some(shutdown_tx),
     }
@@ -162,6 +166,11 @@ impl TestApp {
         self.emulator
             .as_ref()
             .expect("this app runs the embedded emulator")
+    }
+
+    /// Whether the LiveKit the app used at start was its own embedded emulator.
+    pub fn hosts_the_livekit(&self) -> bool {
+        self.emulator_url.as_deref() == Some(self.livekit_url.as_str())
     }
 
     fn url(&self, path: &str) -> String {

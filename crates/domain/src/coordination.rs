@@ -72,6 +72,14 @@ pub trait LeaseStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] when the store fails; the guarded write must then not happen.
     async fn is_current(&self, name: &str, token: u64) -> Result<bool, StoreError>;
+
+    /// Who holds `name` now (not expired, not released): the holder given to
+    /// [`acquire`](LeaseStore::acquire). Lets the others find the holder of a lease that
+    /// names a shared resource (the embedded LiveKit's address, say).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn holder(&self, name: &str) -> Result<Option<String>, StoreError>;
 }
 
 /// An answer kept for replay under an idempotency key: opaque bytes, encoded and decoded by

@@ -238,6 +238,14 @@ impl LeaseStore for TokioLeases {
             .get(name)
             .is_some_and(|(_, current, until)| *current == token && *until > Instant::now()))
     }
+
+    async fn holder(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let held = self.held.lock().unwrap();
+        Ok(held
+            .get(name)
+            .filter(|(_, _, until)| *until > Instant::now())
+            .map(|(owner, _, _)| owner.clone()))
+    }
 }
 
 #[tokio::test]

@@ -141,6 +141,15 @@ impl LeaseStore for MemoryCoordination {
             .live_mut(name, now)
             .is_some_and(|entry| entry.value.token == token))
     }
+
+    async fn holder(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        Ok(inner
+            .leases
+            .live_mut(name, now)
+            .map(|entry| entry.value.holder.clone()))
+    }
 }
 
 #[async_trait]

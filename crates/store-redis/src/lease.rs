@@ -12,7 +12,7 @@
 //! # Round trips
 //!
 //! One per operation: `acquire`, `renew` and `release` are one Lua script each;
-//! `is_current` is one `GET`.
+//! `is_current` and `holder` are one `GET` each.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -145,6 +145,20 @@ impl LeaseStore for RedisLeases {
     }
 
     async fn is_current(&self, name: &str, token: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .current(name)
+            .await?
+            .is_some_and(|(_, current)| current == token.to_string()))
+    }
+
+    async fn holder(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.current(name).await?.map(|(holder, _)| holder))
+    }
+}
+
+impl RedisLeases {
+    /// The current grant of `name`: its holder and its token, as written.
+    async fn current(&self, name: &str) -> Result<Option<(String, String)>, StoreError> {
         self.conn.check()?;
         let current: Option<String> = self
             .conn
@@ -153,12 +167,12 @@ impl LeaseStore for RedisLeases {
             .timed(&self.conn, "lease_get")
             .await?;
         let Some(current) = current else {
-            return Ok(false);
+            return Ok(None);
         };
-        let (_, current_token) = current
+        let (holder, token) = current
             .rsplit_once('|')
             .ok_or_else(|| StoreError::Corrupt(format!("lease holder {current:?}")))?;
-        Ok(current_token == token.to_string())
+        Ok(Some((holder.to_owned(), token.to_owned())))
     }
 }
 

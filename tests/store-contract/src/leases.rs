@@ -306,6 +306,32 @@ macro_rules! lease_store_contract {
             }
 
             #[tokio::test]
+            async fn the_holder_of_a_lease_is_known_until_it_is_released_or_expires() {
+                bounded(async {
+                    let (leases, _guard) = $leases;
+                    let held = leases
+                        .acquire("shared-livekit", "node|a http://127.0.0.1:7880", LONG)
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    leases.acquire("short", "b", SHORT).await.unwrap().unwrap();
+
+                    let holder = leases.holder("shared-livekit").await.unwrap();
+                    leases
+                        .release("shared-livekit", "node|a http://127.0.0.1:7880", held.token)
+                        .await
+                        .unwrap();
+                    tokio::time::sleep(PAST_SHORT).await;
+
+                    assert_eq!(holder.as_deref(), Some("node|a http://127.0.0.1:7880"));
+                    assert_eq!(leases.holder("shared-livekit").await.unwrap(), None);
+                    assert_eq!(leases.holder("short").await.unwrap(), None, "expired");
+                    assert_eq!(leases.holder("never-taken").await.unwrap(), None);
+                })
+                .await;
+            }
+
+            #[tokio::test]
             async fn leases_with_different_names_are_independent() {
                 bounded(async {
                     let (leases, _guard) = $leases;

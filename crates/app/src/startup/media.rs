@@ -1,15 +1,55 @@
 //! The media server: LiveKit at `LIVEKIT_URL`, or the embedded emulator on a free loopback port
-//! sending its webhooks to this process.
+//! sending its webhooks to this process; with a Redis, the embedded emulator of one instance is
+//! shared by all of them (see `shared_livekit`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use livekit_emulator::{Emulator, EmulatorConfig};
-use orchestrator_livekit::LiveKitConfig;
+use orchestrator_domain::ports::{MediaServer, TokenIssuer};
+use orchestrator_livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::shared_livekit::SharedLiveKit;
+use super::stores::Stores;
 use crate::settings::{Settings, PRODUCTION};
+
+/// The adapters that talk to LiveKit.
+pub(crate) struct MediaAdapters {
+    pub(crate) media: Arc<dyn MediaServer>,
+    pub(crate) tokens: Arc<dyn TokenIssuer>,
+    /// Present when instances on one Redis share the embedded emulator: it must run.
+    pub(crate) shared: Option<SharedLiveKit>,
+}
+
+/// The adapters for `livekit`: straight to it, or, for the embedded emulator on a Redis that
+/// other instances may share, to whichever instance's emulator they all use.
+///
+/// # Errors
+/// The shared emulator cannot be used from this instance (see `SharedLiveKitError`).
+pub(crate) async fn adapters(
+    livekit: &LiveKitConfig,
+    embedded: bool,
+    stores: &Stores,
+    instance_id: &str,
+) -> anyhow::Result<MediaAdapters> {
+    if embedded && stores.redis.is_some() {
+        let shared =
+            SharedLiveKit::join(stores.leases.clone(), livekit.clone(), instance_id).await?;
+        return Ok(MediaAdapters {
+            media: Arc::new(shared.clone()),
+            tokens: Arc::new(shared.clone()),
+            shared: Some(shared),
+        });
+    }
+    Ok(MediaAdapters {
+        media: Arc::new(LiveKitMedia::new(livekit)),
+        tokens: Arc::new(LiveKitTokens::new(livekit.clone())),
+        shared: None,
+    })
+}
 
 /// The emulator this process runs when no `LIVEKIT_URL` is configured.
 pub(crate) struct EmbeddedEmulator {

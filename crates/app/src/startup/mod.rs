@@ -7,13 +7,15 @@
 //!
 //! # Layout
 //!
-//! - `media`: LiveKit, or the embedded emulator.
+//! - `media`: LiveKit, or the embedded emulator; `shared_livekit`: one embedded emulator for
+//!   every instance on a Redis.
 //! - `stores`: the storage ports, in memory or on Redis.
 //! - `transports`: the HTTP server (REST + WebSocket) and the gRPC service.
 //! - `health`: the background readiness checks (LiveKit, the store).
 
 mod health;
 mod media;
+mod shared_livekit;
 mod stores;
 mod transports;
 
@@ -26,19 +28,20 @@ use anyhow::Context;
 use livekit_emulator::Emulator;
 use orchestrator_domain::access::Access;
 use orchestrator_domain::idempotency::{Idempotency, IdempotencyPolicy};
-use orchestrator_domain::ports::{EventLog, MediaServer, RandomIds, SystemClock};
+use orchestrator_domain::ports::{EventLog, MediaServer, RandomIds, SystemClock, TokenIssuer};
 use orchestrator_domain::readiness::Readiness;
 use orchestrator_domain::service::Ports;
 use orchestrator_domain::{StreamService, WebhookIntake};
 use orchestrator_grpc::GrpcState;
-use orchestrator_livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens, SignedWebhooks};
+use orchestrator_livekit::{LiveKitConfig, SignedWebhooks};
 use orchestrator_reconciler::{Reconciler, ReconcilerConfig};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::checks;
 use crate::settings::Settings;
-use media::EmbeddedEmulator;
+use media::{EmbeddedEmulator, MediaAdapters};
+use shared_livekit::SharedLiveKit;
 use stores::Stores;
 
 /// How long open gRPC calls get to finish at shutdown (within the grace period).
@@ -58,6 +61,7 @@ pub struct Application {
     grpc: GrpcState,
     livekit_url: String,
     emulator: Option<EmbeddedEmulator>,
+    shared_livekit: Option<SharedLiveKit>,
     instance_id: String,
     core: Core,
     events: Arc<dyn EventLog>,
@@ -102,6 +106,7 @@ impl Application {
         // Instances share the LiveKit secret, so it keys the sealing of idempotency answers.
         let stores = stores::connect(&settings, livekit.api_secret.as_bytes()).await?;
         let instance_id = Uuid::new_v4().to_string();
+        let adapters = media::adapters(&livekit, emulator.is_some(), &stores, &instance_id).await?;
         // Every instance shares the LiveKit secret, so a ticket one issues any other accepts.
         let access = Access::new(
             checked.keys,
@@ -109,7 +114,8 @@ impl Application {
             settings.auth.ticket_ttl(),
         );
         announce_access(&access, http_addr);
-        let core = Core::wire(&settings, &stores, &livekit, &instance_id, access);
+        let shared_livekit = adapters.shared.clone();
+        let core = Core::wire(&settings, &stores, &livekit, adapters, &instance_id, access);
         let checks = health::Checks {
             readiness: core.readiness.clone(),
             service: core.service.clone(),
@@ -139,6 +145,7 @@ impl Application {
             grpc,
             livekit_url: livekit.url,
             emulator,
+            shared_livekit,
             instance_id,
             core,
             events: stores.events,
@@ -166,14 +173,23 @@ impl Application {
         self.grpc_addr
     }
 
-    /// The LiveKit server this instance talks to (the emulator's URL in embedded mode).
-    pub fn livekit_url(&self) -> &str {
-        &self.livekit_url
+    /// The LiveKit server this instance talks to now: `LIVEKIT_URL`, or the embedded emulator
+    /// its instances share (this instance's own, or another's).
+    pub fn livekit_url(&self) -> String {
+        self.shared_livekit
+            .as_ref()
+            .map_or_else(|| self.livekit_url.clone(), SharedLiveKit::url)
     }
 
-    /// The embedded LiveKit emulator, when no `LIVEKIT_URL` is configured.
+    /// This instance's embedded LiveKit emulator, when no `LIVEKIT_URL` is configured.
     pub fn emulator(&self) -> Option<&Emulator> {
         self.emulator.as_ref().map(|e| &e.emulator)
+    }
+
+    /// Where this instance's embedded emulator listens (whether or not it is the one the
+    /// instances share).
+    pub fn emulator_url(&self) -> Option<&str> {
+        self.emulator.as_ref().map(|_| self.livekit_url.as_str())
     }
 
     /// The use cases this instance serves.
@@ -210,6 +226,9 @@ impl Application {
             .core
             .reconciler
             .map(|reconciler| tokio::spawn(reconciler.run(token.clone().cancelled_owned())));
+        let shared_livekit = self
+            .shared_livekit
+            .map(|shared| tokio::spawn(shared.run(token.clone())));
         let handle = self.http.handle();
         let mut server = std::pin::pin!(self.http);
         let grpc_listener = tokio::net::TcpListener::from_std(self.grpc_listener)
@@ -265,6 +284,12 @@ impl Application {
                 reconciler.abort();
             }
         }
+        // Gives the shared emulator's lease up, so another instance takes over at once.
+        if let Some(mut shared) = shared_livekit {
+            if tokio::time::timeout(left(), &mut shared).await.is_err() {
+                shared.abort();
+            }
+        }
         // Last: requests drained above may have needed it.
         if let Some(embedded) = self.emulator {
             match tokio::time::timeout(left(), embedded.stop()).await {
@@ -283,17 +308,19 @@ impl Core {
         settings: &Settings,
         stores: &Stores,
         livekit: &LiveKitConfig,
+        adapters: MediaAdapters,
         instance_id: &str,
         access: Access,
     ) -> Self {
-        let media: Arc<dyn MediaServer> = Arc::new(LiveKitMedia::new(livekit));
+        let media: Arc<dyn MediaServer> = adapters.media;
+        let tokens: Arc<dyn TokenIssuer> = adapters.tokens;
         let readiness = Readiness::default();
         let service = StreamService::new(
             Ports {
                 streams: stores.streams.clone(),
                 events: stores.events.clone(),
                 media: media.clone(),
-                tokens: Arc::new(LiveKitTokens::new(livekit.clone())),
+                tokens,
                 clock: Arc::new(SystemClock),
                 ids: Arc::new(RandomIds),
             },

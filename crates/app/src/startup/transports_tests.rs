@@ -11,7 +11,7 @@ use orchestrator_livekit::LiveKitConfig;
 use serde_json::Value;
 
 use super::*;
-use crate::startup::{stores, Core};
+use crate::startup::{media, stores, Core};
 
 const METHODS: [Method; 5] = [
     Method::GET,
@@ -37,7 +37,17 @@ async fn parts() -> HttpParts {
         request_timeout: Duration::from_secs(1),
     };
     let access = orchestrator_domain::access::Access::open();
-    let core = Core::wire(&settings, &stores, &livekit, "route-table-test", access);
+    let adapters = media::adapters(&livekit, false, &stores, "route-table-test")
+        .await
+        .unwrap();
+    let core = Core::wire(
+        &settings,
+        &stores,
+        &livekit,
+        adapters,
+        "route-table-test",
+        access,
+    );
     HttpParts::new(&settings, &core, &stores, None, &CancellationToken::new()).unwrap()
 }
 
