@@ -112,6 +112,25 @@ async fn the_unary_rpcs_mirror_rest() {
     assert_eq!(state.active_participants, 1);
     assert_eq!(state.seq, 3);
     assert!(!state.epoch.is_empty());
+    let listed = client
+        .list_streams(ListStreamsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let fetched = client
+        .get_stream(request_for(&id))
+        .await
+        .unwrap()
+        .into_inner();
+    let listed = listed.streams.iter().find(|s| s.id == id).unwrap();
+    assert_eq!(
+        listed.participants[0].identity, "bob",
+        "listed with its participants"
+    );
+    assert_eq!(
+        listed, &fetched,
+        "ListStreams shows a stream as GetStream does"
+    );
 
     let after_leave = client
         .leave_stream(LeaveStreamRequest {

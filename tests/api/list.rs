@@ -1,5 +1,6 @@
 use std::collections::HashSet;
 
+use orchestrator_domain::{Identity, JoinStream, Role, StreamService};
 use orchestrator_tests::{assert_error, spawn_app, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -128,4 +129,60 @@ async fn list_accepts_the_largest_page() {
     assert_eq!(streams.len(), 2);
     assert_eq!(streams[0]["participants"], json!([]));
     assert_eq!(streams[0]["audience"]["totalJoined"], 0);
+}
+
+/// `count` viewers join stream `id`, through the use cases (the API would take minutes).
+async fn fill_audience(service: &StreamService, id: &str, count: usize) {
+    let id = StreamService::parse_id(id).unwrap();
+    let joins = (0..count).map(|n| {
+        let service = service.clone();
+        async move {
+            let identity = Identity::new(format!("viewer-{n:06}")).unwrap();
+            let join = JoinStream {
+                identity,
+                role: Role::Viewer,
+                metadata: None,
+            };
+            service.join(id, join).await.unwrap();
+        }
+    });
+    futures_util::future::join_all(joins).await;
+}
+
+#[tokio::test]
+async fn a_listed_stream_carries_its_participants_while_few_and_its_counters_always() {
+    let mut app = spawn_app().await;
+    let small = app.new_stream_id().await;
+    let large = app.new_stream_id().await;
+    for name in ["ada", "grace"] {
+        app.joined(&small, json!({"participantName": name})).await;
+    }
+    fill_audience(&app.service, &large, 100_000).await;
+    // The fill kept this runtime busy past the server's keep-alive: a pooled connection may
+    // have been closed without the client noticing yet.
+    app.client = orchestrator_tests::http_client();
+
+    let listed: Vec<Value> = app.list_streams("").await.json().await.unwrap();
+
+    let [shown_small, shown_large] = listed.as_slice() else {
+        panic!("two streams: {listed:?}");
+    };
+    assert_eq!(shown_small["id"], small.as_str());
+    let names: Vec<&str> = shown_small["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["identity"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ada", "grace"]);
+    assert_eq!(shown_small["participantsTruncated"], false);
+    assert_eq!(shown_large["participants"], json!([]));
+    assert_eq!(shown_large["participantsTruncated"], true);
+    assert_eq!(shown_large["audience"]["active"], 100_000);
+    assert_eq!(shown_large["audience"]["viewers"], 100_000);
+    assert_eq!(
+        shown_small,
+        &app.stream(&small).await,
+        "as GET /streams/:id shows it"
+    );
 }

@@ -30,6 +30,7 @@ use livekit_api::access_token::AccessToken;
 use livekit_emulator::Emulator;
 use orchestrator::{Application, Settings};
 use orchestrator_domain::ports::EventLog;
+use orchestrator_domain::StreamService;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -53,6 +54,9 @@ pub struct TestApp {
     pub emulator_url: Option<String>,
     /// The instance's event log and its live subscription.
     pub events: Arc<dyn EventLog>,
+    /// The instance's use cases, for set-ups too large to go through the API (an audience of
+    /// 100,000).
+    pub service: StreamService,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -103,6 +107,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
                 app.livekit_url(),
                 app.emulator_url().map(str::to_owned),
                 app.event_log(),
+                app.service(),
             );
             let _ = ready_tx.send(Ok(info));
             let _ = app
@@ -112,7 +117,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
                 .await;
         });
     });
-    let (addr, grpc_addr, emulator, livekit_url, emulator_url, events) = ready_rx
+    let (addr, grpc_addr, emulator, livekit_url, emulator_url, events, service) = ready_rx
         .await
         .expect("app thread alive")
         .unwrap_or_else(|err| panic!("the app failed to start: {err}"));
@@ -125,6 +130,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         livekit_url,
         emulator_url,
         events,
+        service,
         shutdown: Some(shutdown_tx),
     }
 }

@@ -67,7 +67,7 @@ pub use membership::{ParticipantApplied, ParticipantChange, ParticipantDecision}
 pub use participant::{Participant, Role};
 pub use service::commands::{
     CreateStream, Departure, EventPage, JoinStream, JoinTicket, ListEvents, ListParticipants,
-    ListStreams, StreamView, UpdateStream,
+    ListStreams, StreamView, UpdateStream, ViewPage,
 };
 pub use service::media::{MediaEvent, MediaEventKind, MediaEventOutcome};
 pub use service::StreamService;

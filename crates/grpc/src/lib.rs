@@ -307,9 +307,9 @@ impl StreamRpc for GrpcState {
         request: Request<proto::ListStreamsRequest>,
     ) -> Result<Response<proto::ListStreamsResponse>, Status> {
         let request = convert::list(request.into_inner());
-        let page = self.service.list(request).await.map_err(status)?;
+        let page = self.service.list_views(request).await.map_err(status)?;
         Ok(Response::new(proto::ListStreamsResponse {
-            streams: page.items.iter().map(convert::stream).collect(),
+            streams: page.items.iter().map(convert::stream_view).collect(),
             next_cursor: page
                 .next
                 .map(|cursor| cursor.as_str().to_owned())

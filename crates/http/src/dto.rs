@@ -214,7 +214,8 @@ pub struct DepartureResponse<'a> {
 /// A stream as the API shows it: the stream with its counters and, as in the original
 /// product, its `participants` — everyone who ever joined when at most
 /// [`StreamView::INLINE_PARTICIPANTS`] did, none otherwise (`participantsTruncated` is then
-/// true; page through `GET /streams/:id/participants`). Listings never inline participants.
+/// true; page through `GET /streams/:id/participants`), in `GET /streams` as in
+/// `GET /streams/:id`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamWithRoster<'a> {
@@ -228,8 +229,8 @@ pub struct StreamWithRoster<'a> {
 }
 
 impl<'a> StreamWithRoster<'a> {
-    /// A stream in a listing: counters only.
-    pub fn listed(stream: &'a Stream) -> Self {
+    /// A stream nobody joined yet (a created one), or one shown by its counters only.
+    pub fn counters_only(stream: &'a Stream) -> Self {
         Self {
             stream,
             participants: &[],

@@ -62,6 +62,15 @@ impl StreamView {
     pub const INLINE_PARTICIPANTS: usize = 100;
 }
 
+/// A page of streams, each as [`StreamService::view`] shows it: what `GET /streams` lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewPage {
+    /// The streams of this page, each with its participants inline while it has few.
+    pub items: Vec<StreamView>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<crate::values::Cursor>,
+}
+
 /// What leaving did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Departure {

@@ -6,7 +6,9 @@ use crate::ports::{InsertError, ListQuery, MediaError, Page, ParticipantQuery};
 use crate::stream::{Stream, StreamStatus};
 use crate::values::{RoomName, StreamId};
 
-use super::commands::{CreateStream, EventPage, ListEvents, ListStreams, StreamView, UpdateStream};
+use super::commands::{
+    CreateStream, EventPage, ListEvents, ListStreams, StreamView, UpdateStream, ViewPage,
+};
 use super::{list_error, page_limit, StreamService};
 
 impl StreamService {
@@ -51,6 +53,28 @@ impl StreamService {
             limit: page_limit(request.limit)?,
         };
         self.ports.streams.list(query).await.map_err(list_error)
+    }
+
+    /// A page of streams, each with its participants inline while it has at most
+    /// [`StreamView::INLINE_PARTICIPANTS`] (as [`StreamService::view`]), its counters always.
+    /// A page costs one read per stream with a small audience, whatever the audiences: a
+    /// larger one is shown as counters without reading a participant.
+    ///
+    /// # Errors
+    /// As [`StreamService::list`].
+    pub async fn list_views(&self, request: ListStreams) -> Result<ViewPage, StreamError> {
+        let page = self.list(request).await?;
+        // Concurrent, so that a Redis client pipelines the reads of the page.
+        let items = futures_util::future::try_join_all(
+            page.items
+                .into_iter()
+                .map(|stream| self.with_participants(stream)),
+        )
+        .await?;
+        Ok(ViewPage {
+            items,
+            next: page.next,
+        })
     }
 
     /// The stream with this id.

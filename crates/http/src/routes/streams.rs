@@ -103,7 +103,7 @@ pub(crate) async fn create(
     let stream = state.service.create(request).await?;
     Ok(with_etag(StatusCode::CREATED, &stream)
         .insert_header((header::LOCATION, format!("/streams/{}", stream.id)))
-        .json(StreamWithRoster::listed(&stream)))
+        .json(StreamWithRoster::counters_only(&stream)))
 }
 
 /// A page of streams, oldest first.
@@ -118,7 +118,7 @@ pub(crate) async fn create(
         ("cursor" = Option<String>, Query, description = "From the `Link` header of the previous page"),
     ),
     responses(
-        (status = 200, description = "Streams (participants never inline: see `participantsTruncated`)",
+        (status = 200, description = "Streams, each as `GET /streams/{id}` shows it: its participants inline while at most 100 joined, its counters always (`participantsTruncated` beyond)",
          body = Vec<crate::openapi::schemas::StreamWithRosterDoc>, headers(("Link" = String, description = "`<…?cursor=…>; rel=\"next\"` when there is a next page"))),
         (status = 400, description = "`invalid_query`: a parameter is invalid (`field` names it)", body = crate::openapi::ErrorEnvelope),
         (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
@@ -138,7 +138,7 @@ pub(crate) async fn list(
         .map_err(in_query)?;
     let page = state
         .service
-        .list(ListStreams {
+        .list_views(ListStreams {
             status,
             limit,
             cursor: params.cursor.clone().map(Cursor::new),
@@ -146,8 +146,7 @@ pub(crate) async fn list(
         .await
         .map_err(ApiError::from)
         .map_err(in_query)?;
-    let items: Vec<StreamWithRoster<'_>> =
-        page.items.iter().map(StreamWithRoster::listed).collect();
+    let items: Vec<StreamWithRoster<'_>> = page.items.iter().map(StreamWithRoster::from).collect();
     Ok(paged(&req, "cursor", page.next.as_ref().map(Cursor::as_str)).json(items))
 }
 

@@ -39,6 +39,8 @@ struct Stored {
     stream: Arc<Mutex<Option<Stream>>>,
     /// How many times the stream was read (`get`).
     reads: Arc<std::sync::atomic::AtomicUsize>,
+    /// The streams whose participants were read (`participants`), in order.
+    participant_reads: Arc<Mutex<Vec<StreamId>>>,
     people: Arc<Mutex<Vec<Participant>>>,
     events: Arc<Mutex<Vec<StreamEvent>>>,
 }
@@ -195,9 +197,10 @@ impl Harness {
                     .find(|p| &p.identity == identity))
             });
         let stored = self.stored.clone();
-        self.repo
-            .expect_participants()
-            .returning(move |_, query| Ok(stored.page(&query)));
+        self.repo.expect_participants().returning(move |id, query| {
+            stored.participant_reads.lock().unwrap().push(id);
+            Ok(stored.page(&query))
+        });
         let stored = self.stored.clone();
         self.repo.expect_apply().returning(move |_, change, ctx| {
             let mut slot = stored.stream.lock().unwrap();

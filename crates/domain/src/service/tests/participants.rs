@@ -261,6 +261,67 @@ async fn a_large_audience_is_shown_as_counters_only() {
 }
 
 #[tokio::test]
+async fn a_page_of_streams_shows_small_audiences_inline_and_reads_nothing_of_a_large_one() {
+    let (mut h, small) = Harness::with_stream(StreamStatus::Active);
+    h.issue_tokens();
+    let large = large_audience_stream(100_000);
+    let (stored, listed_large) = (h.stored.clone(), large.clone());
+    h.repo.expect_list().returning(move |_| {
+        Ok(Page {
+            items: vec![stored.current(), listed_large.clone()],
+            next: None,
+        })
+    });
+    let (service, stored) = h.service();
+    for name in ["ada", "bob"] {
+        service
+            .join(small, viewer(Identity::new(name).unwrap()))
+            .await
+            .unwrap();
+    }
+
+    let page = service.list_views(ListStreams::default()).await.unwrap();
+
+    let [shown_small, shown_large] = page.items.as_slice() else {
+        panic!("two streams listed: {page:?}");
+    };
+    let names: Vec<&str> = shown_small
+        .participants
+        .iter()
+        .map(|p| p.identity.as_str())
+        .collect();
+    assert_eq!(names, ["ada", "bob"]);
+    assert!(!shown_small.truncated);
+    assert!(shown_large.participants.is_empty() && shown_large.truncated);
+    assert_eq!(shown_large.stream.audience.active, 100_000);
+    assert_eq!(
+        *stored.participant_reads.lock().unwrap(),
+        vec![small],
+        "one read for the small audience, none for the large one"
+    );
+}
+
+/// An active stream of `people` present, known by its counters only.
+fn large_audience_stream(people: u64) -> Stream {
+    let id = StreamId::from_uuid(Uuid::new_v4());
+    let mut stream = Stream::new_active(
+        id,
+        RoomName::for_stream(&id),
+        None,
+        Metadata::default(),
+        SystemClock.now(),
+    );
+    stream.audience = Audience {
+        active: people,
+        hosts: 1,
+        viewers: people - 1,
+        connected: people,
+        total_joined: people,
+    };
+    stream
+}
+
+#[tokio::test]
 async fn participants_page_in_order_of_first_join_with_a_cursor() {
     let (service, _, id) = stream_with_people(&["a", "b", "c"]).await;
     let request = |cursor| ListParticipants {
