@@ -51,10 +51,13 @@ async fn while_redis_is_down_requests_get_503s_and_the_service_recovers_by_itsel
         .send()
         .await
         .unwrap();
-    let error = assert_error(ready, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["store"], "down", "{body}");
+    assert_eq!(body["reason"], "store_unavailable", "{body}");
     assert!(
-        error["message"].as_str().unwrap().contains("state store"),
-        "says which dependency is down: {error}"
+        body["message"].as_str().unwrap().contains("state store"),
+        "says which dependency is down: {body}"
     );
     wait_for_grpc_health(&app, ServingStatus::NotServing).await;
     assert_eq!(

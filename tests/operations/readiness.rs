@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use orchestrator::Settings;
-use orchestrator_tests::{assert_error, spawn_app, spawn_app_with, TestApp};
+use orchestrator_tests::{spawn_app, spawn_app_with, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -71,7 +71,7 @@ async fn wait_for_ready_status(app: &TestApp, status: StatusCode) -> reqwest::Re
 async fn a_ready_instance_says_so_over_http_and_grpc() {
     let app = spawn_app().await;
 
-    for path in ["/health/ready", "/ready"] {
+    for path in ["/health/ready", "/ready", "/readyz"] {
         let response = ready(&app, path).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         let body: Value = response.json().await.unwrap();
@@ -97,15 +97,19 @@ async fn while_livekit_does_not_answer_the_instance_is_not_ready_and_says_why() 
 
     let refused = wait_for_ready_status(&app, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(refused.headers()["retry-after"], "1");
-    let error = assert_error(
-        refused,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "livekit_unavailable",
-    )
-    .await;
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        (&body["status"], &body["checks"], &body["reason"]),
+        (
+            &json!("not_ready"),
+            &json!({"store": "up", "livekit": "down"}),
+            &json!("livekit_unavailable")
+        ),
+        "the shape of a ready answer, saying which dependency is down: {body}"
+    );
     assert!(
-        error["message"].as_str().unwrap().contains("LiveKit"),
-        "{error}"
+        body["message"].as_str().unwrap().contains("LiveKit"),
+        "{body}"
     );
     wait_for_grpc_health(&app, ServingStatus::NotServing).await;
     assert_eq!(
@@ -138,10 +142,12 @@ async fn at_shutdown_readiness_turns_false_first_while_requests_still_succeed() 
     app.begin_shutdown();
 
     let draining = wait_for_ready_status(&app, StatusCode::SERVICE_UNAVAILABLE).await;
-    let error = assert_error(draining, StatusCode::SERVICE_UNAVAILABLE, "draining").await;
+    let body: Value = draining.json().await.unwrap();
+    assert_eq!(body["status"], "draining", "{body}");
+    assert_eq!(body["reason"], "draining", "{body}");
     assert!(
-        error["message"].as_str().unwrap().contains("shutting down"),
-        "{error}"
+        body["message"].as_str().unwrap().contains("shutting down"),
+        "{body}"
     );
     assert_eq!(
         app.get_stream(&id).await.status(),

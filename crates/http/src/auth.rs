@@ -4,7 +4,7 @@
 //! a key for a short-lived WebSocket ticket (browsers cannot set headers on a WebSocket).
 //!
 //! What each request needs ([`requirement`]):
-//! - nothing: `/health`, `/health/*`, `/ready` (probes) and `POST /webhooks/livekit` (LiveKit
+//! - nothing: `/health`, `/health/*`, `/livez`, `/ready`, `/readyz` (probes) and `POST /webhooks/livekit` (LiveKit
 //!   signs its webhooks; the route checks the signature), and the dashboard's files (`GET
 //!   /dashboard…`: a browser navigating to a page sends no key; the page then calls the API
 //!   with the key its operator typed in), and the API's description (`GET /openapi.json`,
@@ -35,7 +35,13 @@ use crate::error::ApiError;
 use crate::limits::{too_many_connections, OverConnectionLimit, RateLimits};
 
 /// Paths anyone may call: probes, and LiveKit's webhooks (signed).
-const OPEN_PATHS: [&str; 3] = ["/health", "/ready", "/webhooks/livekit"];
+const OPEN_PATHS: [&str; 5] = [
+    "/health",
+    "/livez",
+    "/ready",
+    "/readyz",
+    "/webhooks/livekit",
+];
 
 /// What the HTTP port checks before a route runs; one per process, shared by every worker.
 #[derive(Debug, Clone)]
@@ -107,7 +113,7 @@ pub fn configure(guard: Guard) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
         cfg.app_data(web::Data::new(guard)).service(
             web::resource("/ws-tickets")
                 .route(web::post().to(ws_ticket))
-                .default_service(web::to(crate::routes::method_not_allowed)),
+                .default_service(crate::routes::not_allowed(&[Method::POST])),
         );
     }
 }
@@ -272,8 +278,14 @@ mod tests {
 
     #[test]
     fn probes_and_webhooks_are_open() {
-        for path in ["/health", "/health/ready", "/ready", "/webhooks/livekit"] {
+        let probes = ["/health", "/health/ready", "/livez", "/ready", "/readyz"];
+        for path in probes.into_iter().chain(["/webhooks/livekit"]) {
             assert_eq!(requirement(&Method::GET, path), Requirement::Open, "{path}");
+            assert_eq!(
+                requirement(&Method::HEAD, path),
+                Requirement::Open,
+                "{path}"
+            );
         }
         assert_eq!(
             requirement(&Method::POST, "/webhooks/livekit"),

@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::request_tracing::RequestId;
 
 /// Seconds a client should wait before retrying a 503.
-const RETRY_AFTER_SECS: u64 = 1;
+pub(crate) const RETRY_AFTER_SECS: u64 = 1;
 
 /// The challenge of a `401 unauthorized` (RFC 6750).
 const BEARER_CHALLENGE: &str = "Bearer realm=\"livestream-orchestrator\"";
@@ -52,6 +52,8 @@ pub struct ApiError {
     pub fields: Vec<FieldError>,
     /// Seconds a client should wait before retrying (`Retry-After`).
     retry_after_secs: Option<u64>,
+    /// The methods the path supports, for a 405 (`Allow`).
+    allow: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -82,7 +84,15 @@ impl ApiError {
             message: message.into(),
             fields: Vec::new(),
             retry_after_secs: None,
+            allow: None,
         }
+    }
+
+    /// Names the methods the path supports (`Allow`, with a 405).
+    #[must_use]
+    pub fn with_allow(mut self, methods: impl Into<String>) -> Self {
+        self.allow = Some(methods.into());
+        self
     }
 
     /// A 400.
@@ -203,6 +213,13 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if let Some(secs) = self.retry_after_secs() {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
+        }
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            response.insert_header((header::ALLOW, allow));
         }
         // A client too slow to send its body, or over its connection limit, loses the
         // connection: it is what it holds.

@@ -15,6 +15,7 @@
 //! - [`body`]: [`JsonBody`], a JSON extractor with exact 400/408/413/415 answers.
 //! - [`cors`]: [`CorsLayer`](cors::CorsLayer), CORS for browsers on every route of the port.
 //! - [`dto`]: request and response shapes (the public contract).
+//! - [`head`]: `HEAD` answered wherever `GET` is (a middleware).
 //! - [`idempotency`]: `Idempotency-Key` middleware on the mutating stream routes.
 //! - [`metrics`]: `/metrics` (every family of the process) and the webhook outcome counter.
 //! - [`request_tracing`]: request ids (`X-Request-Id`), the access log and the HTTP metrics.
@@ -34,6 +35,7 @@ pub mod cors;
 pub mod dashboard;
 pub mod dto;
 pub mod error;
+pub mod head;
 pub mod idempotency;
 pub mod limits;
 pub mod metrics;

@@ -18,6 +18,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 
 use crate::HttpState;
@@ -100,7 +101,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/metrics")
             .route(web::get().to(metrics))
-            .default_service(web::to(crate::routes::method_not_allowed)),
+            .default_service(crate::routes::not_allowed(&[Method::GET])),
     );
 }
 

@@ -186,10 +186,33 @@ pub struct WsState {
 /// Mounts the WebSocket endpoint at `/` and `/ws`.
 pub fn configure(state: WsState) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(web::Data::new(state))
-            .route("/", web::get().to(upgrade))
-            .route("/ws", web::get().to(upgrade));
+        cfg.app_data(web::Data::new(state));
+        for path in ["/", "/ws"] {
+            cfg.service(
+                web::resource(path)
+                    .route(web::get().to(upgrade))
+                    .default_service(web::to(not_get)),
+            );
+        }
     }
+}
+
+/// Any other method than `GET` on a WebSocket path: 405 in the API's error envelope, with
+/// `Allow` (`HEAD` is routed as `GET` by the HTTP transport).
+async fn not_get(request: HttpRequest, state: web::Data<WsState>) -> HttpResponse {
+    let mut refusal = (state.http_error)(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} does not support {} (it supports GET, HEAD)",
+            request.path(),
+            request.method()
+        ),
+    );
+    refusal
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+    refusal
 }
 
 async fn upgrade(request: HttpRequest, state: web::Data<WsState>) -> HttpResponse {

@@ -102,8 +102,10 @@ pub(crate) fn app(
 > {
     // From the outside in: request ids, the access log and the HTTP metrics see every answer
     // (refusals included); CORS puts every route, the WebSocket handshake too, under one origin
-    // policy; then the guard (keys, rate and connection limits) before any route runs.
+    // policy; then the guard (keys, rate and connection limits) before any route runs; last,
+    // `HEAD` is routed as the `GET` it mirrors.
     App::new()
+        .wrap(orchestrator_http::head::HeadAsGet)
         .wrap(from_fn(orchestrator_http::auth::middleware))
         .wrap(CorsLayer::new(parts.origins.clone()))
         .wrap(from_fn(request_tracing::middleware))

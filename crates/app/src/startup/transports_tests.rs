@@ -13,8 +13,9 @@ use serde_json::Value;
 use super::*;
 use crate::startup::{media, stores, Core};
 
-const METHODS: [Method; 5] = [
+const METHODS: [Method; 6] = [
     Method::GET,
+    Method::HEAD,
     Method::POST,
     Method::PUT,
     Method::PATCH,
@@ -231,16 +232,35 @@ async fn every_documented_path_accepts_exactly_its_documented_methods() {
                 .to_request();
             let response = test::call_service(&app, request).await;
             let status = response.status();
+            let allow = response.headers().get("allow").cloned();
             let body: Value =
                 serde_json::from_slice(&test::read_body(response).await).unwrap_or_default();
             let code = body["error"]["code"].as_str().unwrap_or_default();
             let accepted = !matches!(code, "method_not_allowed" | "route_not_found");
-            let method_name = method.as_str().to_ascii_lowercase();
             assert_eq!(
                 accepted,
-                methods.contains(&method_name),
+                answered_by(&methods).contains(method.as_str()),
                 "{method} {path}: {status} {body}"
             );
+            if status == actix_web::http::StatusCode::METHOD_NOT_ALLOWED {
+                let allow = allow.unwrap_or_else(|| panic!("{method} {path}: 405 without Allow"));
+                let allowed: BTreeSet<String> = allow
+                    .to_str()
+                    .unwrap()
+                    .split(", ")
+                    .map(str::to_owned)
+                    .collect();
+                assert_eq!(allowed, answered_by(&methods), "Allow of {path}");
+            }
         }
     }
+}
+
+/// The methods a path answers: its documented ones, and `HEAD` wherever `GET`.
+fn answered_by(documented: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut methods: BTreeSet<String> = documented.iter().map(|m| m.to_ascii_uppercase()).collect();
+    if methods.contains("GET") {
+        methods.insert("HEAD".to_owned());
+    }
+    methods
 }

@@ -71,7 +71,7 @@ static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
 
 /// Mounts `/dashboard` (the page) and `/dashboard/{file}` (its assets).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let not_allowed = || web::to(crate::routes::method_not_allowed);
+    let not_allowed = || crate::routes::not_allowed(&[Method::GET]);
     cfg.service(
         web::resource(["/dashboard", "/dashboard/"])
             .route(web::get().to(page))

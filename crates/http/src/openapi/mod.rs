@@ -16,6 +16,7 @@ pub(crate) mod schemas;
 use std::sync::OnceLock;
 
 use actix_web::http::header;
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
@@ -77,6 +78,8 @@ pub const UNDOCUMENTED: &[(&str, &str)] = &[
         crate::routes::health::health,
         crate::routes::health::ready,
         crate::routes::health::ready_alias,
+        crate::routes::health::readyz,
+        crate::routes::health::livez,
         crate::metrics::metrics,
         openapi_json,
         docs,
@@ -148,12 +151,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(OPENAPI_PATH)
             .route(web::get().to(openapi_json))
-            .default_service(web::to(crate::routes::method_not_allowed)),
+            .default_service(crate::routes::not_allowed(&[Method::GET])),
     )
     .service(
         web::resource(DOCS_PATH)
             .route(web::get().to(docs))
-            .default_service(web::to(crate::routes::method_not_allowed)),
+            .default_service(crate::routes::not_allowed(&[Method::GET])),
     )
     .service(SwaggerUi::new(format!("{DOCS_PATH}/{{_:.*}}")).config(Config::from(OPENAPI_PATH)));
 }

@@ -95,7 +95,8 @@ impl SubRoute {
             .iter()
             .map(|(method, route)| (method.clone(), route.new_service(())))
             .collect();
-        let not_allowed = web::to(super::method_not_allowed).new_service(());
+        let supported: Vec<Method> = self.methods.iter().map(|(m, _)| m.clone()).collect();
+        let not_allowed = super::not_allowed(&supported).new_service(());
         Box::pin(async move {
             let mut methods = Vec::with_capacity(routes.len());
             for (method, route) in routes {

@@ -2,6 +2,7 @@
 //! subscribe (the original product's Postman collection has this request). The log keeps the
 //! newest `store.max_events_per_stream` events of each stream; there is no log across streams.
 
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use orchestrator_domain::{ListEvents, StreamService, ValidationError};
 use serde::Deserialize;
@@ -15,7 +16,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/events/{id}")
             .route(web::get().to(events))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(super::not_allowed(&[Method::GET])),
     );
 }
 

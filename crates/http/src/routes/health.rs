@@ -1,51 +1,58 @@
-//! `GET /health` (liveness) and `GET /health/ready` (readiness, also at `/ready`).
+//! The probes: liveness at `/health` and `/livez`, readiness at `/health/ready`, `/ready` and
+//! `/readyz` (the names load balancers and Kubernetes default to; `HEAD` too, like every
+//! `GET`).
 //!
 //! Readiness follows the instance's [`Readiness`](orchestrator_domain::readiness::Readiness):
 //! 200 while it is not draining, the store answers (pinged on each request; the Redis breaker
 //! makes that fail fast during an outage) and LiveKit answered its last background check;
-//! otherwise 503 with `Retry-After`, the code of the first reason (`draining`,
-//! `store_unavailable`, `livekit_unavailable`) and every reason in the message, so a load
+//! otherwise 503 with `Retry-After`. Both answers have one shape, `{"status", "checks"}`, so a
+//! probe or a dashboard reads either the same way; a 503 adds the first reason's code
+//! (`draining`, `store_unavailable`, `livekit_unavailable`) and every reason in words, so a load
 //! balancer stops routing here and an operator sees which dependency is down.
 
-use actix_web::http::StatusCode;
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use orchestrator_domain::readiness::{Check, NotReady, ReadinessReport};
 use serde::Serialize;
 
 use crate::dto::Health;
-use crate::error::ApiError;
+use crate::error::RETRY_AFTER_SECS;
 use crate::HttpState;
 
-/// Mounts `/health`, `/health/ready` and `/ready`.
+/// Mounts the liveness and readiness paths.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/health")
-            .route(web::get().to(health))
-            .default_service(web::to(super::method_not_allowed)),
-    )
-    .service(
-        web::resource("/health/ready")
-            .route(web::get().to(ready))
-            .default_service(web::to(super::method_not_allowed)),
-    )
-    .service(
-        web::resource("/ready")
-            .route(web::get().to(ready_alias))
-            .default_service(web::to(super::method_not_allowed)),
-    );
+    let probe = |path: &'static str, route: actix_web::Route| {
+        web::resource(path)
+            .route(route)
+            .default_service(super::not_allowed(&[Method::GET]))
+    };
+    cfg.service(probe("/health", web::get().to(health)))
+        .service(probe("/livez", web::get().to(livez)))
+        .service(probe("/health/ready", web::get().to(ready)))
+        .service(probe("/ready", web::get().to(ready_alias)))
+        .service(probe("/readyz", web::get().to(readyz)));
 }
 
-/// Answer of a ready instance.
+/// The answer of a readiness probe, ready or not.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Ready {
-    /// `ready`.
+    /// `ready`, `not_ready`, or `draining` (shutting down).
     #[schema(example = "ready")]
     pub status: &'static str,
-    /// Each dependency: `up`.
+    /// Each dependency: `up` or `down`.
     pub checks: ReadyChecks,
+    /// When not ready: the first reason's code (`draining`, `store_unavailable`,
+    /// `livekit_unavailable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(null))]
+    pub reason: Option<&'static str>,
+    /// When not ready: every reason, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(null))]
+    pub message: Option<String>,
 }
 
-/// The dependencies of a ready instance.
+/// The dependencies of an instance.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReadyChecks {
     /// The state store (in memory, or Redis).
@@ -56,21 +63,40 @@ pub struct ReadyChecks {
     pub livekit: &'static str,
 }
 
-fn not_ready(report: &ReadinessReport, why: NotReady) -> ApiError {
-    let code = match why {
-        NotReady::Draining => "draining",
-        NotReady::Store => "store_unavailable",
-        NotReady::Media => "livekit_unavailable",
-    };
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        code,
-        format!("not ready: {}", report.explain()),
-    )
+fn up_or_down(check: &Check) -> &'static str {
+    if check.is_up() {
+        "up"
+    } else {
+        "down"
+    }
+}
+
+impl From<&ReadinessReport> for Ready {
+    fn from(report: &ReadinessReport) -> Self {
+        let blocker = report.blocker();
+        let status = match blocker {
+            None => "ready",
+            Some(NotReady::Draining) => "draining",
+            Some(NotReady::Store | NotReady::Media) => "not_ready",
+        };
+        Self {
+            status,
+            checks: ReadyChecks {
+                store: up_or_down(&report.store),
+                livekit: up_or_down(&report.media),
+            },
+            reason: blocker.map(|why| match why {
+                NotReady::Draining => "draining",
+                NotReady::Store => "store_unavailable",
+                NotReady::Media => "livekit_unavailable",
+            }),
+            message: blocker.map(|_| format!("not ready: {}", report.explain())),
+        }
+    }
 }
 
 /// Readiness: 200 while this instance should receive traffic, 503 (with `Retry-After`) while
-/// it should not.
+/// it should not; the same body shape either way.
 #[utoipa::path(
     get,
     path = "/health/ready",
@@ -79,29 +105,27 @@ fn not_ready(report: &ReadinessReport, why: NotReady) -> ApiError {
     responses(
         (status = 200, description = "Ready: not draining, the store and LiveKit answer",
          body = Ready),
-        (status = 503, description = "Not ready: `draining`, `store_unavailable` or \
-         `livekit_unavailable` (the first reason; the message lists them all)",
-         body = crate::openapi::ErrorEnvelope,
+        (status = 503, description = "Not ready: `status` is `not_ready` or `draining`, \
+         `checks` says which dependency is down, `reason` is the first reason's code \
+         (`draining`, `store_unavailable`, `livekit_unavailable`), `message` lists them all",
+         body = Ready,
          headers(("Retry-After" = String, description = "Seconds to wait"))),
     )
 )]
-pub(crate) async fn ready(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn ready(state: web::Data<HttpState>) -> HttpResponse {
     let store = state.service.ready().await;
     let report = state.readiness.report_with_store(Check::of(&store));
-    if let Some(why) = report.blocker() {
-        return Err(not_ready(&report, why));
+    let answer = Ready::from(&report);
+    if report.is_ready() {
+        return HttpResponse::Ok().json(answer);
     }
-    Ok(HttpResponse::Ok().json(Ready {
-        status: "ready",
-        checks: ReadyChecks {
-            store: "up",
-            livekit: "up",
-        },
-    }))
+    HttpResponse::ServiceUnavailable()
+        .insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS))
+        .json(answer)
 }
 
-/// Readiness at the short path some load balancers default to (same answer as
-/// `/health/ready`).
+/// Readiness at the short paths load balancers and Kubernetes default to (the same answer
+/// as `/health/ready`).
 #[utoipa::path(
     get,
     path = "/ready",
@@ -109,13 +133,40 @@ pub(crate) async fn ready(state: web::Data<HttpState>) -> Result<HttpResponse, A
     security(()),
     responses(
         (status = 200, description = "Ready", body = Ready),
-        (status = 503, description = "Not ready (see `/health/ready`)",
-         body = crate::openapi::ErrorEnvelope,
+        (status = 503, description = "Not ready (see `/health/ready`)", body = Ready,
          headers(("Retry-After" = String, description = "Seconds to wait"))),
     )
 )]
-pub(crate) async fn ready_alias(state: web::Data<HttpState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn ready_alias(state: web::Data<HttpState>) -> HttpResponse {
     ready(state).await
+}
+
+/// Readiness under Kubernetes' name (the same answer as `/health/ready`).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    security(()),
+    responses(
+        (status = 200, description = "Ready", body = Ready),
+        (status = 503, description = "Not ready (see `/health/ready`)", body = Ready,
+         headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
+pub(crate) async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
+    ready(state).await
+}
+
+/// Liveness under Kubernetes' name (the same answer as `/health`).
+#[utoipa::path(
+    get,
+    path = "/livez",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "The process runs", body = Health))
+)]
+pub(crate) async fn livez(state: web::Data<HttpState>) -> HttpResponse {
+    health(state).await
 }
 
 /// Liveness: 200 as long as the process runs.

@@ -49,7 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .wrap(idempotent())
                     .route(web::post().to(create))
                     .route(web::get().to(list))
-                    .default_service(web::to(super::method_not_allowed)),
+                    .default_service(super::not_allowed(&[Method::GET, Method::POST])),
             )
             .default_service(by_id),
     );

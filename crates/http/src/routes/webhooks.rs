@@ -7,6 +7,7 @@
 //! so the retry is processed).
 
 use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::Method;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use orchestrator_domain::{WebhookOutcome, WebhookRejection};
@@ -22,7 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/webhooks/livekit")
             .route(web::post().to(receive))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(super::not_allowed(&[Method::POST])),
     );
 }
 
