@@ -1,8 +1,9 @@
 // The dashboard at /dashboard, as an operator uses it, in headless Chromium (Debian's
 // `chromium`, driven by playwright-core) against a freshly started orchestrator with zero
 // configuration: streams changed through the REST API show up live, a dropped WebSocket is
-// resumed without losing or repeating an event, and the page's own forms create, update, join
-// and stop. Screenshots are kept under target/browser-checks/.
+// resumed without losing or repeating an event, the page's own forms create, update, join and
+// stop, a stream's participants are paged, the search finds streams, and a service with API
+// keys asks for one. Screenshots are kept under target/browser-checks/.
 
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -68,6 +69,19 @@ const joinAs = (id, participantName, role = "viewer") =>
   call("POST", `/streams/${id}/join`, { participantName, role });
 const leave = (id, participantName) => call("POST", `/streams/${id}/leave`, { participantName });
 
+/** Connects a media client with a join token to the (embedded) LiveKit emulator, which tells
+ * the orchestrator by webhook, as LiveKit would. */
+async function connectMedia(ticket) {
+  const livekit = new URL(ticket.wsUrl);
+  livekit.protocol = livekit.protocol === "wss:" ? "https:" : "http:";
+  const response = await fetch(new URL("/emulator/connect", livekit), {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ token: ticket.token }),
+  });
+  assert.ok(response.ok, `emulator connect → ${response.status}`);
+}
+
 // ---- The page ---------------------------------------------------------------------------------
 
 /**
@@ -76,7 +90,7 @@ const leave = (id, participantName) => call("POST", `/streams/${id}/leave`, { pa
  * except Chromium's note of each non-2xx answer (refusals the page shows are part of the checks)
  * and of reconnection attempts while a check holds the browser offline.
  */
-async function openDashboard(settings = {}, hash = "", base = orchestrator.base) {
+async function openDashboard(settings = {}, hash = "", base = orchestrator.base, live = true) {
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (err) => problems.push(`page error: ${err}`));
@@ -90,7 +104,7 @@ async function openDashboard(settings = {}, hash = "", base = orchestrator.base)
     localStorage.setItem("orchestrator.dashboard.settings", JSON.stringify(saved));
   }, settings);
   const response = await page.goto(`${base}/dashboard${hash}`);
-  await page.locator('#connection[data-state="live"]').waitFor({ timeout: SHOWN_WITHIN_MS });
+  if (live) await page.locator('#connection[data-state="live"]').waitFor({ timeout: SHOWN_WITHIN_MS });
   return { page, response, problems };
 }
 
@@ -325,5 +339,159 @@ test("in production the page works from its own address with an operator key, it
   } finally {
     await production.stop();
     await livekit.stop();
+  }
+});
+
+// ---- Participants, search, API keys ------------------------------------------------------------
+
+const participantRow = (page, identity) => page.locator(`#p-rows tr[data-identity="${identity}"]`);
+const participantField = (page, identity, field) =>
+  participantRow(page, identity).locator(`[data-field="${field}"]`);
+const shownIdentities = (page) =>
+  page.locator("#p-rows tr").evaluateAll((rows) => rows.map((row) => row.dataset.identity));
+
+test("a stream's participants are listed a page at a time with the audience count, and stay current", async () => {
+  const stream = await createStream({ roomName: "roster-room", metadata: { title: "Roster check" } });
+  const ada = await joinAs(stream.id, "ada", "host");
+  for (const name of ["bob", "cy", "dee", "eve"]) await joinAs(stream.id, name);
+  await leave(stream.id, "eve");
+  await connectMedia(ada);
+  // Two a page, so four present are two pages.
+  const { page, problems } = await openDashboard({ participantsPerPage: 2 }, `#stream=${stream.id}`);
+  const asked = [];
+  page.on("request", (r) => r.url().includes("/participants") && asked.push(new URL(r.url())));
+
+  await shows(page.locator("#p-count"), "4 present");
+  await shows(page.locator("#p-range"), "1–2 of 4");
+  assert.deepEqual(await shownIdentities(page), ["ada", "bob"]);
+  await shows(participantField(page, "ada", "role"), "host");
+  await shows(participantField(page, "bob", "role"), "viewer");
+  await shows(participantField(page, "ada", "joinedAt"), /^\d{2}:\d{2}:\d{2}$/);
+  await shows(participantField(page, "ada", "connected"), "connected");
+  await shows(participantField(page, "bob", "connected"), "not yet");
+  await page.screenshot({ path: join(artifactsDir(), "dashboard-participants.png"), fullPage: true });
+
+  // The second page, by the API's cursor; it is the last.
+  await page.click("#p-next");
+  await shows(page.locator("#p-range"), "3–4 of 4");
+  assert.deepEqual(await shownIdentities(page), ["cy", "dee"]);
+  assert.equal(await page.locator("#p-next").isDisabled(), true);
+
+  // Everyone who ever joined: five, the one who left on the third page.
+  await page.selectOption("#p-show", "everyone");
+  await shows(page.locator("#p-count"), "5 joined in total");
+  await page.click("#p-next");
+  await shows(page.locator("#p-range"), "3–4 of 5");
+  await page.click("#p-next");
+  await shows(page.locator("#p-range"), "5–5 of 5");
+  await shows(participantField(page, "eve", "connected"), "left");
+
+  // Live: a join and a leave elsewhere re-read the page shown.
+  await page.selectOption("#p-show", "present");
+  await shows(page.locator("#p-range"), "1–2 of 4");
+  await leave(stream.id, "ada");
+  await joinAs(stream.id, "fay");
+  await shows(page.locator("#p-count"), "4 present");
+  await page.waitForFunction(
+    () => document.querySelector('#p-rows tr[data-identity="ada"]') === null,
+    null,
+    { timeout: SHOWN_WITHIN_MS },
+  );
+  assert.deepEqual(await shownIdentities(page), ["bob", "cy"]);
+  await page.click("#p-next");
+  await shows(participantRow(page, "fay"), "fay");
+
+  assert.ok(asked.length > 0);
+  for (const url of asked) {
+    assert.equal(url.searchParams.get("limit"), "2", `every read is one page: ${url}`);
+  }
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("the search finds a loaded stream by a fragment of its title or id, and opens any stream by its id", async () => {
+  // A service of its own, so both streams are on the first page of the list.
+  const own = await startOrchestrator();
+  try {
+    const create = (fields) => call("POST", "/streams", fields, own.base);
+    const allHands = await create({ roomName: "q3-all-hands", metadata: { title: "Quarterly all-hands" } });
+    const launch = await create({ roomName: "product-room", metadata: { title: "Product launch" } });
+    const { page, problems } = await openDashboard({}, "", own.base);
+    await row(page, launch.id).waitFor({ timeout: SHOWN_WITHIN_MS });
+
+    await page.fill("#search", "ALL-HANDS");
+    await row(page, launch.id).waitFor({ state: "hidden" });
+    assert.equal(await row(page, allHands.id).isVisible(), true);
+    await shows(page.locator("#stream-count"), "1 of 2");
+    await shows(page.locator("#search-hint"), "paste a full stream id to open any stream");
+    await page.screenshot({ path: join(artifactsDir(), "dashboard-search.png"), fullPage: true });
+
+    await page.fill("#search", launch.id.slice(9, 18));
+    await row(page, allHands.id).waitFor({ state: "hidden" });
+    assert.equal(await row(page, launch.id).isVisible(), true);
+
+    await page.fill("#search", "no stream is called this");
+    await shows(page.locator("#no-match"), "No loaded stream matches");
+
+    // A stream on no loaded page (the list shows stopped streams only): its whole id opens it.
+    await page.fill("#search", "");
+    await page.selectOption("#status-filter", "stopped");
+    await row(page, launch.id).waitFor({ state: "detached" });
+    await page.fill("#search", launch.id);
+    await shows(page.locator("#d-title"), "Product launch");
+    assert.equal(await page.evaluate(() => window.dashboard.selected), launch.id);
+    assert.deepEqual(problems, []);
+    await page.close();
+  } finally {
+    await own.stop();
+  }
+});
+
+test("with API keys and no key entered, the page says a key is needed; a read-only key watches but may not change", async () => {
+  const operatorKey = `lso_${randomBytes(32).toString("hex")}`;
+  const readKey = `lso_${randomBytes(32).toString("hex")}`;
+  const entry = (key) => `sha256:${createHash("sha256").update(key).digest("hex")}`;
+  const keyed = await startOrchestrator({ API_KEYS: `${entry(operatorKey)},${entry(readKey)}:read` });
+  try {
+    const base = keyed.base;
+    const stream = await call("POST", "/streams", { roomName: "keyed-room" }, base, operatorKey);
+    const { page, problems } = await openDashboard({}, "", base, false);
+
+    await shows(page.locator("#key-needed"), "This service needs an API key");
+    await shows(page.locator("#key-needed"), "Settings");
+    assert.equal(await page.locator("#empty").isVisible(), false, "not \"No streams yet\"");
+    await page.screenshot({ path: join(artifactsDir(), "dashboard-key-needed.png"), fullPage: true });
+
+    // A wrong key is refused in so many words.
+    await page.click("#enter-key");
+    await page.fill("#s-key", "lso_not-a-key-of-this-service");
+    await page.click("#settings-form button[type=submit]");
+    await shows(page.locator("#key-needed"), "The API key in Settings was refused");
+
+    // A read-only key shows the streams and follows them live ...
+    await page.click("#open-settings");
+    await page.fill("#s-key", readKey);
+    await page.click("#settings-form button[type=submit]");
+    await row(page, stream.id).waitFor({ timeout: SHOWN_WITHIN_MS });
+    await page.locator("#key-needed").waitFor({ state: "hidden" });
+    await page.locator('#connection[data-state="live"]').waitFor({ timeout: SHOWN_WITHIN_MS });
+    await call("POST", `/streams/${stream.id}/join`, { participantName: "ada" }, base, operatorKey);
+    await shows(cell(page, stream.id, "active"), 1);
+
+    // ... and a change it asks for is refused with the reason and the way out.
+    await row(page, stream.id).click();
+    await shows(participantRow(page, "ada"), "ada");
+    await page.click("#stop");
+    await page.click("#stop");
+    await shows(page.locator("#s-error"), "read-only");
+    await shows(page.locator("#s-error"), "To stop this stream, enter an operator key");
+    assert.equal((await call("GET", `/streams/${stream.id}`, undefined, base, operatorKey)).status, "active");
+
+    // The refused WebSocket handshakes before a key was entered are Chromium's console notes.
+    const unexpected = problems.filter((p) => !/WebSocket connection to .* failed/.test(p));
+    assert.deepEqual(unexpected, []);
+    await page.close();
+  } finally {
+    await keyed.stop();
   }
 });

@@ -10,6 +10,8 @@ export const settings = {
   apiKey: "",
   /** Streams with at least this many people present are followed with `audienceIntervalMs`. */
   foldAbove: 500,
+  /** Participants per page of a stream's roster (the API takes 1 to 1000). */
+  participantsPerPage: 50,
   ...readSettings(),
 };
 
@@ -85,11 +87,17 @@ export function nextLink(link) {
   return match ? match[1] : null;
 }
 
-/** One page of streams from `path` (`/streams?…`, or a `Link` target): `{items, next}`. */
-export async function listStreams(path) {
+/** One page of a listing from `path` (its first page, or a `Link` target): `{items, next}`. */
+async function listPage(path) {
   const { body, response } = await request("GET", path);
   return { items: body, next: nextLink(response.headers.get("Link")) };
 }
+
+/** A page of streams (`/streams?…`). */
+export const listStreams = listPage;
+
+/** A page of a stream's participants (`/streams/{id}/participants?…`). */
+export const listParticipants = listPage;
 
 const streamPath = (id) => `/streams/${encodeURIComponent(id)}`;
 

@@ -1,16 +1,21 @@
 // The dashboard's controller: loads streams a page at a time over REST, follows each loaded
 // stream over the WebSocket (with its recent history, so the log and the chart start full),
-// and wires the operator's actions (create, update, stop, join) to the REST API.
+// shows the selected stream's participants a page at a time, and wires the operator's actions
+// (create, update, stop, join) to the REST API.
 //
 // New streams are found by re-reading the last page of the list every few seconds (the
 // WebSocket follows streams by id, it has no feed of stream creations); everything about a
-// known stream arrives live.
+// known stream arrives live. The search filters the loaded streams and looks a pasted id up.
+// A service that refuses the page's key says so in place of the list.
 
+import { failureMessage, isKeyRefused, keyNeeded } from "./access.js";
 import * as api from "./api.js";
 import { drawActivity } from "./chart.js";
 import { LiveFeed } from "./live.js";
 import { BUCKET_MS, StreamModel, diffPatch } from "./model.js";
-import { $, EventLog, StreamTable, copy, el, setStatus, setText, titleOf, toast } from "./view.js";
+import { ParticipantsPanel } from "./participants.js";
+import { isStreamId, matchesStream, searchTerms } from "./search.js";
+import { $, EventLog, StreamTable, copy, setStatus, setText, titleOf, toast } from "./view.js";
 
 /** Streams per page of the list. */
 const PAGE_SIZE = 25;
@@ -23,19 +28,32 @@ const FOLD_INTERVAL_MS = 1000;
 
 const models = new Map();
 /** The list as loaded: its filter, the page read last (`tail`) and the next one's address.
- * `generation` changes when the filter does, so an answer for the old filter is dropped. */
-const list = { filter: "", tail: null, next: null, loading: false, generation: 0 };
+ * `generation` changes when the filter does, so an answer for the old filter is dropped.
+ * `query` is the search over loaded streams, `lookup` what looking a pasted id up found out;
+ * `denied` the refusal of the page's key (401/403) while the service refuses it. */
+const list = {
+  filter: "",
+  tail: null,
+  next: null,
+  loading: false,
+  generation: 0,
+  query: "",
+  lookup: null,
+  denied: null,
+};
 let selected = null;
 let renderPending = false;
 
 const table = new StreamTable($("#stream-rows"), select);
 const eventLog = new EventLog($("#event-log"), $("#log-count"));
+const participants = new ParticipantsPanel(schedule);
 const feed = new LiveFeed({
   onMessage(id, message) {
     const model = models.get(id);
     if (!model) return;
     model.applyMessage(message);
     if (model.stale) refresh(id);
+    participants.changed(id);
     schedule();
   },
   onResync: resync,
@@ -48,10 +66,21 @@ const feed = new LiveFeed({
 /** For an operator's console, and the browser test. */
 window.dashboard = { feed, models, get selected() { return selected; } };
 
-function fail(err, where) {
-  const message = err instanceof api.ApiError ? err.message : String(err);
+/** Shows why `attempted` failed: in `where`, or as a toast. */
+function fail(err, where, attempted) {
+  const message = failureMessage(err, attempted);
   if (where) setText(where, message);
   else toast(message);
+}
+
+/** A refusal of the list: a refused key is shown in place of the list, anything else told. */
+function listFailed(err, quietly = false) {
+  if (isKeyRefused(err)) {
+    list.denied = err;
+    schedule();
+  } else if (!quietly) {
+    fail(err, null, "list streams");
+  }
 }
 
 // ---- The stream list ------------------------------------------------------------------------
@@ -82,6 +111,7 @@ async function loadPage(path) {
   page.items.forEach(upsert);
   list.tail = path;
   list.next = page.next;
+  list.denied = null;
   schedule();
 }
 
@@ -94,9 +124,9 @@ async function reload() {
   try {
     await loadPage(firstPage());
   } catch (err) {
-    fail(err);
+    listFailed(err);
   }
-  if (selected) await show(selected);
+  if (selected && !list.denied) await show(selected);
 }
 
 async function loadMore() {
@@ -105,7 +135,7 @@ async function loadMore() {
   try {
     await loadPage(list.next);
   } catch (err) {
-    fail(err);
+    listFailed(err);
   } finally {
     list.loading = false;
   }
@@ -117,8 +147,10 @@ async function discover() {
   list.loading = true;
   try {
     await loadPage(list.tail);
-  } catch {
-    // Shown by the connection state and the next action; polling must not flood toasts.
+  } catch (err) {
+    // Polling must not flood toasts: a refused key is shown in place of the list, anything
+    // else by the connection state and the next action.
+    listFailed(err, true);
   } finally {
     list.loading = false;
   }
@@ -155,6 +187,7 @@ async function resync(id, why) {
   } catch (err) {
     fail(err);
   }
+  participants.changed(id);
   schedule();
 }
 
@@ -171,15 +204,50 @@ function schedule() {
 
 function render() {
   const now = Date.now();
-  for (const model of models.values()) table.update(model, model.id === selected, now);
+  const terms = searchTerms(list.query);
+  let matching = 0;
+  for (const model of models.values()) {
+    const match = matchesStream(model.stream, terms);
+    if (match) matching += 1;
+    table.update(model, model.id === selected, now, match);
+  }
   const all = [...models.values()].map((m) => m.stream);
-  setText($("#stream-count"), list.next ? `${models.size}+` : models.size);
+  const loaded = list.next ? `${models.size}+` : String(models.size);
+  setText($("#stream-count"), terms.length ? `${matching} of ${loaded}` : loaded);
   setText($("#sum-live"), all.filter((s) => s.status === "active").length);
   setText($("#sum-present"), all.reduce((sum, s) => sum + s.audience.active, 0));
   setText($("#sum-joined"), all.reduce((sum, s) => sum + s.audience.totalJoined, 0));
-  $("#empty").hidden = models.size > 0;
+  $("#empty").hidden = models.size > 0 || Boolean(list.denied);
+  $(".streams-table").hidden = Boolean(list.denied);
   $("#load-more").hidden = !list.next;
+  renderSearch(terms, matching);
+  renderKeyNeeded();
   renderDetail(models.get(selected));
+}
+
+function renderSearch(terms, matching) {
+  const searching = terms.length > 0;
+  $("#no-match").hidden = !searching || matching > 0 || models.size === 0;
+  setText(
+    $("#no-match"),
+    `No loaded stream matches “${list.query.trim()}”. Load more streams, or paste a stream's full id.`,
+  );
+  $("#search-hint").hidden = !searching;
+  const further = list.next ? " (Load more to search further)" : "";
+  setText(
+    $("#search-hint"),
+    list.lookup ??
+      `Searches the ${models.size} loaded streams${further} by id, room and metadata; ` +
+        "paste a full stream id to open any stream.",
+  );
+}
+
+function renderKeyNeeded() {
+  const problem = keyNeeded(list.denied, Boolean(api.settings.apiKey));
+  $("#key-needed").hidden = !problem;
+  if (!problem) return;
+  setText($("#key-needed-title"), problem.title);
+  setText($("#key-needed-detail"), problem.detail);
 }
 
 function renderDetail(model) {
@@ -200,6 +268,7 @@ function renderDetail(model) {
   const metadata = $("#u-metadata");
   if (!metadata.dataset.dirty) metadata.value = JSON.stringify(stream.metadata ?? {}, null, 2);
   $("#stop").disabled = stream.status === "stopped";
+  participants.render(stream);
   drawActivity($("#chart"), model.buckets(), BUCKET_MS);
 }
 
@@ -231,6 +300,7 @@ function select(id) {
     $("#u-status").value = "";
   }
   selected = id;
+  participants.show(id);
   history.replaceState(null, "", id ? `#stream=${id}` : location.pathname);
   schedule();
 }
@@ -248,14 +318,35 @@ async function show(id) {
   select(id);
 }
 
-/** Runs an action from `button`, disabling it meanwhile; errors go to `errorNode`. */
-async function act(button, errorNode, action) {
+/** Searching: loaded streams are filtered as the operator types; a whole id is looked up. */
+async function search(query) {
+  list.query = query;
+  list.lookup = null;
+  schedule();
+  if (!isStreamId(query)) return;
+  const id = query.trim().toLowerCase();
+  try {
+    if (!models.has(id)) upsert(await api.getStream(id));
+  } catch (err) {
+    if (list.query !== query) return;
+    list.lookup = err.status === 404 ? `No stream has the id ${id}.` : failureMessage(err, "look this stream up");
+    schedule();
+    return;
+  }
+  if (list.query === query) select(id);
+}
+
+/**
+ * Runs an action from `button`, disabling it meanwhile; errors go to `errorNode`, said in
+ * terms of what was `attempted` when the key is refused.
+ */
+async function act(button, errorNode, attempted, action) {
   button.disabled = true;
   setText(errorNode, "");
   try {
     await action();
   } catch (err) {
-    fail(err, errorNode);
+    fail(err, errorNode, attempted);
   } finally {
     button.disabled = false;
     schedule();
@@ -339,10 +430,10 @@ function disarm(button) {
 
 // ---- Wiring ---------------------------------------------------------------------------------
 
-function onSubmit(form, errorNode, action) {
+function onSubmit(form, errorNode, attempted, action) {
   $(form).addEventListener("submit", (e) => {
     e.preventDefault();
-    act(e.submitter ?? $(form).querySelector("button[type=submit]"), $(errorNode), action);
+    act(e.submitter ?? $(form).querySelector("button[type=submit]"), $(errorNode), attempted, action);
   });
 }
 
@@ -351,17 +442,20 @@ function wire() {
     list.filter = e.target.value;
     reload();
   });
+  $("#search").addEventListener("input", (e) => search(e.target.value));
   $("#new-stream").addEventListener("click", () => {
     $("#create-form").hidden = !$("#create-form").hidden;
     $("#c-room").focus();
   });
   $("#c-cancel").addEventListener("click", () => ($("#create-form").hidden = true));
   $("#load-more").addEventListener("click", loadMore);
-  onSubmit("#create-form", "#c-error", create);
-  onSubmit("#update-form", "#u-error", update);
-  onSubmit("#join-form", "#j-error", join);
+  onSubmit("#create-form", "#c-error", "create a stream", create);
+  onSubmit("#update-form", "#u-error", "change this stream", update);
+  onSubmit("#join-form", "#j-error", "get a join token", join);
   $("#u-metadata").addEventListener("input", (e) => (e.target.dataset.dirty = "1"));
-  $("#stop").addEventListener("click", (e) => act(e.currentTarget, $("#s-error"), () => stop(e.currentTarget)));
+  $("#stop").addEventListener("click", (e) =>
+    act(e.currentTarget, $("#s-error"), "stop this stream", () => stop(e.currentTarget)),
+  );
   $("#copy-id").addEventListener("click", () => copy(selected));
   $("#copy-token").addEventListener("click", () => copy($("#j-token").value, $("#j-token")));
   $("#close-detail").addEventListener("click", () => select(null));
@@ -370,22 +464,30 @@ function wire() {
 
 function wireSettings() {
   const dialog = $("#settings");
-  $("#open-settings").addEventListener("click", () => {
+  const open = () => {
     $("#s-key").value = api.settings.apiKey;
+    $("#s-page").value = api.settings.participantsPerPage;
     $("#s-fold").value = api.settings.foldAbove;
     dialog.showModal();
-  });
+    $("#s-key").focus();
+  };
+  $("#open-settings").addEventListener("click", open);
+  $("#enter-key").addEventListener("click", open);
   $("#s-cancel").addEventListener("click", () => dialog.close());
   $("#settings-form").addEventListener("submit", (e) => {
     e.preventDefault();
+    const perPage = Math.round(Number($("#s-page").value)) || api.settings.participantsPerPage;
     api.saveSettings({
       apiKey: $("#s-key").value.trim(),
+      participantsPerPage: Math.min(1000, Math.max(1, perPage)),
       foldAbove: Math.max(0, Number($("#s-fold").value) || 0),
     });
     dialog.close();
-    // A new key may need a new WebSocket ticket, and changes what the list may show.
-    feed.socket?.close(4001, "settings changed");
+    // A new key needs a new WebSocket ticket now (not after the backoff), and changes what
+    // the list and the roster may show.
+    feed.restart();
     reload();
+    participants.reopen();
   });
 }
 

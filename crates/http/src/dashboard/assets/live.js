@@ -30,6 +30,9 @@ export class LiveFeed {
     this.socket = null;
     this.state = "connecting";
     this.attempt = 0;
+    /** The pending reconnection, and a count of connections begun (the newest one wins). */
+    this.retryTimer = null;
+    this.opening = 0;
     this.lastHeard = 0;
     /** Counted for the operator (and the browser test): connections opened, and any seq the
      * server repeated or skipped, which its contract says never happens. */
@@ -58,15 +61,33 @@ export class LiveFeed {
     return this.subs.get(id)?.seq ?? null;
   }
 
+  /**
+   * Opens a new connection now, whatever the backoff: the API key changed, and the next
+   * ticket (or the service's refusal) should not wait for a retry up to 10 s away.
+   */
+  restart() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.attempt = 0;
+    const socket = this.socket;
+    // Forgotten before it closes, so its close handler does not schedule a retry as well.
+    this.socket = null;
+    socket?.close(4001, "settings changed");
+    this.connect();
+  }
+
   async connect() {
+    const opening = ++this.opening;
     if (this.state !== "reconnecting") this.setState("connecting");
     let url;
     try {
       url = await socketUrl();
     } catch (err) {
-      this.retry(err.message);
+      if (opening === this.opening) this.retry(err.message);
       return;
     }
+    // A restart began another connection meanwhile: that one is kept.
+    if (opening !== this.opening) return;
     const socket = new WebSocket(url);
     this.socket = socket;
     socket.onopen = () => this.opened(socket);
@@ -93,7 +114,10 @@ export class LiveFeed {
     const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
     this.attempt += 1;
     this.setState("reconnecting", reason);
-    setTimeout(() => this.connect(), delay);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect();
+    }, delay);
   }
 
   setState(state, detail) {

@@ -94,10 +94,12 @@ export class StreamTable {
     return row;
   }
 
-  update(model, selected, now) {
+  /** Updates the row of `model`; `visible` false hides it (it does not match the search). */
+  update(model, selected, now, visible = true) {
     const row = this.row(model);
     const { stream } = model;
     const field = (name) => row.fields[name];
+    row.hidden = !visible;
     row.classList.toggle("selected", selected);
     row.classList.toggle("ended", stream.status === "stopped");
     const title = titleOf(stream);
