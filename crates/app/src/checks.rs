@@ -1,17 +1,25 @@
-//! What a configuration must satisfy before the service starts, and what `orchestrator
-//! check-config` reports: every value parses, and the production profile's guards. With
-//! `APP_ENV=production` the service refuses to start:
+//! What a configuration must satisfy before the service starts: what `orchestrator
+//! check-config` reports and what `serve` (and [`Application::build`](crate::Application::build))
+//! runs before it listens, so a configuration one accepts the other starts with. Every value
+//! must be one the service can use ([`values`]: the URLs as their clients read them, the log
+//! filter as tracing reads it, the listen address, the API key entries and CORS origins), and
+//! with `APP_ENV=production` the service refuses to start:
 //! - without operator API keys (every route would be open to anyone who reaches the port);
 //! - without `LIVEKIT_URL` (the embedded LiveKit emulator is for development: its rooms carry
 //!   no media, and it would sign with the published dev secret);
 //! - with LiveKit's development credentials (`devkey` / `secret`, known to everyone).
+//!
+//! Each [`Problem`] is about a setting, and is told with the place that setting was set
+//! ([`Origins`]): `PORT: …`, `config file x.toml line 2: …`. None repeats a secret.
+
+mod values;
 
 use std::fmt;
 
 use orchestrator_domain::access::KeyEntry;
 use orchestrator_http::cors::AllowedOrigins;
 
-use crate::settings::{Settings, PRODUCTION};
+use crate::settings::{Loaded, Origin, Origins, Settings, PRODUCTION};
 
 /// What the checks found usable.
 #[derive(Debug, Clone)]
@@ -22,7 +30,42 @@ pub struct Checked {
     pub origins: AllowedOrigins,
 }
 
-/// Every reason a configuration is refused, each in words an operator can act on.
+/// One reason a configuration is refused, before it is told with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The setting it is about (`http.port`), if it is about one.
+    pub setting: Option<String>,
+    /// What is wrong, in words an operator can act on (naming the setting).
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem with `setting`.
+    pub fn about(setting: &str, message: impl Into<String>) -> Self {
+        Self {
+            setting: Some(setting.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    /// A problem of the configuration as a whole.
+    pub fn general(message: impl Into<String>) -> Self {
+        Self {
+            setting: None,
+            message: message.into(),
+        }
+    }
+
+    /// The problem told with the place its setting was set (nothing for a default).
+    pub fn locate(&self, origins: &Origins) -> String {
+        match self.setting.as_deref().map(|setting| origins.of(setting)) {
+            None | Some(Origin::Default) => self.message.clone(),
+            Some(origin) => format!("{origin}: {}", self.message),
+        }
+    }
+}
+
+/// Every reason a configuration is refused, each told with its place.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct Problems(pub Vec<String>);
 
@@ -39,74 +82,81 @@ impl fmt::Display for Problems {
     }
 }
 
-/// Checks `settings`.
+/// Checks loaded settings, telling each problem with the place its setting was set.
+///
+/// # Errors
+/// [`Problems`], listing every problem found (not only the first).
+pub fn validate(loaded: &Loaded) -> Result<Checked, Problems> {
+    check_from(&loaded.settings, &loaded.origins)
+}
+
+/// Checks `settings` (made in code: each problem names its setting).
 ///
 /// # Errors
 /// [`Problems`], listing every problem found (not only the first).
 pub fn check(settings: &Settings) -> Result<Checked, Problems> {
-    let mut problems = Vec::new();
+    check_from(settings, &Origins::default())
+}
+
+fn check_from(settings: &Settings, places: &Origins) -> Result<Checked, Problems> {
+    let mut problems = values::check(settings);
     let keys = api_keys(settings, &mut problems);
     let origins = AllowedOrigins::parse(&settings.http.cors_allowed_origins)
-        .map_err(|err| {
-            problems.push(format!(
-                "http.cors_allowed_origins (CORS_ALLOWED_ORIGINS): {err}"
-            ));
-        })
+        .map_err(|err| problems.push(Problem::about(CORS_KEY, format!("{CORS_KEY}: {err}"))))
         .ok();
-    let livekit = &settings.livekit;
-    if !livekit.embedded() && (livekit.api_key.is_empty() || livekit.api_secret.is_empty()) {
-        problems.push(
-            "LIVEKIT_URL is set: LIVEKIT_API_KEY and LIVEKIT_API_SECRET are required too".into(),
-        );
-    }
     if settings.app_env == PRODUCTION {
         production_guards(settings, &keys, &mut problems);
     }
     match origins {
         Some(origins) if problems.is_empty() => Ok(Checked { keys, origins }),
-        _ => Err(Problems(problems)),
+        _ => Err(Problems(
+            problems
+                .iter()
+                .map(|problem| problem.locate(places))
+                .collect(),
+        )),
     }
 }
 
-fn api_keys(settings: &Settings, problems: &mut Vec<String>) -> Vec<KeyEntry> {
+const CORS_KEY: &str = "http.cors_allowed_origins";
+const API_KEYS_KEY: &str = "auth.api_keys";
+
+fn api_keys(settings: &Settings, problems: &mut Vec<Problem>) -> Vec<KeyEntry> {
     let mut keys = Vec::new();
     for (index, raw) in settings.auth.api_keys.iter().enumerate() {
         match raw.parse::<KeyEntry>() {
             Ok(entry) => keys.push(entry),
             // The entry itself is not repeated: it may be a plain key pasted by mistake.
-            Err(err) => problems.push(format!(
-                "auth.api_keys (API_KEYS) entry {}: {err}",
-                index + 1
+            Err(err) => problems.push(Problem::about(
+                API_KEYS_KEY,
+                format!("{API_KEYS_KEY} entry {}: {err}", index + 1),
             )),
         }
     }
     keys
 }
 
-fn production_guards(settings: &Settings, keys: &[KeyEntry], problems: &mut Vec<String>) {
+fn production_guards(settings: &Settings, keys: &[KeyEntry], problems: &mut Vec<Problem>) {
     if keys.is_empty() && settings.auth.api_keys.is_empty() {
-        problems.push(
+        problems.push(Problem::general(
             "APP_ENV=production requires operator API keys: set API_KEYS (or auth.api_keys) to \
-             sha256:<hex> entries; `orchestrator generate-keys` prints a key and its entry"
-                .into(),
-        );
+             sha256:<hex> entries; `orchestrator generate-keys` prints a key and its entry",
+        ));
     }
     let livekit = &settings.livekit;
     if livekit.embedded() {
-        problems.push(
+        problems.push(Problem::general(
             "APP_ENV=production requires LIVEKIT_URL: the embedded LiveKit emulator is for \
-             development only"
-                .into(),
-        );
+             development only",
+        ));
     }
     let dev_key = livekit.api_key.trim() == livekit_emulator::DEV_API_KEY;
     let dev_secret = livekit.api_secret.trim() == livekit_emulator::DEV_API_SECRET;
     if dev_key || dev_secret {
-        problems.push(
+        problems.push(Problem::general(
             "APP_ENV=production refuses LiveKit's development credentials (devkey / secret): \
-             set LIVEKIT_API_KEY and LIVEKIT_API_SECRET to your LiveKit project's"
-                .into(),
-        );
+             set LIVEKIT_API_KEY and LIVEKIT_API_SECRET to your LiveKit project's",
+        ));
     }
 }
 
@@ -188,6 +238,55 @@ mod tests {
         let text = problems.to_string();
         assert!(text.contains("entry 1"), "{text}");
         assert!(!text.contains(plain_key), "{text}");
+    }
+
+    #[test]
+    fn each_problem_names_the_variable_or_the_file_line_that_set_its_setting() {
+        let dir = std::env::temp_dir().join(format!("orchestrator-checks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("redis.toml");
+        std::fs::write(&file, "[redis]\nkey_prefix = \"x:\"\nurl = \"garbage\"\n").unwrap();
+        let env: HashMap<String, String> = [
+            ("LIVEKIT_URL", "notaurl"),
+            ("LIVEKIT_API_KEY", "key"),
+            ("LIVEKIT_API_SECRET", "a-secret"),
+            ("RUST_LOG", "[[["),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let loaded = Loaded::from_layers(Path::new("/nonexistent"), Some(&file), &env).unwrap();
+
+        let problems = validate(&loaded).unwrap_err().0;
+
+        let at = |place: &str| problems.iter().filter(|p| p.starts_with(place)).count();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert_eq!(
+            at("LIVEKIT_URL: livekit.url must be a LiveKit server URL"),
+            1,
+            "{problems:?}"
+        );
+        assert_eq!(
+            at("RUST_LOG: log.level is not a valid log filter"),
+            1,
+            "{problems:?}"
+        );
+        let line = format!("config file {} line 3: redis.url is not", file.display());
+        assert_eq!(at(&line), 1, "{problems:?}");
+    }
+
+    #[test]
+    fn settings_made_in_code_are_refused_by_their_setting() {
+        let mut settings = Settings::for_tests();
+        settings.redis.url = "garbage".into();
+
+        let problems = check(&settings).unwrap_err().0;
+
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("redis.url is not a usable Redis URL"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The command line (clap): `orchestrator [--config FILE] [COMMAND]`. With no command the
 //! service runs, as it always did; the other commands inspect the configuration or make keys
-//! and exit.
+//! and exit. Every command that reads the configuration refuses an invalid one with the same
+//! words and [`INVALID_CONFIGURATION`].
 
 use std::path::PathBuf;
 
@@ -8,15 +9,26 @@ use clap::{Parser, Subcommand};
 use orchestrator_domain::access::{KeyEntry, Scope};
 
 use crate::checks;
-use crate::settings::Settings;
+use crate::settings::{Loaded, Settings};
+
+/// The exit code of an invalid configuration, whatever the command (`serve`, `check-config`,
+/// `print-config`): sysexits' `EX_CONFIG`. A value that does not parse and a check that fails
+/// are both invalid; usage errors exit 2, other failures 1.
+pub const INVALID_CONFIGURATION: u8 = 78;
+
+const EXIT_CODES: &str = "Exit codes: 0 done (serve: stopped on SIGTERM/SIGINT); \
+    1 failed (serve: e.g. a port in use, Redis not answering); 2 usage error; \
+    78 invalid configuration (every problem is printed on stderr, with the variable or the \
+    file and line that set it).";
 
 /// Manages LiveKit livestreams over REST, WebSocket and gRPC.
 ///
 /// Configuration: config/default.toml (built in) → config/<APP_ENV>.toml → --config FILE →
 /// APP__SECTION__KEY variables → PORT, GRPC_PORT, HOST, LIVEKIT_URL, LIVEKIT_API_KEY,
-/// LIVEKIT_API_SECRET, REDIS_URL, API_KEYS, CORS_ALLOWED_ORIGINS, LOG_FORMAT (see README.md).
+/// LIVEKIT_API_SECRET, REDIS_URL, API_KEYS, CORS_ALLOWED_ORIGINS, LOG_FORMAT, RUST_LOG (see
+/// README.md). A key that is no setting, in a file or an APP__ variable, is refused.
 #[derive(Debug, Parser)]
-#[command(name = "orchestrator", version)]
+#[command(name = "orchestrator", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// An extra configuration file (TOML) layered over config/<APP_ENV>.toml; environment
     /// variables still win.
@@ -34,8 +46,9 @@ pub enum Command {
     Serve,
     /// Print the effective configuration as TOML, secrets redacted.
     PrintConfig,
-    /// Check the configuration (the production guards included): exit 0 when the service
-    /// would start with it, 1 with the reasons when it would not.
+    /// Check the configuration as `serve` does before it listens (every value, the
+    /// production guards; nothing is contacted): exit 0 when the service would start with
+    /// it, 78 with every reason when it would not.
     CheckConfig,
     /// Print a new random operator API key and the entry to configure for it.
     GenerateKeys {
@@ -84,8 +97,9 @@ fn redact_password(url: &str) -> String {
 ///
 /// # Errors
 /// The problems, when the service would refuse to start.
-pub fn check_config(settings: &Settings) -> Result<String, checks::Problems> {
-    let checked = checks::check(settings)?;
+pub fn check_config(loaded: &Loaded) -> Result<String, checks::Problems> {
+    let checked = checks::validate(loaded)?;
+    let settings = &loaded.settings;
     let keys = match checked.keys.len() {
         0 => "no operator API key (every route is open)".to_owned(),
         1 => "1 operator API key".to_owned(),

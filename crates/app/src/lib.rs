@@ -7,8 +7,10 @@
 //!
 //! # Layout
 //!
-//! - [`settings`]: [`Settings`], layered from `config/*.toml` and the environment.
-//! - [`checks`]: what a configuration must satisfy to start (production guards included).
+//! - [`settings`]: [`Settings`], layered from `config/*.toml` and the environment, each value
+//!   with the place it was set; keys that are no setting refused.
+//! - [`checks`]: what a configuration must satisfy to start (every value as the service reads
+//!   it, the production guards): run by `check-config`, and by `serve` before it listens.
 //! - [`cli`]: the command line (`serve`, `print-config`, `check-config`, `generate-keys`).
 //! - [`telemetry`]: tracing subscriber set-up (human or JSON), once per process; the metrics
 //!   recorder behind `/metrics` and the catalogue of every family ([`telemetry::metrics`]).

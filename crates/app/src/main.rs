@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use orchestrator::checks::{self, Problems};
 use orchestrator::cli::{self, Cli, Command};
+use orchestrator::settings::{Loaded, SettingsError};
 use orchestrator::{telemetry, Application, Settings};
 
 /// How long tasks that ignore cancellation (blocking DNS lookups, say) may delay the exit once
@@ -18,19 +20,27 @@ fn main() -> ExitCode {
     if let Command::GenerateKeys { read } = command {
         return generate_keys(read);
     }
-    let settings = match Settings::load_with(cli.config.as_deref()) {
-        Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("orchestrator: {err}");
-            return ExitCode::from(2);
-        }
+    let loaded = match Loaded::from_process(cli.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(SettingsError(problems)) => return invalid(&problems),
     };
     match command {
-        Command::Serve => serve(settings),
-        Command::PrintConfig => print_config(&settings),
-        Command::CheckConfig => check_config(&settings),
+        // Checked before anything is logged or bound: a refused configuration never reaches
+        // the logs, and is refused with the words and the exit code of `check-config`.
+        Command::Serve => match checks::validate(&loaded) {
+            Ok(_) => serve(loaded.settings),
+            Err(problems) => invalid(&problems),
+        },
+        Command::PrintConfig => print_config(&loaded.settings),
+        Command::CheckConfig => check_config(&loaded),
         Command::GenerateKeys { read } => generate_keys(read),
     }
+}
+
+/// Every command's answer to a configuration it refuses.
+fn invalid(problems: &Problems) -> ExitCode {
+    eprintln!("orchestrator: invalid configuration: {problems}");
+    ExitCode::from(cli::INVALID_CONFIGURATION)
 }
 
 fn generate_keys(read: bool) -> ExitCode {
@@ -59,16 +69,13 @@ fn print_config(settings: &Settings) -> ExitCode {
     }
 }
 
-fn check_config(settings: &Settings) -> ExitCode {
-    match cli::check_config(settings) {
+fn check_config(loaded: &Loaded) -> ExitCode {
+    match cli::check_config(loaded) {
         Ok(report) => {
             println!("{report}");
             ExitCode::SUCCESS
         }
-        Err(problems) => {
-            eprintln!("orchestrator: invalid configuration: {problems}");
-            ExitCode::FAILURE
-        }
+        Err(problems) => invalid(&problems),
     }
 }
 
@@ -82,7 +89,7 @@ fn serve(settings: Settings) -> ExitCode {
         Ok(flusher) => flusher,
         Err(err) => {
             eprintln!("orchestrator: cannot set up logging: {err}");
-            return ExitCode::from(2);
+            return ExitCode::FAILURE;
         }
     };
     match nofile {

@@ -1,7 +1,9 @@
 //! Layered configuration: `config/default.toml` (compiled in, so the binary runs from any
 //! directory) → `config/<APP_ENV>.toml` (if present) → `APP__SECTION__KEY` variables → the
 //! seed's variables (`PORT`, `GRPC_PORT`, `LIVEKIT_URL`, `LIVEKIT_API_KEY`,
-//! `LIVEKIT_API_SECRET`, `REDIS_URL`), `LOG_FORMAT` and `CORS_ALLOWED_ORIGINS`.
+//! `LIVEKIT_API_SECRET`, `REDIS_URL`), `HOST`, `LOG_FORMAT`, `RUST_LOG`, `API_KEYS` and
+//! `CORS_ALLOWED_ORIGINS`. A key of a file or an `APP__` variable that is no setting is refused,
+//! and every value's place is kept, so a refusal names the file and line or the variable.
 //!
 //! Some defaults depend on the environment rather than a file, so they hold wherever the binary
 //! runs from: browsers of any origin may call the API in `development` (the default `APP_ENV`),
@@ -10,20 +12,29 @@
 //!
 //! `orchestrator --config FILE` layers one more file over `config/<APP_ENV>.toml`; the
 //! variables still win.
+//!
+//! # Layout
+//!
+//! - `load`: the layers, in order ([`Loaded`], [`SettingsError`]).
+//! - [`sources`]: where each value was set ([`Origin`]); files read with their lines, `APP__`
+//!   variables with their keys; what is no setting.
+//! - `known`: the settings tree the keys are checked against.
+//! - [`security`]: keys, limits and the defaults that depend on `APP_ENV`.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
+mod known;
+mod load;
 pub mod security;
+pub mod sources;
 
+pub use load::{Loaded, SettingsError};
 pub use security::{AuthSettings, LimitsSettings};
-
-const DEFAULTS: &str = include_str!("../../../config/default.toml");
+pub use sources::{Origin, Origins};
 
 /// Every setting of the orchestrator.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -242,7 +253,7 @@ impl Default for RealtimeSettings {
 
 /// Log output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum LogFormat {
     /// Readable lines.
     Human,
@@ -250,25 +261,31 @@ pub enum LogFormat {
     Json,
 }
 
+/// A log format that is neither `human` nor `json`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected \"human\" or \"json\", not {0:?}")]
+pub struct UnknownLogFormat(String);
+
+impl TryFrom<String> for LogFormat {
+    type Error = UnknownLogFormat;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "human" => Ok(Self::Human),
+            "json" => Ok(Self::Json),
+            _ => Err(UnknownLogFormat(name)),
+        }
+    }
+}
+
 /// Logging.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct LogSettings {
     /// Output format.
     pub format: LogFormat,
-    /// EnvFilter directive (RUST_LOG wins).
+    /// EnvFilter directive (`RUST_LOG`, when set and not empty, sets it).
     pub level: String,
 }
-
-/// The configuration could not be assembled.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {0}")]
-pub struct SettingsError(#[from] config::ConfigError);
-
-/// The setting of the browser origins allowed to call the API.
-const CORS_KEY: &str = "http.cors_allowed_origins";
-
-/// The environment variable of [`CORS_KEY`]: origins separated by commas.
-const CORS_VARIABLE: &str = "CORS_ALLOWED_ORIGINS";
 
 /// The `APP_ENV` whose defaults suit a developer's machine.
 const DEVELOPMENT: &str = "development";
@@ -276,102 +293,16 @@ const DEVELOPMENT: &str = "development";
 /// The `APP_ENV` that refuses unsafe settings (see `checks`).
 pub const PRODUCTION: &str = "production";
 
-/// The seed's environment variables (and `HOST`, `LOG_FORMAT`) and the setting each one sets.
-const SEED_VARIABLES: [(&str, &str); 8] = [
-    ("HOST", "http.host"),
-    ("PORT", "http.port"),
-    ("GRPC_PORT", "grpc.port"),
-    ("LIVEKIT_URL", "livekit.url"),
-    ("LIVEKIT_API_KEY", "livekit.api_key"),
-    ("LIVEKIT_API_SECRET", "livekit.api_secret"),
-    ("REDIS_URL", "redis.url"),
-    ("LOG_FORMAT", "log.format"),
-];
-
 impl Settings {
-    /// Loads the layers from the process environment and `./config`.
-    ///
-    /// # Errors
-    /// [`SettingsError`] when a layer is unreadable or a value has the wrong type.
-    pub fn load() -> Result<Self, SettingsError> {
-        Self::load_with(None)
-    }
-
-    /// Loads the layers, with `extra` (`--config FILE`, which must exist) over the environment's
-    /// file.
-    ///
-    /// # Errors
-    /// As [`Settings::load`].
-    pub fn load_with(extra: Option<&Path>) -> Result<Self, SettingsError> {
-        let env: HashMap<String, String> = std::env::vars().collect();
-        Self::load_layers(Path::new("config"), extra, &env)
-    }
-
-    /// Loads the layers from `config_dir` and the given environment (tests pass their own).
-    ///
-    /// # Errors
-    /// As [`Settings::load`].
-    pub fn load_from(
-        config_dir: &Path,
-        env: &HashMap<String, String>,
-    ) -> Result<Self, SettingsError> {
-        Self::load_layers(config_dir, None, env)
-    }
-
-    /// [`Settings::load_from`] with an extra file over the environment's.
-    ///
-    /// # Errors
-    /// As [`Settings::load`].
-    pub fn load_layers(
-        config_dir: &Path,
-        extra: Option<&Path>,
-        env: &HashMap<String, String>,
-    ) -> Result<Self, SettingsError> {
-        let app_env = env.get("APP_ENV").map_or(DEVELOPMENT, String::as_str);
-        let any_origin_in_development = if app_env == DEVELOPMENT {
-            vec!["*"]
-        } else {
-            Vec::new()
-        };
-        let defaults = Config::builder().set_default(CORS_KEY, any_origin_in_development)?;
-        let mut builder = security::environment_defaults(defaults, app_env == DEVELOPMENT)?
-            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
-            .add_source(File::from(config_dir.join(app_env)).required(false));
-        if let Some(extra) = extra {
-            builder = builder.add_source(File::from(extra).required(true));
-        }
-        builder = builder.add_source(
-            Environment::with_prefix("APP")
-                .prefix_separator("__")
-                .separator("__")
-                .source(Some(env.clone().into_iter().collect()))
-                .try_parsing(true)
-                .list_separator(",")
-                .with_list_parse_key(CORS_KEY)
-                .with_list_parse_key(security::API_KEYS_KEY),
-        );
-        for (variable, key) in SEED_VARIABLES {
-            if let Some(value) = env.get(variable) {
-                builder = builder.set_override(key, value.as_str())?;
-            }
-        }
-        if let Some(origins) = env.get(CORS_VARIABLE) {
-            let origins: Vec<&str> = origins.split(',').map(str::trim).collect();
-            builder = builder.set_override(CORS_KEY, origins)?;
-        }
-        builder = security::api_keys_override(builder, env.get(security::API_KEYS_VARIABLE))?;
-        builder = builder.set_override("app_env", app_env)?;
-        Ok(builder.build()?.try_deserialize()?)
-    }
-
     /// Settings for tests: defaults with every listener on port 0 and the embedded emulator.
     ///
     /// # Panics
     /// Never: the compiled-in defaults are valid (checked by a unit test).
     #[allow(clippy::expect_used)]
     pub fn for_tests() -> Self {
-        let mut settings = Self::load_from(Path::new("/nonexistent"), &HashMap::new())
-            .expect("compiled-in defaults are valid");
+        let mut settings =
+            Self::load_from(Path::new("/nonexistent"), &std::collections::HashMap::new())
+                .expect("compiled-in defaults are valid");
         settings.http.host = "127.0.0.1".into();
         settings.http.port = 0;
         settings.http.workers = 1;
@@ -385,6 +316,8 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {

@@ -1,10 +1,12 @@
 //! The real `orchestrator` binary's command line: help, version, and the commands that inspect
-//! the configuration or make keys, then exit.
+//! the configuration or make keys, then exit; and `check-config` and `serve` refusing an
+//! invalid configuration alike (exit 78, same words, naming where each value was set).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use orchestrator_domain::access::{KeyEntry, Scope};
 
@@ -63,6 +65,7 @@ fn help_lists_every_command_and_does_not_start_the_server() {
     ] {
         assert!(help.contains(command), "{command} in {help}");
     }
+    assert!(help.contains("78 invalid configuration"), "{help}");
 }
 
 #[test]
@@ -115,7 +118,7 @@ fn check_config_accepts_the_development_default() {
 fn check_config_refuses_an_unsafe_production_configuration_with_every_reason() {
     let output = orchestrator(&["check-config"], &[("APP_ENV", "production")]);
 
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(INVALID));
     let reasons = stderr(&output);
     assert!(reasons.contains("requires operator API keys"), "{reasons}");
     assert!(reasons.contains("requires LIVEKIT_URL"), "{reasons}");
@@ -193,4 +196,198 @@ fn print_config_shows_the_effective_settings_with_secrets_redacted() {
         "{printed}"
     );
     assert!(!printed.contains(&entry), "{printed}");
+}
+
+/// The exit code of an invalid configuration, for every command.
+const INVALID: i32 = 78;
+
+/// Runs the binary like [`orchestrator`] but fails if it has not exited within 30 s: a `serve`
+/// that accepted its configuration would run until stopped.
+fn exited(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{args:?} still running after 30 s: {}{}",
+                stdout(&output),
+                stderr(&output)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `check-config` and `serve` with `args` and `env` (over free ports and JSON logs): both
+/// exit [`INVALID`] with the same words, which contain `expected`, and `serve` neither
+/// logs nor listens first.
+fn refused_alike(args: &[&str], env: &[(&str, &str)], expected: &str) {
+    let mut with_defaults = vec![("PORT", "0"), ("GRPC_PORT", "0"), ("LOG_FORMAT", "json")];
+    with_defaults.extend_from_slice(env);
+    let checked = exited(&[&["check-config"], args].concat(), &with_defaults);
+    let served = exited(&[&["serve"], args].concat(), &with_defaults);
+
+    assert_eq!(checked.status.code(), Some(INVALID), "{}", stderr(&checked));
+    assert!(stderr(&checked).contains(expected), "{}", stderr(&checked));
+    assert_eq!(served.status.code(), Some(INVALID), "{}", stderr(&served));
+    assert_eq!(stderr(&served), stderr(&checked));
+    assert_eq!(stdout(&served), "", "serve logged before refusing");
+}
+
+#[test]
+fn a_redis_url_redis_cannot_use_is_refused_by_its_variable() {
+    refused_alike(
+        &[],
+        &[("REDIS_URL", "garbage")],
+        "REDIS_URL: redis.url is not a usable Redis URL",
+    );
+}
+
+#[test]
+fn a_livekit_url_that_is_no_url_is_refused_by_its_variable() {
+    refused_alike(
+        &[],
+        &[
+            ("LIVEKIT_URL", "notaurl"),
+            ("LIVEKIT_API_KEY", "key"),
+            ("LIVEKIT_API_SECRET", "a-project-secret"),
+        ],
+        "LIVEKIT_URL: livekit.url must be a LiveKit server URL",
+    );
+}
+
+#[test]
+fn a_log_filter_tracing_cannot_read_is_refused_by_its_variable() {
+    refused_alike(
+        &[],
+        &[("RUST_LOG", "[[[")],
+        "RUST_LOG: log.level is not a valid log filter",
+    );
+}
+
+#[test]
+fn a_misspelt_key_in_a_config_file_is_refused_with_the_file_and_line() {
+    let file = TempFile::new("misspelt.toml", "[http]\nprot = 3000\n");
+
+    refused_alike(
+        &["--config", file.path()],
+        &[],
+        &format!(
+            "config file {} line 2: unknown setting http.prot (did you mean http.port?)",
+            file.path()
+        ),
+    );
+}
+
+#[test]
+fn a_misspelt_app_variable_is_refused_by_its_name() {
+    refused_alike(
+        &[],
+        &[("APP__HTTP__PROT", "1")],
+        "APP__HTTP__PROT: unknown setting http.prot (did you mean http.port?)",
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_refused_by_the_variable_that_was_set() {
+    refused_alike(&[], &[("PORT", "abc")], "PORT: http.port is invalid");
+    refused_alike(
+        &[],
+        &[("APP__HTTP__WORKERS", "many")],
+        "APP__HTTP__WORKERS: http.workers is invalid",
+    );
+}
+
+#[test]
+fn check_config_accepts_valid_values_of_everything_it_checks_without_connecting() {
+    let file = TempFile::new(
+        "valid.toml",
+        "[http]\nworkers = 2\n\n[log]\nformat = \"json\"\n",
+    );
+
+    let output = exited(
+        &["check-config", "--config", file.path()],
+        &[
+            // Nothing listens there: check-config must not connect.
+            ("REDIS_URL", "redis-cluster://127.0.0.1:9?node=127.0.0.1:10"),
+            ("LIVEKIT_URL", "wss://example.livekit.cloud"),
+            ("LIVEKIT_API_KEY", "key"),
+            ("LIVEKIT_API_SECRET", "a-project-secret"),
+            ("RUST_LOG", "info,orchestrator=debug"),
+            ("APP__HTTP__PORT", "3100"),
+            ("GRPC_PORT", "3101"),
+            ("HOST", "0.0.0.0"),
+        ],
+    );
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("configuration is valid"));
+}
+
+/// Runs `serve` with `args` and `env` (free ports, debug logs), which it must refuse: all it
+/// printed.
+fn refused_serve(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut with_defaults = vec![("PORT", "0"), ("GRPC_PORT", "0"), ("RUST_LOG", "debug")];
+    with_defaults.extend_from_slice(env);
+    let output = exited(&[&["serve"], args].concat(), &with_defaults);
+    let printed = format!("{}{}", stdout(&output), stderr(&output));
+    assert_eq!(output.status.code(), Some(INVALID), "{printed}");
+    printed
+}
+
+#[test]
+fn serve_refusing_bad_settings_prints_no_secret() {
+    let (livekit, redis, key) = (
+        "livekit-secret-not-to-print",
+        "redis-password-not-to-print",
+        "lso_plain-key-not-to-print",
+    );
+    let redis_url = format!("redis://:{redis}@127.0.0.1:notaport");
+
+    let printed = refused_serve(
+        &[],
+        &[
+            ("LIVEKIT_URL", "notaurl"),
+            ("LIVEKIT_API_KEY", "key"),
+            ("LIVEKIT_API_SECRET", livekit),
+            ("REDIS_URL", &redis_url),
+            ("API_KEYS", key),
+        ],
+    );
+
+    for refused in ["LIVEKIT_URL: ", "REDIS_URL: ", "API_KEYS: "] {
+        assert!(printed.contains(refused), "{refused} in {printed}");
+    }
+    for secret in [livekit, redis, key] {
+        assert!(!printed.contains(secret), "{secret} printed: {printed}");
+    }
+}
+
+#[test]
+fn serve_refusing_a_broken_config_file_does_not_repeat_its_secret_line() {
+    let secret = "file-secret-not-to-print";
+    let file = TempFile::new(
+        "secret.toml",
+        &format!("[livekit]\napi_secret = \"{secret}\n"),
+    );
+
+    let printed = refused_serve(&["--config", file.path()], &[]);
+
+    assert!(
+        printed.contains("secret.toml line 2: not valid TOML"),
+        "{printed}"
+    );
+    assert!(!printed.contains(secret), "{printed}");
 }

@@ -92,14 +92,56 @@ impl fmt::Debug for Connection {
     }
 }
 
+/// The URL schemes fred reads, without TLS: this build has no TLS support for Redis, and fred
+/// would then connect to a `rediss://` server in plain text rather than refuse.
+const SCHEMES: [&str; 6] = [
+    "redis",
+    "redis-cluster",
+    "redis-sentinel",
+    "valkey",
+    "valkey-cluster",
+    "valkey-sentinel",
+];
+
+/// Checks `url` as [`builder`] reads it, without connecting (what `check-config` runs).
+/// The error never repeats the URL: it may hold a password.
+///
+/// # Errors
+/// [`ConnectError::Config`] when the URL is not one fred can use, or asks for TLS.
+pub fn check_url(url: &str) -> Result<(), ConnectError> {
+    fred_config(url).map(drop)
+}
+
+fn fred_config(url: &str) -> Result<Config, ConnectError> {
+    let scheme = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some(scheme) if SCHEMES.contains(&scheme) => {}
+        Some(scheme) if scheme.starts_with("rediss") || scheme.starts_with("valkeys") => {
+            return Err(ConnectError::Config(
+                "TLS (rediss://) is not supported by this build".into(),
+            ));
+        }
+        _ => {
+            return Err(ConnectError::Config(
+                "the URL must start with redis://, redis-cluster:// or redis-sentinel://".into(),
+            ));
+        }
+    }
+    // Parsed here first for url's own words ("invalid port number"): fred reports its errors
+    // by their Debug name.
+    url::Url::parse(url).map_err(|err| ConnectError::Config(err.to_string()))?;
+    Config::from_url(url).map_err(|err| ConnectError::Config(err.details().to_string()))
+}
+
 /// A fred builder for `config`: fail fast while disconnected, a command timeout, endless
 /// reconnection with capped exponential backoff.
 ///
 /// # Errors
-/// [`ConnectError::Config`] for an invalid URL.
+/// [`ConnectError::Config`] for an invalid URL (see [`check_url`]).
 pub fn builder(config: &RedisConfig) -> Result<Builder, ConnectError> {
-    let mut fred_config =
-        Config::from_url(&config.url).map_err(|err| ConnectError::Config(err.to_string()))?;
+    let mut fred_config = fred_config(&config.url)?;
     fred_config.fail_fast = true;
     let mut builder = Builder::from_config(fred_config);
     builder
@@ -289,6 +331,38 @@ mod tests {
     use fred::interfaces::KeysInterface;
 
     use super::*;
+
+    #[test]
+    fn urls_of_one_server_a_cluster_or_sentinels_are_usable() {
+        for url in [
+            "redis://127.0.0.1:6379",
+            "redis://:p%40ss@redis.internal/2",
+            "redis-cluster://10.0.0.1:7000?node=10.0.0.2:7001&node=10.0.0.3:7002",
+            "redis-sentinel://10.0.0.1:26379/0?sentinelServiceName=main",
+        ] {
+            assert!(check_url(url).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_url_fred_cannot_use_is_refused_without_repeating_it() {
+        for url in [
+            "garbage-with-password-hunter2",
+            "localhost:6379",
+            "http://:hunter2@127.0.0.1:6379",
+            "redis://:hunter2@127.0.0.1:notaport",
+            "redis-cluster://:hunter2@10.0.0.1:7000?node=10.0.0.2",
+            "rediss://:hunter2@redis.example.com:6380",
+        ] {
+            let err = check_url(url).unwrap_err().to_string();
+
+            assert!(
+                err.starts_with("invalid Redis configuration"),
+                "{url}: {err}"
+            );
+            assert!(!err.contains("hunter2"), "{url}: {err}");
+        }
+    }
 
     /// Runs `work` on a thread of its own with a single-threaded runtime, as an HTTP worker.
     fn on_worker_thread<T: Send + 'static>(

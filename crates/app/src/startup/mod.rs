@@ -91,9 +91,9 @@ impl Application {
     /// Binds the listeners and wires the adapters described by `settings`.
     ///
     /// # Errors
-    /// A listener cannot be bound, or the settings are refused by [`checks::check`] (LiveKit
-    /// URL without credentials, a production profile without keys, …) or inconsistent (a Redis
-    /// URL this build cannot use).
+    /// A listener cannot be bound, Redis does not answer, or the settings are refused by
+    /// [`checks::check`] (a URL its client cannot use, a LiveKit URL without credentials, a
+    /// production profile without keys, …).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let checked = checks::check(&settings).context("invalid configuration")?;
         let (http_listener, http_addr) = bind(&settings, settings.http.port, "HTTP")?;

@@ -16,7 +16,7 @@ pub mod request_ids;
 use std::io::IsTerminal;
 
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::{ParseError, Targets};
 use tracing_subscriber::fmt::format::{Format, Json};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
@@ -29,7 +29,8 @@ pub use batched::Flusher;
 /// answered 400 before any route sees it.
 const ACTIX_DISPATCHER: &str = "actix_http::h1::dispatcher";
 
-/// Installs the global subscriber. `RUST_LOG`, when set, wins over `settings.level`.
+/// Installs the global subscriber, filtered by `settings.level` (which `RUST_LOG` sets; see
+/// [`filter`]).
 ///
 /// actix-http logs each request it cannot parse as an ERROR: anyone could flood the logs with
 /// one line per bad request. Those are the client's errors: they are counted
@@ -42,14 +43,7 @@ const ACTIX_DISPATCHER: &str = "actix_http::h1::dispatcher";
 /// # Errors
 /// When a subscriber is already installed or the filter directive is invalid.
 pub fn init(settings: &LogSettings) -> anyhow::Result<Flusher> {
-    let directive = match std::env::var("RUST_LOG") {
-        Ok(directive) if !directive.is_empty() => directive,
-        _ => settings.level.clone(),
-    };
-    let mut filter = EnvFilter::try_new(&directive)?;
-    if !directive.contains("actix_http") {
-        filter = filter.add_directive(format!("{ACTIX_DISPATCHER}=off").parse()?);
-    }
+    let filter = filter(&settings.level)?;
     let (stdout, flusher) = batched::stdout()?;
     if settings.format == LogFormat::Json {
         orchestrator_http::request_tracing::install_access_log(Box::new(
@@ -72,6 +66,20 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<Flusher> {
         .try_init()
         .map_err(|err| anyhow::anyhow!(err))?;
     Ok(flusher)
+}
+
+/// The filter of `directive` (tracing's `EnvFilter` syntax) as the logs apply it: actix-http's
+/// reports of requests it cannot parse stay off unless the directive names `actix_http`.
+/// `check-config` reads the directive with it too, so a filter it accepts is one the logs take.
+///
+/// # Errors
+/// When the directive is not valid.
+pub fn filter(directive: &str) -> Result<EnvFilter, ParseError> {
+    let filter = EnvFilter::try_new(directive)?;
+    if directive.contains("actix_http") {
+        return Ok(filter);
+    }
+    Ok(filter.add_directive(format!("{ACTIX_DISPATCHER}=off").parse()?))
 }
 
 /// The JSON line format: an event's fields at the top level, the current span on a line, not
