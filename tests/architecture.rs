@@ -30,8 +30,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("livekit-emulator", &[]),
 ];
 
-/// Package name → the workspace packages it depends on (normal dependencies only).
-fn workspace_dependencies() -> BTreeMap<String, BTreeSet<String>> {
+/// `cargo metadata` of the workspace's own packages.
+fn metadata() -> Value {
     let output = Command::new(env!("CARGO"))
         .args([
             "metadata",
@@ -48,7 +48,12 @@ fn workspace_dependencies() -> BTreeMap<String, BTreeSet<String>> {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Package name → the workspace packages it depends on (normal dependencies only).
+fn workspace_dependencies() -> BTreeMap<String, BTreeSet<String>> {
+    let metadata = metadata();
     let packages = metadata["packages"].as_array().unwrap();
     let ours: BTreeSet<String> = packages
         .iter()
@@ -108,4 +113,20 @@ fn every_library_crate_of_ours_is_held_to_the_rule() {
         unchecked.is_empty(),
         "add {unchecked:?} to ALLOWED (or to the exempt list if it is a binary or a test helper)"
     );
+}
+
+#[test]
+fn every_crate_is_licensed_as_the_license_file_says() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let license = std::fs::read_to_string(root.join("LICENSE")).expect("a LICENSE file");
+    let metadata = metadata();
+
+    assert!(license.starts_with("MIT License"), "{license:.40}");
+    for package in metadata["packages"].as_array().unwrap() {
+        assert_eq!(
+            package["license"], "MIT",
+            "{} names the license of LICENSE",
+            package["name"]
+        );
+    }
 }
