@@ -140,7 +140,10 @@ async fn an_unknown_route_and_an_unsupported_method_answer_in_the_envelope() {
     let unknown = assert_error(unknown, StatusCode::NOT_FOUND, "route_not_found").await;
     assert_eq!(unknown["message"], "no route matches GET /nowhere");
     let put = assert_error(put, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
-    assert_eq!(put["message"], "/streams does not support PUT (it supports GET, HEAD, POST)");
+    assert_eq!(
+        put["message"],
+        "/streams does not support PUT (it supports GET, HEAD, POST)"
+    );
     assert_error(
         post_metrics,
         StatusCode::METHOD_NOT_ALLOWED,
