@@ -49,6 +49,7 @@ async fn the_unary_rpcs_mirror_rest() {
         .create_stream(CreateStreamRequest {
             room_name: "grpc-room".into(),
             metadata: Some(object(&[("title", text("hello"))])),
+            ..CreateStreamRequest::default()
         })
         .await
         .unwrap()

@@ -96,15 +96,15 @@ fn invalid_call(witness: String) -> impl Strategy<Value = Call> {
             .prop_filter("not empty", |name| !name.is_empty())
             .prop_map(|room_name| Call::Create(CreateStreamRequest {
                 room_name,
-                metadata: None,
+                ..CreateStreamRequest::default()
             })),
         Just(Call::Create(CreateStreamRequest {
             room_name: "witness".into(),
-            metadata: None,
+            ..CreateStreamRequest::default()
         })),
         invalid_struct().prop_map(|metadata| Call::Create(CreateStreamRequest {
-            room_name: String::new(),
             metadata: Some(metadata),
+            ..CreateStreamRequest::default()
         })),
         (id(), invalid_struct()).prop_map(|(stream_id, metadata)| Call::Update(
             UpdateStreamRequest {
@@ -281,8 +281,8 @@ fn metadata_nested_beyond_the_limit_is_invalid_argument() {
         let metadata = Some(nested_struct(levels));
         match which {
             0 => Call::Create(CreateStreamRequest {
-                room_name: String::new(),
                 metadata,
+                ..CreateStreamRequest::default()
             }),
             1 => Call::Update(UpdateStreamRequest {
                 stream_id: witness.clone(),

@@ -187,6 +187,12 @@ fn change_of(event: &StreamEvent) -> Change {
         Ok(StreamEventType::ParticipantLeft) => "participant_left",
         Ok(StreamEventType::ParticipantUpdated) => "participant_updated",
         Ok(StreamEventType::AudienceUpdated) => "audience_updated",
+        Ok(StreamEventType::IngestCreated) => "ingest_created",
+        Ok(StreamEventType::IngestUpdated) => "ingest_updated",
+        Ok(StreamEventType::IngestRemoved) => "ingest_removed",
+        Ok(StreamEventType::OutputAdded) => "output_added",
+        Ok(StreamEventType::OutputUpdated) => "output_updated",
+        Ok(StreamEventType::OutputRemoved) => "output_removed",
         Ok(StreamEventType::Unknown) | Err(_) => "unknown",
     };
     let metadata = match &event.event_data {

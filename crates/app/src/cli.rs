@@ -69,6 +69,9 @@ pub fn print_config(settings: &Settings) -> Result<String, toml::ser::Error> {
         shown.livekit.api_secret = REDACTED.into();
     }
     shown.redis.url = redact_password(&shown.redis.url);
+    if !shown.broadcast.s3.secret.is_empty() {
+        shown.broadcast.s3.secret = REDACTED.into();
+    }
     shown.auth.api_keys = shown
         .auth
         .api_keys
@@ -189,6 +192,7 @@ mod tests {
         let mut settings = Settings::for_tests();
         settings.livekit.api_secret = "top-secret-livekit".into();
         settings.redis.url = "redis://:hunter2@redis.internal:6379/0".into();
+        settings.broadcast.s3.secret = "s3-secret-access-key".into();
         let (_, entry) = generate_key(false).unwrap();
         settings.auth.api_keys = vec![entry.to_string()];
 
@@ -196,6 +200,7 @@ mod tests {
 
         assert!(!printed.contains("top-secret-livekit"));
         assert!(!printed.contains("hunter2"));
+        assert!(!printed.contains("s3-secret-access-key"));
         assert!(printed.contains("redis://<redacted>@redis.internal:6379/0"));
         assert!(!printed.contains(&entry.to_string()));
         assert!(printed.contains(&entry.redacted()));

@@ -27,11 +27,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub mod broadcast;
 mod known;
 mod load;
 pub mod security;
 pub mod sources;
 
+pub use broadcast::{BroadcastSettings, S3Settings, StorageKind};
 pub use load::{Loaded, SettingsError};
 pub use security::{AuthSettings, LimitsSettings};
 pub use sources::{Origin, Origins};
@@ -66,6 +68,9 @@ pub struct Settings {
     /// Request, connection and rate limits.
     #[serde(default)]
     pub limits: LimitsSettings,
+    /// Outputs' storage, playback and pacing.
+    #[serde(default)]
+    pub broadcast: BroadcastSettings,
     /// The `APP_ENV` these settings were loaded for (`development` by default).
     #[serde(default)]
     pub app_env: String,

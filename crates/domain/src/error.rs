@@ -3,6 +3,7 @@
 //! transport maps it to its status with one exhaustive `match` (HTTP status in the http crate,
 //! gRPC code in the grpc crate); the codes live here, once.
 
+use crate::broadcast::BroadcastError;
 use crate::change::TransitionError;
 use crate::ports::{MediaError, StoreError, TokenError};
 use crate::values::{RoomName, ValidationError};
@@ -31,6 +32,9 @@ pub enum StreamError {
     /// The store is unreachable (503).
     #[error("the store is unavailable: {0}")]
     StoreUnavailable(String),
+    /// A broadcast operation was refused (404, 409 or 422, as the [`BroadcastError`] says).
+    #[error(transparent)]
+    Broadcast(#[from] BroadcastError),
     /// A bug or misconfiguration on our side (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -50,6 +54,7 @@ impl StreamError {
             StreamError::MediaUnavailable(_) => "livekit_unavailable",
             StreamError::MediaRejected(_) => "livekit_error",
             StreamError::StoreUnavailable(_) => "store_unavailable",
+            StreamError::Broadcast(refused) => refused.code(),
             StreamError::Internal(_) => "internal_error",
         }
     }
@@ -65,6 +70,7 @@ impl StreamError {
             | StreamError::MediaUnavailable(_)
             | StreamError::MediaRejected(_)
             | StreamError::StoreUnavailable(_)
+            | StreamError::Broadcast(_)
             | StreamError::Internal(_) => None,
         }
     }

@@ -28,6 +28,18 @@ pub enum EventType {
     ParticipantUpdated,
     /// A participant left (data: as joined).
     ParticipantLeft,
+    /// The stream got an ingest (data: `ingest`, its stream key redacted).
+    IngestCreated,
+    /// Its ingest changed: LiveKit's state, or a new key (data: as created).
+    IngestUpdated,
+    /// Its ingest was deleted (data: `ingest`: null).
+    IngestRemoved,
+    /// An output was added (data: `output`, its targets redacted).
+    OutputAdded,
+    /// An output changed: wanted on or off, or what its egress does (data: as added).
+    OutputUpdated,
+    /// An output was removed (data: `outputId`).
+    OutputRemoved,
 }
 
 impl EventType {
@@ -40,6 +52,12 @@ impl EventType {
             EventType::ParticipantJoined => "participant_joined",
             EventType::ParticipantUpdated => "participant_updated",
             EventType::ParticipantLeft => "participant_left",
+            EventType::IngestCreated => "ingest_created",
+            EventType::IngestUpdated => "ingest_updated",
+            EventType::IngestRemoved => "ingest_removed",
+            EventType::OutputAdded => "output_added",
+            EventType::OutputUpdated => "output_updated",
+            EventType::OutputRemoved => "output_removed",
         }
     }
 }
@@ -98,13 +116,40 @@ impl StreamEvent {
         }
     }
 
+    /// The event recording a broadcast change (an ingest or an output), numbered `seq`.
+    pub fn for_broadcast(
+        stream_id: StreamId,
+        seq: u64,
+        kind: EventType,
+        data: serde_json::Value,
+        ctx: &ChangeContext,
+    ) -> Self {
+        Self {
+            id: ctx.event_id,
+            seq,
+            kind,
+            stream_id,
+            timestamp: ctx.at,
+            data,
+            instance_id: ctx.instance_id.clone(),
+        }
+    }
+
     /// Whether the event is about a participant (it carries the audience counters).
     pub fn is_participant_event(&self) -> bool {
         match self.kind {
             EventType::ParticipantJoined
             | EventType::ParticipantUpdated
             | EventType::ParticipantLeft => true,
-            EventType::StreamCreated | EventType::StreamUpdated | EventType::StreamStopped => false,
+            EventType::StreamCreated
+            | EventType::StreamUpdated
+            | EventType::StreamStopped
+            | EventType::IngestCreated
+            | EventType::IngestUpdated
+            | EventType::IngestRemoved
+            | EventType::OutputAdded
+            | EventType::OutputUpdated
+            | EventType::OutputRemoved => false,
         }
     }
 }

@@ -43,6 +43,7 @@
 
 pub mod access;
 pub mod audience;
+pub mod broadcast;
 pub mod change;
 pub mod coordination;
 pub mod error;
@@ -65,6 +66,7 @@ pub use error::StreamError;
 pub use event::{EventType, StreamEvent};
 pub use membership::{ParticipantApplied, ParticipantChange, ParticipantDecision};
 pub use participant::{Participant, Role};
+pub use service::broadcast::NewOutput;
 pub use service::commands::{
     CreateStream, Departure, EventPage, JoinStream, JoinTicket, ListEvents, ListParticipants,
     ListStreams, StreamView, UpdateStream, ViewPage,

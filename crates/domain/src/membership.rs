@@ -107,6 +107,17 @@ pub struct ParticipantApplied {
 }
 
 impl ParticipantChange {
+    /// Whether the change reports a track being published.
+    pub fn publishes(&self) -> bool {
+        matches!(
+            self,
+            ParticipantChange::MediaTrack {
+                published: true,
+                ..
+            }
+        )
+    }
+
     /// Decides the change and numbers its event after `stream.seq`, for a store that holds the
     /// stream and the record under one lock. Returns the outcome and the decision (what the
     /// store writes), if any.

@@ -5,6 +5,7 @@ use mockall::predicate::eq;
 use uuid::Uuid;
 
 use super::*;
+use crate::broadcast::ports::{MockBroadcastMedia, MockBroadcastRepository, MockRuntime};
 use crate::coordination::MockWebhookDedupe;
 use crate::ports::{
     MockEventLog, MockMediaServer, MockStreamRepository, MockTokenIssuer, RandomIds, StoreError,
@@ -56,6 +57,9 @@ fn intake(repo: MockStreamRepository, dedupe: MockWebhookDedupe) -> WebhookIntak
             tokens: Arc::new(MockTokenIssuer::new()),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
+            broadcasts: Arc::new(MockBroadcastRepository::new()),
+            broadcast_media: Arc::new(MockBroadcastMedia::new()),
+            runtime: Arc::new(MockRuntime::new()),
         },
         "test",
     );

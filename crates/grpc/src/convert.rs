@@ -184,6 +184,11 @@ pub(crate) fn create(request: proto::CreateStreamRequest) -> Result<CreateStream
     Ok(CreateStream {
         room_name,
         metadata: metadata::from_struct("metadata", request.metadata)?.unwrap_or_default(),
+        outputs: request
+            .outputs
+            .into_iter()
+            .map(crate::broadcast::output_spec)
+            .collect::<Result<_, _>>()?,
     })
 }
 

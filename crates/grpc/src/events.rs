@@ -44,6 +44,12 @@ fn event_type(kind: EventType) -> proto::StreamEventType {
         EventType::ParticipantJoined => proto::StreamEventType::ParticipantJoined,
         EventType::ParticipantUpdated => proto::StreamEventType::ParticipantUpdated,
         EventType::ParticipantLeft => proto::StreamEventType::ParticipantLeft,
+        EventType::IngestCreated => proto::StreamEventType::IngestCreated,
+        EventType::IngestUpdated => proto::StreamEventType::IngestUpdated,
+        EventType::IngestRemoved => proto::StreamEventType::IngestRemoved,
+        EventType::OutputAdded => proto::StreamEventType::OutputAdded,
+        EventType::OutputUpdated => proto::StreamEventType::OutputUpdated,
+        EventType::OutputRemoved => proto::StreamEventType::OutputRemoved,
     }
 }
 
@@ -104,6 +110,12 @@ fn payload(event: &StreamEvent) -> Result<EventData, serde_json::Error> {
                 participant,
                 audience,
             })
+        }
+        EventType::IngestCreated | EventType::IngestUpdated | EventType::IngestRemoved => {
+            EventData::IngestEvent(crate::broadcast::ingest_event(&event.data)?)
+        }
+        EventType::OutputAdded | EventType::OutputUpdated | EventType::OutputRemoved => {
+            EventData::OutputEvent(crate::broadcast::output_event(&event.data)?)
         }
     })
 }

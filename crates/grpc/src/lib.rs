@@ -21,6 +21,7 @@
 //! - `events`: a domain event → its proto `StreamEvent` with the typed payload.
 //! - `convert`: the unary RPCs' requests and answers, and the participant, audience, status and
 //!   timestamp conversions events share with them.
+//! - `broadcast`: the ingest and output RPCs, their messages and event payloads.
 //! - `metadata`: JSON metadata ↔ `google.protobuf.Struct`, and the original's string map.
 //! - `subscribe`: the `Subscribe` response stream.
 //! - [`GrpcState`], [`serve`]: the server with reflection and health, until a shutdown future.
@@ -41,6 +42,7 @@
 use std::future::Future;
 
 use orchestrator_domain::access::Access;
+use orchestrator_domain::broadcast::BroadcastError;
 use orchestrator_domain::idempotency::Idempotency;
 use orchestrator_domain::readiness::Readiness;
 use orchestrator_domain::{StreamError, StreamService, TransitionError};
@@ -49,6 +51,7 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 pub mod auth;
+mod broadcast;
 mod codec;
 mod convert;
 mod decode;
@@ -263,10 +266,28 @@ pub fn status(err: StreamError) -> Status {
             Status::unavailable(message)
         }
         StreamError::MediaRejected(_) => Status::internal(message),
+        StreamError::Broadcast(refused) => broadcast_status(&refused, message),
         StreamError::Internal(_) => {
             tracing::error!(error = %message, "gRPC call failed");
             Status::internal("internal error")
         }
+    }
+}
+
+/// The code of each broadcast refusal.
+fn broadcast_status(refused: &BroadcastError, message: String) -> Status {
+    match refused {
+        BroadcastError::IngestNotFound | BroadcastError::OutputNotFound(_) => {
+            Status::not_found(message)
+        }
+        BroadcastError::IngestExists | BroadcastError::OutputExists(_) => {
+            Status::already_exists(message)
+        }
+        BroadcastError::TooManyOutputs => Status::resource_exhausted(message),
+        BroadcastError::OutputBusy(_) | BroadcastError::StorageNotConfigured(_) => {
+            Status::failed_precondition(message)
+        }
+        BroadcastError::Contended(_) => Status::aborted(message),
     }
 }
 
@@ -408,5 +429,77 @@ impl StreamRpc for GrpcState {
         let query = convert::list_participants(&request);
         let page = self.service.participants(id, query).await.map_err(status)?;
         Ok(Response::new(convert::participants(&page)))
+    }
+
+    async fn create_ingest(
+        &self,
+        request: Request<proto::CreateIngestRequest>,
+    ) -> Result<Response<proto::Ingest>, Status> {
+        self.create_ingest_rpc(request).await
+    }
+
+    async fn get_ingest(
+        &self,
+        request: Request<proto::IngestRequest>,
+    ) -> Result<Response<proto::Ingest>, Status> {
+        self.get_ingest_rpc(request).await
+    }
+
+    async fn rotate_ingest_key(
+        &self,
+        request: Request<proto::IngestRequest>,
+    ) -> Result<Response<proto::Ingest>, Status> {
+        self.rotate_ingest_key_rpc(request).await
+    }
+
+    async fn delete_ingest(
+        &self,
+        request: Request<proto::IngestRequest>,
+    ) -> Result<Response<proto::DeleteIngestResponse>, Status> {
+        self.delete_ingest_rpc(request).await
+    }
+
+    async fn add_output(
+        &self,
+        request: Request<proto::AddOutputRequest>,
+    ) -> Result<Response<proto::Output>, Status> {
+        self.add_output_rpc(request).await
+    }
+
+    async fn list_outputs(
+        &self,
+        request: Request<proto::ListOutputsRequest>,
+    ) -> Result<Response<proto::ListOutputsResponse>, Status> {
+        self.list_outputs_rpc(request).await
+    }
+
+    async fn get_output(
+        &self,
+        request: Request<proto::OutputRequest>,
+    ) -> Result<Response<proto::Output>, Status> {
+        self.get_output_rpc(request).await
+    }
+
+    async fn start_output(
+        &self,
+        request: Request<proto::OutputRequest>,
+    ) -> Result<Response<proto::Output>, Status> {
+        self.switch_output_rpc(broadcast::Switch::Start, request)
+            .await
+    }
+
+    async fn stop_output(
+        &self,
+        request: Request<proto::OutputRequest>,
+    ) -> Result<Response<proto::Output>, Status> {
+        self.switch_output_rpc(broadcast::Switch::Stop, request)
+            .await
+    }
+
+    async fn remove_output(
+        &self,
+        request: Request<proto::OutputRequest>,
+    ) -> Result<Response<proto::RemoveOutputResponse>, Status> {
+        self.remove_output_rpc(request).await
     }
 }

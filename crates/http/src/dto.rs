@@ -15,6 +15,8 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
+pub mod broadcast;
+
 /// `POST /streams`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -25,19 +27,40 @@ pub struct CreateStreamRequest {
     /// Initial metadata (a JSON object).
     #[schema(value_type = Option<Object>, example = json!({"title": "Launch day"}))]
     pub metadata: Option<serde_json::Value>,
+    /// Outputs declared with the stream (at most 8): HLS, RTMP targets, recordings.
+    pub outputs: Option<Vec<broadcast::OutputRequest>>,
 }
 
 impl TryFrom<CreateStreamRequest> for CreateStream {
     type Error = FieldErrors;
 
     fn try_from(raw: CreateStreamRequest) -> Result<Self, Self::Error> {
-        let (room_name, metadata) = all_valid2(
+        let declared = raw.outputs.unwrap_or_default();
+        let mut outputs = Vec::with_capacity(declared.len());
+        let mut refused = Vec::new();
+        for output in declared {
+            match output.validate() {
+                Ok(output) => outputs.push(output),
+                Err(FieldErrors(errors)) => refused.extend(errors.into_iter().map(|e| {
+                    ValidationError::new("outputs", format!("{}: {}", e.field, e.reason))
+                })),
+            }
+        }
+        let (room_name, metadata) = match all_valid2(
             raw.room_name.map(RoomName::new).transpose(),
             optional_metadata(raw.metadata),
-        )?;
+        ) {
+            Ok(valid) if refused.is_empty() => valid,
+            Ok(_) => return Err(FieldErrors(refused)),
+            Err(FieldErrors(mut errors)) => {
+                errors.extend(refused);
+                return Err(FieldErrors(errors));
+            }
+        };
         Ok(CreateStream {
             room_name,
             metadata: metadata.unwrap_or_default(),
+            outputs,
         })
     }
 }

@@ -15,6 +15,7 @@
 //! request's id (its `X-Request-Id`, see [`crate::request_tracing`]), so a report quoting an
 //! error body leads to the request's log lines.
 
+use orchestrator_domain::broadcast::BroadcastError;
 use std::fmt;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -290,11 +291,27 @@ impl From<StreamError> for ApiError {
                     "the state store is unavailable; retry later",
                 )
             }
+            StreamError::Broadcast(refused) => {
+                ApiError::new(broadcast_status(&refused), code, message)
+            }
             StreamError::Internal(why) => {
                 tracing::error!(error = %why, "internal error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, "internal error")
             }
         }
+    }
+}
+
+/// The status of each broadcast refusal.
+fn broadcast_status(refused: &BroadcastError) -> StatusCode {
+    match refused {
+        BroadcastError::IngestNotFound | BroadcastError::OutputNotFound(_) => StatusCode::NOT_FOUND,
+        BroadcastError::IngestExists
+        | BroadcastError::OutputExists(_)
+        | BroadcastError::TooManyOutputs
+        | BroadcastError::OutputBusy(_)
+        | BroadcastError::Contended(_) => StatusCode::CONFLICT,
+        BroadcastError::StorageNotConfigured(_) => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

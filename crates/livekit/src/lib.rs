@@ -13,13 +13,17 @@
 //! - [`tokens`]: [`LiveKitTokens`], least-privilege join tokens.
 //! - [`webhook`]: [`SignedWebhooks`], the domain's webhook verifier port: signature check and
 //!   translation into domain events.
+//! - [`broadcast`]: [`LiveKitBroadcast`], the domain's broadcast port on LiveKit's Ingress and
+//!   Egress services (storage, pacing, reports).
 
+pub mod broadcast;
 pub mod config;
 pub mod media;
 mod metered;
 pub mod tokens;
 pub mod webhook;
 
+pub use broadcast::{BroadcastConfig, LiveKitBroadcast, Storage};
 pub use config::LiveKitConfig;
 pub use media::LiveKitMedia;
 pub use tokens::LiveKitTokens;

@@ -49,7 +49,7 @@ impl LiveKitMedia {
 }
 
 /// Sorts a LiveKit failure into what the domain distinguishes: gone, retry later, or refused.
-fn classify(err: ServiceError) -> MediaError {
+pub(crate) fn classify(err: ServiceError) -> MediaError {
     match err {
         ServiceError::Twirp(ServerError::Twirp(code)) => match code.code.as_str() {
             ServerErrorCode::NOT_FOUND => MediaError::NotFound(code.msg),

@@ -87,10 +87,10 @@ impl VerifiedWebhook {
             "egress_started" | "egress_updated" | "egress_ended" => {
                 let info = egress?;
                 MediaEventKind::Egress {
-                    egress_id: info.egress_id.clone(),
                     status: proto::EgressStatus::try_from(info.status)
                         .map_or("EGRESS_UNKNOWN", |status| status.as_str_name())
                         .to_owned(),
+                    report: crate::broadcast::egress_report(info),
                 }
             }
             "ingress_started" | "ingress_ended" => {
@@ -100,8 +100,8 @@ impl VerifiedWebhook {
                         .map_or("UNKNOWN", |status| status.as_str_name())
                 });
                 MediaEventKind::Ingress {
-                    ingress_id: info.ingress_id.clone(),
                     status: status.to_owned(),
+                    report: crate::broadcast::ingress_report(info),
                 }
             }
             _ => return None,
@@ -205,6 +205,7 @@ mod tests {
     use livekit_api::access_token::AccessToken;
 
     use super::*;
+    use orchestrator_domain::broadcast::{EgressReport, EgressStatus, IngestState, IngressReport};
 
     const KEY: &str = "key";
     const SECRET: &str = "a-secret-of-at-least-32-characters!!";
@@ -319,15 +320,25 @@ mod tests {
         assert_eq!(
             egress.kind,
             MediaEventKind::Egress {
-                egress_id: "EG_1".into(),
-                status: "EGRESS_COMPLETE".into()
+                status: "EGRESS_COMPLETE".into(),
+                report: EgressReport {
+                    egress_id: "EG_1".into(),
+                    status: EgressStatus::Complete,
+                    error: None,
+                    playback_url: None,
+                    location: None,
+                },
             }
         );
         assert_eq!(
             ingress.unwrap().kind,
             MediaEventKind::Ingress {
-                ingress_id: "IN_1".into(),
-                status: "ENDPOINT_PUBLISHING".into()
+                status: "ENDPOINT_PUBLISHING".into(),
+                report: IngressReport {
+                    ingress_id: "IN_1".into(),
+                    state: Some(IngestState::Publishing),
+                    error: None,
+                },
             }
         );
     }

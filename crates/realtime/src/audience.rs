@@ -83,7 +83,13 @@ pub(crate) fn classify(event: &StreamEvent) -> Class {
         EventType::StreamCreated
         | EventType::StreamUpdated
         | EventType::StreamStopped
-        | EventType::ParticipantUpdated => false,
+        | EventType::ParticipantUpdated
+        | EventType::IngestCreated
+        | EventType::IngestUpdated
+        | EventType::IngestRemoved
+        | EventType::OutputAdded
+        | EventType::OutputUpdated
+        | EventType::OutputRemoved => false,
     };
     let role = event.data.pointer("/participant/role");
     if participant_event && role.and_then(serde_json::Value::as_str) == Some("viewer") {

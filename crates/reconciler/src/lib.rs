@@ -18,6 +18,10 @@
 //!
 //! - streams left `stopping` (the stop's LiveKit call failed, or its instance died) are
 //!   stopped: the room deleted, the stream `stopped`, as the stop that was asked for would have.
+//! - each live stream's broadcast is compared with LiveKit's egresses and ingresses of its room
+//!   (listed only when an output runs or an ingest exists): an egress LiveKit no longer lists,
+//!   a start or a retry whose instance stopped, an ingress deleted behind our back are healed
+//!   through [`StreamService::reconcile_broadcast`].
 //!
 //! Drift a count cannot show (one session lost and another gained in the same room) waits for
 //! the webhooks of the next change in that room.
@@ -38,6 +42,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use orchestrator_domain::broadcast::BroadcastMedia;
 use orchestrator_domain::coordination::LeaseStore;
 use orchestrator_domain::ports::MediaServer;
 use orchestrator_domain::{StreamError, StreamService};
@@ -91,6 +96,7 @@ pub enum ReconcileError {
 pub struct Reconciler {
     service: StreamService,
     media: Arc<dyn MediaServer>,
+    broadcast: Arc<dyn BroadcastMedia>,
     leases: Arc<dyn LeaseStore>,
     holder: String,
     config: ReconcilerConfig,
@@ -111,6 +117,7 @@ impl Reconciler {
     pub fn new(
         service: StreamService,
         media: Arc<dyn MediaServer>,
+        broadcast: Arc<dyn BroadcastMedia>,
         leases: Arc<dyn LeaseStore>,
         holder: impl Into<String>,
         config: ReconcilerConfig,
@@ -118,6 +125,7 @@ impl Reconciler {
         Self {
             service,
             media,
+            broadcast,
             leases,
             holder: holder.into(),
             config,

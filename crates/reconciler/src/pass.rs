@@ -1,8 +1,9 @@
-//! One pass over the live streams: active ones compared with their rooms, stopping ones
-//! finished.
+//! One pass over the live streams: active ones compared with their rooms and their broadcast
+//! with LiveKit's egresses and ingresses, stopping ones finished.
 
 use std::collections::HashMap;
 
+use orchestrator_domain::broadcast::Observed;
 use orchestrator_domain::ports::{MediaError, MediaParticipant};
 use orchestrator_domain::{ListStreams, Stream, StreamError, StreamStatus};
 
@@ -95,12 +96,22 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// Compares one stream with its room (`None`: LiveKit has no such room) and heals it.
+    /// Compares one stream with its room (`None`: LiveKit has no such room) and its broadcast
+    /// with LiveKit's egresses and ingresses, and heals both.
     async fn check(&mut self, stream: &Stream, room: Option<u32>) -> Result<(), ReconcileError> {
         self.report.streams_checked += 1;
         crate::metered::stream_checked();
         // A long pass keeps the lag current, so a pass that never ends shows as one.
         self.reconciler.tracker.report_lag();
+        self.check_room(stream, room).await?;
+        self.check_broadcast(stream).await
+    }
+
+    async fn check_room(
+        &mut self,
+        stream: &Stream,
+        room: Option<u32>,
+    ) -> Result<(), ReconcileError> {
         let participants = match room {
             Some(count) if u64::from(count) == stream.audience.connected => return Ok(()),
             // Missing from the listing: gone, or created after it; LiveKit says which. None
@@ -116,6 +127,60 @@ impl<'a> Pass<'a> {
         self.report.events += events.len();
         crate::metered::repaired(events.len());
         Ok(())
+    }
+
+    /// Outputs and the ingest against what LiveKit lists for the room: one read of the
+    /// stream's broadcast, and a LiveKit listing only for what may have drifted (an egress
+    /// we think runs, an ingest).
+    async fn check_broadcast(&mut self, stream: &Stream) -> Result<(), ReconcileError> {
+        let state = self.reconciler.service.broadcast(stream.id).await?;
+        let running = state
+            .outputs
+            .iter()
+            .any(|o| o.egress_id.is_some() && o.observed.is_running());
+        let claimed = state
+            .outputs
+            .iter()
+            .any(|o| o.egress_id.is_none() && o.observed == Observed::Starting);
+        if !running && !claimed && state.ingest.is_none() {
+            return Ok(());
+        }
+        let egresses = match running {
+            true => Some(
+                self.listed(self.reconciler.broadcast.list_egress(&stream.room_name))
+                    .await?,
+            ),
+            false => None,
+        };
+        let ingresses = match state.ingest {
+            Some(_) => Some(
+                self.listed(self.reconciler.broadcast.list_ingress(&stream.room_name))
+                    .await?,
+            ),
+            None => None,
+        };
+        self.lease.fence().await?;
+        let events = self
+            .reconciler
+            .service
+            .reconcile_broadcast(stream, egresses.as_deref(), ingresses.as_deref())
+            .await?;
+        self.report.events += events.len();
+        crate::metered::repaired(events.len());
+        Ok(())
+    }
+
+    /// One paced LiveKit listing; a room LiveKit does not know lists nothing.
+    async fn listed<T>(
+        &mut self,
+        call: impl std::future::Future<Output = Result<Vec<T>, MediaError>>,
+    ) -> Result<Vec<T>, ReconcileError> {
+        self.pacer.wait().await;
+        match call.await {
+            Ok(items) => Ok(items),
+            Err(MediaError::NotFound(_)) => Ok(Vec::new()),
+            Err(err) => Err(StreamError::from(err).into()),
+        }
     }
 
     async fn list_participants(

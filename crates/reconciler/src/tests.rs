@@ -3,13 +3,18 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use orchestrator_domain::broadcast::ports::Task;
+use orchestrator_domain::broadcast::{
+    BroadcastMedia, CreatedIngress, EgressReport, EgressStatus, IngestKind, IngestState,
+    IngressReport, Observed, Output, OutputId, OutputKind, Runtime, Secret, StartedEgress,
+};
 use orchestrator_domain::coordination::{LeaseGrant, LeaseStore};
 use orchestrator_domain::ports::{
     MediaError, MediaParticipant, MediaRoom, RandomIds, StoreError, SystemClock, TokenError,
     TokenIssuer,
 };
 use orchestrator_domain::service::Ports;
-use orchestrator_domain::{CreateStream, Identity, RoomName, StreamStatus};
+use orchestrator_domain::{CreateStream, Identity, RoomName, StreamId, StreamStatus};
 use orchestrator_store_memory::coordination::MemoryCoordination;
 use orchestrator_store_memory::MemoryStore;
 use tokio::time::Instant;
@@ -27,6 +32,10 @@ struct RecordingLiveKit {
     calls: Mutex<Vec<Instant>>,
     /// DeleteRoom fails as if LiveKit were unreachable.
     unreachable_for_deletes: Mutex<bool>,
+    /// The egresses LiveKit lists (every start adds one), and the ingresses.
+    egresses: Mutex<Vec<EgressReport>>,
+    ingresses: Mutex<Vec<IngressReport>>,
+    egress_starts: Mutex<u32>,
 }
 
 impl RecordingLiveKit {
@@ -104,16 +113,94 @@ impl TokenIssuer for NoTokens {
     }
 }
 
+#[async_trait]
+impl BroadcastMedia for RecordingLiveKit {
+    async fn create_ingress(
+        &self,
+        room: &RoomName,
+        _: &IngestKind,
+    ) -> Result<CreatedIngress, MediaError> {
+        let id = format!("IN_{room}");
+        self.ingresses.lock().unwrap().push(IngressReport {
+            ingress_id: id.clone(),
+            state: Some(IngestState::Inactive),
+            error: None,
+        });
+        Ok(CreatedIngress {
+            ingress_id: id,
+            url: "rtmp://media/live".into(),
+            stream_key: Secret::new("key"),
+        })
+    }
+    async fn delete_ingress(&self, id: &str) -> Result<(), MediaError> {
+        self.ingresses
+            .lock()
+            .unwrap()
+            .retain(|i| i.ingress_id != id);
+        Ok(())
+    }
+    async fn list_ingress(&self, _: &RoomName) -> Result<Vec<IngressReport>, MediaError> {
+        self.calls.lock().unwrap().push(Instant::now());
+        Ok(self.ingresses.lock().unwrap().clone())
+    }
+    async fn start_egress(
+        &self,
+        _: &RoomName,
+        _: StreamId,
+        _: &Output,
+    ) -> Result<StartedEgress, MediaError> {
+        let mut starts = self.egress_starts.lock().unwrap();
+        *starts += 1;
+        let id = format!("EG_{starts}");
+        self.egresses.lock().unwrap().push(EgressReport {
+            egress_id: id.clone(),
+            status: EgressStatus::Active,
+            error: None,
+            playback_url: None,
+            location: None,
+        });
+        Ok(StartedEgress {
+            egress_id: id,
+            playback_url: None,
+            location: None,
+        })
+    }
+    async fn stop_egress(&self, _: &str) -> Result<(), MediaError> {
+        Ok(())
+    }
+    async fn list_egress(&self, _: &RoomName) -> Result<Vec<EgressReport>, MediaError> {
+        self.calls.lock().unwrap().push(Instant::now());
+        Ok(self.egresses.lock().unwrap().clone())
+    }
+}
+
+/// Background work on the test's runtime.
+struct Spawner;
+
+#[async_trait]
+impl Runtime for Spawner {
+    fn spawn(&self, task: Task) {
+        tokio::spawn(task);
+    }
+    async fn sleep(&self, delay: Duration) {
+        tokio::time::sleep(delay).await;
+    }
+    fn note(&self, _: &str) {}
+}
+
 fn service(livekit: Arc<RecordingLiveKit>) -> StreamService {
     let store = Arc::new(MemoryStore::default());
     StreamService::new(
         Ports {
             streams: store.clone(),
-            events: store,
-            media: livekit,
+            events: store.clone(),
+            media: livekit.clone(),
             tokens: Arc::new(NoTokens),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
+            broadcasts: store,
+            broadcast_media: livekit,
+            runtime: Arc::new(Spawner),
         },
         "test",
     )
@@ -140,6 +227,7 @@ fn reconciler(
 ) -> Reconciler {
     Reconciler::new(
         service.clone(),
+        livekit.clone(),
         livekit.clone(),
         leases,
         holder,
@@ -487,4 +575,120 @@ async fn a_pass_over_a_hundred_thousand_live_streams_calls_livekit_only_where_co
         started.elapsed() < Duration::from_secs(2),
         "paced, not per stream"
     );
+}
+
+// ---- broadcast ----
+
+/// Waits for the background egress work of the service to settle, a retry's backoff included
+/// (the broadcast tests run on paused time: the seconds pass at once).
+async fn settle() {
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn stream_with_hls(service: &StreamService) -> StreamId {
+    create_streams(service, 1).await;
+    let id = service
+        .list(orchestrator_domain::ListStreams::default())
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+    service
+        .add_output(
+            id,
+            orchestrator_domain::NewOutput {
+                id: Some(OutputId::new("hls").unwrap()),
+                kind: OutputKind::Hls,
+                auto_start: false,
+            },
+        )
+        .await
+        .unwrap();
+    id
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_egress_livekit_no_longer_lists_is_started_again() {
+    let livekit = RecordingLiveKit::reporting(0);
+    let service = service(livekit.clone());
+    let id = stream_with_hls(&service).await;
+    service
+        .start_output(id, &OutputId::new("hls").unwrap())
+        .await
+        .unwrap();
+    settle().await;
+    livekit.egresses.lock().unwrap().clear();
+
+    let report = reconciler(
+        &service,
+        &livekit,
+        Arc::new(MemoryCoordination::new()),
+        "a",
+        1000,
+    )
+    .run_once()
+    .await
+    .unwrap()
+    .unwrap();
+    settle().await;
+
+    assert!(report.events >= 1, "{report:?}");
+    assert_eq!(*livekit.egress_starts.lock().unwrap(), 2);
+    let output = service
+        .output(id, &OutputId::new("hls").unwrap())
+        .await
+        .unwrap();
+    assert_eq!((output.observed, output.attempts), (Observed::Starting, 2));
+    assert_eq!(output.egress_id.as_deref(), Some("EG_2"));
+}
+
+#[tokio::test]
+async fn an_ingress_deleted_behind_our_back_removes_the_ingest() {
+    let livekit = RecordingLiveKit::reporting(0);
+    let service = service(livekit.clone());
+    create_streams(&service, 1).await;
+    let id = service
+        .list(orchestrator_domain::ListStreams::default())
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+    service.create_ingest(id, IngestKind::Rtmp).await.unwrap();
+    livekit.ingresses.lock().unwrap().clear();
+
+    reconciler(
+        &service,
+        &livekit,
+        Arc::new(MemoryCoordination::new()),
+        "a",
+        1000,
+    )
+    .run_once()
+    .await
+    .unwrap();
+
+    assert!(service.ingest(id).await.is_err(), "the ingest is gone");
+}
+
+#[tokio::test]
+async fn streams_without_outputs_or_ingest_cost_no_broadcast_call() {
+    let livekit = RecordingLiveKit::reporting(0);
+    let service = service(livekit.clone());
+    create_streams(&service, 5).await;
+    let calls_before = livekit.calls().len();
+
+    reconciler(
+        &service,
+        &livekit,
+        Arc::new(MemoryCoordination::new()),
+        "a",
+        1000,
+    )
+    .run_once()
+    .await
+    .unwrap();
+
+    assert_eq!(livekit.calls().len(), calls_before + 1, "ListRooms only");
 }

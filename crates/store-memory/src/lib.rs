@@ -11,7 +11,8 @@
 //!
 //! # Layout
 //!
-//! - [`MemoryStore`]: implements [`StreamRepository`] and [`EventLog`].
+//! - [`MemoryStore`]: implements [`StreamRepository`], [`EventLog`] and
+//!   [`BroadcastRepository`] (each stream's ingest and outputs beside it).
 //! - `state` (private): the maps behind the mutex — each stream with its event log and its
 //!   roster, the insertion-ordered index for cursor pagination, the room-name index for
 //!   uniqueness among streams that are not stopped, and the eviction queue.
@@ -25,6 +26,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use orchestrator_domain::broadcast::{
+    BroadcastRepository, BroadcastState, BroadcastWrite, BroadcastWriteError,
+};
 use orchestrator_domain::ports::{
     ApplyError, EventFeed, EventLog, InsertError, ListError, ListQuery, Page, ParticipantPage,
     ParticipantQuery, StoreError, StreamRepository,
@@ -205,3 +209,22 @@ impl EventLog for MemoryStore {
 
 #[cfg(test)]
 mod tests;
+
+#[async_trait]
+impl BroadcastRepository for MemoryStore {
+    async fn broadcast(&self, stream: StreamId) -> Result<BroadcastState, StoreError> {
+        Ok(self.lock().broadcast(stream))
+    }
+
+    async fn write_broadcast(
+        &self,
+        stream: StreamId,
+        write: BroadcastWrite,
+        ctx: ChangeContext,
+    ) -> Result<Option<StreamEvent>, BroadcastWriteError> {
+        let mut state = self.lock();
+        let event = state.write_broadcast(stream, write, &ctx)?;
+        self.publish(event.as_ref());
+        Ok(event)
+    }
+}

@@ -4,9 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
+use orchestrator_domain::broadcast::{BroadcastState, BroadcastWrite, BroadcastWriteError};
 use orchestrator_domain::ports::{
     ApplyError, InsertError, ListError, ListQuery, Page, ParticipantPage, ParticipantQuery,
 };
+use orchestrator_domain::StreamStatus;
 use orchestrator_domain::{
     Applied, Change, ChangeContext, Cursor, Identity, Participant, ParticipantApplied,
     ParticipantChange, RoomName, Stream, StreamEvent, StreamId,
@@ -35,6 +37,8 @@ struct Stored {
     ordinal: u64,
     events: VecDeque<StreamEvent>,
     roster: Roster,
+    /// Its ingest, outputs and live mark.
+    broadcast: BroadcastState,
 }
 
 /// A stream's participant records, in order of first join.
@@ -90,6 +94,7 @@ impl State {
             ordinal,
             events: VecDeque::new(),
             roster: Roster::default(),
+            broadcast: BroadcastState::default(),
         };
         stored.append(event, self.config.max_events_per_stream);
         self.streams.insert(stored.stream.id, stored);
@@ -159,6 +164,39 @@ impl State {
             stored.append(event.clone(), max_events);
         }
         Ok(applied)
+    }
+
+    pub(crate) fn broadcast(&self, id: StreamId) -> BroadcastState {
+        self.streams
+            .get(&id)
+            .map(|stored| stored.broadcast.clone())
+            .unwrap_or_default()
+    }
+
+    /// A broadcast change and its event, decided by the domain's fence
+    /// ([`BroadcastState::apply`]) under the store's lock.
+    pub(crate) fn write_broadcast(
+        &mut self,
+        id: StreamId,
+        write: BroadcastWrite,
+        ctx: &ChangeContext,
+    ) -> Result<Option<StreamEvent>, BroadcastWriteError> {
+        let max_events = self.config.max_events_per_stream;
+        let stored = self
+            .streams
+            .get_mut(&id)
+            .ok_or(BroadcastWriteError::NotFound)?;
+        if write.require_active && stored.stream.status != StreamStatus::Active {
+            return Err(BroadcastWriteError::NotActive(stored.stream.status));
+        }
+        stored.broadcast.apply(&write)?;
+        let Some((kind, data)) = write.event else {
+            return Ok(None);
+        };
+        stored.stream.seq += 1;
+        let event = StreamEvent::for_broadcast(id, stored.stream.seq, kind, data, ctx);
+        stored.append(event.clone(), max_events);
+        Ok(Some(event))
     }
 
     pub(crate) fn participant(&self, id: StreamId, identity: &Identity) -> Option<&Participant> {

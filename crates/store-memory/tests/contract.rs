@@ -10,3 +10,7 @@ orchestrator_store_contract::participant_store_contract!((
     orchestrator_store_memory::MemoryStore::default(),
     ()
 ));
+orchestrator_store_contract::broadcast_store_contract!({
+    let store = orchestrator_store_memory::MemoryStore::default();
+    (store.clone(), store, ())
+});

@@ -116,7 +116,7 @@ impl RedisIdempotency {
     /// # Errors
     /// [`ConnectError::Config`] if no key can be derived from `secret` (not expected).
     pub fn new(conn: Connection, secret: &[u8]) -> Result<Self, ConnectError> {
-        let sealer = Sealer::new(secret)
+        let sealer = Sealer::new(secret, crate::sealing::IDEMPOTENCY)
             .ok_or_else(|| ConnectError::Config("cannot derive the idempotency key".into()))?;
         Ok(Self {
             conn,

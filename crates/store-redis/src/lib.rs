@@ -23,10 +23,13 @@
 //! - [`streams`]: [`RedisStore`], the stream repository (keys and round trips are tabled in
 //!   its docs); `participants`: its participant half; `events`: its event log; `index`: the
 //!   listing indexes' members and cursors, and when an entry without its stream is dropped.
+//! - [`broadcast`]: [`RedisBroadcasts`](broadcast::RedisBroadcasts), streams' ingests and
+//!   outputs beside each stream, sealed; `broadcast.lua` is the twin of the domain's fence.
 //! - [`subscriber`]: the instance's single pub/sub subscription and its in-process fan-out.
 //! - `turns`: this instance's changes of one stream wait their turn instead of racing.
 
 mod breaker;
+pub mod broadcast;
 pub mod client;
 pub mod dedupe;
 mod events;

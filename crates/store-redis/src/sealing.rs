@@ -1,15 +1,18 @@
-//! Encryption at rest of idempotency answers. A kept answer can hold a bearer token (a join's
-//! LiveKit token); Redis keeps it for a day and may be read by whoever reaches Redis, so it is
-//! sealed with AES-256-GCM under a key derived (HKDF-SHA256) from a secret every instance
-//! shares. `ring` is already in the build (rustls uses it), so this costs no compile time.
+//! Encryption at rest of what must not be read in Redis: idempotency answers (a kept answer
+//! can hold a bearer token, a join's LiveKit token) and broadcast records (a stream key, RTMP
+//! targets). Redis may be read by whoever reaches it, so these are sealed with AES-256-GCM
+//! under a key derived (HKDF-SHA256) from a secret every instance shares, one key per use.
+//! `ring` is already in the build (rustls uses it), so this costs no compile time.
 
 use orchestrator_domain::ports::StoreError;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::hkdf::{Salt, HKDF_SHA256};
 use ring::rand::{SecureRandom, SystemRandom};
 
-/// Distinguishes this use of the shared secret from any other.
-const CONTEXT: &[u8] = b"livestream-orchestrator idempotency answers v1";
+/// Distinguishes the sealing of idempotency answers from any other use of the secret.
+pub(crate) const IDEMPOTENCY: &[u8] = b"livestream-orchestrator idempotency answers v1";
+/// Distinguishes the sealing of broadcast records.
+pub(crate) const BROADCAST: &[u8] = b"livestream-orchestrator broadcast records v1";
 
 /// Seals and opens answers with one key.
 pub(crate) struct Sealer {
@@ -24,12 +27,13 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    /// A sealer keyed by `secret`; `None` only if the key could not be derived (ring refuses
-    /// nothing it is given here: 32 bytes of HKDF-SHA256 output for AES-256).
-    pub(crate) fn new(secret: &[u8]) -> Option<Self> {
-        let prk = Salt::new(HKDF_SHA256, CONTEXT).extract(secret);
+    /// A sealer keyed by `secret` for one use (`context`); `None` only if the key could not
+    /// be derived (ring refuses nothing it is given here: 32 bytes of HKDF-SHA256 output for
+    /// AES-256).
+    pub(crate) fn new(secret: &[u8], context: &'static [u8]) -> Option<Self> {
+        let prk = Salt::new(HKDF_SHA256, context).extract(secret);
         let mut key = [0u8; 32];
-        prk.expand(&[CONTEXT], &AES_256_GCM)
+        prk.expand(&[context], &AES_256_GCM)
             .ok()?
             .fill(&mut key)
             .ok()?;
@@ -53,7 +57,7 @@ impl Sealer {
                 Aad::empty(),
                 &mut sealed,
             )
-            .map_err(|_| StoreError::Corrupt("could not seal an idempotency answer".into()))?;
+            .map_err(|_| StoreError::Corrupt("could not seal a record".into()))?;
         let mut out = nonce.to_vec();
         out.append(&mut sealed);
         Ok(out)
@@ -63,7 +67,7 @@ impl Sealer {
     pub(crate) fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
         let unreadable = || {
             StoreError::Corrupt(
-                "an idempotency answer that cannot be opened (was the secret changed?)".into(),
+                "a sealed record that cannot be opened (was the secret changed?)".into(),
             )
         };
         if sealed.len() < NONCE_LEN {
@@ -87,16 +91,23 @@ mod tests {
     #[test]
     fn a_sealed_answer_opens_only_with_the_same_secret_and_shows_nothing_in_clear() {
         let token = b"{\"token\":\"eyJhbGciOiJIUzI1NiJ9.secret-bearer-token\"}";
-        let sealer = Sealer::new(b"the shared secret").unwrap();
+        let sealer = Sealer::new(b"the shared secret", IDEMPOTENCY).unwrap();
 
         let sealed = sealer.seal(token).unwrap();
 
         assert!(!sealed.windows(12).any(|w| w == b"bearer-token"));
         assert_eq!(sealer.open(&sealed).unwrap(), token);
-        assert!(Sealer::new(b"another secret")
+        assert!(Sealer::new(b"another secret", IDEMPOTENCY)
             .unwrap()
             .open(&sealed)
             .is_err());
+        assert!(
+            Sealer::new(b"the shared secret", BROADCAST)
+                .unwrap()
+                .open(&sealed)
+                .is_err(),
+            "each use has a key of its own"
+        );
         assert_ne!(
             sealer.seal(token).unwrap(),
             sealed,

@@ -10,6 +10,7 @@
 //! | `P{id}:people` | hash | identity → participant record (JSON) |
 //! | `P{id}:roster` | sorted set | identity, scored by its place (1 = first to join) |
 //! | `P{id}:present` | sorted set | the identities present now, same scores |
+//! | `P{id}:broadcast` | hash | `ingest` and `o:<output>` (sealed records), their revisions `ingest.rev` / `o:<output>.rev`, `n` (outputs), `live` (see [`crate::broadcast`]) |
 //! | `P{room:<name>}:holder` | string | id of the stream (not stopped) using the room |
 //! | `P{index}:streams` | sorted set | `<created ms, 20 digits>:<id>`, all scores 0: lexical = creation order |
 //! | `P{index}:live` | sorted set | the same members, for streams that are not stopped |
@@ -99,6 +100,7 @@ pub(crate) struct StreamKeys {
     pub(crate) events: String,
     pub(crate) people: String,
     pub(crate) roster: String,
+    pub(crate) broadcast: String,
     pub(crate) present: String,
 }
 
@@ -135,6 +137,7 @@ impl RedisStore {
             events: key("events"),
             people: key("people"),
             roster: key("roster"),
+            broadcast: key("broadcast"),
             present: key("present"),
         }
     }
@@ -262,6 +265,7 @@ impl RedisStore {
                     keys.present,
                     keys.people,
                     keys.roster,
+                    keys.broadcast,
                 ],
                 vec![
                     current.version.to_string(),

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use orchestrator_store_redis::broadcast::RedisBroadcasts;
 use orchestrator_store_redis::{RedisConfig, RedisStore};
 use redis_harness::RedisServer;
 
@@ -18,8 +19,16 @@ async fn redis_store() -> (RedisStore, RedisServer) {
     (store, server)
 }
 
+/// The stream store and the broadcast records on its connection.
+async fn redis_broadcasts() -> (RedisStore, RedisBroadcasts, RedisServer) {
+    let (store, server) = redis_store().await;
+    let broadcasts = RedisBroadcasts::new(store.connection().clone(), b"contract secret").unwrap();
+    (store, broadcasts, server)
+}
+
 orchestrator_store_contract::stream_store_contract!(redis_store().await);
 orchestrator_store_contract::participant_store_contract!(redis_store().await);
+orchestrator_store_contract::broadcast_store_contract!(redis_broadcasts().await);
 
 /// The same contract on a Redis Cluster of three masters: every script must stay within one
 /// slot and every multi-key read must route per key.
@@ -55,6 +64,21 @@ mod cluster {
         (store, cluster)
     }
 
+    async fn cluster_broadcasts() -> (
+        RedisStore,
+        orchestrator_store_redis::broadcast::RedisBroadcasts,
+        Arc<RedisCluster>,
+    ) {
+        let (store, cluster) = cluster_store().await;
+        let broadcasts = orchestrator_store_redis::broadcast::RedisBroadcasts::new(
+            store.connection().clone(),
+            b"contract secret",
+        )
+        .unwrap();
+        (store, broadcasts, cluster)
+    }
+
     orchestrator_store_contract::stream_store_contract!(cluster_store().await);
     orchestrator_store_contract::participant_store_contract!(cluster_store().await);
+    orchestrator_store_contract::broadcast_store_contract!(cluster_broadcasts().await);
 }

@@ -5,6 +5,10 @@
 //! ```ignore
 //! orchestrator_store_contract::stream_store_contract!((MemoryStore::default(), ()));
 //! orchestrator_store_contract::participant_store_contract!((MemoryStore::default(), ()));
+//! orchestrator_store_contract::broadcast_store_contract!({
+//!     let store = MemoryStore::default();
+//!     (store.clone(), store, ())
+//! });
 //! orchestrator_store_contract::coordination_contract! {
 //!     leases: (MemoryCoordination::new(), ()),
 //!     idempotency: (MemoryCoordination::new(), ()),
@@ -21,7 +25,10 @@
 //! - `streams`: streams and their event logs.
 //! - `participants`: participant records, counters, contention.
 //! - `leases`, `idempotency`, `dedupe`: the coordination ports.
+//! - `broadcast`: streams' ingests and outputs (`broadcast_store_contract!`, given
+//!   `(streams, broadcasts, guard)`).
 
+mod broadcast;
 mod dedupe;
 mod idempotency;
 mod leases;

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use orchestrator_store_redis::ConnectError;
 
 use super::Problem;
-use crate::settings::{HttpSettings, LiveKitSettings, Settings};
+use crate::settings::{BroadcastSettings, HttpSettings, LiveKitSettings, Settings, StorageKind};
 
 /// A problem for each value the service could not use.
 pub(super) fn check(settings: &Settings) -> Vec<Problem> {
@@ -16,6 +16,58 @@ pub(super) fn check(settings: &Settings) -> Vec<Problem> {
     problems.extend(livekit(&settings.livekit));
     problems.extend(redis_url(&settings.redis.url));
     problems.extend(log_filter(&settings.log.level));
+    problems.extend(broadcast(&settings.broadcast));
+    problems
+}
+
+/// Storage a `[broadcast]` names must be complete; segments and pacing within bounds.
+fn broadcast(broadcast: &BroadcastSettings) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if broadcast.storage == StorageKind::S3 {
+        let s3 = &broadcast.s3;
+        for (key, value) in [
+            ("broadcast.s3.bucket", &s3.bucket),
+            ("broadcast.s3.access_key", &s3.access_key),
+            ("broadcast.s3.secret", &s3.secret),
+        ] {
+            if value.trim().is_empty() {
+                problems.push(Problem::about(
+                    key,
+                    format!("broadcast.storage is \"s3\": {key} is required"),
+                ));
+            }
+        }
+        let endpoint = s3.endpoint.trim();
+        if !endpoint.is_empty()
+            && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+        {
+            problems.push(Problem::about(
+                "broadcast.s3.endpoint",
+                "broadcast.s3.endpoint must be an http(s):// URL (empty for AWS itself)",
+            ));
+        }
+    }
+    let playback = broadcast.playback_base_url.trim();
+    if !playback.is_empty()
+        && url::Url::parse(playback).map_or(true, |url| !matches!(url.scheme(), "http" | "https"))
+    {
+        problems.push(Problem::about(
+            "broadcast.playback_base_url",
+            "broadcast.playback_base_url must be an http(s):// URL (or empty)",
+        ));
+    }
+    if !(1..=60).contains(&broadcast.segment_secs) {
+        problems.push(Problem::about(
+            "broadcast.segment_secs",
+            "broadcast.segment_secs must be between 1 and 60",
+        ));
+    }
+    if broadcast.egress_starts_per_sec == 0 {
+        problems.push(Problem::about(
+            "broadcast.egress_starts_per_sec",
+            "broadcast.egress_starts_per_sec must be at least 1",
+        ));
+    }
     problems
 }
 

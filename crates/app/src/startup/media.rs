@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use livekit_emulator::{Emulator, EmulatorConfig};
+use orchestrator_domain::broadcast::BroadcastMedia;
 use orchestrator_domain::ports::{MediaServer, TokenIssuer};
-use orchestrator_livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens};
+use orchestrator_livekit::{
+    BroadcastConfig, LiveKitBroadcast, LiveKitConfig, LiveKitMedia, LiveKitTokens,
+};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +23,8 @@ use crate::settings::{Settings, PRODUCTION};
 pub(crate) struct MediaAdapters {
     pub(crate) media: Arc<dyn MediaServer>,
     pub(crate) tokens: Arc<dyn TokenIssuer>,
+    /// LiveKit's Ingress and Egress.
+    pub(crate) broadcast: Arc<dyn BroadcastMedia>,
     /// Present when instances on one Redis share the embedded emulator: it must run.
     pub(crate) shared: Option<SharedLiveKit>,
 }
@@ -31,22 +36,30 @@ pub(crate) struct MediaAdapters {
 /// The shared emulator cannot be used from this instance (see `SharedLiveKitError`).
 pub(crate) async fn adapters(
     livekit: &LiveKitConfig,
+    broadcast: &BroadcastConfig,
     embedded: bool,
     stores: &Stores,
     instance_id: &str,
 ) -> anyhow::Result<MediaAdapters> {
     if embedded && stores.redis.is_some() {
-        let shared =
-            SharedLiveKit::join(stores.leases.clone(), livekit.clone(), instance_id).await?;
+        let shared = SharedLiveKit::join(
+            stores.leases.clone(),
+            livekit.clone(),
+            broadcast.clone(),
+            instance_id,
+        )
+        .await?;
         return Ok(MediaAdapters {
             media: Arc::new(shared.clone()),
             tokens: Arc::new(shared.clone()),
+            broadcast: Arc::new(shared.clone()),
             shared: Some(shared),
         });
     }
     Ok(MediaAdapters {
         media: Arc::new(LiveKitMedia::new(livekit)),
         tokens: Arc::new(LiveKitTokens::new(livekit.clone())),
+        broadcast: Arc::new(LiveKitBroadcast::new(livekit, broadcast.clone())),
         shared: None,
     })
 }

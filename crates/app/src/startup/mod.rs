@@ -12,9 +12,11 @@
 //! - `stores`: the storage ports, in memory or on Redis.
 //! - `transports`: the HTTP server (REST + WebSocket) and the gRPC service.
 //! - `health`: the background readiness checks (LiveKit, the store).
+//! - `runtime`: where the domain's background broadcast work runs.
 
 mod health;
 mod media;
+mod runtime;
 mod shared_livekit;
 mod stores;
 mod transports;
@@ -27,6 +29,7 @@ use std::time::Duration;
 use anyhow::Context;
 use livekit_emulator::Emulator;
 use orchestrator_domain::access::Access;
+use orchestrator_domain::broadcast::BroadcastPolicy;
 use orchestrator_domain::idempotency::{Idempotency, IdempotencyPolicy};
 use orchestrator_domain::ports::{EventLog, MediaServer, RandomIds, SystemClock, TokenIssuer};
 use orchestrator_domain::readiness::Readiness;
@@ -106,7 +109,14 @@ impl Application {
         // Instances share the LiveKit secret, so it keys the sealing of idempotency answers.
         let stores = stores::connect(&settings, livekit.api_secret.as_bytes()).await?;
         let instance_id = Uuid::new_v4().to_string();
-        let adapters = media::adapters(&livekit, emulator.is_some(), &stores, &instance_id).await?;
+        let adapters = media::adapters(
+            &livekit,
+            &settings.broadcast.adapter_config(),
+            emulator.is_some(),
+            &stores,
+            &instance_id,
+        )
+        .await?;
         // Every instance shares the LiveKit secret, so a ticket one issues any other accepts.
         let access = Access::new(
             checked.keys,
@@ -314,6 +324,11 @@ impl Core {
     ) -> Self {
         let media: Arc<dyn MediaServer> = adapters.media;
         let tokens: Arc<dyn TokenIssuer> = adapters.tokens;
+        let broadcast_media = adapters.broadcast;
+        let policy = BroadcastPolicy {
+            storage: settings.broadcast.has_storage(),
+            internal_targets: settings.app_env != crate::settings::PRODUCTION,
+        };
         let readiness = Readiness::default();
         let service = StreamService::new(
             Ports {
@@ -323,9 +338,13 @@ impl Core {
                 tokens,
                 clock: Arc::new(SystemClock),
                 ids: Arc::new(RandomIds),
+                broadcasts: stores.broadcasts.clone(),
+                broadcast_media: broadcast_media.clone(),
+                runtime: Arc::new(runtime::TokioRuntime::current()),
             },
             instance_id,
-        );
+        )
+        .with_broadcast_policy(policy);
         let webhooks = WebhookIntake::new(
             service.clone(),
             Arc::new(SignedWebhooks::new(&livekit.api_key, &livekit.api_secret)),
@@ -347,6 +366,7 @@ impl Core {
             Reconciler::new(
                 service.clone(),
                 media.clone(),
+                broadcast_media.clone(),
                 stores.leases.clone(),
                 instance_id,
                 config,

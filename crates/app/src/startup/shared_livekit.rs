@@ -22,13 +22,18 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use orchestrator_domain::broadcast::{
+    BroadcastMedia, CreatedIngress, EgressReport, IngestKind, IngressReport, Output, StartedEgress,
+};
 use orchestrator_domain::coordination::LeaseStore;
 use orchestrator_domain::ports::{
     JoinGrant, MediaError, MediaParticipant, MediaRoom, MediaServer, StoreError, TokenError,
     TokenIssuer,
 };
-use orchestrator_domain::{Identity, RoomName};
-use orchestrator_livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens};
+use orchestrator_domain::{Identity, RoomName, StreamId};
+use orchestrator_livekit::{
+    BroadcastConfig, LiveKitBroadcast, LiveKitConfig, LiveKitMedia, LiveKitTokens,
+};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -117,10 +122,11 @@ struct Target {
     url: String,
     media: LiveKitMedia,
     tokens: LiveKitTokens,
+    broadcast: LiveKitBroadcast,
 }
 
 impl Target {
-    fn at(config: &LiveKitConfig, url: &str) -> Arc<Self> {
+    fn at(config: &LiveKitConfig, broadcast: &BroadcastConfig, url: &str) -> Arc<Self> {
         let config = LiveKitConfig {
             url: url.to_owned(),
             ..config.clone()
@@ -128,6 +134,7 @@ impl Target {
         Arc::new(Self {
             url: config.url.clone(),
             media: LiveKitMedia::new(&config),
+            broadcast: LiveKitBroadcast::new(&config, broadcast.clone()),
             tokens: LiveKitTokens::new(config),
         })
     }
@@ -144,6 +151,7 @@ struct Inner {
     own: Host,
     /// This instance's LiveKit settings, its own emulator's address included.
     config: LiveKitConfig,
+    broadcast: BroadcastConfig,
     leases: Arc<dyn LeaseStore>,
     current: RwLock<Arc<Target>>,
     /// The lease's token while this instance hosts.
@@ -168,14 +176,16 @@ impl SharedLiveKit {
     pub(crate) async fn join(
         leases: Arc<dyn LeaseStore>,
         config: LiveKitConfig,
+        broadcast: BroadcastConfig,
         instance: &str,
     ) -> Result<Self, SharedLiveKitError> {
         let own = Host::of(instance, &config);
         let shared = Self {
             inner: Arc::new(Inner {
-                current: RwLock::new(Target::at(&config, &own.url)),
+                current: RwLock::new(Target::at(&config, &broadcast, &own.url)),
                 own,
                 config,
+                broadcast,
                 leases,
                 hosting: Mutex::new(None),
             }),
@@ -261,7 +271,7 @@ impl SharedLiveKit {
     }
 
     async fn check_reachable(&self, host: &Host) -> Result<(), SharedLiveKitError> {
-        let target = Target::at(&self.inner.config, &host.url);
+        let target = Target::at(&self.inner.config, &self.inner.broadcast, &host.url);
         target
             .media
             .reachable()
@@ -281,7 +291,7 @@ impl SharedLiveKit {
 
     fn point_at(&self, url: &str) {
         if self.url() != url {
-            let target = Target::at(&self.inner.config, url);
+            let target = Target::at(&self.inner.config, &self.inner.broadcast, url);
             *self
                 .inner
                 .current
@@ -351,6 +361,45 @@ impl MediaServer for SharedLiveKit {
 
     async fn reachable(&self) -> Result<(), MediaError> {
         self.current().media.reachable().await
+    }
+}
+
+#[async_trait]
+impl BroadcastMedia for SharedLiveKit {
+    async fn create_ingress(
+        &self,
+        room: &RoomName,
+        kind: &IngestKind,
+    ) -> Result<CreatedIngress, MediaError> {
+        self.current().broadcast.create_ingress(room, kind).await
+    }
+
+    async fn delete_ingress(&self, ingress_id: &str) -> Result<(), MediaError> {
+        self.current().broadcast.delete_ingress(ingress_id).await
+    }
+
+    async fn list_ingress(&self, room: &RoomName) -> Result<Vec<IngressReport>, MediaError> {
+        self.current().broadcast.list_ingress(room).await
+    }
+
+    async fn start_egress(
+        &self,
+        room: &RoomName,
+        stream: StreamId,
+        output: &Output,
+    ) -> Result<StartedEgress, MediaError> {
+        self.current()
+            .broadcast
+            .start_egress(room, stream, output)
+            .await
+    }
+
+    async fn stop_egress(&self, egress_id: &str) -> Result<(), MediaError> {
+        self.current().broadcast.stop_egress(egress_id).await
+    }
+
+    async fn list_egress(&self, room: &RoomName) -> Result<Vec<EgressReport>, MediaError> {
+        self.current().broadcast.list_egress(room).await
     }
 }
 

@@ -1,13 +1,17 @@
-//! The storage ports, all on one backend: in memory (no `REDIS_URL`) or Redis.
+//! The storage ports, all on one backend: in memory (no `REDIS_URL`) or Redis. `secret` (the
+//! LiveKit secret every instance shares) seals what Redis must not show: idempotency answers,
+//! stream keys and RTMP targets.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use orchestrator_domain::broadcast::BroadcastRepository;
 use orchestrator_domain::coordination::{IdempotencyStore, LeaseStore, WebhookDedupe};
 use orchestrator_domain::ports::{EventLog, StreamRepository};
 use orchestrator_store_memory::coordination::MemoryCoordination;
 use orchestrator_store_memory::{MemoryStore, MemoryStoreConfig};
+use orchestrator_store_redis::broadcast::RedisBroadcasts;
 use orchestrator_store_redis::dedupe::RedisWebhookDedupe;
 use orchestrator_store_redis::idempotency::RedisIdempotency;
 use orchestrator_store_redis::lease::RedisLeases;
@@ -23,6 +27,8 @@ pub(crate) struct Stores {
     pub(crate) idempotency: Arc<dyn IdempotencyStore>,
     pub(crate) dedupe: Arc<dyn WebhookDedupe>,
     pub(crate) leases: Arc<dyn LeaseStore>,
+    /// Streams' ingests and outputs.
+    pub(crate) broadcasts: Arc<dyn BroadcastRepository>,
     /// The Redis connection behind them, if they are on Redis: each HTTP worker opens a
     /// client of its own on it.
     pub(crate) redis: Option<Connection>,
@@ -51,6 +57,7 @@ pub(crate) async fn connect(settings: &Settings, secret: &[u8]) -> anyhow::Resul
     Ok(Stores {
         streams: store.clone(),
         events: store,
+        broadcasts: Arc::new(RedisBroadcasts::new(connection.clone(), secret)?),
         idempotency: Arc::new(RedisIdempotency::new(connection.clone(), secret)?),
         dedupe: Arc::new(RedisWebhookDedupe::new(connection.clone())),
         leases: Arc::new(RedisLeases::new(connection.clone())),
@@ -67,7 +74,8 @@ fn in_memory(settings: &Settings) -> Stores {
     let coordination = Arc::new(MemoryCoordination::new());
     Stores {
         streams: store.clone(),
-        events: store,
+        events: store.clone(),
+        broadcasts: store,
         idempotency: coordination.clone(),
         dedupe: coordination.clone(),
         leases: coordination,

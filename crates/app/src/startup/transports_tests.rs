@@ -38,7 +38,8 @@ async fn parts() -> HttpParts {
         request_timeout: Duration::from_secs(1),
     };
     let access = orchestrator_domain::access::Access::open();
-    let adapters = media::adapters(&livekit, false, &stores, "route-table-test")
+    let broadcast = orchestrator_livekit::BroadcastConfig::default();
+    let adapters = media::adapters(&livekit, &broadcast, false, &stores, "route-table-test")
         .await
         .unwrap();
     let core = Core::wire(

@@ -12,6 +12,8 @@ pub struct CreateStream {
     pub room_name: Option<RoomName>,
     /// Initial metadata.
     pub metadata: Metadata,
+    /// Outputs declared with the stream (at most [`MAX_OUTPUTS`](crate::broadcast::MAX_OUTPUTS)).
+    pub outputs: Vec<super::broadcast::NewOutput>,
 }
 
 /// List streams.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::broadcast::{EgressReport, IngressReport};
 use crate::change::{Change, TransitionError};
 use crate::error::StreamError;
 use crate::event::StreamEvent;
@@ -65,17 +66,19 @@ pub enum MediaEventKind {
     },
     /// `egress_started` / `egress_updated` / `egress_ended`.
     Egress {
-        /// LiveKit's egress id.
-        egress_id: String,
-        /// Its status.
+        /// Its status as LiveKit names it (`EGRESS_ACTIVE`, …), for an egress started
+        /// elsewhere (recorded on the stream as reported).
         status: String,
+        /// What it reports, for the output that owns it.
+        report: EgressReport,
     },
     /// `ingress_started` / `ingress_ended`.
     Ingress {
-        /// LiveKit's ingress id.
-        ingress_id: String,
-        /// Its status.
+        /// Its status as LiveKit names it (`ENDPOINT_PUBLISHING`, …), for an ingress created
+        /// elsewhere.
         status: String,
+        /// What it reports, for the stream's ingest.
+        report: IngressReport,
     },
 }
 
@@ -111,6 +114,9 @@ impl StreamService {
                 return Ok(MediaEventOutcome::UnknownRoom);
             }
         }
+        if let Some(outcome) = self.broadcast_report(&stream, &event.kind).await? {
+            return Ok(outcome);
+        }
         // A signed report from the future (a skewed or forged clock) must not make genuine
         // later reports look stale: it counts as made now.
         let now = self.ports.clock.now();
@@ -122,20 +128,66 @@ impl StreamService {
                 .streams
                 .apply(stream.id, change, self.context())
                 .await
-                .map(|applied| applied.event),
-            Some(MediaChange::Participant(change)) => self
-                .ports
-                .streams
-                .apply_participant(stream.id, change, self.context())
-                .await
-                .map(|applied| applied.event),
+                .map(|applied| Effects {
+                    stopped: applied.stream.is_stopped().then(|| applied.stream.clone()),
+                    event: applied.event,
+                    live: false,
+                }),
+            Some(MediaChange::Participant(change)) => {
+                let publishes = change.publishes();
+                self.ports
+                    .streams
+                    .apply_participant(stream.id, change, self.context())
+                    .await
+                    .map(|applied| Effects {
+                        live: publishes
+                            && applied.event.is_some()
+                            && applied.participant.is_some_and(|p| p.role == Role::Host),
+                        event: applied.event,
+                        stopped: None,
+                    })
+            }
         };
-        match outcome {
-            Ok(Some(event)) => Ok(MediaEventOutcome::Applied(event)),
-            Ok(None) | Err(ApplyError::Rejected(_)) => Ok(MediaEventOutcome::NoChange),
-            Err(ApplyError::NotFound) => Ok(MediaEventOutcome::UnknownRoom),
-            Err(ApplyError::Store(err)) => Err(err.into()),
+        let effects = match outcome {
+            Ok(effects) => effects,
+            Err(ApplyError::Rejected(_)) => return Ok(MediaEventOutcome::NoChange),
+            Err(ApplyError::NotFound) => return Ok(MediaEventOutcome::UnknownRoom),
+            Err(ApplyError::Store(err)) => return Err(err.into()),
+        };
+        if let Some(stopped) = &effects.stopped {
+            self.stop_broadcast(stopped).await;
         }
+        if effects.live {
+            // The first host publishes: outputs that start with the stream start.
+            self.went_live(&stream).await?;
+        }
+        Ok(effects
+            .event
+            .map_or(MediaEventOutcome::NoChange, MediaEventOutcome::Applied))
+    }
+
+    /// Applies an egress or ingress report to the output or ingest it belongs to; `None` when
+    /// it is not a report of ours (one started elsewhere is recorded on the stream instead).
+    async fn broadcast_report(
+        &self,
+        stream: &Stream,
+        kind: &MediaEventKind,
+    ) -> Result<Option<MediaEventOutcome>, StreamError> {
+        let events = match kind {
+            MediaEventKind::Egress { report, .. } => {
+                self.apply_egress_report(stream, report.clone()).await?
+            }
+            MediaEventKind::Ingress { report, .. } => {
+                self.apply_ingress_report(stream, report.clone()).await?
+            }
+            _ => None,
+        };
+        Ok(events.map(|events| {
+            events
+                .into_iter()
+                .next()
+                .map_or(MediaEventOutcome::NoChange, MediaEventOutcome::Applied)
+        }))
     }
 
     /// The change a LiveKit report asks for; `None` when it names an identity we could never
@@ -148,11 +200,15 @@ impl StreamService {
         let change = match kind {
             MediaEventKind::RoomStarted => MediaChange::Stream(Change::MediaRoomStarted),
             MediaEventKind::RoomFinished => MediaChange::Stream(Change::MediaRoomFinished),
-            MediaEventKind::Egress { egress_id, status } => {
-                MediaChange::Stream(Change::MediaEgress { egress_id, status })
-            }
-            MediaEventKind::Ingress { ingress_id, status } => {
-                MediaChange::Stream(Change::MediaIngress { ingress_id, status })
+            MediaEventKind::Egress { status, report } => MediaChange::Stream(Change::MediaEgress {
+                egress_id: report.egress_id,
+                status,
+            }),
+            MediaEventKind::Ingress { status, report } => {
+                MediaChange::Stream(Change::MediaIngress {
+                    ingress_id: report.ingress_id,
+                    status,
+                })
             }
             MediaEventKind::ParticipantJoined {
                 identity,
@@ -207,7 +263,12 @@ impl StreamService {
         }
         let Some(present) = room else {
             return match self.apply(id, Change::MediaRoomFinished).await {
-                Ok(applied) => Ok(applied.event.into_iter().collect()),
+                Ok(applied) => {
+                    if applied.stream.is_stopped() {
+                        self.stop_broadcast(&applied.stream).await;
+                    }
+                    Ok(applied.event.into_iter().collect())
+                }
                 // Something newer won the race (a webhook, a stop): nothing to heal any more.
                 Err(StreamError::Rejected(
                     TransitionError::InvalidTransition { .. } | TransitionError::NotActive(_),
@@ -289,6 +350,15 @@ impl StreamService {
 
 /// Participants read per store round trip while reconciling a stream.
 const RECONCILE_PAGE: usize = 1000;
+
+/// What applying a LiveKit report did beyond its event.
+struct Effects {
+    event: Option<StreamEvent>,
+    /// The stream, when the report stopped it (its outputs and ingest stop too).
+    stopped: Option<Stream>,
+    /// A host started publishing: the stream is live.
+    live: bool,
+}
 
 /// A change a LiveKit report asks for: of the stream itself, or of one participant.
 enum MediaChange {

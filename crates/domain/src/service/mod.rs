@@ -13,7 +13,9 @@
 //! - `participants`: join, leave, and paging through a stream's participants.
 //! - `rooms`: streams' room names, remembered so a join need not read the stream.
 //! - [`media`]: what LiveKit reports (webhooks) and reconciling a stream with its room.
+//! - [`broadcast`]: a stream's ingest and outputs (LiveKit Ingress and Egress).
 
+pub mod broadcast;
 pub mod commands;
 pub mod media;
 mod participants;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::broadcast::{BroadcastMedia, BroadcastPolicy, BroadcastRepository, Runtime};
 use crate::change::{Applied, Change, ChangeContext};
 use crate::error::StreamError;
 use crate::membership::{ParticipantApplied, ParticipantChange};
@@ -50,6 +53,12 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     /// Id source.
     pub ids: Arc<dyn IdGenerator>,
+    /// Streams' ingests and outputs.
+    pub broadcasts: Arc<dyn BroadcastRepository>,
+    /// LiveKit's Ingress and Egress services.
+    pub broadcast_media: Arc<dyn BroadcastMedia>,
+    /// Where LiveKit calls that follow a decision run (egress starts, retries, stops).
+    pub runtime: Arc<dyn Runtime>,
 }
 
 /// The use cases of the orchestrator. Cheap to clone; share one per process.
@@ -58,6 +67,7 @@ pub struct StreamService {
     ports: Ports,
     instance_id: Arc<str>,
     rooms: Arc<rooms::RoomNames>,
+    policy: BroadcastPolicy,
 }
 
 impl std::fmt::Debug for StreamService {
@@ -75,7 +85,15 @@ impl StreamService {
             ports,
             instance_id: instance_id.into(),
             rooms: Arc::default(),
+            policy: BroadcastPolicy::default(),
         }
+    }
+
+    /// The same service, enforcing `policy` on outputs (storage, RTMP targets).
+    #[must_use]
+    pub fn with_broadcast_policy(mut self, policy: BroadcastPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Parses a stream id from a path; an id that cannot exist is simply not found.

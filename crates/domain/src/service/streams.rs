@@ -13,11 +13,26 @@ use super::{list_error, page_limit, StreamService};
 
 impl StreamService {
     /// Creates a stream: reserves nothing until LiveKit has the room, then stores the stream
-    /// (active) with its `stream_created` event.
+    /// (active) with its `stream_created` event, then the outputs it declares (each with its
+    /// `output_added` event; they were all checked before anything was created).
     ///
     /// # Errors
-    /// `RoomNameTaken`, `MediaUnavailable`, `MediaRejected`, `StoreUnavailable`, `Internal`.
+    /// `Invalid` (an output), `RoomNameTaken`, `MediaUnavailable`, `MediaRejected`,
+    /// `StoreUnavailable`, `Internal`.
     pub async fn create(&self, request: CreateStream) -> Result<Stream, StreamError> {
+        self.check_declared_outputs(&request.outputs)?;
+        let outputs = request.outputs.clone();
+        let stream = self.create_stream(request).await?;
+        if outputs.is_empty() {
+            return Ok(stream);
+        }
+        for output in outputs {
+            self.add_output(stream.id, output).await?;
+        }
+        self.get(stream.id).await
+    }
+
+    async fn create_stream(&self, request: CreateStream) -> Result<Stream, StreamError> {
         let id = StreamId::from_uuid(self.ports.ids.new_id());
         let room = request
             .room_name
@@ -182,6 +197,8 @@ impl StreamService {
         if begun.stream.is_stopped() {
             return Ok(begun.stream);
         }
+        // Before the room goes: egresses finish their files rather than being aborted.
+        self.stop_broadcast(&begun.stream).await;
         match self.ports.media.delete_room(&begun.stream.room_name).await {
             Ok(()) | Err(MediaError::NotFound(_)) => {}
             Err(err) => return Err(err.into()),

@@ -241,3 +241,110 @@ pub(crate) struct TicketDoc {
     #[schema(minimum = 1)]
     expires_in: u64,
 }
+
+/// A stream's ingest: where an encoder publishes and with which key.
+#[derive(ToSchema)]
+#[schema(as = Ingest)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct IngestDoc {
+    /// LiveKit's ingress id.
+    ingress_id: String,
+    /// `rtmp`, `whip` or `url`.
+    #[serde(rename = "type")]
+    #[schema(example = "rtmp")]
+    kind: String,
+    /// Where an encoder sends its media (OBS: "Server"); a URL pull: what LiveKit pulls.
+    #[schema(example = "rtmp://ingest.example.com/x")]
+    url: String,
+    /// The encoder's key (OBS: "Stream Key"): whole for a key that may change the stream, else
+    /// `…` and its last four characters.
+    stream_key: String,
+    /// Whether `streamKey` is redacted.
+    stream_key_redacted: bool,
+    /// What LiveKit reports.
+    state: IngestStateDoc,
+    /// Why the encoder's media failed, in `error`.
+    #[schema(nullable = false)]
+    error: Option<String>,
+    /// When it was created (or its key last rotated), RFC 3339 with milliseconds.
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// When it last changed.
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+/// What LiveKit reports of an ingest.
+#[derive(ToSchema)]
+#[schema(as = IngestState)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum IngestStateDoc {
+    Inactive,
+    Buffering,
+    Publishing,
+    Error,
+}
+
+/// A stream's output: HLS for players, RTMP to other platforms, or a recording.
+#[derive(ToSchema)]
+#[schema(as = Output)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OutputDoc {
+    /// Its name within the stream.
+    #[schema(example = "youtube")]
+    id: String,
+    /// `hls`, `rtmp` or `recording`.
+    #[serde(rename = "type")]
+    #[schema(example = "rtmp")]
+    kind: String,
+    /// `rtmp`: its targets, whole for a key that may change the stream, else up to their host.
+    #[schema(nullable = false)]
+    targets: Option<Vec<String>>,
+    /// Whether it starts when the stream goes live.
+    auto_start: bool,
+    /// What the operator wants: `on` or `off`.
+    desired: DesiredDoc,
+    /// What its egress does.
+    observed: ObservedDoc,
+    /// LiveKit's egress id, once started.
+    #[schema(nullable = false)]
+    egress_id: Option<String>,
+    /// Why the last attempt failed.
+    #[schema(nullable = false)]
+    failure: Option<String>,
+    /// Attempts of the current start (1 for the first; at most 4 before `failed`).
+    #[schema(minimum = 0)]
+    attempts: u32,
+    /// Where players read it (`hls`).
+    #[schema(nullable = false)]
+    playback_url: Option<String>,
+    /// Where its file or segments are.
+    #[schema(nullable = false)]
+    location: Option<String>,
+    /// When it last changed.
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+/// What the operator wants of an output.
+#[derive(ToSchema)]
+#[schema(as = OutputDesired)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DesiredDoc {
+    On,
+    Off,
+}
+
+/// What an output's egress does: `idle` (never started, or waiting for the stream to go
+/// live), `starting` (being started or retried), `active`, `ending`, `complete`, `failed`.
+#[derive(ToSchema)]
+#[schema(as = OutputObserved)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ObservedDoc {
+    Idle,
+    Starting,
+    Active,
+    Ending,
+    Complete,
+    Failed,
+}

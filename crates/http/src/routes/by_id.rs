@@ -208,14 +208,33 @@ impl Service<ServiceRequest> for ByIdService {
         let Some((id, suffix)) = split(req.match_info().unprocessed()) else {
             return self.not_found.call(req);
         };
-        let Some((_, label, handler)) = self.routes.iter().find(|route| route.0 == suffix) else {
+        let Some((label, handler, output)) =
+            self.routes.iter().find_map(|(pattern, label, handler)| {
+                matched(pattern, suffix).map(|output| (*label, handler, output.map(str::to_owned)))
+            })
+        else {
             return self.not_found.call(req);
         };
         let id = id.to_owned();
         req.match_info_mut().add_static("id", id);
+        if let Some(output) = output {
+            req.match_info_mut().add_static("output", output);
+        }
         req.extensions_mut().insert(RouteLabel(label));
         handler.call(req)
     }
+}
+
+/// Whether `suffix` is what `pattern` describes: the same text, where a `{output}` segment of
+/// the pattern matches one non-empty segment (returned). `None`: no match.
+fn matched<'a>(pattern: &str, suffix: &'a str) -> Option<Option<&'a str>> {
+    let Some((before, after)) = pattern.split_once("{output}") else {
+        return (pattern == suffix).then_some(None);
+    };
+    let rest = suffix.strip_prefix(before)?;
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (segment, tail) = rest.split_at(end);
+    (!segment.is_empty() && tail == after).then_some(Some(segment))
 }
 
 /// `"/<id><suffix>"` → `(id, suffix)`, where the id is one non-empty segment.
@@ -235,6 +254,23 @@ mod tests {
         assert_eq!(split("/abc/join"), Some(("abc", "/join")));
         assert_eq!(split("/abc/"), Some(("abc", "/")));
         assert_eq!(split("/abc/a/b"), Some(("abc", "/a/b")));
+    }
+
+    #[test]
+    fn an_output_segment_matches_one_non_empty_segment() {
+        assert_eq!(
+            matched("/outputs/{output}", "/outputs/hls"),
+            Some(Some("hls"))
+        );
+        assert_eq!(
+            matched("/outputs/{output}/start", "/outputs/yt/start"),
+            Some(Some("yt"))
+        );
+        assert_eq!(matched("/outputs/{output}", "/outputs/"), None);
+        assert_eq!(matched("/outputs/{output}", "/outputs/a/b"), None);
+        assert_eq!(matched("/outputs/{output}/start", "/outputs/a/stop"), None);
+        assert_eq!(matched("/outputs", "/outputs"), Some(None));
+        assert_eq!(matched("/join", "/joined"), None);
     }
 
     #[test]

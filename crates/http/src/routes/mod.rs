@@ -1,5 +1,6 @@
 //! Route groups, each with a `configure` that mounts it.
 
+pub(crate) mod broadcast;
 mod by_id;
 pub mod events;
 pub mod health;

@@ -9,6 +9,7 @@ use orchestrator_domain::{
     StreamService, UpdateStream,
 };
 
+use super::broadcast;
 use super::by_id::{ById, SubRoute};
 use super::paging::paged;
 use crate::body::JsonBody;
@@ -40,6 +41,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         SubRoute::new("/leave", "/streams/{id}/leave")
             .method(Method::POST, web::to(leave))
             .idempotent(),
+        SubRoute::new("/ingest", "/streams/{id}/ingest")
+            .method(Method::GET, web::to(broadcast::ingest))
+            .method(Method::POST, web::to(broadcast::create_ingest))
+            .method(Method::DELETE, web::to(broadcast::delete_ingest))
+            .idempotent(),
+        SubRoute::new("/ingest/rotate", "/streams/{id}/ingest/rotate")
+            .method(Method::POST, web::to(broadcast::rotate_ingest))
+            .idempotent(),
+        SubRoute::new("/outputs", "/streams/{id}/outputs")
+            .method(Method::GET, web::to(broadcast::outputs))
+            .method(Method::POST, web::to(broadcast::add_output))
+            .idempotent(),
+        SubRoute::new("/outputs/{output}", "/streams/{id}/outputs/{output}")
+            .method(Method::GET, web::to(broadcast::output))
+            .method(Method::DELETE, web::to(broadcast::remove_output))
+            .idempotent(),
+        SubRoute::new(
+            "/outputs/{output}/start",
+            "/streams/{id}/outputs/{output}/start",
+        )
+        .method(Method::POST, web::to(broadcast::start_output))
+        .idempotent(),
+        SubRoute::new(
+            "/outputs/{output}/stop",
+            "/streams/{id}/outputs/{output}/stop",
+        )
+        .method(Method::POST, web::to(broadcast::stop_output))
+        .idempotent(),
     ]);
     by_id.name_routes(cfg);
     cfg.service(

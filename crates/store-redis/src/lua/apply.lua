@@ -2,7 +2,7 @@
 -- version is still current, numbers its event with the stream's next seq, appends and
 -- publishes it. Participant changes (participant.lua) move seq and the counters meanwhile but
 -- never the version, so a crowd of joins never makes this fence fail.
--- KEYS: 1 stream hash, 2 events, 3 present, 4 people, 5 roster.
+-- KEYS: 1 stream hash, 2 events, 3 present, 4 people, 5 roster, 6 broadcast (ingest, outputs).
 -- ARGV: 1 expected version, 2 doc, 3 new version, 4 new status, 5 event JSON before its seq,
 --       6 event JSON after its seq, 7 event id, 8 maxlen, 9 channel,
 --       10 '1' when the room is gone (nobody present any more),
@@ -28,7 +28,7 @@ local event = ARGV[5] .. seq .. ARGV[6]
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], seq .. '-0', 'e', event)
 redis.call('PUBLISH', ARGV[9], event)
 if ARGV[11] ~= '' then
-  for _, key in ipairs({KEYS[1], KEYS[2], KEYS[4], KEYS[5]}) do
+  for _, key in ipairs({KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6]}) do
     redis.call('PEXPIRE', key, ARGV[11])
   end
 end

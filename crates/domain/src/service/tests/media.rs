@@ -99,8 +99,14 @@ async fn livekit_track_and_egress_reports_reach_the_stream() {
         published: true,
     };
     let egress = MediaEventKind::Egress {
-        egress_id: "EG_1".into(),
         status: "EGRESS_ACTIVE".into(),
+        report: crate::broadcast::EgressReport {
+            egress_id: "EG_1".into(),
+            status: crate::broadcast::EgressStatus::Active,
+            error: None,
+            playback_url: None,
+            location: None,
+        },
     };
     service
         .apply_media_event(media(&room, "RM_1", track))

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use mockall::predicate::eq;
 
+mod broadcast;
 mod media;
 mod participants;
 mod streams;
@@ -12,6 +13,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::*;
+use crate::broadcast::BroadcastState;
 use crate::change::{ChangeContext, ExpectedVersion, TransitionError};
 use crate::event::{EventType, StreamEvent};
 use crate::membership::{ParticipantApplied, ParticipantChange};
@@ -43,6 +45,8 @@ struct Stored {
     participant_reads: Arc<Mutex<Vec<StreamId>>>,
     people: Arc<Mutex<Vec<Participant>>>,
     events: Arc<Mutex<Vec<StreamEvent>>>,
+    /// The stream's ingest, outputs and live mark.
+    broadcast: Arc<Mutex<BroadcastState>>,
 }
 
 impl Stored {
@@ -121,6 +125,10 @@ struct Harness {
     media: MockMediaServer,
     tokens: MockTokenIssuer,
     stored: Stored,
+    /// LiveKit's Ingress and Egress, as a fake that records what it was asked.
+    livekit: Arc<broadcast::FakeLiveKit>,
+    runtime: Arc<broadcast::TestRuntime>,
+    policy: crate::broadcast::BroadcastPolicy,
 }
 
 impl Harness {
@@ -130,6 +138,9 @@ impl Harness {
             media: MockMediaServer::new(),
             tokens: MockTokenIssuer::new(),
             stored: Stored::default(),
+            livekit: Arc::default(),
+            runtime: Arc::default(),
+            policy: crate::broadcast::BroadcastPolicy::default(),
         }
     }
 
@@ -241,8 +252,12 @@ impl Harness {
             tokens: Arc::new(self.tokens),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
+            broadcasts: Arc::new(self.stored.clone()),
+            broadcast_media: self.livekit.clone(),
+            runtime: self.runtime.clone(),
         };
-        (StreamService::new(ports, "test-instance"), stored)
+        let service = StreamService::new(ports, "test-instance").with_broadcast_policy(self.policy);
+        (service, stored)
     }
 }
 

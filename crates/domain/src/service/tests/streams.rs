@@ -25,7 +25,7 @@ async fn create_makes_the_livekit_room_then_stores_an_active_stream_with_event_o
     let stream = service
         .create(CreateStream {
             room_name: Some(RoomName::new("studio").unwrap()),
-            metadata: Metadata::default(),
+            ..CreateStream::default()
         })
         .await
         .unwrap();
@@ -59,7 +59,7 @@ async fn create_with_a_taken_room_name_conflicts_without_calling_livekit() {
     let err = service
         .create(CreateStream {
             room_name: Some(taken.clone()),
-            metadata: Metadata::default(),
+            ..CreateStream::default()
         })
         .await
         .unwrap_err();

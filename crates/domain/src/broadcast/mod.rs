@@ -1,0 +1,110 @@
+//! Broadcast in and out: a stream's ingest (LiveKit Ingress, where an encoder publishes) and
+//! outputs (LiveKit Egress: HLS for players, RTMP to other platforms, recordings), orchestrated
+//! with the stream's life.
+//!
+//! Both are records of their own beside the stream ([`BroadcastRepository`]), like
+//! participants: nothing about them makes a join or a GET cost more. "Went live" (the first
+//! host publishing, or the ingest publishing) and "stopped" are decisions of the domain that
+//! produce output commands; each output's state machine ([`Output::decide`]) turns them into a
+//! claim that the store records atomically, so one egress starts per output however many
+//! instances decide at once. The use cases are methods of the
+//! [`StreamService`](crate::StreamService) (`service::broadcast`).
+//!
+//! # Layout
+//!
+//! - [`values`]: output names, RTMP targets, [`Secret`]s.
+//! - [`output`]: [`Output`], its kinds, desired and observed states, the state machine.
+//! - [`ingest`]: [`Ingest`], its kinds and states.
+//! - [`ports`]: the store, LiveKit's Ingress and Egress, the background runtime.
+//! - [`view`]: what callers and events see (secrets whole or redacted).
+
+pub mod ingest;
+pub mod output;
+pub mod ports;
+pub mod values;
+pub mod view;
+
+pub use ingest::{Ingest, IngestKind, IngestState, IngressReport};
+pub use output::{
+    Desired, EgressReport, EgressStatus, FollowUp, Observed, Output, OutputCommand, OutputKind,
+    MAX_ATTEMPTS, MAX_OUTPUTS, MAX_TARGETS,
+};
+pub use ports::{
+    BroadcastMedia, BroadcastRecord, BroadcastRepository, BroadcastState, BroadcastWrite,
+    BroadcastWriteError, CreatedIngress, Runtime, StartedEgress,
+};
+pub use values::{OutputId, RtmpTarget, Secret};
+
+/// What this deployment allows of outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BroadcastPolicy {
+    /// Whether egresses can write files (storage is configured, or LiveKit provides it): `hls`
+    /// and `recording` outputs need it.
+    pub storage: bool,
+    /// Whether RTMP targets may point at loopback, link-local or private addresses (never in
+    /// production: no request forgery through our egress).
+    pub internal_targets: bool,
+}
+
+impl Default for BroadcastPolicy {
+    /// Storage provided, internal targets allowed: a development set-up.
+    fn default() -> Self {
+        Self {
+            storage: true,
+            internal_targets: true,
+        }
+    }
+}
+
+/// Why a broadcast operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BroadcastError {
+    /// The stream has no ingest.
+    #[error("the stream has no ingest")]
+    IngestNotFound,
+    /// The stream has an ingest already (rotate its key, or delete it first).
+    #[error("the stream has an ingest already: rotate its key or delete it first")]
+    IngestExists,
+    /// The stream has no output of this name.
+    #[error("the stream has no output \"{0}\"")]
+    OutputNotFound(String),
+    /// The stream has an output of this name already.
+    #[error("the stream has an output \"{0}\" already")]
+    OutputExists(OutputId),
+    /// The stream has the most outputs it may have.
+    #[error("a stream has at most {MAX_OUTPUTS} outputs")]
+    TooManyOutputs,
+    /// The output is stopping; it may start again once complete.
+    #[error("output \"{0}\" is stopping; start it again once it is complete")]
+    OutputBusy(OutputId),
+    /// No storage is configured for outputs that write files.
+    #[error("{0} outputs write files, and no storage is configured (broadcast.storage)")]
+    StorageNotConfigured(&'static str),
+    /// The record kept changing under concurrent changes; retry.
+    #[error("the {0} kept changing while this change was decided; retry")]
+    Contended(&'static str),
+}
+
+impl BroadcastError {
+    /// The stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BroadcastError::IngestNotFound => "ingest_not_found",
+            BroadcastError::IngestExists => "ingest_exists",
+            BroadcastError::OutputNotFound(_) => "output_not_found",
+            BroadcastError::OutputExists(_) => "output_exists",
+            BroadcastError::TooManyOutputs => "too_many_outputs",
+            BroadcastError::OutputBusy(_) => "output_busy",
+            BroadcastError::StorageNotConfigured(_) => "storage_not_configured",
+            BroadcastError::Contended(_) => "broadcast_contended",
+        }
+    }
+}
+
+impl From<output::OutputRefusal> for BroadcastError {
+    fn from(refusal: output::OutputRefusal) -> Self {
+        match refusal {
+            output::OutputRefusal::Busy(id) => BroadcastError::OutputBusy(id),
+        }
+    }
+}

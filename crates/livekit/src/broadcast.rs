@@ -1,0 +1,461 @@
+//! Broadcast on LiveKit: the domain's [`BroadcastMedia`] port on `livekit-api`'s Ingress and
+//! Egress clients, where files go ([`Storage`]), and LiveKit's reports translated into the
+//! domain's.
+//!
+//! An `hls` output is a room-composite egress writing HLS segments and playlists under
+//! `<stream>/<output>/`; a `recording`, one MP4 file there; an `rtmp` output, a stream egress to
+//! its targets. Starts are paced to `egress_starts_per_sec`, so a thousand streams going live at
+//! once reach LiveKit at a rate it accepts; each call is counted and timed like the others.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use livekit_api::services::egress::{
+    EgressClient, EgressListFilter, EgressListOptions, EgressOutput, RoomCompositeOptions,
+};
+use livekit_api::services::ingress::{CreateIngressOptions, IngressClient, IngressListFilter};
+use livekit_protocol as proto;
+use orchestrator_domain::broadcast::{
+    BroadcastMedia, CreatedIngress, EgressReport, EgressStatus, IngestKind, IngestState,
+    IngressReport, Output, OutputKind, Secret, StartedEgress,
+};
+use orchestrator_domain::ports::MediaError;
+use orchestrator_domain::{RoomName, StreamId};
+use std::sync::{Mutex, PoisonError};
+
+use tokio::time::Instant;
+
+use crate::config::LiveKitConfig;
+use crate::media::classify;
+use crate::metered::observed;
+
+/// Where egresses write files (HLS segments, recordings).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// Nowhere: `hls` and `recording` outputs are refused.
+    None,
+    /// Where LiveKit's egress is configured to write (LiveKit Cloud's storage, a self-hosted
+    /// egress's own settings, the emulator): the requests name no upload.
+    LiveKit,
+    /// An S3-compatible bucket.
+    S3 {
+        /// The endpoint (empty for AWS itself).
+        endpoint: String,
+        /// The region.
+        region: String,
+        /// The bucket.
+        bucket: String,
+        /// Access key id.
+        access_key: String,
+        /// Secret access key. Never logged.
+        secret: String,
+        /// Path-style addressing (MinIO and most S3-compatible stores).
+        force_path_style: bool,
+    },
+}
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Storage::None => f.write_str("None"),
+            Storage::LiveKit => f.write_str("LiveKit"),
+            Storage::S3 {
+                endpoint, bucket, ..
+            } => f
+                .debug_struct("S3")
+                .field("endpoint", endpoint)
+                .field("bucket", bucket)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// How broadcast runs on LiveKit.
+#[derive(Debug, Clone)]
+pub struct BroadcastConfig {
+    /// Where files go.
+    pub storage: Storage,
+    /// The public address players read HLS from (a CDN in front of the bucket), if any: a
+    /// playback URL is `<base>/<stream>/<output>/live.m3u8`. Without it, the playlist location
+    /// LiveKit reports.
+    pub playback_base_url: Option<String>,
+    /// Length of an HLS segment.
+    pub segment_secs: u32,
+    /// Most egress starts per second (paced, not refused).
+    pub egress_starts_per_sec: u32,
+}
+
+impl Default for BroadcastConfig {
+    fn default() -> Self {
+        Self {
+            storage: Storage::LiveKit,
+            playback_base_url: None,
+            segment_secs: 6,
+            egress_starts_per_sec: 20,
+        }
+    }
+}
+
+/// The domain's broadcast port on LiveKit's Ingress and Egress services.
+pub struct LiveKitBroadcast {
+    ingress: IngressClient,
+    egress: EgressClient,
+    config: BroadcastConfig,
+    pacer: Arc<Mutex<Instant>>,
+}
+
+impl fmt::Debug for LiveKitBroadcast {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveKitBroadcast")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveKitBroadcast {
+    /// Clients of LiveKit at `livekit.url`.
+    pub fn new(livekit: &LiveKitConfig, config: BroadcastConfig) -> Self {
+        let ingress =
+            IngressClient::with_api_key(&livekit.url, &livekit.api_key, &livekit.api_secret)
+                .with_request_timeout(livekit.request_timeout);
+        let egress =
+            EgressClient::with_api_key(&livekit.url, &livekit.api_key, &livekit.api_secret)
+                .with_request_timeout(livekit.request_timeout);
+        Self {
+            ingress,
+            egress,
+            config,
+            pacer: Arc::new(Mutex::new(Instant::now())),
+        }
+    }
+
+    /// Waits for this start's turn: starts are spaced `1 / egress_starts_per_sec` apart.
+    async fn paced(&self) {
+        let gap = Duration::from_secs(1) / self.config.egress_starts_per_sec.max(1);
+        let turn = {
+            let mut next = self.pacer.lock().unwrap_or_else(PoisonError::into_inner);
+            let turn = (*next).max(Instant::now());
+            *next = turn + gap;
+            turn
+        };
+        tokio::time::sleep_until(turn).await;
+    }
+
+    fn outputs_of(&self, stream: StreamId, output: &Output) -> Vec<EgressOutput> {
+        let dir = format!("{stream}/{}", output.id);
+        match &output.kind {
+            OutputKind::Rtmp { targets } => vec![EgressOutput::Stream(proto::StreamOutput {
+                protocol: proto::StreamProtocol::Rtmp.into(),
+                urls: targets
+                    .iter()
+                    .map(|t| t.url().expose().to_owned())
+                    .collect(),
+            })],
+            OutputKind::Hls => vec![EgressOutput::Segments(proto::SegmentedFileOutput {
+                protocol: proto::SegmentedFileProtocol::HlsProtocol.into(),
+                filename_prefix: format!("{dir}/segment"),
+                playlist_name: format!("{dir}/index.m3u8"),
+                live_playlist_name: format!("{dir}/live.m3u8"),
+                segment_duration: self.config.segment_secs,
+                output: self.upload().map(proto::segmented_file_output::Output::S3),
+                ..proto::SegmentedFileOutput::default()
+            })],
+            OutputKind::Recording => vec![EgressOutput::File(proto::EncodedFileOutput {
+                file_type: proto::EncodedFileType::Mp4.into(),
+                filepath: format!("{dir}/{{time}}.mp4"),
+                output: self.upload().map(proto::encoded_file_output::Output::S3),
+                ..proto::EncodedFileOutput::default()
+            })],
+        }
+    }
+
+    fn upload(&self) -> Option<proto::S3Upload> {
+        match &self.config.storage {
+            Storage::S3 {
+                endpoint,
+                region,
+                bucket,
+                access_key,
+                secret,
+                force_path_style,
+            } => Some(proto::S3Upload {
+                endpoint: endpoint.clone(),
+                region: region.clone(),
+                bucket: bucket.clone(),
+                access_key: access_key.clone(),
+                secret: secret.clone(),
+                force_path_style: *force_path_style,
+                ..proto::S3Upload::default()
+            }),
+            Storage::None | Storage::LiveKit => None,
+        }
+    }
+
+    fn playback_url(&self, stream: StreamId, output: &Output) -> Option<String> {
+        let base = self.config.playback_base_url.as_deref()?;
+        matches!(output.kind, OutputKind::Hls).then(|| {
+            format!(
+                "{}/{stream}/{}/live.m3u8",
+                base.trim_end_matches('/'),
+                output.id
+            )
+        })
+    }
+}
+
+#[async_trait]
+impl BroadcastMedia for LiveKitBroadcast {
+    async fn create_ingress(
+        &self,
+        room: &RoomName,
+        kind: &IngestKind,
+    ) -> Result<CreatedIngress, MediaError> {
+        let (input, url) = match kind {
+            IngestKind::Rtmp => (proto::IngressInput::RtmpInput, String::new()),
+            IngestKind::Whip => (proto::IngressInput::WhipInput, String::new()),
+            IngestKind::Url { source } => (proto::IngressInput::UrlInput, source.clone()),
+        };
+        let options = CreateIngressOptions {
+            name: format!("{room} ingest"),
+            room_name: room.to_string(),
+            participant_identity: INGEST_IDENTITY.to_owned(),
+            participant_name: "Ingest".to_owned(),
+            url,
+            ..CreateIngressOptions::default()
+        };
+        let call = self.ingress.create_ingress(input, options);
+        let info = observed("create_ingress", async { call.await.map_err(classify) }).await?;
+        Ok(CreatedIngress {
+            ingress_id: info.ingress_id,
+            url: info.url,
+            stream_key: Secret::new(info.stream_key),
+        })
+    }
+
+    async fn delete_ingress(&self, ingress_id: &str) -> Result<(), MediaError> {
+        let call = self.ingress.delete_ingress(ingress_id);
+        observed("delete_ingress", async {
+            call.await.map(drop).map_err(classify)
+        })
+        .await
+    }
+
+    async fn list_ingress(&self, room: &RoomName) -> Result<Vec<IngressReport>, MediaError> {
+        let call = self
+            .ingress
+            .list_ingress(IngressListFilter::Room(room.to_string()));
+        let items = observed("list_ingress", async { call.await.map_err(classify) }).await?;
+        Ok(items.iter().map(ingress_report).collect())
+    }
+
+    async fn start_egress(
+        &self,
+        room: &RoomName,
+        stream: StreamId,
+        output: &Output,
+    ) -> Result<StartedEgress, MediaError> {
+        let outputs = self.outputs_of(stream, output);
+        self.paced().await;
+        let call = self.egress.start_room_composite_egress(
+            room.as_str(),
+            outputs,
+            RoomCompositeOptions::default(),
+        );
+        let info = observed("start_egress", async { call.await.map_err(classify) }).await?;
+        let report = egress_report(&info);
+        Ok(StartedEgress {
+            egress_id: info.egress_id,
+            playback_url: self.playback_url(stream, output).or(report.playback_url),
+            location: report.location,
+        })
+    }
+
+    async fn stop_egress(&self, egress_id: &str) -> Result<(), MediaError> {
+        let call = self.egress.stop_egress(egress_id);
+        let stopped = observed("stop_egress", async {
+            call.await.map(drop).map_err(classify)
+        })
+        .await;
+        match stopped {
+            // LiveKit answers "failed precondition" for an egress that already ended: gone.
+            Err(MediaError::Rejected(why)) if why.contains("failed_precondition") => {
+                Err(MediaError::NotFound(why))
+            }
+            other => other,
+        }
+    }
+
+    async fn list_egress(&self, room: &RoomName) -> Result<Vec<EgressReport>, MediaError> {
+        let call = self.egress.list_egress(EgressListOptions {
+            filter: EgressListFilter::Room(room.to_string()),
+            ..EgressListOptions::default()
+        });
+        let items = observed("list_egress", async { call.await.map_err(classify) }).await?;
+        Ok(items.iter().map(egress_report).collect())
+    }
+}
+
+/// The identity an ingest publishes under in its room: a host of the stream.
+pub const INGEST_IDENTITY: &str = "ingest";
+
+/// LiveKit's report of an egress, as the domain reads it.
+pub fn egress_report(info: &proto::EgressInfo) -> EgressReport {
+    let status = match proto::EgressStatus::try_from(info.status) {
+        Ok(proto::EgressStatus::EgressStarting) => EgressStatus::Starting,
+        Ok(proto::EgressStatus::EgressActive) => EgressStatus::Active,
+        Ok(proto::EgressStatus::EgressEnding) => EgressStatus::Ending,
+        Ok(proto::EgressStatus::EgressComplete) => EgressStatus::Complete,
+        Ok(
+            proto::EgressStatus::EgressFailed
+            | proto::EgressStatus::EgressAborted
+            | proto::EgressStatus::EgressLimitReached,
+        )
+        | Err(_) => EgressStatus::Failed,
+    };
+    let playlist = info
+        .segment_results
+        .first()
+        .map(|segments| segments.playlist_location.clone())
+        .filter(|location| !location.is_empty());
+    let file = info
+        .file_results
+        .first()
+        .map(|file| file.location.clone())
+        .filter(|location| !location.is_empty());
+    EgressReport {
+        egress_id: info.egress_id.clone(),
+        status,
+        error: Some(info.error.clone()).filter(|error| !error.is_empty()),
+        playback_url: playlist.clone(),
+        location: file.or(playlist),
+    }
+}
+
+/// LiveKit's report of an ingress, as the domain reads it.
+pub fn ingress_report(info: &proto::IngressInfo) -> IngressReport {
+    let state = info.state.as_ref();
+    let status = state.map(|state| proto::ingress_state::Status::try_from(state.status));
+    let state_now = match status {
+        Some(Ok(proto::ingress_state::Status::EndpointBuffering)) => IngestState::Buffering,
+        Some(Ok(proto::ingress_state::Status::EndpointPublishing)) => IngestState::Publishing,
+        Some(Ok(proto::ingress_state::Status::EndpointError)) => IngestState::Error,
+        Some(Ok(
+            proto::ingress_state::Status::EndpointInactive
+            | proto::ingress_state::Status::EndpointComplete,
+        ))
+        | Some(Err(_))
+        | None => IngestState::Inactive,
+    };
+    IngressReport {
+        ingress_id: info.ingress_id.clone(),
+        state: Some(state_now),
+        error: state
+            .map(|state| state.error.clone())
+            .filter(|error| !error.is_empty()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn egress_statuses_become_the_domains() {
+        let info = |status: proto::EgressStatus| proto::EgressInfo {
+            egress_id: "EG_1".into(),
+            status: status.into(),
+            ..proto::EgressInfo::default()
+        };
+
+        let statuses: Vec<EgressStatus> = [
+            proto::EgressStatus::EgressStarting,
+            proto::EgressStatus::EgressActive,
+            proto::EgressStatus::EgressEnding,
+            proto::EgressStatus::EgressComplete,
+            proto::EgressStatus::EgressFailed,
+            proto::EgressStatus::EgressAborted,
+            proto::EgressStatus::EgressLimitReached,
+        ]
+        .into_iter()
+        .map(|status| egress_report(&info(status)).status)
+        .collect();
+
+        assert_eq!(
+            statuses,
+            [
+                EgressStatus::Starting,
+                EgressStatus::Active,
+                EgressStatus::Ending,
+                EgressStatus::Complete,
+                EgressStatus::Failed,
+                EgressStatus::Failed,
+                EgressStatus::Failed,
+            ]
+        );
+    }
+
+    #[test]
+    fn an_egress_report_carries_its_playlist_file_and_error() {
+        let info = proto::EgressInfo {
+            egress_id: "EG_1".into(),
+            status: proto::EgressStatus::EgressFailed.into(),
+            error: "upload refused".into(),
+            segment_results: vec![proto::SegmentsInfo {
+                playlist_location: "https://bucket/s/hls/index.m3u8".into(),
+                ..proto::SegmentsInfo::default()
+            }],
+            ..proto::EgressInfo::default()
+        };
+
+        let report = egress_report(&info);
+
+        assert_eq!(report.error.as_deref(), Some("upload refused"));
+        assert_eq!(
+            report.playback_url.as_deref(),
+            Some("https://bucket/s/hls/index.m3u8")
+        );
+    }
+
+    #[test]
+    fn ingress_states_become_the_domains_with_their_error() {
+        let info = |status: proto::ingress_state::Status, error: &str| proto::IngressInfo {
+            ingress_id: "IN_1".into(),
+            state: Some(proto::IngressState {
+                status: status.into(),
+                error: error.into(),
+                ..proto::IngressState::default()
+            }),
+            ..proto::IngressInfo::default()
+        };
+
+        let publishing =
+            ingress_report(&info(proto::ingress_state::Status::EndpointPublishing, ""));
+        let failed = ingress_report(&info(
+            proto::ingress_state::Status::EndpointError,
+            "bad codec",
+        ));
+
+        assert_eq!(publishing.state, Some(IngestState::Publishing));
+        assert_eq!(failed.state, Some(IngestState::Error));
+        assert_eq!(failed.error.as_deref(), Some("bad codec"));
+    }
+
+    #[test]
+    fn storage_credentials_never_print() {
+        let storage = Storage::S3 {
+            endpoint: "https://minio:9000".into(),
+            region: "eu".into(),
+            bucket: "streams".into(),
+            access_key: "AKIA-VISIBLE".into(),
+            secret: "very-secret-key".into(),
+            force_path_style: true,
+        };
+
+        let printed = format!("{storage:?}");
+
+        assert!(printed.contains("streams") && !printed.contains("very-secret-key"));
+        assert!(!printed.contains("AKIA-VISIBLE"));
+    }
+}
