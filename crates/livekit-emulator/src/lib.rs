@@ -18,6 +18,10 @@
 //! - `clients`: the `/emulator/connect` and `/emulator/disconnect` routes that simulate media
 //!   clients over HTTP.
 //! - [`server`]: [`serve`], running the HTTP server on a bound listener.
+//!
+//! The `livekit-emulator` binary (`src/bin/livekit-emulator/`) runs it on its own, configured
+//! by flags or their environment variables (`livekit-emulator --help`); the orchestrator
+//! embeds it through [`serve`].
 #![forbid(unsafe_code)]
 
 pub mod config;
