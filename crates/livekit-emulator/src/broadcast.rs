@@ -160,3 +160,35 @@ impl Emulator {
             .list(&req.room_name, &req.egress_id, req.active)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EmulatorConfig;
+
+    #[test]
+    fn without_a_runtime_timed_steps_happen_at_once() {
+        let emulator = Emulator::new(EmulatorConfig::default());
+        let room = crate::state::RoomSpec {
+            name: "show".into(),
+            ..Default::default()
+        };
+        assert!(emulator.create_room(room).is_ok());
+        let request = StartRequest::RoomComposite(proto::RoomCompositeEgressRequest {
+            room_name: "show".into(),
+            file_outputs: vec![proto::EncodedFileOutput::default()],
+            ..Default::default()
+        });
+
+        let started = emulator.start_egress(request);
+
+        assert_eq!(
+            started.map(|info| info.status).ok(),
+            Some(proto::EgressStatus::EgressStarting as i32),
+            "the answer is the state at the time of the call"
+        );
+        let now = emulator.egresses();
+        assert_eq!(now.len(), 1);
+        assert_eq!(now[0].status, proto::EgressStatus::EgressActive as i32);
+    }
+}

@@ -92,7 +92,13 @@ impl World {
             index += 1;
             match event.name {
                 "participant_left" => {
-                    let Some(sid) = event.participant.as_ref().map(|p| p.sid.clone()) else {
+                    let ingress_kind = proto::participant_info::Kind::Ingress as i32;
+                    let Some(sid) = event
+                        .participant
+                        .as_ref()
+                        .filter(|p| p.kind == ingress_kind)
+                        .map(|p| p.sid.clone())
+                    else {
                         continue;
                     };
                     if let Some(id) = self.ingresses.id_for_participant(&sid) {

@@ -467,7 +467,7 @@ async fn deleting_the_room_ends_its_active_egresses_and_aborts_starting_ones() {
     within(async {
         let sink = WebhookSink::start();
         let slow_start = EmulatorConfig {
-            egress_start_delay: Duration::from_millis(300),
+            egress_start_delay: Duration::from_secs(1),
             ..config().with_webhook_url(sink.url.clone())
         };
         let (server, mut sink) = (start_emulator(slow_start), sink);

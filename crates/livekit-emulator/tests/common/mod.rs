@@ -303,13 +303,39 @@ async fn http_call(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     stream.write_all(body).await.expect("write");
+    // Read up to the end of the body the head announces rather than to EOF: actix may wait
+    // for the client to hang up before it closes, which would cost a second per request.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
+    let mut chunk = [0u8; 4096];
+    let (split, expected) = loop {
+        let read = stream.read(&mut chunk).await.expect("read");
+        raw.extend_from_slice(&chunk[..read]);
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+            let length = head
+                .split("\r\n")
+                .filter_map(|l| l.strip_prefix("content-length:"))
+                .find_map(|v| v.trim().parse::<usize>().ok());
+            break (split, length);
+        }
+        assert!(
+            read > 0,
+            "connection closed before a complete response head"
+        );
+    };
+    match expected {
+        Some(length) => {
+            while raw.len() < split + 4 + length {
+                let read = stream.read(&mut chunk).await.expect("read");
+                assert!(read > 0, "connection closed before the whole body");
+                raw.extend_from_slice(&chunk[..read]);
+            }
+        }
+        None => {
+            stream.read_to_end(&mut raw).await.expect("read");
+        }
+    }
 
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("complete response head");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status = lines
