@@ -49,7 +49,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, emulator: Emulator) {
     );
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, TwirpError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, TwirpError> {
     serde_json::from_slice(body)
         .map_err(|e| TwirpError::malformed(format!("invalid JSON body: {e}")))
 }

@@ -1,4 +1,5 @@
-//! The [`Emulator`] handle: shared state, webhook queue and every room operation.
+//! The [`Emulator`] handle: shared state, webhook queue, timed steps and every room
+//! operation (ingress and egress operations are in `broadcast`).
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -7,9 +8,11 @@ use std::time::Duration;
 use livekit_api::access_token::{Claims, TokenVerifier, VideoGrants};
 use livekit_protocol as proto;
 use proto::participant_info::{Kind as ParticipantKind, State as ParticipantState};
+use tokio::sync::watch;
 
-use crate::state::{new_id, now_ms, Event, ParticipantUpdate, RoomSpec, Rooms};
+use crate::state::{new_id, now_ms, ParticipantUpdate, RoomSpec};
 use crate::webhook::WebhookQueue;
+use crate::world::{Effects, Timer, World};
 use crate::{EmulatorConfig, EmulatorError};
 
 /// Cheap-to-clone handle on the emulator's shared state (Arc inside).
@@ -21,17 +24,22 @@ pub struct Emulator {
 struct Inner {
     config: EmulatorConfig,
     verifier: TokenVerifier,
-    rooms: Mutex<Rooms>,
+    world: Mutex<World>,
     webhooks: WebhookQueue,
+    /// Where timed steps run; `None` outside a tokio runtime (steps then happen at once).
+    runtime: Option<tokio::runtime::Handle>,
+    /// Timed steps scheduled and not yet taken.
+    pending_steps: watch::Sender<usize>,
 }
 
 impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // EmulatorConfig's Debug redacts the secret; TokenVerifier's omits it.
+        // EmulatorConfig's Debug redacts the secret; TokenVerifier's omits it; the world
+        // holds stream keys, so only its size is shown.
         f.debug_struct("Emulator")
             .field("config", &self.config)
-            .field("rooms", &self.rooms)
             .field("webhooks", &self.webhooks)
+            .field("pending_steps", &*self.pending_steps.borrow())
             .finish_non_exhaustive()
     }
 }
@@ -39,8 +47,9 @@ impl fmt::Debug for Inner {
 impl Emulator {
     /// Creates an emulator with no rooms.
     ///
-    /// Must be called inside a tokio runtime: the webhook delivery task is spawned on it.
-    /// Without one the emulator still works but delivers no webhooks.
+    /// Must be called inside a tokio runtime: the webhook delivery task and the timed steps
+    /// of simulated media workers run on it. Without one the emulator still works but
+    /// delivers no webhooks, and timed steps happen at once.
     pub fn new(config: EmulatorConfig) -> Self {
         let webhooks = WebhookQueue::start(
             config.webhook_urls.clone(),
@@ -48,19 +57,24 @@ impl Emulator {
             config.api_secret.clone(),
         );
         let verifier = TokenVerifier::with_api_key(&config.api_key, &config.api_secret);
+        let world = World::new(&config);
         Self {
             inner: Arc::new(Inner {
                 config,
                 verifier,
-                rooms: Mutex::new(Rooms::default()),
+                world: Mutex::new(world),
                 webhooks,
+                runtime: tokio::runtime::Handle::try_current().ok(),
+                pending_steps: watch::Sender::new(0),
             }),
         }
     }
 
-    /// Registers the RoomService routes and the simulated-client routes on an actix app.
+    /// Registers the Twirp services (RoomService, Ingress, Egress) and the simulation routes
+    /// on an actix app.
     pub fn configure(&self, cfg: &mut actix_web::web::ServiceConfig) {
         crate::clients::configure(cfg, self.clone());
+        crate::simulation::configure(cfg, self.clone());
         crate::twirp::configure(cfg, self.clone());
     }
 
@@ -87,29 +101,29 @@ impl Emulator {
         }
         let spec = room_spec_from(&claims);
         let participant = participant_from(&claims);
-        self.mutate(|rooms, events| rooms.join(spec, participant, events))
+        self.mutate(|world, fx| world.rooms.join(spec, participant, &mut fx.events))
     }
 
     /// Simulates the client of `identity` disconnecting from `room`.
     pub async fn disconnect(&self, room: &str, identity: &str) -> Result<(), EmulatorError> {
-        self.mutate(|rooms, events| {
-            rooms.leave(
+        self.mutate(|world, fx| {
+            world.rooms.leave(
                 room,
                 identity,
                 proto::DisconnectReason::ClientInitiated,
-                events,
+                &mut fx.events,
             )
         })
     }
 
     /// A snapshot of every room, ordered by name.
     pub fn rooms(&self) -> Vec<proto::Room> {
-        self.lock().list(&[])
+        self.lock().rooms.list(&[])
     }
 
     /// A snapshot of the participants of `room` in join order; empty if the room is unknown.
     pub fn participants(&self, room: &str) -> Vec<proto::ParticipantInfo> {
-        self.lock().participants(room).unwrap_or_default()
+        self.lock().rooms.participants(room).unwrap_or_default()
     }
 
     /// Test hook: when false, webhooks are generated but dropped (simulates LiveKit dropping
@@ -124,6 +138,19 @@ impl Emulator {
         self.inner.webhooks.flush(timeout).await
     }
 
+    /// Waits until every timed step scheduled so far (egresses going live or completing, URL
+    /// ingresses publishing) has been taken, then until their webhooks are delivered.
+    /// Bounded by `timeout`; returns false on timeout.
+    pub async fn settle(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pending = self.inner.pending_steps.subscribe();
+        let steps_done = tokio::time::timeout_at(deadline, pending.wait_for(|n| *n == 0))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        steps_done && self.flush_webhooks(left).await
+    }
+
     /// Checks a token's signature, issuer and validity period.
     pub(crate) fn verify(&self, token: &str) -> Result<Claims, EmulatorError> {
         self.inner
@@ -133,22 +160,22 @@ impl Emulator {
     }
 
     pub(crate) fn create_room(&self, spec: RoomSpec) -> Result<proto::Room, EmulatorError> {
-        self.mutate(|rooms, events| rooms.get_or_create(spec, events))
+        self.mutate(|world, fx| world.rooms.get_or_create(spec, &mut fx.events))
     }
 
     pub(crate) fn delete_room(&self, room: &str) -> Result<(), EmulatorError> {
-        self.mutate(|rooms, events| rooms.delete(room, events))
+        self.mutate(|world, fx| world.rooms.delete(room, &mut fx.events))
     }
 
     pub(crate) fn list_rooms(&self, names: &[String]) -> Vec<proto::Room> {
-        self.lock().list(names)
+        self.lock().rooms.list(names)
     }
 
     pub(crate) fn list_participants(
         &self,
         room: &str,
     ) -> Result<Vec<proto::ParticipantInfo>, EmulatorError> {
-        self.lock().participants(room)
+        self.lock().rooms.participants(room)
     }
 
     pub(crate) fn get_participant(
@@ -156,7 +183,7 @@ impl Emulator {
         room: &str,
         identity: &str,
     ) -> Result<proto::ParticipantInfo, EmulatorError> {
-        self.lock().participant(room, identity)
+        self.lock().rooms.participant(room, identity)
     }
 
     pub(crate) fn remove_participant(
@@ -164,12 +191,12 @@ impl Emulator {
         room: &str,
         identity: &str,
     ) -> Result<(), EmulatorError> {
-        self.mutate(|rooms, events| {
-            rooms.leave(
+        self.mutate(|world, fx| {
+            world.rooms.leave(
                 room,
                 identity,
                 proto::DisconnectReason::ParticipantRemoved,
-                events,
+                &mut fx.events,
             )
         })
     }
@@ -179,7 +206,7 @@ impl Emulator {
         room: &str,
         metadata: String,
     ) -> Result<proto::Room, EmulatorError> {
-        self.lock().update_room_metadata(room, metadata)
+        self.lock().rooms.update_room_metadata(room, metadata)
     }
 
     pub(crate) fn update_participant(
@@ -188,7 +215,7 @@ impl Emulator {
         identity: &str,
         update: ParticipantUpdate,
     ) -> Result<proto::ParticipantInfo, EmulatorError> {
-        self.lock().update_participant(room, identity, update)
+        self.lock().rooms.update_participant(room, identity, update)
     }
 
     pub(crate) fn mute_track(
@@ -198,31 +225,71 @@ impl Emulator {
         track_sid: &str,
         muted: bool,
     ) -> Result<proto::TrackInfo, EmulatorError> {
-        self.lock().mute_track(room, identity, track_sid, muted)
+        self.lock()
+            .rooms
+            .mute_track(room, identity, track_sid, muted)
     }
 
-    /// Runs a state change and queues its webhooks before releasing the lock, so webhook
-    /// order always matches the order of changes.
-    fn mutate<T>(
+    pub(crate) fn config(&self) -> &EmulatorConfig {
+        &self.inner.config
+    }
+
+    /// Runs a state change and the media workers' reactions to it, and queues their
+    /// webhooks before releasing the lock, so webhook order always matches the order of
+    /// changes. The timed steps they scheduled start after the lock is released.
+    pub(crate) fn mutate<T>(
         &self,
-        change: impl FnOnce(&mut Rooms, &mut Vec<Event>) -> Result<T, EmulatorError>,
+        change: impl FnOnce(&mut World, &mut Effects) -> Result<T, EmulatorError>,
     ) -> Result<T, EmulatorError> {
-        let mut rooms = self.lock();
-        let mut events = Vec::new();
-        let result = change(&mut rooms, &mut events);
-        for event in events {
-            self.inner.webhooks.enqueue(event);
+        let mut fx = Effects::default();
+        let result = {
+            let mut world = self.lock();
+            let result = change(&mut world, &mut fx);
+            world.follow_up(&mut fx);
+            for event in fx.events.drain(..) {
+                self.inner.webhooks.enqueue(event);
+            }
+            result
+        };
+        for timer in fx.timers {
+            self.schedule(timer);
         }
         result
     }
 
-    fn lock(&self) -> MutexGuard<'_, Rooms> {
-        // Every mutation completes or fails before touching the map, so a panic elsewhere
-        // cannot leave it half-updated; carrying on is safe.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, World> {
+        // Every mutation completes or fails before touching the maps, so a panic elsewhere
+        // cannot leave them half-updated; carrying on is safe.
         self.inner
-            .rooms
+            .world
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a timed step after its delay, on the runtime the emulator was created in, or at
+    /// once without one.
+    fn schedule(&self, timer: Timer) {
+        let Some(runtime) = &self.inner.runtime else {
+            self.take_step(timer);
+            return;
+        };
+        self.inner.pending_steps.send_modify(|n| *n += 1);
+        let emulator = self.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep(timer.after).await;
+            emulator.take_step(timer);
+            emulator
+                .inner
+                .pending_steps
+                .send_modify(|n| *n = n.saturating_sub(1));
+        });
+    }
+
+    fn take_step(&self, timer: Timer) {
+        let _ = self.mutate(|world, fx| {
+            world.take_step(timer.step, fx);
+            Ok(())
+        });
     }
 }
 

@@ -19,6 +19,13 @@ pub enum EmulatorError {
     /// A limit was reached, e.g. the room is full.
     #[error("resource exhausted: {0}")]
     ResourceExhausted(String),
+    /// The target is not in a state that allows the operation, e.g. stopping an egress that
+    /// has already ended.
+    #[error("failed precondition: {0}")]
+    FailedPrecondition(String),
+    /// The service cannot take the call right now; retrying later may succeed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl EmulatorError {
@@ -30,6 +37,8 @@ impl EmulatorError {
             Self::NotFound(_) => "not_found",
             Self::InvalidArgument(_) => "invalid_argument",
             Self::ResourceExhausted(_) => "resource_exhausted",
+            Self::FailedPrecondition(_) => "failed_precondition",
+            Self::Unavailable(_) => "unavailable",
         }
     }
 
@@ -40,7 +49,9 @@ impl EmulatorError {
             | Self::PermissionDenied(msg)
             | Self::NotFound(msg)
             | Self::InvalidArgument(msg)
-            | Self::ResourceExhausted(msg) => msg,
+            | Self::ResourceExhausted(msg)
+            | Self::FailedPrecondition(msg)
+            | Self::Unavailable(msg) => msg,
         }
     }
 }

@@ -12,30 +12,81 @@ use proto::participant_info::State as ParticipantState;
 
 use crate::EmulatorError;
 
-/// Something that happened to a room, destined to become a webhook.
+/// Something that happened to a room, an ingress or an egress, destined to become a webhook.
 #[derive(Debug, Clone)]
 pub(crate) struct Event {
     pub name: &'static str,
-    /// Room snapshot taken right after the change.
+    /// Room snapshot taken right after the change (minimal for ingress and egress events,
+    /// as LiveKit sends them).
     pub room: proto::Room,
     pub participant: Option<proto::ParticipantInfo>,
+    pub track: Option<proto::TrackInfo>,
+    pub ingress: Option<proto::IngressInfo>,
+    pub egress: Option<proto::EgressInfo>,
     pub room_end_reason: Option<proto::RoomEndReason>,
 }
 
 impl Event {
-    fn room(name: &'static str, room: &proto::Room) -> Self {
+    pub fn room(name: &'static str, room: &proto::Room) -> Self {
         Self {
             name,
             room: room.clone(),
             participant: None,
+            track: None,
+            ingress: None,
+            egress: None,
             room_end_reason: None,
         }
     }
 
-    fn participant(name: &'static str, room: &proto::Room, p: &proto::ParticipantInfo) -> Self {
+    pub fn participant(name: &'static str, room: &proto::Room, p: &proto::ParticipantInfo) -> Self {
         Self {
             participant: Some(p.clone()),
             ..Self::room(name, room)
+        }
+    }
+
+    /// LiveKit names the participant of a track event by sid and identity only.
+    fn track(
+        name: &'static str,
+        room: &proto::Room,
+        p: &proto::ParticipantInfo,
+        track: &proto::TrackInfo,
+    ) -> Self {
+        let participant = proto::ParticipantInfo {
+            sid: p.sid.clone(),
+            identity: p.identity.clone(),
+            ..Default::default()
+        };
+        Self {
+            participant: Some(participant),
+            track: Some(track.clone()),
+            ..Self::room(name, room)
+        }
+    }
+
+    /// LiveKit sends ingress events with a room that carries only its name.
+    pub fn ingress(name: &'static str, info: &proto::IngressInfo) -> Self {
+        let room = proto::Room {
+            name: info.room_name.clone(),
+            ..Default::default()
+        };
+        Self {
+            ingress: Some(info.clone()),
+            ..Self::room(name, &room)
+        }
+    }
+
+    /// LiveKit sends egress events with a room that carries only its sid and name.
+    pub fn egress(name: &'static str, info: &proto::EgressInfo) -> Self {
+        let room = proto::Room {
+            sid: info.room_id.clone(),
+            name: info.room_name.clone(),
+            ..Default::default()
+        };
+        Self {
+            egress: Some(info.clone()),
+            ..Self::room(name, &room)
         }
     }
 }
@@ -78,6 +129,21 @@ impl RoomEntry {
         self.participants
             .iter()
             .position(|p| p.identity == identity)
+    }
+
+    /// Removes a participant the way LiveKit closes one: its tracks are unpublished, then it
+    /// leaves.
+    fn depart(&mut self, index: usize, reason: proto::DisconnectReason, events: &mut Vec<Event>) {
+        if index >= self.participants.len() {
+            return;
+        }
+        let mut gone = self.participants.remove(index);
+        self.sync_counts();
+        for track in &gone.tracks {
+            events.push(Event::track("track_unpublished", &self.room, &gone, track));
+        }
+        mark_left(&mut gone, reason);
+        events.push(Event::participant("participant_left", &self.room, &gone));
     }
 }
 
@@ -132,10 +198,7 @@ impl Rooms {
             .remove(name)
             .ok_or_else(|| room_not_found(name))?;
         while !entry.participants.is_empty() {
-            let mut gone = entry.participants.remove(0);
-            entry.sync_counts();
-            mark_left(&mut gone, proto::DisconnectReason::RoomDeleted);
-            events.push(Event::participant("participant_left", &entry.room, &gone));
+            entry.depart(0, proto::DisconnectReason::RoomDeleted, events);
         }
         events.push(Event {
             room_end_reason: Some(proto::RoomEndReason::RoomEndApiDelete),
@@ -154,6 +217,11 @@ impl Rooms {
             .filter_map(|n| self.rooms.get(n))
             .map(|e| e.room.clone())
             .collect()
+    }
+
+    /// The room named `name`, if it exists.
+    pub fn get(&self, name: &str) -> Option<&proto::Room> {
+        self.rooms.get(name).map(|e| &e.room)
     }
 
     pub fn participants(&self, room: &str) -> Result<Vec<proto::ParticipantInfo>, EmulatorError> {
@@ -193,10 +261,7 @@ impl Rooms {
             )));
         }
         if let Some(index) = existing {
-            let mut old = entry.participants.remove(index);
-            entry.sync_counts();
-            mark_left(&mut old, proto::DisconnectReason::DuplicateIdentity);
-            events.push(Event::participant("participant_left", &entry.room, &old));
+            entry.depart(index, proto::DisconnectReason::DuplicateIdentity, events);
         }
         entry.participants.push(participant.clone());
         entry.sync_counts();
@@ -219,10 +284,7 @@ impl Rooms {
         let index = entry
             .position(identity)
             .ok_or_else(|| participant_not_found(room, identity))?;
-        let mut gone = entry.participants.remove(index);
-        entry.sync_counts();
-        mark_left(&mut gone, reason);
-        events.push(Event::participant("participant_left", &entry.room, &gone));
+        entry.depart(index, reason, events);
         Ok(())
     }
 
@@ -283,6 +345,30 @@ impl Rooms {
         Ok(track)
     }
 
+    /// Adds a published track to a participant, which makes it a publisher.
+    pub fn publish_track(
+        &mut self,
+        room: &str,
+        identity: &str,
+        track: proto::TrackInfo,
+        events: &mut Vec<Event>,
+    ) -> Result<proto::TrackInfo, EmulatorError> {
+        let entry = self.entry_mut(room)?;
+        let index = entry
+            .position(identity)
+            .ok_or_else(|| participant_not_found(room, identity))?;
+        let Some(p) = entry.participants.get_mut(index) else {
+            return Err(participant_not_found(room, identity));
+        };
+        p.tracks.push(track.clone());
+        p.is_publisher = true;
+        p.version = p.version.saturating_add(1);
+        let p = p.clone();
+        entry.sync_counts();
+        events.push(Event::track("track_published", &entry.room, &p, &track));
+        Ok(track)
+    }
+
     fn entry(&self, room: &str) -> Result<&RoomEntry, EmulatorError> {
         self.rooms.get(room).ok_or_else(|| room_not_found(room))
     }
@@ -325,15 +411,36 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-/// A LiveKit-style identifier: a type prefix and 12 random characters.
+/// Nanoseconds since the Unix epoch, the unit of LiveKit's ingress and egress timestamps.
+pub(crate) fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// A LiveKit-style identifier: a type prefix and 12 random base62 characters (about 70
+/// random bits, as LiveKit's own ids), so an id is never handed out twice in practice.
 pub(crate) fn new_id(prefix: &str) -> String {
-    let random: String = uuid::Uuid::new_v4()
-        .simple()
-        .to_string()
-        .chars()
-        .take(12)
-        .collect();
-    format!("{prefix}{random}")
+    format!("{prefix}{}", random_base62(12))
+}
+
+/// A secret such as a stream key: 21 base62 characters carrying all 122 random bits of a
+/// v4 UUID (from the operating system's generator), so it cannot be guessed.
+pub(crate) fn new_secret() -> String {
+    random_base62(21)
+}
+
+fn random_base62(len: usize) -> String {
+    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut value = uuid::Uuid::new_v4().as_u128();
+    let mut out = String::with_capacity(len);
+    for _ in 0..len {
+        let digit = usize::try_from(value % 62).unwrap_or_default();
+        out.push(ALPHABET.get(digit).map_or('0', |b| char::from(*b)));
+        value /= 62;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -396,6 +503,39 @@ mod tests {
             ]
         );
         assert!(rooms.list(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_departing_publisher_unpublishes_its_tracks_before_it_leaves() {
+        let mut rooms = Rooms::default();
+        let mut events = Vec::new();
+        assert!(rooms.join(spec("r"), person("a"), &mut events).is_ok());
+        let track = proto::TrackInfo {
+            sid: "TR_1".into(),
+            ..Default::default()
+        };
+        assert!(rooms.publish_track("r", "a", track, &mut events).is_ok());
+        assert_eq!(rooms.list(&[])[0].num_publishers, 1);
+        let published = events.last().cloned();
+        assert_eq!(
+            published.and_then(|e| e.track).map(|t| t.sid),
+            Some("TR_1".to_owned())
+        );
+
+        let reason = proto::DisconnectReason::ClientInitiated;
+        assert!(rooms.leave("r", "a", reason, &mut events).is_ok());
+
+        assert_eq!(
+            names(&events),
+            [
+                "room_started",
+                "participant_joined",
+                "track_published",
+                "track_unpublished",
+                "participant_left"
+            ]
+        );
+        assert_eq!(rooms.list(&[])[0].num_publishers, 0);
     }
 
     #[test]

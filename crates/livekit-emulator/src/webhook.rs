@@ -101,6 +101,9 @@ fn to_webhook(event: Event) -> proto::WebhookEvent {
         event: event.name.to_owned(),
         room: Some(event.room),
         participant: event.participant,
+        track: event.track,
+        ingress_info: event.ingress,
+        egress_info: event.egress,
         room_end_reason: event.room_end_reason.map(|r| r as i32).unwrap_or_default(),
         ..Default::default()
     }
@@ -244,15 +247,11 @@ mod tests {
 
     #[test]
     fn signed_bodies_pass_the_official_receiver() {
-        let event = to_webhook(Event {
-            name: "room_started",
-            room: proto::Room {
-                name: "r".into(),
-                ..Default::default()
-            },
-            participant: None,
-            room_end_reason: None,
-        });
+        let room = proto::Room {
+            name: "r".into(),
+            ..Default::default()
+        };
+        let event = to_webhook(Event::room("room_started", &room));
         let body = serde_json::to_string(&event).unwrap_or_default();
         let secret = "a-secret-of-at-least-thirty-two-chars";
         let auth = sign("key", secret, &body).unwrap_or_default();

@@ -9,6 +9,8 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use livekit_api::access_token::{AccessToken, TokenVerifier, VideoGrants};
+use livekit_api::services::egress::EgressClient;
+use livekit_api::services::ingress::IngressClient;
 use livekit_api::services::room::RoomClient;
 use livekit_api::webhooks::WebhookReceiver;
 use livekit_emulator::{serve, Emulator, EmulatorConfig};
@@ -46,8 +48,31 @@ impl RunningEmulator {
             .with_request_timeout(Duration::from_secs(5))
     }
 
+    /// The official Ingress client, authenticated with the emulator's credentials.
+    pub fn ingress_client(&self) -> IngressClient {
+        IngressClient::with_api_key(&self.url(), KEY, SECRET)
+            .with_request_timeout(Duration::from_secs(5))
+    }
+
+    /// The official Egress client, authenticated with the emulator's credentials.
+    pub fn egress_client(&self) -> EgressClient {
+        EgressClient::with_api_key(&self.url(), KEY, SECRET)
+            .with_request_timeout(Duration::from_secs(5))
+    }
+
     pub fn twirp_url(&self, method: &str) -> String {
         format!("{}/twirp/livekit.RoomService/{method}", self.url())
+    }
+
+    /// The URL of a method of any LiveKit Twirp service, e.g. `("Ingress", "CreateIngress")`.
+    pub fn service_url(&self, service: &str, method: &str) -> String {
+        format!("{}/twirp/livekit.{service}/{method}", self.url())
+    }
+
+    /// POSTs JSON to one of the emulator's simulation routes (`/emulator/...`).
+    pub async fn simulate(&self, path: &str, body: serde_json::Value) -> RawResponse {
+        let url = format!("{}{path}", self.url());
+        post_text(&url, "application/json", None, &body.to_string()).await
     }
 }
 
@@ -251,6 +276,15 @@ impl RawResponse {
 /// POSTs over a fresh loopback connection. Hand-rolled because a `reqwest::Client` cannot be
 /// built in this workspace without installing a rustls crypto provider first.
 pub async fn http_post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
+    http_call("POST", url, headers, body).await
+}
+
+/// GETs over a fresh loopback connection.
+pub async fn http_get(url: &str) -> RawResponse {
+    http_call("GET", url, &[], b"").await
+}
+
+async fn http_call(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let rest = url.strip_prefix("http://").expect("http URL");
@@ -260,7 +294,7 @@ pub async fn http_post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> RawR
         .await
         .expect("connect");
     let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
     for (name, value) in headers {
@@ -269,13 +303,39 @@ pub async fn http_post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> RawR
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     stream.write_all(body).await.expect("write");
+    // Read up to the end of the body the head announces rather than to EOF: actix may wait
+    // for the client to hang up before it closes, which would cost a second per request.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
+    let mut chunk = [0u8; 4096];
+    let (split, expected) = loop {
+        let read = stream.read(&mut chunk).await.expect("read");
+        raw.extend_from_slice(&chunk[..read]);
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+            let length = head
+                .split("\r\n")
+                .filter_map(|l| l.strip_prefix("content-length:"))
+                .find_map(|v| v.trim().parse::<usize>().ok());
+            break (split, length);
+        }
+        assert!(
+            read > 0,
+            "connection closed before a complete response head"
+        );
+    };
+    match expected {
+        Some(length) => {
+            while raw.len() < split + 4 + length {
+                let read = stream.read(&mut chunk).await.expect("read");
+                assert!(read > 0, "connection closed before the whole body");
+                raw.extend_from_slice(&chunk[..read]);
+            }
+        }
+        None => {
+            stream.read_to_end(&mut raw).await.expect("read");
+        }
+    }
 
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("complete response head");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status = lines
@@ -307,4 +367,45 @@ pub async fn post_text(
         headers.push(("Authorization", auth.as_str()));
     }
     http_post(url, &headers, body.as_bytes()).await
+}
+
+/// A token with exactly the given grants, for raw Twirp calls.
+pub fn token_with(adjust: impl FnOnce(&mut VideoGrants)) -> String {
+    let mut grants = VideoGrants::default();
+    adjust(&mut grants);
+    server_token(grants)
+}
+
+/// The Twirp error code of a failed `livekit-api` call.
+pub fn twirp_code<T: std::fmt::Debug>(
+    result: Result<T, livekit_api::services::ServiceError>,
+) -> String {
+    use livekit_api::services::{ServerError, ServiceError};
+    match result {
+        Err(ServiceError::Twirp(ServerError::Twirp(code))) => code.code,
+        other => panic!("expected a Twirp error, got {other:?}"),
+    }
+}
+
+/// The Twirp error of a failed `livekit-api` call: (code, message).
+pub fn twirp_error<T: std::fmt::Debug>(
+    result: Result<T, livekit_api::services::ServiceError>,
+) -> (String, String) {
+    use livekit_api::services::{ServerError, ServiceError};
+    match result {
+        Err(ServiceError::Twirp(ServerError::Twirp(code))) => (code.code, code.msg),
+        other => panic!("expected a Twirp error, got {other:?}"),
+    }
+}
+
+/// Waits for the emulator's timed steps and webhooks, then returns the verified events.
+pub async fn settled_events(
+    emulator: &Emulator,
+    sink: &mut WebhookSink,
+) -> Vec<proto::WebhookEvent> {
+    assert!(
+        emulator.settle(FLUSH_TIMEOUT).await,
+        "emulator settled in time"
+    );
+    sink.drain().iter().map(Delivered::verify).collect()
 }

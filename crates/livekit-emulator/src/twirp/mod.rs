@@ -1,32 +1,60 @@
-//! LiveKit's RoomService over Twirp: routes, body codec, token auth and Twirp errors.
+//! LiveKit's Twirp services: routes, body codec, token auth and Twirp errors, shared by
+//! the RoomService (`room`), Ingress (`ingress`) and Egress (`egress`) handlers.
 //!
 //! Mirrors what LiveKit's server checks, in the same order: route, content type, bearer
 //! token, body, then the grant the method needs, so clients see the same error codes.
+
+mod egress;
+mod ingress;
+mod room;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use livekit_api::access_token::Claims;
-use livekit_protocol as proto;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::state::{ParticipantUpdate, RoomSpec};
 use crate::{Emulator, EmulatorError};
 
-const ROOM_SERVICE_PATH: &str = "/twirp/livekit.RoomService/{method}";
+/// One Twirp service of package `livekit`: its methods and how it answers a call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Service {
+    name: &'static str,
+    methods: &'static [&'static str],
+    answer: fn(&Emulator, &Call<'_>) -> Result<HttpResponse, TwirpError>,
+}
 
-const ROOM_SERVICE_METHODS: &[&str] = &[
-    "CreateRoom",
-    "ListRooms",
-    "DeleteRoom",
-    "ListParticipants",
-    "GetParticipant",
-    "RemoveParticipant",
-    "UpdateRoomMetadata",
-    "UpdateParticipant",
-    "MutePublishedTrack",
-];
+/// An authenticated call, its body not yet decoded (LiveKit decodes before checking grants).
+pub(crate) struct Call<'a> {
+    method: &'a str,
+    codec: Codec,
+    claims: Claims,
+    body: &'a [u8],
+    request: &'a HttpRequest,
+}
+
+impl Call<'_> {
+    fn decode<T>(&self) -> Result<T, TwirpError>
+    where
+        T: prost::Message + Default + DeserializeOwned,
+    {
+        self.codec.decode(self.body)
+    }
+
+    fn encode<T>(&self, message: &T) -> Result<HttpResponse, TwirpError>
+    where
+        T: prost::Message + Serialize,
+    {
+        self.codec.encode(message)
+    }
+
+    fn unknown_method(&self) -> TwirpError {
+        TwirpError::bad_route(format!("no handler for method {}", self.method))
+    }
+}
+
+const SERVICES: [Service; 3] = [room::SERVICE, ingress::SERVICE, egress::SERVICE];
 
 /// A Twirp error: rendered as `{"code": .., "msg": ..}` with the HTTP status Twirp assigns.
 #[derive(Debug, thiserror::Error)]
@@ -96,15 +124,19 @@ impl ResponseError for TwirpError {
     }
 }
 
-/// Registers the RoomService routes, and a catch-all so other Twirp services get `bad_route`.
+/// Registers the Twirp services, and a catch-all so other Twirp services get `bad_route`.
 pub(crate) fn configure(cfg: &mut web::ServiceConfig, emulator: Emulator) {
-    cfg.service(web::resource(ROOM_SERVICE_PATH).route(web::route().to(
-        move |req: HttpRequest, body: web::Bytes| {
-            let emulator = emulator.clone();
-            async move { handle(&emulator, &req, &body) }
-        },
-    )))
-    .service(web::resource("/twirp/{tail:.*}").route(web::route().to(
+    for service in SERVICES {
+        let emulator = emulator.clone();
+        let path = format!("/twirp/livekit.{}/{{method}}", service.name);
+        cfg.service(web::resource(path).route(web::route().to(
+            move |req: HttpRequest, body: web::Bytes| {
+                let emulator = emulator.clone();
+                async move { handle(&emulator, service, &req, &body) }
+            },
+        )));
+    }
+    cfg.service(web::resource("/twirp/{tail:.*}").route(web::route().to(
         |req: HttpRequest| async move {
             Err::<HttpResponse, _>(TwirpError::bad_route(format!(
                 "no handler for path {}",
@@ -114,9 +146,14 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, emulator: Emulator) {
     )));
 }
 
-fn handle(emulator: &Emulator, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, TwirpError> {
+fn handle(
+    emulator: &Emulator,
+    service: Service,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<HttpResponse, TwirpError> {
     let method = req.match_info().get("method").unwrap_or_default();
-    if !ROOM_SERVICE_METHODS.contains(&method) {
+    if !service.methods.contains(&method) {
         return Err(TwirpError::bad_route(format!(
             "no handler for path {}",
             req.path()
@@ -130,106 +167,14 @@ fn handle(emulator: &Emulator, req: &HttpRequest, body: &[u8]) -> Result<HttpRes
     }
     let codec = Codec::of(req)?;
     let claims = authenticate(emulator, req)?;
-    match method {
-        "CreateRoom" | "ListRooms" | "DeleteRoom" => {
-            room_call(emulator, method, codec, &claims, body)
-        }
-        other => participant_call(emulator, other, codec, &claims, body),
-    }
-}
-
-/// The RoomService calls about rooms (they need room grants, not a room's admin grant).
-fn room_call(
-    emulator: &Emulator,
-    method: &str,
-    codec: Codec,
-    claims: &Claims,
-    body: &[u8],
-) -> Result<HttpResponse, TwirpError> {
-    match method {
-        "CreateRoom" => {
-            let r: proto::CreateRoomRequest = codec.decode(body)?;
-            require(claims.video.room_create, "roomCreate")?;
-            codec.encode(&emulator.create_room(RoomSpec {
-                name: r.name,
-                empty_timeout: r.empty_timeout,
-                departure_timeout: r.departure_timeout,
-                max_participants: r.max_participants,
-                metadata: r.metadata,
-            })?)
-        }
-        "ListRooms" => {
-            let r: proto::ListRoomsRequest = codec.decode(body)?;
-            require(claims.video.room_list, "roomList")?;
-            codec.encode(&proto::ListRoomsResponse {
-                rooms: emulator.list_rooms(&r.names),
-            })
-        }
-        "DeleteRoom" => {
-            let r: proto::DeleteRoomRequest = codec.decode(body)?;
-            require(claims.video.room_create, "roomCreate")?;
-            emulator.delete_room(&r.room)?;
-            codec.encode(&proto::DeleteRoomResponse {})
-        }
-        other => Err(TwirpError::bad_route(format!(
-            "no handler for method {other}"
-        ))),
-    }
-}
-
-/// The RoomService calls about a room's participants (they need that room's admin grant).
-fn participant_call(
-    emulator: &Emulator,
-    method: &str,
-    codec: Codec,
-    claims: &Claims,
-    body: &[u8],
-) -> Result<HttpResponse, TwirpError> {
-    match method {
-        "ListParticipants" => {
-            let r: proto::ListParticipantsRequest = codec.decode(body)?;
-            require_admin(claims, &r.room)?;
-            codec.encode(&proto::ListParticipantsResponse {
-                participants: emulator.list_participants(&r.room)?,
-            })
-        }
-        "GetParticipant" => {
-            let r: proto::RoomParticipantIdentity = codec.decode(body)?;
-            require_admin(claims, &r.room)?;
-            codec.encode(&emulator.get_participant(&r.room, &r.identity)?)
-        }
-        "RemoveParticipant" => {
-            let r: proto::RoomParticipantIdentity = codec.decode(body)?;
-            require_admin(claims, &r.room)?;
-            emulator.remove_participant(&r.room, &r.identity)?;
-            codec.encode(&proto::RemoveParticipantResponse {})
-        }
-        "UpdateRoomMetadata" => {
-            let r: proto::UpdateRoomMetadataRequest = codec.decode(body)?;
-            require_admin(claims, &r.room)?;
-            codec.encode(&emulator.update_room_metadata(&r.room, r.metadata)?)
-        }
-        "UpdateParticipant" => {
-            let r: proto::UpdateParticipantRequest = codec.decode(body)?;
-            require_admin(claims, &r.room)?;
-            let update = ParticipantUpdate {
-                name: r.name,
-                metadata: r.metadata,
-                permission: r.permission,
-                attributes: r.attributes,
-            };
-            codec.encode(&emulator.update_participant(&r.room, &r.identity, update)?)
-        }
-        "MutePublishedTrack" => {
-            let r: proto::MuteRoomTrackRequest = codec.decode(body)?;
-            require_admin(claims, &r.room)?;
-            let track = emulator.mute_track(&r.room, &r.identity, &r.track_sid, r.muted)?;
-            codec.encode(&proto::MuteRoomTrackResponse { track: Some(track) })
-        }
-        other => Err(TwirpError::bad_route(format!(
-            "no handler for method {other}"
-        ))),
-    }
+    let call = Call {
+        method,
+        codec,
+        claims,
+        body,
+        request: req,
+    };
+    (service.answer)(emulator, &call)
 }
 
 /// The two body encodings Twirp allows; responses use the request's.
@@ -320,15 +265,14 @@ fn require(granted: bool, grant: &str) -> Result<(), TwirpError> {
     }
 }
 
-/// LiveKit's admin check: roomAdmin for exactly the room the request targets.
-fn require_admin(claims: &Claims, room: &str) -> Result<(), TwirpError> {
-    require(claims.video.room_admin, "roomAdmin")?;
-    if claims.video.room != room {
-        return Err(EmulatorError::PermissionDenied(format!(
-            "token grants roomAdmin for {:?}, not {room:?}",
-            claims.video.room
-        ))
-        .into());
+/// The grant check of LiveKit's Ingress and Egress services, which answer a missing grant
+/// with `unauthenticated` ("permissions denied").
+fn require_or_unauthenticated(granted: bool, grant: &str) -> Result<(), TwirpError> {
+    if granted {
+        Ok(())
+    } else {
+        Err(TwirpError::unauthenticated(format!(
+            "permissions denied: token lacks the {grant} grant"
+        )))
     }
-    Ok(())
 }
