@@ -5,6 +5,7 @@
 
 mod abuse;
 mod auth;
+mod broadcast;
 mod cors;
 mod create;
 mod credentials;

@@ -136,6 +136,14 @@ pub trait StreamRepository: Send + Sync {
     /// [`StoreError`] when the store fails.
     async fn find_live_by_room(&self, room: &RoomName) -> Result<Option<Stream>, StoreError>;
 
+    /// The stream that uses this room now or, if none does, the last one that did (stopped,
+    /// until its retention ends): where LiveKit's reports of egresses and ingresses that end
+    /// after their stream stopped belong.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn find_latest_by_room(&self, room: &RoomName) -> Result<Option<Stream>, StoreError>;
+
     /// A page of streams in creation order.
     ///
     /// # Errors

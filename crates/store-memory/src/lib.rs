@@ -134,6 +134,10 @@ impl StreamRepository for MemoryStore {
         Ok(self.lock().live_by_room(room).cloned())
     }
 
+    async fn find_latest_by_room(&self, room: &RoomName) -> Result<Option<Stream>, StoreError> {
+        Ok(self.lock().latest_by_room(room).cloned())
+    }
+
     async fn list(&self, query: ListQuery) -> Result<Page, ListError> {
         self.lock().list(&query)
     }

@@ -26,6 +26,8 @@ pub(crate) struct State {
     next_ordinal: u64,
     /// Room name → the stream that is not stopped and uses it.
     live_rooms: HashMap<RoomName, StreamId>,
+    /// Room name → the last stream that used it (live or stopped, until evicted).
+    last_rooms: HashMap<RoomName, StreamId>,
     /// Stopped streams in the order they stopped, to evict once their retention is over.
     stopped: VecDeque<(Instant, StreamId)>,
 }
@@ -59,6 +61,7 @@ impl State {
             order: BTreeMap::new(),
             next_ordinal: 0,
             live_rooms: HashMap::new(),
+            last_rooms: HashMap::new(),
             stopped: VecDeque::new(),
         }
     }
@@ -75,6 +78,11 @@ impl State {
         self.live_rooms.get(room).and_then(|id| self.stream(*id))
     }
 
+    pub(crate) fn latest_by_room(&self, room: &RoomName) -> Option<&Stream> {
+        self.live_by_room(room)
+            .or_else(|| self.last_rooms.get(room).and_then(|id| self.stream(*id)))
+    }
+
     pub(crate) fn insert(&mut self, stream: Stream, event: StreamEvent) -> Result<(), InsertError> {
         self.evict_expired();
         if self.streams.contains_key(&stream.id) {
@@ -86,6 +94,7 @@ impl State {
             }
             self.live_rooms.insert(stream.room_name.clone(), stream.id);
         }
+        self.last_rooms.insert(stream.room_name.clone(), stream.id);
         let ordinal = self.next_ordinal;
         self.next_ordinal += 1;
         self.order.insert(ordinal, stream.id);
@@ -255,6 +264,10 @@ impl State {
             self.stopped.pop_front();
             if let Some(stored) = self.streams.remove(&id) {
                 self.order.remove(&stored.ordinal);
+                let room = &stored.stream.room_name;
+                if self.last_rooms.get(room) == Some(&id) {
+                    self.last_rooms.remove(room);
+                }
             }
         }
     }

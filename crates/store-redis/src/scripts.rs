@@ -24,9 +24,18 @@ end
 return holder
 ";
 
-/// KEYS: room. ARGV: holder id. Deletes the claim only if this stream still holds it.
+/// KEYS: room. ARGV: holder id, how long the room remembers it in ms ('' for ever, '0' not
+/// at all). A stopped stream stays the room's last holder for its retention (LiveKit's late
+/// reports of its egresses find it there), and the next creator replaces it: a claim whose
+/// holder is stopped is replaceable.
 const RELEASE_ROOM: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if ARGV[2] == '0' then
+    redis.call('DEL', KEYS[1])
+  elseif ARGV[2] ~= '' then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  end
+end
 return 'ok'
 ";
 

@@ -11,7 +11,7 @@
 //! | `P{id}:roster` | sorted set | identity, scored by its place (1 = first to join) |
 //! | `P{id}:present` | sorted set | the identities present now, same scores |
 //! | `P{id}:broadcast` | hash | `ingest` and `o:<output>` (sealed records), their revisions `ingest.rev` / `o:<output>.rev`, `n` (outputs), `live` (see [`crate::broadcast`]) |
-//! | `P{room:<name>}:holder` | string | id of the stream (not stopped) using the room |
+//! | `P{room:<name>}:holder` | string | id of the stream using the room; once it stopped, kept for its retention as the room's last holder (the next creator replaces it) |
 //! | `P{index}:streams` | sorted set | `<created ms, 20 digits>:<id>`, all scores 0: lexical = creation order |
 //! | `P{index}:live` | sorted set | the same members, for streams that are not stopped |
 //! | `P{meta}:epoch` | string | the epoch; gone when Redis lost its data |
@@ -303,19 +303,35 @@ impl RedisStore {
                 .await?;
             Ok(())
         };
-        let (released, unlisted) =
-            tokio::join!(self.release_room(&stream.room_name, &stream.id), unlisted);
+        let remembered = self
+            .conn
+            .config
+            .stopped_retention
+            .map_or_else(String::new, |retention| {
+                retention.as_millis().max(1).to_string()
+            });
+        let (released, unlisted) = tokio::join!(
+            self.release_room(&stream.room_name, &stream.id, remembered),
+            unlisted
+        );
         released.and(unlisted)
     }
 
-    async fn release_room(&self, room: &RoomName, id: &StreamId) -> Result<(), StoreError> {
+    /// Releases the room's claim by `id`: forgotten at once (`remembered` "0"), after that many
+    /// milliseconds, or never ("").
+    async fn release_room(
+        &self,
+        room: &RoomName,
+        id: &StreamId,
+        remembered: String,
+    ) -> Result<(), StoreError> {
         let _: String = self
             .scripts
             .release_room
             .evalsha_with_reload(
                 &self.conn.client(),
                 vec![self.room_key(room)],
-                vec![id.to_string()],
+                vec![id.to_string(), remembered],
             )
             .timed(&self.conn, "script:release_room")
             .await?;
@@ -436,7 +452,9 @@ impl StreamRepository for RedisStore {
         if inserted.is_err() && !stream.is_stopped() {
             // Best effort: a claim left behind is replaced by the next creator (its stream is
             // missing), so a failure here is not worth masking the original error.
-            let _ = self.release_room(&stream.room_name, &stream.id).await;
+            let _ = self
+                .release_room(&stream.room_name, &stream.id, "0".to_owned())
+                .await;
         }
         inserted
     }
@@ -458,6 +476,20 @@ impl StreamRepository for RedisStore {
             return Ok(None);
         };
         Ok(self.read(&id).await?.filter(|s| !s.is_stopped()))
+    }
+
+    async fn find_latest_by_room(&self, room: &RoomName) -> Result<Option<Stream>, StoreError> {
+        self.conn.check()?;
+        let holder: Option<String> = self
+            .conn
+            .client()
+            .get(self.room_key(room))
+            .timed(&self.conn, "get")
+            .await?;
+        let Some(id) = holder.and_then(|h| StreamId::parse(&h).ok()) else {
+            return Ok(None);
+        };
+        self.read(&id).await
     }
 
     async fn list(&self, query: ListQuery) -> Result<Page, ListError> {

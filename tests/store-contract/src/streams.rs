@@ -115,6 +115,26 @@ macro_rules! stream_store_contract {
         }
 
         #[tokio::test]
+        async fn a_stopped_stream_stays_its_rooms_latest_until_another_uses_the_room() {
+            let (store, _guard) = $make;
+            let name = room("studio");
+            let (first, first_event) = new_stream(&name);
+            store.insert(first.clone(), first_event).await.unwrap();
+            store.apply(first.id, Change::BeginStop, ctx()).await.unwrap();
+            store.apply(first.id, Change::FinishStop, ctx()).await.unwrap();
+
+            let latest = store.find_latest_by_room(&first.room_name).await.unwrap();
+            let (second, event) = new_stream(&name);
+            store.insert(second.clone(), event).await.unwrap();
+            let after = store.find_latest_by_room(&first.room_name).await.unwrap();
+
+            assert_eq!(latest.map(|s| (s.id, s.is_stopped())), Some((first.id, true)));
+            assert_eq!(after.map(|s| s.id), Some(second.id));
+            let unused = RoomName::new(room("unused")).unwrap();
+            assert_eq!(store.find_latest_by_room(&unused).await.unwrap(), None);
+        }
+
+        #[tokio::test]
         async fn inserting_the_same_id_twice_is_refused() {
             let (store, _guard) = $make;
             let (stream, event) = new_stream(&room("studio"));

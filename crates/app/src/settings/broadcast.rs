@@ -62,6 +62,9 @@ pub struct BroadcastSettings {
     pub segment_secs: u32,
     /// Most egress starts per second (more wait their turn).
     pub egress_starts_per_sec: u32,
+    /// Backoff before the second attempt of an output's start (it doubles for each next one;
+    /// after 4 attempts the output is `failed`).
+    pub retry_backoff_ms: u64,
 }
 
 impl Default for BroadcastSettings {
@@ -72,6 +75,7 @@ impl Default for BroadcastSettings {
             playback_base_url: String::new(),
             segment_secs: 6,
             egress_starts_per_sec: 20,
+            retry_backoff_ms: 1000,
         }
     }
 }
@@ -104,5 +108,10 @@ impl BroadcastSettings {
     /// Whether egresses can write files.
     pub fn has_storage(&self) -> bool {
         self.storage != StorageKind::None
+    }
+
+    /// The backoff before the second attempt of a start.
+    pub fn retry_backoff(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.retry_backoff_ms.max(1))
     }
 }

@@ -328,6 +328,7 @@ impl Core {
         let policy = BroadcastPolicy {
             storage: settings.broadcast.has_storage(),
             internal_targets: settings.app_env != crate::settings::PRODUCTION,
+            retry_backoff: settings.broadcast.retry_backoff(),
         };
         let readiness = Readiness::default();
         let service = StreamService::new(

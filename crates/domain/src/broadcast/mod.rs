@@ -35,7 +35,7 @@ pub use ports::{
 };
 pub use values::{OutputId, RtmpTarget, Secret};
 
-/// What this deployment allows of outputs.
+/// What this deployment allows of outputs, and how it retries them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BroadcastPolicy {
     /// Whether egresses can write files (storage is configured, or LiveKit provides it): `hls`
@@ -44,14 +44,29 @@ pub struct BroadcastPolicy {
     /// Whether RTMP targets may point at loopback, link-local or private addresses (never in
     /// production: no request forgery through our egress).
     pub internal_targets: bool,
+    /// The backoff before the second attempt of a start; it doubles for each next one.
+    pub retry_backoff: std::time::Duration,
+}
+
+impl BroadcastPolicy {
+    /// The most a backoff grows to, in multiples of [`BroadcastPolicy::retry_backoff`].
+    pub const MAX_BACKOFF_FACTOR: u32 = 30;
+
+    /// The wait before the attempt after `attempt` failed: the base, doubled for each attempt
+    /// before, at most [`BroadcastPolicy::MAX_BACKOFF_FACTOR`] times the base.
+    pub fn backoff(&self, attempt: u32) -> std::time::Duration {
+        let factor = (1_u32 << attempt.saturating_sub(1).min(5)).min(Self::MAX_BACKOFF_FACTOR);
+        self.retry_backoff.saturating_mul(factor)
+    }
 }
 
 impl Default for BroadcastPolicy {
-    /// Storage provided, internal targets allowed: a development set-up.
+    /// Storage provided, internal targets allowed, one second of backoff: a development set-up.
     fn default() -> Self {
         Self {
             storage: true,
             internal_targets: true,
+            retry_backoff: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -83,6 +98,29 @@ pub enum BroadcastError {
     /// The record kept changing under concurrent changes; retry.
     #[error("the {0} kept changing while this change was decided; retry")]
     Contended(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let policy = BroadcastPolicy::default();
+
+        let delays: Vec<u64> = (1..=8)
+            .map(|attempt| policy.backoff(attempt).as_secs())
+            .collect();
+
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+        let fast = BroadcastPolicy {
+            retry_backoff: Duration::from_millis(10),
+            ..policy
+        };
+        assert_eq!(fast.backoff(3), Duration::from_millis(40));
+    }
 }
 
 impl BroadcastError {

@@ -212,12 +212,11 @@ pub enum FollowUp {
     StartEgress,
     /// Ask LiveKit to stop this egress.
     StopEgress(String),
-    /// Try again after this many milliseconds (attempt number `attempt` failed).
+    /// Try again after a backoff (attempt number `attempt` failed; see
+    /// [`BroadcastPolicy::backoff`](crate::broadcast::BroadcastPolicy::backoff)).
     RetryAfter {
         /// The attempt that failed.
         attempt: u32,
-        /// Backoff before the next one.
-        delay_ms: u64,
     },
 }
 
@@ -252,13 +251,6 @@ impl OutputDecision {
     pub fn is_nothing(&self) -> bool {
         self.output.is_none() && self.follow_up == FollowUp::None
     }
-}
-
-/// The backoff before attempt `attempt + 1`: 1 s, 2 s, 4 s … capped at 30 s.
-pub fn backoff_ms(attempt: u32) -> u64 {
-    1000_u64
-        .saturating_mul(1 << attempt.saturating_sub(1).min(5))
-        .min(30_000)
 }
 
 impl Output {
@@ -373,7 +365,6 @@ impl Output {
             self.observed = Observed::Starting;
             return FollowUp::RetryAfter {
                 attempt: self.attempts,
-                delay_ms: backoff_ms(self.attempts),
             };
         }
         self.observed = if self.desired == Desired::On {

@@ -9,8 +9,6 @@
 //! decision (start or stop an egress, retry after a failure) run in the background on the
 //! instance whose write won, so a request, a webhook or a retry never starts a second egress.
 
-use std::time::Duration;
-
 use crate::broadcast::ports::{BroadcastRecord, BroadcastWrite, BroadcastWriteError};
 use crate::broadcast::view::{Exposure, IngestView, OutputView};
 use crate::broadcast::{
@@ -496,7 +494,7 @@ impl StreamService {
         let now = self.ports.clock.now();
         let mut events = Vec::new();
         for output in &state.outputs {
-            let Some(command) = drift(output, egresses, now) else {
+            let Some(command) = drift(output, egresses, now, &self.policy) else {
                 continue;
             };
             match self
@@ -602,14 +600,11 @@ impl StreamService {
                     }
                 })
             }
-            FollowUp::RetryAfter { delay_ms, .. } => {
+            FollowUp::RetryAfter { attempt } => {
+                let delay = self.policy.backoff(attempt);
                 let (service, stream, id) = (self.clone(), stream.clone(), output.id.clone());
                 Box::pin(async move {
-                    service
-                        .ports
-                        .runtime
-                        .sleep(Duration::from_millis(delay_ms))
-                        .await;
+                    service.ports.runtime.sleep(delay).await;
                     let retried = service
                         .command_output(&stream, &id, OutputCommand::Retry)
                         .await;
@@ -786,6 +781,7 @@ fn drift(
     output: &Output,
     egresses: Option<&[EgressReport]>,
     now: chrono::DateTime<chrono::Utc>,
+    policy: &BroadcastPolicy,
 ) -> Option<OutputCommand> {
     let age = (now - output.updated_at).num_seconds();
     match (&output.egress_id, output.observed.is_running()) {
@@ -808,7 +804,7 @@ fn drift(
             let due = match &output.failure {
                 None => STALE_CLAIM_SECS,
                 Some(_) => {
-                    let backoff = crate::broadcast::output::backoff_ms(output.attempts) / 1000;
+                    let backoff = policy.backoff(output.attempts).as_secs();
                     i64::try_from(backoff)
                         .unwrap_or(i64::MAX)
                         .saturating_add(STALE_CLAIM_SECS)

@@ -106,7 +106,18 @@ impl StreamService {
         let Ok(room) = RoomName::new(event.room.as_str()) else {
             return Ok(MediaEventOutcome::UnknownRoom);
         };
-        let Some(stream) = self.ports.streams.find_live_by_room(&room).await? else {
+        // An egress or an ingress may report after its stream stopped (a recording finishing):
+        // the room's last stream is the one it belongs to.
+        let reports_broadcast = matches!(
+            event.kind,
+            MediaEventKind::Egress { .. } | MediaEventKind::Ingress { .. }
+        );
+        let found = if reports_broadcast {
+            self.ports.streams.find_latest_by_room(&room).await?
+        } else {
+            self.ports.streams.find_live_by_room(&room).await?
+        };
+        let Some(stream) = found else {
             return Ok(MediaEventOutcome::UnknownRoom);
         };
         if let Some(ours) = &stream.room_sid {

@@ -505,7 +505,7 @@ async fn outputs_are_bounded_and_named_uniquely() {
 async fn a_deployment_without_storage_refuses_outputs_that_write_files() {
     let policy = BroadcastPolicy {
         storage: false,
-        internal_targets: true,
+        ..BroadcastPolicy::default()
     };
     let (service, _, _, id) = broadcasting_with(policy);
 
@@ -526,8 +526,8 @@ async fn a_deployment_without_storage_refuses_outputs_that_write_files() {
 #[tokio::test(start_paused = true)]
 async fn production_refuses_rtmp_targets_on_internal_addresses() {
     let policy = BroadcastPolicy {
-        storage: true,
         internal_targets: false,
+        ..BroadcastPolicy::default()
     };
     let (service, stored, _, id) = broadcasting_with(policy);
 

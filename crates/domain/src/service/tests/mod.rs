@@ -196,6 +196,10 @@ impl Harness {
         });
         let stored = self.stored.clone();
         self.repo
+            .expect_find_latest_by_room()
+            .returning(move |_| Ok(stored.stream.lock().unwrap().clone()));
+        let stored = self.stored.clone();
+        self.repo
             .expect_apply_participant()
             .returning(move |_, change, ctx| stored.apply_participant(&change, &ctx));
         let stored = self.stored.clone();
