@@ -16,7 +16,7 @@
 
 pub mod config;
 pub mod media;
-mod metered;
+pub mod metered;
 pub mod tokens;
 pub mod webhook;
 
