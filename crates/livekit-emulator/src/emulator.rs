@@ -1,5 +1,6 @@
 //! The [`Emulator`] handle: shared state, webhook queue and every room operation.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -23,6 +24,20 @@ struct Inner {
     verifier: TokenVerifier,
     rooms: Mutex<Rooms>,
     webhooks: WebhookQueue,
+    /// The latest RoomService calls, oldest first (at most [`RECENT_CALLS`]).
+    calls: Mutex<VecDeque<RecordedCall>>,
+}
+
+/// How many RoomService calls [`Emulator::recent_calls`] remembers.
+pub const RECENT_CALLS: usize = 64;
+
+/// A RoomService call as it reached the emulator: what tests may check of a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedCall {
+    /// The method (`CreateRoom`, …).
+    pub method: String,
+    /// Its W3C `traceparent` header, if it sent one.
+    pub traceparent: Option<String>,
 }
 
 impl fmt::Debug for Inner {
@@ -54,6 +69,7 @@ impl Emulator {
                 verifier,
                 rooms: Mutex::new(Rooms::default()),
                 webhooks,
+                calls: Mutex::new(VecDeque::with_capacity(RECENT_CALLS)),
             }),
         }
     }
@@ -110,6 +126,27 @@ impl Emulator {
     /// A snapshot of the participants of `room` in join order; empty if the room is unknown.
     pub fn participants(&self, room: &str) -> Vec<proto::ParticipantInfo> {
         self.lock().participants(room).unwrap_or_default()
+    }
+
+    /// The latest RoomService calls (at most [`RECENT_CALLS`]), oldest first.
+    pub fn recent_calls(&self) -> Vec<RecordedCall> {
+        self.calls().iter().cloned().collect()
+    }
+
+    /// Remembers a RoomService call, forgetting the oldest beyond [`RECENT_CALLS`].
+    pub(crate) fn record_call(&self, call: RecordedCall) {
+        let mut calls = self.calls();
+        if calls.len() == RECENT_CALLS {
+            calls.pop_front();
+        }
+        calls.push_back(call);
+    }
+
+    fn calls(&self) -> MutexGuard<'_, VecDeque<RecordedCall>> {
+        self.inner
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Test hook: when false, webhooks are generated but dropped (simulates LiveKit dropping

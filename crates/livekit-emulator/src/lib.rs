@@ -11,7 +11,8 @@
 //! - [`config`]: [`EmulatorConfig`] and the development credentials.
 //! - [`error`]: [`EmulatorError`], the failures of emulator operations.
 //! - [`emulator`]: [`Emulator`], the cheap-to-clone handle that owns the state and the
-//!   webhook queue and implements every room operation.
+//!   webhook queue and implements every room operation; it remembers the latest RoomService
+//!   calls ([`RecordedCall`]: method and `traceparent`) for tests of clients.
 //! - `state`: the in-memory rooms and participants (pure, synchronous bookkeeping).
 //! - `webhook`: building, signing and delivering webhook events in order.
 //! - `twirp`: the `/twirp/livekit.RoomService/*` routes: codec, auth and Twirp errors.
@@ -31,6 +32,6 @@ mod twirp;
 mod webhook;
 
 pub use config::{EmulatorConfig, DEV_API_KEY, DEV_API_SECRET};
-pub use emulator::Emulator;
+pub use emulator::{Emulator, RecordedCall};
 pub use error::EmulatorError;
 pub use server::serve;

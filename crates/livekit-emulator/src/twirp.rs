@@ -11,6 +11,7 @@ use livekit_protocol as proto;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::emulator::RecordedCall;
 use crate::state::{ParticipantUpdate, RoomSpec};
 use crate::{Emulator, EmulatorError};
 
@@ -128,6 +129,14 @@ fn handle(emulator: &Emulator, req: &HttpRequest, body: &[u8]) -> Result<HttpRes
             req.method()
         )));
     }
+    emulator.record_call(RecordedCall {
+        method: method.to_owned(),
+        traceparent: req
+            .headers()
+            .get("traceparent")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
+    });
     let codec = Codec::of(req)?;
     let claims = authenticate(emulator, req)?;
     match method {
