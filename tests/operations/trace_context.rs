@@ -31,7 +31,10 @@ fn assert_continues_the_callers_trace(traceparent: Option<&str>) {
     assert_eq!(fields[0], "00");
     assert_eq!(fields[1], TRACE_ID, "the same trace");
     assert_eq!(fields[2].len(), 16);
-    assert_ne!(fields[2], CALLER_SPAN, "a span of the orchestrator's as the parent");
+    assert_ne!(
+        fields[2], CALLER_SPAN,
+        "a span of the orchestrator's as the parent"
+    );
     assert_eq!(fields[3], "01", "the sampling decision passed on");
 }
 

@@ -132,13 +132,19 @@ fn the_access_line_names_the_client_its_agent_the_size_query_and_trace() {
     assert_eq!(access.len(), 1, "{access:#?}");
     let line = &access[0];
     assert_eq!(line["client_ip"], "127.0.0.1");
-    assert_eq!(line["user_agent"], "probe/1.0\t(é)", "a tab and UTF-8 kept, escaped");
+    assert_eq!(
+        line["user_agent"], "probe/1.0\t(é)",
+        "a tab and UTF-8 kept, escaped"
+    );
     assert_eq!(line["query"], "limit=2&status=active");
     assert_eq!(line["response_bytes"], body.len());
     assert_eq!(line["trace_id"], TRACE_ID);
     assert_eq!(line["parent_span_id"], CALLER_SPAN);
     let span = line["span_id"].as_str().unwrap();
-    assert!(span.len() == 16 && span != CALLER_SPAN, "a span of its own: {span}");
+    assert!(
+        span.len() == 16 && span != CALLER_SPAN,
+        "a span of its own: {span}"
+    );
 }
 
 #[test]
@@ -225,6 +231,9 @@ fn human_logs_carry_no_colour_codes_when_stdout_is_not_a_terminal() {
         .lines()
         .find(|line| line.contains("orchestrator_http::access"))
         .expect("an access line");
-    assert!(access.contains(&format!("trace_id=\"{TRACE_ID}\"")), "{access}");
+    assert!(
+        access.contains(&format!("trace_id=\"{TRACE_ID}\"")),
+        "{access}"
+    );
     assert!(access.contains("client_ip=127.0.0.1"), "{access}");
 }

@@ -96,7 +96,10 @@ fn the_first_scrape_of_a_fresh_instance_declares_every_family_and_shows_the_clos
         assert_eq!(value(&text, idle), 0.0, "{idle}");
     }
     assert!(
-        value(&text, "orchestrator_livekit_requests_total{method=\"probe\",outcome=\"ok\"}") >= 1.0,
+        value(
+            &text,
+            "orchestrator_livekit_requests_total{method=\"probe\",outcome=\"ok\"}"
+        ) >= 1.0,
         "the start-up readiness check asked LiveKit"
     );
     assert_eq!(value(&text, "orchestrator_ready"), 1.0);

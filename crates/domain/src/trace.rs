@@ -195,7 +195,10 @@ fn hex_u64(value: u64) -> [u8; 16] {
 }
 
 fn hex_u8(value: u8) -> [u8; 2] {
-    [DIGITS[usize::from(value >> 4)], DIGITS[usize::from(value & 0xf)]]
+    [
+        DIGITS[usize::from(value >> 4)],
+        DIGITS[usize::from(value & 0xf)],
+    ]
 }
 
 #[cfg(test)]

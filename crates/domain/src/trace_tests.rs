@@ -62,11 +62,7 @@ fn malformed_headers_are_refused() {
         format!("00_{TRACE}_{PARENT}_01"),
         format!("{}x", header("cc", TRACE, PARENT, "01")),
     ] {
-        assert_eq!(
-            continued(&raw),
-            Err(TraceparentError::Malformed),
-            "{raw:?}"
-        );
+        assert_eq!(continued(&raw), Err(TraceparentError::Malformed), "{raw:?}");
     }
 }
 

@@ -51,9 +51,10 @@ pub fn user_agent(value: &HeaderValue) -> Cow<'_, str> {
 /// credential-looking parameter replaced by [`REDACTED`].
 pub fn query(raw: &str) -> Cow<'_, str> {
     let cut = bounded(raw, MAX_QUERY);
-    let has_credential = cut
-        .split('&')
-        .any(|pair| pair.split_once('=').is_some_and(|(name, _)| credential(name)));
+    let has_credential = cut.split('&').any(|pair| {
+        pair.split_once('=')
+            .is_some_and(|(name, _)| credential(name))
+    });
     if !has_credential {
         return cut;
     }
@@ -99,7 +100,10 @@ mod tests {
     fn a_plain_query_is_logged_as_it_came_without_a_copy() {
         let logged = query("status=active&limit=20&cursor=abc");
 
-        assert!(matches!(logged, Cow::Borrowed("status=active&limit=20&cursor=abc")));
+        assert!(matches!(
+            logged,
+            Cow::Borrowed("status=active&limit=20&cursor=abc")
+        ));
     }
 
     #[test]

@@ -32,9 +32,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use actix_web::body::BodySize;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::body::BodySize;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
@@ -355,9 +355,7 @@ pub async fn middleware(
         tracing::Span::none()
     };
     let handled = REQUEST_ID.scope(id.clone(), next.call(req));
-    let mut response = TraceContext::scope(trace, handled)
-        .instrument(span)
-        .await?;
+    let mut response = TraceContext::scope(trace, handled).instrument(span).await?;
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         response
             .headers_mut()

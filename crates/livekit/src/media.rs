@@ -153,8 +153,7 @@ impl MediaServer for LiveKitMedia {
             room: room.as_str().to_owned(),
         };
         let call = self.room_service("ListParticipants", &request, admin_grant(room));
-        let listed: proto::ListParticipantsResponse =
-            observed("list_participants", call).await?;
+        let listed: proto::ListParticipantsResponse = observed("list_participants", call).await?;
         Ok(listed
             .participants
             .into_iter()

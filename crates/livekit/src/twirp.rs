@@ -153,7 +153,10 @@ impl Twirp {
         let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|err| TwirpError::Client(format!("token as a header: {err}")))?;
         headers.insert(AUTHORIZATION, bearer);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/protobuf"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/protobuf"),
+        );
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         if let Some(trace) = TraceContext::current() {
             if let Ok(value) = HeaderValue::from_str(&trace.traceparent()) {
@@ -216,7 +219,188 @@ fn http_client() -> Result<reqwest::Client, TwirpError> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use livekit_protocol as proto;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
     use super::*;
+
+    /// What a stand-in server received: request line and headers, lowercased names.
+    type Received = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
+
+    /// A server on loopback answering each request with `answer(request line)`.
+    async fn stand_in(answer: impl Fn(&str) -> String + Send + 'static) -> (String, Received) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = Received::default();
+        let log = received.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let mut socket = BufReader::new(socket);
+                let mut line = String::new();
+                socket.read_line(&mut line).await.unwrap();
+                let mut headers = Vec::new();
+                loop {
+                    let mut header = String::new();
+                    socket.read_line(&mut header).await.unwrap();
+                    let Some((name, value)) = header.trim_end().split_once(':') else {
+                        break;
+                    };
+                    headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+                }
+                let length = headers
+                    .iter()
+                    .find(|(name, _)| name == "content-length")
+                    .map_or(0, |(_, value)| value.parse().unwrap());
+                socket.read_exact(&mut vec![0; length]).await.unwrap();
+                let reply = answer(line.trim_end());
+                log.lock()
+                    .unwrap()
+                    .push((line.trim_end().to_owned(), headers));
+                socket.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+        (url, received)
+    }
+
+    fn reply(status: &str, content_type: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn config(url: &str) -> LiveKitConfig {
+        LiveKitConfig {
+            url: url.to_owned(),
+            api_key: "key".into(),
+            api_secret: "a-secret-of-at-least-32-characters-long".into(),
+            token_ttl: Duration::from_secs(60),
+            empty_timeout_secs: 0,
+            departure_timeout_secs: 0,
+            max_participants: 0,
+            request_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// A client of `url` that fails over like on LiveKit Cloud.
+    fn failing_over(url: &str) -> Twirp {
+        Twirp {
+            failover: regions::Failover::always(3, Duration::from_millis(1)),
+            ..Twirp::new(&config(url))
+        }
+    }
+
+    async fn list_rooms(twirp: &Twirp) -> Result<proto::ListRoomsResponse, TwirpError> {
+        let grants = VideoGrants {
+            room_list: true,
+            ..VideoGrants::default()
+        };
+        twirp
+            .call(
+                "RoomService",
+                "ListRooms",
+                &proto::ListRoomsRequest::default(),
+                grants,
+            )
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_region_that_fails_is_replaced_by_the_next_one_the_project_lists() {
+        let (healthy, answered) = stand_in(|_| reply("200 OK", "application/protobuf", "")).await;
+        let listed = format!(
+            r#"{{"regions":[{{"url":"{}"}}]}}"#,
+            healthy.replace("http://", "ws://")
+        );
+        let (failing, asked) = stand_in(move |line| {
+            if line.starts_with("GET /settings/regions") {
+                reply("200 OK", "application/json", &listed)
+            } else {
+                reply(
+                    "503 Service Unavailable",
+                    "application/json",
+                    r#"{"code":"unavailable","msg":"down"}"#,
+                )
+            }
+        })
+        .await;
+
+        let result = list_rooms(&failing_over(&failing)).await;
+
+        assert!(result.is_ok(), "{result:?}");
+        let asked: Vec<String> = asked
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(l, _)| l.clone())
+            .collect();
+        assert_eq!(
+            asked,
+            [
+                "POST /twirp/livekit.RoomService/ListRooms HTTP/1.1",
+                "GET /settings/regions HTTP/1.1"
+            ]
+        );
+        let answered = answered.lock().unwrap();
+        assert_eq!(answered.len(), 1);
+        let (line, headers) = &answered[0];
+        assert_eq!(line, "POST /twirp/livekit.RoomService/ListRooms HTTP/1.1");
+        assert!(headers
+            .iter()
+            .any(|(name, value)| name == "authorization" && value.starts_with("Bearer ")));
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_not_failed_over_and_keeps_its_twirp_code() {
+        let (refusing, asked) = stand_in(|_| {
+            reply(
+                "404 Not Found",
+                "application/json",
+                r#"{"code":"not_found","msg":"no room"}"#,
+            )
+        })
+        .await;
+
+        let result = list_rooms(&failing_over(&refusing)).await;
+
+        assert!(
+            matches!(&result, Err(TwirpError::Server { code, msg }) if code == "not_found" && msg == "no room"),
+            "{result:?}"
+        );
+        assert_eq!(asked.lock().unwrap().len(), 1, "the regions were not asked");
+    }
+
+    #[tokio::test]
+    async fn without_another_region_the_failure_stands() {
+        let (failing, asked) = stand_in(|line| {
+            if line.starts_with("GET") {
+                reply("404 Not Found", "text/plain", "")
+            } else {
+                reply("500 Internal Server Error", "text/plain", "oops")
+            }
+        })
+        .await;
+
+        let result = list_rooms(&failing_over(&failing)).await;
+
+        assert!(
+            matches!(
+                result,
+                Err(TwirpError::UnreadableError(
+                    StatusCode::INTERNAL_SERVER_ERROR
+                ))
+            ),
+            "{result:?}"
+        );
+        assert_eq!(
+            asked.lock().unwrap().len(),
+            2,
+            "one call, one region listing"
+        );
+    }
 
     #[test]
     fn websocket_urls_are_called_over_http() {

@@ -56,7 +56,13 @@ fn parse_stat(line: &str) -> Option<Stat> {
 /// A `Name:   1234 kB` line of `/proc/self/status`, in bytes.
 fn status_bytes(status: &str, name: &str) -> Option<f64> {
     let line = status.lines().find_map(|line| line.strip_prefix(name))?;
-    let kib: f64 = line.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    let kib: f64 = line
+        .strip_prefix(':')?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
     Some(kib * 1024.0)
 }
 
@@ -99,7 +105,10 @@ pub fn render(text: &mut String) {
             "process_resident_memory_bytes",
             status_bytes(&status, "VmRSS"),
         ),
-        ("process_virtual_memory_bytes", status_bytes(&status, "VmSize")),
+        (
+            "process_virtual_memory_bytes",
+            status_bytes(&status, "VmSize"),
+        ),
         ("process_open_fds", open_fds.map(|n| n as f64)),
         ("process_max_fds", max_fds.map(|n| n as f64)),
         (
@@ -192,7 +201,10 @@ mod tests {
         };
         assert!(value("process_resident_memory_bytes") > 1.0e6);
         assert!(value("process_virtual_memory_bytes") >= value("process_resident_memory_bytes"));
-        assert!(value("process_open_fds") >= 3.0, "at least the standard streams");
+        assert!(
+            value("process_open_fds") >= 3.0,
+            "at least the standard streams"
+        );
         assert!(value("process_max_fds") >= value("process_open_fds"));
         assert!(value("process_cpu_seconds_total") > 0.0);
         let now = std::time::SystemTime::now()
@@ -200,7 +212,10 @@ mod tests {
             .unwrap()
             .as_secs_f64();
         let started = value("process_start_time_seconds");
-        assert!(started <= now + 1.0 && started > now - 3600.0, "{started} vs {now}");
+        assert!(
+            started <= now + 1.0 && started > now - 3600.0,
+            "{started} vs {now}"
+        );
         assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
         assert!(text.contains("# TYPE process_open_fds gauge\n"));
     }

@@ -191,13 +191,22 @@ mod tests {
     fn only_cloud_hosts_with_a_long_enough_budget_fail_over() {
         let five = Duration::from_secs(5);
 
-        assert_eq!(Failover::for_host(Some("p.livekit.cloud"), five).attempts, 3);
-        assert_eq!(Failover::for_host(Some("p.eu.livekit.run"), five).attempts, 3);
+        assert_eq!(
+            Failover::for_host(Some("p.livekit.cloud"), five).attempts,
+            3
+        );
+        assert_eq!(
+            Failover::for_host(Some("p.eu.livekit.run"), five).attempts,
+            3
+        );
         assert_eq!(
             Failover::for_host(Some("p.livekit.cloud"), Duration::from_secs(4)).attempts,
             1
         );
-        assert_eq!(Failover::for_host(Some("livekit.example.com"), five).attempts, 1);
+        assert_eq!(
+            Failover::for_host(Some("livekit.example.com"), five).attempts,
+            1
+        );
         assert_eq!(Failover::for_host(None, five).attempts, 1);
     }
 
