@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::io::Write;
+use std::net::IpAddr;
 
 use chrono::{SecondsFormat, Utc};
 use orchestrator_http::request_tracing::{AccessLine, AccessLog, ACCESS_TARGET};
@@ -67,8 +68,9 @@ fn format(out: &mut Vec<u8>, timestamp: &str, line: &AccessLine<'_>) -> serde_js
     out.extend_from_slice(b",\"latency_ms\":");
     serde_json::to_writer(&mut *out, &line.latency_ms)?;
     if let Some(ip) = line.client_ip {
-        // An address needs no escaping, and is written without a copy.
-        let _ = write!(out, ",\"client_ip\":\"{ip}\"");
+        out.extend_from_slice(b",\"client_ip\":\"");
+        write_ip(out, ip);
+        out.push(b'"');
     }
     if let Some(agent) = line.user_agent {
         out.extend_from_slice(b",\"user_agent\":");
@@ -88,6 +90,30 @@ fn format(out: &mut Vec<u8>, timestamp: &str, line: &AccessLine<'_>) -> serde_js
     text(out, ACCESS_TARGET)?;
     out.extend_from_slice(b"}\n");
     Ok(())
+}
+
+/// An address as its `Display` writes it (nothing to escape). IPv4 digit by digit: the
+/// formatting machinery took half the time of a whole line.
+fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (at, octet) in v4.octets().into_iter().enumerate() {
+                if at > 0 {
+                    out.push(b'.');
+                }
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -177,6 +203,25 @@ mod tests {
         assert_eq!(parsed["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(parsed["parent_span_id"], "00f067aa0ba902b7");
         assert_eq!(parsed["span_id"], "000000000000feed");
+    }
+
+    #[test]
+    fn addresses_are_written_as_they_display() {
+        for ip in [
+            "0.0.0.0",
+            "10.1.20.255",
+            "127.0.0.1",
+            "199.9.100.7",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = Vec::new();
+
+            write_ip(&mut out, ip);
+
+            assert_eq!(String::from_utf8(out).unwrap(), ip.to_string());
+        }
     }
 
     #[test]
