@@ -301,6 +301,9 @@ impl RequestId {
     }
 }
 
+/// `traceparent`, validated once (a name given as text is parsed at each lookup).
+const TRACEPARENT_HEADER: HeaderName = HeaderName::from_static(TRACEPARENT);
+
 /// The trace a request continues: its `traceparent`, when valid, with a span id of our own.
 fn continued_trace(raw: Option<&HeaderValue>) -> Option<TraceContext> {
     let raw = raw?.to_str().ok()?;
@@ -337,7 +340,7 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let id = RequestId::from_client(req.headers().get(X_REQUEST_ID));
-    let trace = continued_trace(req.headers().get(TRACEPARENT));
+    let trace = continued_trace(req.headers().get(&TRACEPARENT_HEADER));
     let method = method_label(req.method());
     let path = req.path().to_owned();
     req.extensions_mut().insert(id.clone());
