@@ -97,14 +97,38 @@ pub fn span_requests(on: bool) {
     REQUEST_SPAN.store(on, Ordering::Relaxed);
 }
 
-/// Logs `line`: through the installed [`AccessLog`] if any, as a `tracing` event otherwise.
-fn log_access(line: &AccessLine<'_>) {
+/// Logs the access line of an answered request, `line` completed with what the answer and its
+/// request say (read only when the line is written): through the installed [`AccessLog`] if
+/// any, as a `tracing` event otherwise.
+fn log_access<B: MessageBody>(response: &ServiceResponse<B>, line: AccessLine<'_>) {
     if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
         return;
     }
+    let request = response.request();
+    let query = Some(request.query_string())
+        .filter(|query| !query.is_empty())
+        .map(access_text::query);
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .map(access_text::user_agent);
+    let response_bytes = match response.response().body().size() {
+        // The codec sends a HEAD answer's head only.
+        _ if line.method == "HEAD" => Some(0),
+        BodySize::Sized(bytes) => Some(bytes),
+        BodySize::None => Some(0),
+        BodySize::Stream => None,
+    };
+    let line = AccessLine {
+        query: query.as_deref(),
+        response_bytes,
+        client_ip: request.peer_addr().map(|peer| peer.ip()),
+        user_agent: user_agent.as_deref(),
+        ..line
+    };
     match ACCESS_LOG.get() {
-        Some(log) => log.write(line),
-        None => access_event(line),
+        Some(log) => log.write(&line),
+        None => access_event(&line),
     }
 }
 
@@ -378,34 +402,22 @@ pub async fn middleware(
                 .unwrap_or_else(|| "unmatched".to_owned()),
         ),
     };
-    let request = response.request();
-    let query = Some(request.query_string())
-        .filter(|query| !query.is_empty())
-        .map(access_text::query);
-    let user_agent = request
-        .headers()
-        .get(header::USER_AGENT)
-        .map(access_text::user_agent);
-    let response_bytes = match response.response().body().size() {
-        // The codec sends a HEAD answer's head only.
-        _ if method == "HEAD" => Some(0),
-        BodySize::Sized(bytes) => Some(bytes),
-        BodySize::None => Some(0),
-        BodySize::Stream => None,
-    };
-    log_access(&AccessLine {
-        method,
-        route: &route,
-        path: &path,
-        query: query.as_deref(),
-        status,
-        response_bytes,
-        latency_ms: latency.as_secs_f64() * 1000.0,
-        client_ip: request.peer_addr().map(|peer| peer.ip()),
-        user_agent: user_agent.as_deref(),
-        request_id: id.as_str(),
-        trace: trace.as_ref(),
-    });
+    log_access(
+        &response,
+        AccessLine {
+            method,
+            route: &route,
+            path: &path,
+            query: None,
+            status,
+            response_bytes: None,
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            client_ip: None,
+            user_agent: None,
+            request_id: id.as_str(),
+            trace: trace.as_ref(),
+        },
+    );
     HANDLES.with(|handles| {
         handles
             .borrow_mut()
