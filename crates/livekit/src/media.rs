@@ -1,4 +1,4 @@
-//! RoomService calls over [`Twirp`](crate::twirp) (the grants `livekit_api`'s `RoomClient`
+//! RoomService calls over the crate's Twirp client (the grants `livekit_api`'s `RoomClient`
 //! asks for each), each counted and timed (see `metered`) and carrying the caller's trace.
 
 use std::fmt;
