@@ -1,6 +1,7 @@
 //! The LiveKit adapter (`orchestrator-livekit`) against the LiveKit emulator: every
-//! RoomService call the domain uses, room options from configuration, and LiveKit failures
-//! sorted into not-found / unavailable / rejected.
+//! RoomService call the domain uses, room options from configuration, LiveKit failures
+//! sorted into not-found / unavailable / rejected, and the trace of the request that caused a
+//! call carried to LiveKit.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use livekit_emulator::{Emulator, EmulatorConfig, DEV_API_KEY, DEV_API_SECRET};
 use orchestrator_domain::ports::{JoinGrant, MediaError, MediaServer, TokenIssuer};
+use orchestrator_domain::trace::TraceContext;
 use orchestrator_domain::{Identity, Role, RoomName};
 use orchestrator_livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens};
 
@@ -150,4 +152,83 @@ async fn tokens_point_clients_at_the_websocket_url() {
     let tokens = LiveKitTokens::new(config("https://example.livekit.cloud", DEV_API_SECRET));
 
     assert_eq!(tokens.ws_url(), "wss://example.livekit.cloud");
+}
+
+/// A server on loopback that answers every request with `answer` (raw HTTP/1.1).
+async fn answering(answer: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket.read(&mut [0u8; 4096]).await;
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_proxys_error_page_or_an_unreadable_answer_is_unavailable() {
+    let proxy = answering(
+        "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: 11\r\n\
+         Connection: close\r\n\r\n<h1>502</h1",
+    )
+    .await;
+    let garbage = answering(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/protobuf\r\nContent-Length: 3\r\n\
+         Connection: close\r\n\r\n\x07\x07\x07",
+    )
+    .await;
+
+    let from_proxy = LiveKitMedia::new(&config(&proxy, DEV_API_SECRET))
+        .list_rooms()
+        .await;
+    let unreadable = LiveKitMedia::new(&config(&garbage, DEV_API_SECRET))
+        .list_rooms()
+        .await;
+
+    assert!(
+        matches!(&from_proxy, Err(MediaError::Unavailable(m)) if m.contains("502")),
+        "{from_proxy:?}"
+    );
+    assert!(
+        matches!(&unreadable, Err(MediaError::Unavailable(m)) if m.contains("unreadable")),
+        "{unreadable:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_url_that_cannot_be_called_is_a_rejection() {
+    let media = LiveKitMedia::new(&config("not a url", DEV_API_SECRET));
+
+    let result = media.create_room(&room("studio")).await;
+
+    assert!(matches!(result, Err(MediaError::Rejected(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_call_caused_by_a_traced_request_carries_the_trace_to_livekit() {
+    let (emulator, config) = emulator().await;
+    let media = LiveKitMedia::new(&config);
+    let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let request = TraceContext::continue_from(caller, 0x5eed).unwrap();
+
+    TraceContext::scope(Some(request), media.create_room(&room("studio")))
+        .await
+        .unwrap();
+    media.delete_room(&room("studio")).await.unwrap();
+
+    let calls = emulator.recent_calls();
+    let [created, deleted] = calls.as_slice() else {
+        panic!("two calls: {calls:?}")
+    };
+    assert_eq!(created.method, "CreateRoom");
+    assert_eq!(
+        created.traceparent.as_deref(),
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000005eed-01"),
+        "the caller's trace, with the request's own span as the parent"
+    );
+    assert_eq!(deleted.method, "DeleteRoom");
+    assert_eq!(deleted.traceparent, None, "no trace outside a request");
 }

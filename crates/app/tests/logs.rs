@@ -1,6 +1,7 @@
-//! The real binary's logs: one access line per request with its request id, the request id on
-//! what a request logs, no colour codes off a terminal, and malformed requests counted rather
-//! than logged one ERROR line each.
+//! The real binary's logs: one access line per request with its request id, client, user agent,
+//! size, query (credentials redacted) and trace; the request id and trace on what a request
+//! logs, no colour codes off a terminal, and malformed requests counted rather than logged one
+//! ERROR line each.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -99,8 +100,81 @@ fn each_request_is_logged_once_with_its_route_status_latency_and_request_id() {
     assert!(access[0]["latency_ms"].is_number());
 }
 
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+/// The access lines of `request_id` in the logs of an exited process.
+fn access_lines(process: &Process, request_id: &str) -> Vec<serde_json::Value> {
+    json_logs(process)
+        .into_iter()
+        .filter(|log| log["target"] == "orchestrator_http::access")
+        .filter(|log| log["request_id"] == request_id)
+        .collect()
+}
+
 #[test]
-fn what_a_request_logs_carries_its_request_id() {
+fn the_access_line_names_the_client_its_agent_the_size_query_and_trace() {
+    let mut process = start();
+
+    let answer = exchange(
+        process.addr,
+        &format!(
+            "GET /streams?limit=2&status=active HTTP/1.1\r\nHost: test\r\nX-Request-Id: trace-9\r\n\
+             User-Agent: probe/1.0\t(é)\r\n\
+             traceparent: 00-{TRACE_ID}-{CALLER_SPAN}-01\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    signal(&process, "TERM");
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+
+    let body = answer.split_once("\r\n\r\n").unwrap().1;
+    let access = access_lines(&process, "trace-9");
+    assert_eq!(access.len(), 1, "{access:#?}");
+    let line = &access[0];
+    assert_eq!(line["client_ip"], "127.0.0.1");
+    assert_eq!(
+        line["user_agent"], "probe/1.0\t(é)",
+        "a tab and UTF-8 kept, escaped"
+    );
+    assert_eq!(line["query"], "limit=2&status=active");
+    assert_eq!(line["response_bytes"], body.len());
+    assert_eq!(line["trace_id"], TRACE_ID);
+    assert_eq!(line["parent_span_id"], CALLER_SPAN);
+    let span = line["span_id"].as_str().unwrap();
+    assert!(
+        span.len() == 16 && span != CALLER_SPAN,
+        "a span of its own: {span}"
+    );
+}
+
+#[test]
+fn a_websocket_ticket_in_the_query_never_reaches_the_logs() {
+    let mut process = start();
+    let ticket = "v1.a-ticket-that-must-stay-out-of-the-logs";
+
+    exchange(
+        process.addr,
+        &format!(
+            "GET /ws?ticket={ticket}&afterSeq=1 HTTP/1.1\r\nHost: test\r\nX-Request-Id: ws-1\r\n\
+             traceparent: not-a-traceparent\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    signal(&process, "TERM");
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+
+    let logs = process.logs.lock().unwrap().join("\n");
+    assert!(!logs.contains(ticket), "the ticket leaked:\n{logs}");
+    let access = access_lines(&process, "ws-1");
+    assert_eq!(access.len(), 1, "{logs}");
+    assert_eq!(access[0]["query"], "ticket=[redacted]&afterSeq=1");
+    assert!(
+        access[0].get("trace_id").is_none(),
+        "an invalid traceparent is ignored"
+    );
+}
+
+#[test]
+fn what_a_request_logs_carries_its_request_id_and_trace() {
     let mut process = start_with(&[
         ("LIVEKIT_URL", "http://127.0.0.1:1"),
         ("LIVEKIT_API_KEY", "key"),
@@ -112,8 +186,11 @@ fn what_a_request_logs_carries_its_request_id() {
 
     let refused = exchange(
         process.addr,
-        "POST /streams HTTP/1.1\r\nHost: test\r\nX-Request-Id: trace-8\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        &format!(
+            "POST /streams HTTP/1.1\r\nHost: test\r\nX-Request-Id: trace-8\r\n\
+             traceparent: 00-{TRACE_ID}-{CALLER_SPAN}-01\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
     );
     signal(&process, "TERM");
     assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
@@ -125,6 +202,12 @@ fn what_a_request_logs_carries_its_request_id() {
         .find(|log| log["message"] == "LiveKit unavailable")
         .expect("the handler logged the outage");
     assert_eq!(warning["request_id"], "trace-8", "{warning}");
+    assert_eq!(warning["trace_id"], TRACE_ID, "{warning}");
+    let access = access_lines(&process, "trace-8");
+    assert_eq!(
+        warning["span_id"], access[0]["span_id"],
+        "the request's span, in both"
+    );
 }
 
 #[test]
@@ -133,7 +216,10 @@ fn human_logs_carry_no_colour_codes_when_stdout_is_not_a_terminal() {
 
     exchange(
         process.addr,
-        "GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+        &format!(
+            "GET /health HTTP/1.1\r\nHost: test\r\n\
+             traceparent: 00-{TRACE_ID}-{CALLER_SPAN}-01\r\nConnection: close\r\n\r\n"
+        ),
     );
     signal(&process, "TERM");
     assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
@@ -141,4 +227,13 @@ fn human_logs_carry_no_colour_codes_when_stdout_is_not_a_terminal() {
     let logs = process.logs.lock().unwrap().join("\n");
     assert!(logs.contains("orchestrator listening"), "{logs}");
     assert!(!logs.contains('\u{1b}'), "ANSI escape codes in: {logs}");
+    let access = logs
+        .lines()
+        .find(|line| line.contains("orchestrator_http::access"))
+        .expect("an access line");
+    assert!(
+        access.contains(&format!("trace_id=\"{TRACE_ID}\"")),
+        "{access}"
+    );
+    assert!(access.contains("client_ip=127.0.0.1"), "{access}");
 }

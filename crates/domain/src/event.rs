@@ -43,6 +43,22 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// Every type, in declaration order (metrics show each one from the start).
+    pub const ALL: [EventType; 12] = [
+        EventType::StreamCreated,
+        EventType::StreamUpdated,
+        EventType::StreamStopped,
+        EventType::ParticipantJoined,
+        EventType::ParticipantUpdated,
+        EventType::ParticipantLeft,
+        EventType::IngestCreated,
+        EventType::IngestUpdated,
+        EventType::IngestRemoved,
+        EventType::OutputAdded,
+        EventType::OutputUpdated,
+        EventType::OutputRemoved,
+    ];
+
     /// The snake_case wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -150,6 +166,36 @@ impl StreamEvent {
             | EventType::OutputAdded
             | EventType::OutputUpdated
             | EventType::OutputRemoved => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventType;
+
+    /// Its place in [`EventType::ALL`]: a new type fails to compile here until it is listed.
+    fn listed_at(kind: EventType) -> usize {
+        match kind {
+            EventType::StreamCreated => 0,
+            EventType::StreamUpdated => 1,
+            EventType::StreamStopped => 2,
+            EventType::ParticipantJoined => 3,
+            EventType::ParticipantUpdated => 4,
+            EventType::ParticipantLeft => 5,
+            EventType::IngestCreated => 6,
+            EventType::IngestUpdated => 7,
+            EventType::IngestRemoved => 8,
+            EventType::OutputAdded => 9,
+            EventType::OutputUpdated => 10,
+            EventType::OutputRemoved => 11,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_type_once() {
+        for (at, kind) in EventType::ALL.into_iter().enumerate() {
+            assert_eq!(listed_at(kind), at, "{kind}");
         }
     }
 }

@@ -28,6 +28,9 @@
 //!   Stripe's semantics, the one engine every transport uses.
 //! - [`readiness`]: [`Readiness`](readiness::Readiness), whether this instance should receive
 //!   traffic (draining, store, LiveKit), the policy every transport's health check reports.
+//! - [`trace`]: [`TraceContext`](trace::TraceContext), a caller's W3C `traceparent`
+//!   continued: logged with the request and carried into the calls it causes (an ambient
+//!   value, so no port has to pass it on).
 //! - [`time`]: the one fixed-width timestamp format every store and transport writes.
 //! - [`webhooks`]: [`WebhookIntake`], LiveKit webhooks verified (behind a verifier port),
 //!   deduplicated and applied — the policy every transport shares.
@@ -57,6 +60,7 @@ pub mod readiness;
 pub mod service;
 pub mod stream;
 pub mod time;
+pub mod trace;
 pub mod values;
 pub mod webhooks;
 

@@ -18,7 +18,9 @@
 //! - [`head`]: `HEAD` answered wherever `GET` is (a middleware).
 //! - [`idempotency`]: `Idempotency-Key` middleware on the mutating stream routes.
 //! - [`metrics`]: `/metrics` (every family of the process) and the webhook outcome counter.
-//! - [`request_tracing`]: request ids (`X-Request-Id`), the access log and the HTTP metrics.
+//! - [`request_tracing`]: request ids (`X-Request-Id`), W3C `traceparent`, the access log and
+//!   the HTTP metrics; [`access_text`]: the client's text as the access log shows it (bounded,
+//!   credentials redacted).
 //! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` and its viewer at `/docs`.
 //! - [`routes`]: `streams`, `webhooks`, `health`; [`configure`] mounts them all.
 //! - [`dashboard`]: the operator's live dashboard at `/dashboard` (embedded HTML/CSS/JS).
@@ -29,6 +31,7 @@ use actix_web::web;
 use orchestrator_domain::readiness::Readiness;
 use orchestrator_domain::{StreamService, WebhookIntake};
 
+pub mod access_text;
 pub mod auth;
 pub mod body;
 pub mod cors;

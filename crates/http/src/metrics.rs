@@ -89,8 +89,9 @@ impl WebhookCount {
 }
 
 /// Makes every webhook outcome visible at 0 (called once by the app after it installed the
-/// recorder), so a dashboard sees every series from the start.
-pub fn init() {
+/// recorder), so a dashboard sees every series from the start. Requests by route and status
+/// appear as they are answered.
+pub fn register() {
     for outcome in WebhookCount::ALL {
         metrics::counter!("orchestrator_webhooks_total", "outcome" => outcome.label()).increment(0);
     }

@@ -9,8 +9,15 @@
 //!   unless the subscriber reads [`RequestId::current`] itself and said so with
 //!   [`span_requests`]`(false)` (the app's JSON logs do: a span per request was ≈ 7 % of a
 //!   cheap request's CPU, for the rare line a request logs besides its access line).
+//! - **Trace context.** A valid W3C `traceparent` is continued
+//!   ([`TraceContext`]): the request gets a span id of its own, current while it is handled
+//!   (the calls it causes carry it on: LiveKit's), and its log lines carry the trace id. An
+//!   invalid one is ignored; without one, no trace is started.
 //! - **Access log.** One line per request at `info`, target `orchestrator_http::access`:
-//!   method, route (the pattern, e.g. `/streams/{id}`), path, status, latency and request id.
+//!   method, route (the pattern, e.g. `/streams/{id}`), path, query (credentials redacted),
+//!   status, response size, latency, client address (the connection's peer: no proxy header
+//!   is trusted), user agent, request id, and the trace ids when the request continues a
+//!   trace. Client text is bounded and escaped ([`crate::access_text`]).
 //!   `RUST_LOG=info,orchestrator_http::access=off` silences it. The filter is always the
 //!   subscriber's; how the line is written may be an installed [`AccessLog`] (the app's JSON
 //!   logs write it directly: the generic event path was 6 % of a cheap request's CPU).
@@ -20,17 +27,22 @@
 //!   paths never become labels; an unusual method is `other`.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use actix_web::body::BodySize;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
+use orchestrator_domain::trace::{TraceContext, TRACEPARENT};
 use tracing::Instrument;
+
+use crate::access_text;
 
 /// The target of access lines.
 pub const ACCESS_TARGET: &str = "orchestrator_http::access";
@@ -44,12 +56,22 @@ pub struct AccessLine<'a> {
     pub route: &'a str,
     /// The request's path.
     pub path: &'a str,
+    /// The query string, bounded, credentials redacted ([`access_text::query`]).
+    pub query: Option<&'a str>,
     /// The answer's status code.
     pub status: u16,
+    /// The answer's body size in bytes, when known before it is sent (not for a stream).
+    pub response_bytes: Option<u64>,
     /// Until the answer's head was ready, in milliseconds.
     pub latency_ms: f64,
+    /// The address of the connection's peer (a proxy's, behind one).
+    pub client_ip: Option<IpAddr>,
+    /// The `User-Agent`, bounded ([`access_text::user_agent`]).
+    pub user_agent: Option<&'a str>,
     /// The request id.
     pub request_id: &'a str,
+    /// The trace the request continues, if it came with a valid `traceparent`.
+    pub trace: Option<&'a TraceContext>,
 }
 
 /// Writes access lines instead of a `tracing` event, once the subscriber's filter has let the
@@ -75,14 +97,38 @@ pub fn span_requests(on: bool) {
     REQUEST_SPAN.store(on, Ordering::Relaxed);
 }
 
-/// Logs `line`: through the installed [`AccessLog`] if any, as a `tracing` event otherwise.
-fn log_access(line: &AccessLine<'_>) {
+/// Logs the access line of an answered request, `line` completed with what the answer and its
+/// request say (read only when the line is written): through the installed [`AccessLog`] if
+/// any, as a `tracing` event otherwise.
+fn log_access<B: MessageBody>(response: &ServiceResponse<B>, line: AccessLine<'_>) {
     if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
         return;
     }
+    let request = response.request();
+    let query = Some(request.query_string())
+        .filter(|query| !query.is_empty())
+        .map(access_text::query);
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .map(access_text::user_agent);
+    let response_bytes = match response.response().body().size() {
+        // The codec sends a HEAD answer's head only.
+        _ if line.method == "HEAD" => Some(0),
+        BodySize::Sized(bytes) => Some(bytes),
+        BodySize::None => Some(0),
+        BodySize::Stream => None,
+    };
+    let line = AccessLine {
+        query: query.as_deref(),
+        response_bytes,
+        client_ip: request.peer_addr().map(|peer| peer.ip()),
+        user_agent: user_agent.as_deref(),
+        ..line
+    };
     match ACCESS_LOG.get() {
-        Some(log) => log.write(line),
-        None => access_event(line),
+        Some(log) => log.write(&line),
+        None => access_event(&line),
     }
 }
 
@@ -93,9 +139,16 @@ pub fn access_event(line: &AccessLine<'_>) {
         method = line.method,
         route = line.route,
         path = line.path,
+        query = line.query,
         status = line.status,
+        response_bytes = line.response_bytes,
         latency_ms = line.latency_ms,
+        client_ip = line.client_ip.map(tracing::field::display),
+        user_agent = line.user_agent,
         request_id = line.request_id,
+        trace_id = line.trace.map(TraceContext::trace_id),
+        span_id = line.trace.map(TraceContext::span_id),
+        parent_span_id = line.trace.map(TraceContext::parent_span_id),
         "request"
     );
 }
@@ -112,6 +165,11 @@ struct IdGenerator(u64);
 impl IdGenerator {
     fn seeded() -> Self {
         Self(uuid::Uuid::new_v4().as_u64_pair().0)
+    }
+
+    /// A span id of our own (random, never 0).
+    fn next_span_id(&mut self) -> u64 {
+        self.next_u64().max(1)
     }
 
     fn next_u64(&mut self) -> u64 {
@@ -267,6 +325,16 @@ impl RequestId {
     }
 }
 
+/// `traceparent`, validated once (a name given as text is parsed at each lookup).
+const TRACEPARENT_HEADER: HeaderName = HeaderName::from_static(TRACEPARENT);
+
+/// The trace a request continues: its `traceparent`, when valid, with a span id of our own.
+fn continued_trace(raw: Option<&HeaderValue>) -> Option<TraceContext> {
+    let raw = raw?.to_str().ok()?;
+    let span_id = FRESH_IDS.with(|ids| ids.borrow_mut().next_span_id());
+    TraceContext::continue_from(raw, span_id).ok()
+}
+
 /// The pattern of the route that answered, put in the request by a router of this crate that
 /// matches paths itself (actix's `match_pattern` then knows nothing of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,18 +364,25 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let id = RequestId::from_client(req.headers().get(X_REQUEST_ID));
+    let trace = continued_trace(req.headers().get(&TRACEPARENT_HEADER));
     let method = method_label(req.method());
     let path = req.path().to_owned();
     req.extensions_mut().insert(id.clone());
     let span = if REQUEST_SPAN.load(Ordering::Relaxed) {
-        tracing::info_span!("request", request_id = id.as_str())
+        let span = tracing::info_span!(
+            "request",
+            request_id = id.as_str(),
+            trace_id = tracing::field::Empty
+        );
+        if let Some(trace) = &trace {
+            span.record("trace_id", trace.trace_id());
+        }
+        span
     } else {
         tracing::Span::none()
     };
-    let mut response = REQUEST_ID
-        .scope(id.clone(), next.call(req))
-        .instrument(span)
-        .await?;
+    let handled = REQUEST_ID.scope(id.clone(), next.call(req));
+    let mut response = TraceContext::scope(trace, handled).instrument(span).await?;
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         response
             .headers_mut()
@@ -327,14 +402,22 @@ pub async fn middleware(
                 .unwrap_or_else(|| "unmatched".to_owned()),
         ),
     };
-    log_access(&AccessLine {
-        method,
-        route: &route,
-        path: &path,
-        status,
-        latency_ms: latency.as_secs_f64() * 1000.0,
-        request_id: id.as_str(),
-    });
+    log_access(
+        &response,
+        AccessLine {
+            method,
+            route: &route,
+            path: &path,
+            query: None,
+            status,
+            response_bytes: None,
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            client_ip: None,
+            user_agent: None,
+            request_id: id.as_str(),
+            trace: trace.as_ref(),
+        },
+    );
     HANDLES.with(|handles| {
         handles
             .borrow_mut()

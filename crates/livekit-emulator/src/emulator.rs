@@ -1,6 +1,7 @@
 //! The [`Emulator`] handle: shared state, webhook queue, timed steps and every room
 //! operation (ingress and egress operations are in `broadcast`).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -30,6 +31,20 @@ struct Inner {
     runtime: Option<tokio::runtime::Handle>,
     /// Timed steps scheduled and not yet taken.
     pending_steps: watch::Sender<usize>,
+    /// The latest RoomService calls, oldest first (at most [`RECENT_CALLS`]).
+    calls: Mutex<VecDeque<RecordedCall>>,
+}
+
+/// How many RoomService calls [`Emulator::recent_calls`] remembers.
+pub const RECENT_CALLS: usize = 64;
+
+/// A RoomService call as it reached the emulator: what tests may check of a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedCall {
+    /// The method (`CreateRoom`, …).
+    pub method: String,
+    /// Its W3C `traceparent` header, if it sent one.
+    pub traceparent: Option<String>,
 }
 
 impl fmt::Debug for Inner {
@@ -66,6 +81,7 @@ impl Emulator {
                 webhooks,
                 runtime: tokio::runtime::Handle::try_current().ok(),
                 pending_steps: watch::Sender::new(0),
+                calls: Mutex::new(VecDeque::with_capacity(RECENT_CALLS)),
             }),
         }
     }
@@ -124,6 +140,27 @@ impl Emulator {
     /// A snapshot of the participants of `room` in join order; empty if the room is unknown.
     pub fn participants(&self, room: &str) -> Vec<proto::ParticipantInfo> {
         self.lock().rooms.participants(room).unwrap_or_default()
+    }
+
+    /// The latest RoomService calls (at most [`RECENT_CALLS`]), oldest first.
+    pub fn recent_calls(&self) -> Vec<RecordedCall> {
+        self.calls().iter().cloned().collect()
+    }
+
+    /// Remembers a RoomService call, forgetting the oldest beyond [`RECENT_CALLS`].
+    pub(crate) fn record_call(&self, call: RecordedCall) {
+        let mut calls = self.calls();
+        if calls.len() == RECENT_CALLS {
+            calls.pop_front();
+        }
+        calls.push_back(call);
+    }
+
+    fn calls(&self) -> MutexGuard<'_, VecDeque<RecordedCall>> {
+        self.inner
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Test hook: when false, webhooks are generated but dropped (simulates LiveKit dropping

@@ -14,7 +14,8 @@
 //!   [`BroadcastLimits`]) and the development credentials.
 //! - [`error`]: [`EmulatorError`], the failures of emulator operations.
 //! - [`emulator`]: [`Emulator`], the cheap-to-clone handle that owns the state, the webhook
-//!   queue and the timed steps, and implements every room operation.
+//!   queue and the timed steps, and implements every room operation; it remembers the latest
+//!   RoomService calls ([`RecordedCall`]: method and `traceparent`) for tests of clients.
 //! - `broadcast`: the ingress and egress operations of [`Emulator`], and the simulation
 //!   controls (encoders publishing, stopping, failing; egresses failing).
 //! - `world`: everything behind the emulator's lock, and the operations that span rooms,
@@ -54,6 +55,6 @@ mod webhook;
 mod world;
 
 pub use config::{BroadcastLimits, EmulatorConfig, DEV_API_KEY, DEV_API_SECRET};
-pub use emulator::Emulator;
+pub use emulator::{Emulator, RecordedCall};
 pub use error::EmulatorError;
 pub use server::serve;

@@ -399,3 +399,49 @@ async fn clients_can_be_simulated_over_http() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_latest_calls_are_remembered_with_their_traceparent() {
+    within(async {
+        let server = start_emulator(config());
+        let token = server_token(VideoGrants {
+            room_list: true,
+            ..Default::default()
+        });
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+        let bearer = format!("Bearer {token}");
+        let traced = http_post(
+            &server.twirp_url("ListRooms"),
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", bearer.as_str()),
+                ("traceparent", traceparent),
+            ],
+            b"{}",
+        )
+        .await;
+        let after_traced = server.emulator.recent_calls();
+        for _ in 0..livekit_emulator::emulator::RECENT_CALLS {
+            server.room_client().list_rooms(Vec::new()).await.unwrap();
+        }
+        let plain_calls = server.emulator.recent_calls();
+
+        assert_eq!(traced.status, 200);
+        assert_eq!(
+            after_traced,
+            vec![livekit_emulator::RecordedCall {
+                method: "ListRooms".into(),
+                traceparent: Some(traceparent.into()),
+            }]
+        );
+        assert_eq!(
+            plain_calls.len(),
+            livekit_emulator::emulator::RECENT_CALLS,
+            "bounded: the oldest are forgotten"
+        );
+        assert!(plain_calls.iter().all(|call| call.traceparent.is_none()));
+        assert!(plain_calls.iter().all(|call| call.method == "ListRooms"));
+    })
+    .await;
+}

@@ -1,6 +1,7 @@
-//! Broadcast on LiveKit: the domain's [`BroadcastMedia`] port on `livekit-api`'s Ingress and
-//! Egress clients, where files go ([`Storage`]), and LiveKit's reports translated into the
-//! domain's.
+//! Broadcast on LiveKit: the domain's [`BroadcastMedia`] port on LiveKit's Ingress and Egress
+//! Twirp services (the crate's Twirp client, with the grants LiveKit checks: `ingressAdmin`,
+//! `roomRecord`; the request's trace goes along), where files go ([`Storage`]), and LiveKit's
+//! reports translated into the domain's.
 //!
 //! An `hls` output is a room-composite egress writing HLS segments and playlists under
 //! `<stream>/<output>/`; a `recording`, one MP4 file there; an `rtmp` output, a stream egress to
@@ -12,10 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use livekit_api::services::egress::{
-    EgressClient, EgressListFilter, EgressListOptions, EgressOutput, RoomCompositeOptions,
-};
-use livekit_api::services::ingress::{CreateIngressOptions, IngressClient, IngressListFilter};
+use livekit_api::access_token::VideoGrants;
 use livekit_protocol as proto;
 use orchestrator_domain::broadcast::{
     BroadcastMedia, CreatedIngress, EgressReport, EgressStatus, IngestKind, IngestState,
@@ -30,6 +28,7 @@ use tokio::time::Instant;
 use crate::config::LiveKitConfig;
 use crate::media::classify;
 use crate::metered::observed;
+use crate::twirp::Twirp;
 
 /// Where egresses write files (HLS segments, recordings).
 #[derive(Clone, PartialEq, Eq)]
@@ -100,8 +99,7 @@ impl Default for BroadcastConfig {
 
 /// The domain's broadcast port on LiveKit's Ingress and Egress services.
 pub struct LiveKitBroadcast {
-    ingress: IngressClient,
-    egress: EgressClient,
+    twirp: Twirp,
     config: BroadcastConfig,
     pacer: Arc<Mutex<Instant>>,
 }
@@ -115,20 +113,51 @@ impl fmt::Debug for LiveKitBroadcast {
 }
 
 impl LiveKitBroadcast {
-    /// Clients of LiveKit at `livekit.url`.
+    /// A client of LiveKit at `livekit.url`.
     pub fn new(livekit: &LiveKitConfig, config: BroadcastConfig) -> Self {
-        let ingress =
-            IngressClient::with_api_key(&livekit.url, &livekit.api_key, &livekit.api_secret)
-                .with_request_timeout(livekit.request_timeout);
-        let egress =
-            EgressClient::with_api_key(&livekit.url, &livekit.api_key, &livekit.api_secret)
-                .with_request_timeout(livekit.request_timeout);
         Self {
-            ingress,
-            egress,
+            twirp: Twirp::new(livekit),
             config,
             pacer: Arc::new(Mutex::new(Instant::now())),
         }
+    }
+
+    /// Calls `method` of the Ingress service (`ingressAdmin`), counted and timed as `metric`.
+    async fn ingress<Q, A>(
+        &self,
+        metric: &'static str,
+        method: &str,
+        request: &Q,
+    ) -> Result<A, MediaError>
+    where
+        Q: prost::Message,
+        A: prost::Message + Default,
+    {
+        let grants = VideoGrants {
+            ingress_admin: true,
+            ..VideoGrants::default()
+        };
+        let call = self.twirp.call("Ingress", method, request, grants);
+        observed(metric, async { call.await.map_err(classify) }).await
+    }
+
+    /// Calls `method` of the Egress service (`roomRecord`), counted and timed as `metric`.
+    async fn egress<Q, A>(
+        &self,
+        metric: &'static str,
+        method: &str,
+        request: &Q,
+    ) -> Result<A, MediaError>
+    where
+        Q: prost::Message,
+        A: prost::Message + Default,
+    {
+        let grants = VideoGrants {
+            room_record: true,
+            ..VideoGrants::default()
+        };
+        let call = self.twirp.call("Egress", method, request, grants);
+        observed(metric, async { call.await.map_err(classify) }).await
     }
 
     /// Waits for this start's turn: starts are spaced `1 / egress_starts_per_sec` apart.
@@ -143,17 +172,27 @@ impl LiveKitBroadcast {
         tokio::time::sleep_until(turn).await;
     }
 
-    fn outputs_of(&self, stream: StreamId, output: &Output) -> Vec<EgressOutput> {
+    /// The room-composite egress of `output`: its files under `<stream>/<output>/`.
+    fn request_for(
+        &self,
+        room: &RoomName,
+        stream: StreamId,
+        output: &Output,
+    ) -> proto::RoomCompositeEgressRequest {
         let dir = format!("{stream}/{}", output.id);
+        let mut request = proto::RoomCompositeEgressRequest {
+            room_name: room.to_string(),
+            ..proto::RoomCompositeEgressRequest::default()
+        };
         match &output.kind {
-            OutputKind::Rtmp { targets } => vec![EgressOutput::Stream(proto::StreamOutput {
+            OutputKind::Rtmp { targets } => request.stream_outputs.push(proto::StreamOutput {
                 protocol: proto::StreamProtocol::Rtmp.into(),
                 urls: targets
                     .iter()
                     .map(|t| t.url().expose().to_owned())
                     .collect(),
-            })],
-            OutputKind::Hls => vec![EgressOutput::Segments(proto::SegmentedFileOutput {
+            }),
+            OutputKind::Hls => request.segment_outputs.push(proto::SegmentedFileOutput {
                 protocol: proto::SegmentedFileProtocol::HlsProtocol.into(),
                 filename_prefix: format!("{dir}/segment"),
                 playlist_name: format!("{dir}/index.m3u8"),
@@ -161,14 +200,15 @@ impl LiveKitBroadcast {
                 segment_duration: self.config.segment_secs,
                 output: self.upload().map(proto::segmented_file_output::Output::S3),
                 ..proto::SegmentedFileOutput::default()
-            })],
-            OutputKind::Recording => vec![EgressOutput::File(proto::EncodedFileOutput {
+            }),
+            OutputKind::Recording => request.file_outputs.push(proto::EncodedFileOutput {
                 file_type: proto::EncodedFileType::Mp4.into(),
                 filepath: format!("{dir}/{{time}}.mp4"),
                 output: self.upload().map(proto::encoded_file_output::Output::S3),
                 ..proto::EncodedFileOutput::default()
-            })],
+            }),
         }
+        request
     }
 
     fn upload(&self) -> Option<proto::S3Upload> {
@@ -217,16 +257,18 @@ impl BroadcastMedia for LiveKitBroadcast {
             IngestKind::Whip => (proto::IngressInput::WhipInput, String::new()),
             IngestKind::Url { source } => (proto::IngressInput::UrlInput, source.clone()),
         };
-        let options = CreateIngressOptions {
+        let request = proto::CreateIngressRequest {
+            input_type: input.into(),
             name: format!("{room} ingest"),
             room_name: room.to_string(),
             participant_identity: INGEST_IDENTITY.to_owned(),
             participant_name: "Ingest".to_owned(),
             url,
-            ..CreateIngressOptions::default()
+            ..proto::CreateIngressRequest::default()
         };
-        let call = self.ingress.create_ingress(input, options);
-        let info = observed("create_ingress", async { call.await.map_err(classify) }).await?;
+        let info: proto::IngressInfo = self
+            .ingress("create_ingress", "CreateIngress", &request)
+            .await?;
         Ok(CreatedIngress {
             ingress_id: info.ingress_id,
             url: info.url,
@@ -235,19 +277,23 @@ impl BroadcastMedia for LiveKitBroadcast {
     }
 
     async fn delete_ingress(&self, ingress_id: &str) -> Result<(), MediaError> {
-        let call = self.ingress.delete_ingress(ingress_id);
-        observed("delete_ingress", async {
-            call.await.map(drop).map_err(classify)
-        })
-        .await
+        let request = proto::DeleteIngressRequest {
+            ingress_id: ingress_id.to_owned(),
+        };
+        self.ingress::<_, proto::IngressInfo>("delete_ingress", "DeleteIngress", &request)
+            .await
+            .map(drop)
     }
 
     async fn list_ingress(&self, room: &RoomName) -> Result<Vec<IngressReport>, MediaError> {
-        let call = self
-            .ingress
-            .list_ingress(IngressListFilter::Room(room.to_string()));
-        let items = observed("list_ingress", async { call.await.map_err(classify) }).await?;
-        Ok(items.iter().map(ingress_report).collect())
+        let request = proto::ListIngressRequest {
+            room_name: room.to_string(),
+            ..proto::ListIngressRequest::default()
+        };
+        let listed: proto::ListIngressResponse = self
+            .ingress("list_ingress", "ListIngress", &request)
+            .await?;
+        Ok(listed.items.iter().map(ingress_report).collect())
     }
 
     async fn start_egress(
@@ -256,14 +302,11 @@ impl BroadcastMedia for LiveKitBroadcast {
         stream: StreamId,
         output: &Output,
     ) -> Result<StartedEgress, MediaError> {
-        let outputs = self.outputs_of(stream, output);
+        let request = self.request_for(room, stream, output);
         self.paced().await;
-        let call = self.egress.start_room_composite_egress(
-            room.as_str(),
-            outputs,
-            RoomCompositeOptions::default(),
-        );
-        let info = observed("start_egress", async { call.await.map_err(classify) }).await?;
+        let info: proto::EgressInfo = self
+            .egress("start_egress", "StartRoomCompositeEgress", &request)
+            .await?;
         let report = egress_report(&info);
         Ok(StartedEgress {
             egress_id: info.egress_id,
@@ -273,11 +316,13 @@ impl BroadcastMedia for LiveKitBroadcast {
     }
 
     async fn stop_egress(&self, egress_id: &str) -> Result<(), MediaError> {
-        let call = self.egress.stop_egress(egress_id);
-        let stopped = observed("stop_egress", async {
-            call.await.map(drop).map_err(classify)
-        })
-        .await;
+        let request = proto::StopEgressRequest {
+            egress_id: egress_id.to_owned(),
+        };
+        let stopped = self
+            .egress::<_, proto::EgressInfo>("stop_egress", "StopEgress", &request)
+            .await
+            .map(drop);
         match stopped {
             // LiveKit answers "failed precondition" for an egress that already ended: gone.
             Err(MediaError::Rejected(why)) if why.contains("failed_precondition") => {
@@ -288,12 +333,13 @@ impl BroadcastMedia for LiveKitBroadcast {
     }
 
     async fn list_egress(&self, room: &RoomName) -> Result<Vec<EgressReport>, MediaError> {
-        let call = self.egress.list_egress(EgressListOptions {
-            filter: EgressListFilter::Room(room.to_string()),
-            ..EgressListOptions::default()
-        });
-        let items = observed("list_egress", async { call.await.map_err(classify) }).await?;
-        Ok(items.iter().map(egress_report).collect())
+        let request = proto::ListEgressRequest {
+            room_name: room.to_string(),
+            ..proto::ListEgressRequest::default()
+        };
+        let listed: proto::ListEgressResponse =
+            self.egress("list_egress", "ListEgress", &request).await?;
+        Ok(listed.items.iter().map(egress_report).collect())
     }
 }
 

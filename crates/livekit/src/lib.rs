@@ -1,6 +1,8 @@
 //! LiveKit adapter: the domain's [`MediaServer`](orchestrator_domain::ports::MediaServer) and
-//! [`TokenIssuer`](orchestrator_domain::ports::TokenIssuer) ports on the official `livekit-api` crate, and
-//! verification of LiveKit's signed webhooks.
+//! [`TokenIssuer`](orchestrator_domain::ports::TokenIssuer) ports on LiveKit's server API
+//! (tokens, protocol messages and webhooks from the official `livekit-api` crate; the calls
+//! over a Twirp client of ours that carries the caller's trace), and verification of
+//! LiveKit's signed webhooks.
 //!
 //! Works the same against LiveKit Cloud, a self-hosted LiveKit and the project's
 //! `livekit-emulator`.
@@ -9,7 +11,9 @@
 //!
 //! - [`config`]: [`LiveKitConfig`], credentials and room/token settings.
 //! - [`media`]: [`LiveKitMedia`], the RoomService calls, with LiveKit errors sorted into
-//!   not-found / unavailable / rejected; `metered`: each call counted and timed.
+//!   not-found / unavailable / rejected; [`metered`]: each call counted and timed.
+//! - `twirp`: the Twirp client of LiveKit's services (token per call, `traceparent` of the
+//!   current request, region failover on LiveKit Cloud).
 //! - [`tokens`]: [`LiveKitTokens`], least-privilege join tokens.
 //! - [`webhook`]: [`SignedWebhooks`], the domain's webhook verifier port: signature check and
 //!   translation into domain events.
@@ -19,8 +23,9 @@
 pub mod broadcast;
 pub mod config;
 pub mod media;
-mod metered;
+pub mod metered;
 pub mod tokens;
+mod twirp;
 pub mod webhook;
 
 pub use broadcast::{BroadcastConfig, LiveKitBroadcast, Storage};

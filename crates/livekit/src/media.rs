@@ -1,27 +1,32 @@
-//! RoomService calls through `livekit_api::services::room::RoomClient`, each counted and timed
-//! (see `metered`).
+//! RoomService calls over the crate's Twirp client (the grants `livekit_api`'s `RoomClient`
+//! asks for each), each counted and timed (see `metered`) and carrying the caller's trace.
 
 use std::fmt;
 
 use async_trait::async_trait;
-use livekit_api::services::room::{CreateRoomOptions, RoomClient};
-use livekit_api::services::{ServerError, ServerErrorCode, ServiceError};
+use livekit_api::access_token::VideoGrants;
+use livekit_api::services::ServerErrorCode;
 use livekit_protocol as proto;
 use orchestrator_domain::ports::{MediaError, MediaParticipant, MediaRoom, MediaServer};
 use orchestrator_domain::{Identity, RoomName};
 
 use crate::config::LiveKitConfig;
 use crate::metered::observed;
+use crate::twirp::{Twirp, TwirpError};
 
 /// The room the readiness probe asks LiveKit about: a name no stream is expected to use, so
 /// LiveKit answers with an empty list (at most this one room) at the cost of a lookup, whatever
 /// the number of rooms.
 const PROBE_ROOM: &str = "__orchestrator_readiness_probe";
 
+/// The Twirp service of rooms and participants.
+const ROOM_SERVICE: &str = "RoomService";
+
 /// The media-server port on LiveKit's RoomService.
 pub struct LiveKitMedia {
-    client: RoomClient,
-    room_options: CreateRoomOptions,
+    twirp: Twirp,
+    /// Room settings from the configuration (`CreateRoom` takes the name besides).
+    room_options: proto::CreateRoomRequest,
 }
 
 impl fmt::Debug for LiveKitMedia {
@@ -33,43 +38,73 @@ impl fmt::Debug for LiveKitMedia {
 impl LiveKitMedia {
     /// A client of the RoomService at `config.url`.
     pub fn new(config: &LiveKitConfig) -> Self {
-        let client = RoomClient::with_api_key(&config.url, &config.api_key, &config.api_secret)
-            .with_request_timeout(config.request_timeout);
-        let room_options = CreateRoomOptions {
+        let room_options = proto::CreateRoomRequest {
             empty_timeout: config.empty_timeout_secs,
             departure_timeout: config.departure_timeout_secs,
             max_participants: config.max_participants,
-            ..CreateRoomOptions::default()
+            ..proto::CreateRoomRequest::default()
         };
         Self {
-            client,
+            twirp: Twirp::new(config),
             room_options,
         }
+    }
+
+    /// Calls `method` of the RoomService, failures sorted for the domain.
+    async fn room_service<Q, A>(
+        &self,
+        method: &str,
+        request: &Q,
+        grants: VideoGrants,
+    ) -> Result<A, MediaError>
+    where
+        Q: prost::Message,
+        A: prost::Message + Default,
+    {
+        self.twirp
+            .call(ROOM_SERVICE, method, request, grants)
+            .await
+            .map_err(classify)
+    }
+}
+
+/// Creating, listing or deleting rooms.
+fn rooms_grant(list: bool) -> VideoGrants {
+    VideoGrants {
+        room_create: !list,
+        room_list: list,
+        ..VideoGrants::default()
+    }
+}
+
+/// Administering one room (its metadata, its participants).
+fn admin_grant(room: &RoomName) -> VideoGrants {
+    VideoGrants {
+        room_admin: true,
+        room: room.as_str().to_owned(),
+        ..VideoGrants::default()
     }
 }
 
 /// Sorts a LiveKit failure into what the domain distinguishes: gone, retry later, or refused.
-pub(crate) fn classify(err: ServiceError) -> MediaError {
+pub(crate) fn classify(err: TwirpError) -> MediaError {
     match err {
-        ServiceError::Twirp(ServerError::Twirp(code)) => match code.code.as_str() {
-            ServerErrorCode::NOT_FOUND => MediaError::NotFound(code.msg),
+        TwirpError::Server { code, msg } => match code.as_str() {
+            ServerErrorCode::NOT_FOUND => MediaError::NotFound(msg),
             ServerErrorCode::UNAVAILABLE
             | ServerErrorCode::INTERNAL
             | ServerErrorCode::UNKNOWN
             | ServerErrorCode::DEADLINE_EXCEEDED
             | ServerErrorCode::RESOURCE_EXHAUSTED
-            | ServerErrorCode::CANCELED => MediaError::Unavailable(code.to_string()),
-            _ => MediaError::Rejected(code.to_string()),
+            | ServerErrorCode::CANCELED => MediaError::Unavailable(format!("{code}: {msg}")),
+            _ => MediaError::Rejected(format!("{code}: {msg}")),
         },
-        ServiceError::Twirp(ServerError::Request(err)) => MediaError::Unavailable(err.to_string()),
-        ServiceError::Twirp(ServerError::Prost(err)) => {
-            MediaError::Unavailable(format!("unreadable answer: {err}"))
+        err @ (TwirpError::UnreadableError(_)
+        | TwirpError::Transport(_)
+        | TwirpError::Decode(_)) => MediaError::Unavailable(err.to_string()),
+        err @ (TwirpError::Url(_) | TwirpError::Token(_) | TwirpError::Client(_)) => {
+            MediaError::Rejected(err.to_string())
         }
-        ServiceError::Twirp(ServerError::Url(err)) => {
-            MediaError::Rejected(format!("invalid LiveKit URL: {err}"))
-        }
-        ServiceError::AccessToken(err) => MediaError::Rejected(format!("credentials: {err}")),
-        ServiceError::Env(err) => MediaError::Rejected(err.to_string()),
     }
 }
 
@@ -84,34 +119,43 @@ fn media_room(room: proto::Room) -> MediaRoom {
 #[async_trait]
 impl MediaServer for LiveKitMedia {
     async fn create_room(&self, room: &RoomName) -> Result<MediaRoom, MediaError> {
-        let call = self
-            .client
-            .create_room(room.as_str(), self.room_options.clone());
-        observed("create_room", async {
-            call.await.map(media_room).map_err(classify)
+        let request = proto::CreateRoomRequest {
+            name: room.as_str().to_owned(),
+            ..self.room_options.clone()
+        };
+        let call = self.room_service("CreateRoom", &request, rooms_grant(false));
+        observed("create_room", async { call.await.map(media_room) }).await
+    }
+
+    async fn delete_room(&self, room: &RoomName) -> Result<(), MediaError> {
+        let request = proto::DeleteRoomRequest {
+            room: room.as_str().to_owned(),
+        };
+        let call = self.room_service("DeleteRoom", &request, rooms_grant(false));
+        observed("delete_room", async {
+            call.await.map(|_: proto::DeleteRoomResponse| ())
         })
         .await
     }
 
-    async fn delete_room(&self, room: &RoomName) -> Result<(), MediaError> {
-        let call = self.client.delete_room(room.as_str());
-        observed("delete_room", async { call.await.map_err(classify) }).await
-    }
-
     async fn list_rooms(&self) -> Result<Vec<MediaRoom>, MediaError> {
-        let call = self.client.list_rooms(Vec::new());
-        let rooms = observed("list_rooms", async { call.await.map_err(classify) }).await?;
-        Ok(rooms.into_iter().map(media_room).collect())
+        let request = proto::ListRoomsRequest::default();
+        let call = self.room_service("ListRooms", &request, rooms_grant(true));
+        let listed: proto::ListRoomsResponse = observed("list_rooms", call).await?;
+        Ok(listed.rooms.into_iter().map(media_room).collect())
     }
 
     async fn list_participants(
         &self,
         room: &RoomName,
     ) -> Result<Vec<MediaParticipant>, MediaError> {
-        let call = self.client.list_participants(room.as_str());
-        let participants =
-            observed("list_participants", async { call.await.map_err(classify) }).await?;
-        Ok(participants
+        let request = proto::ListParticipantsRequest {
+            room: room.as_str().to_owned(),
+        };
+        let call = self.room_service("ListParticipants", &request, admin_grant(room));
+        let listed: proto::ListParticipantsResponse = observed("list_participants", call).await?;
+        Ok(listed
+            .participants
             .into_iter()
             .map(|p| MediaParticipant {
                 can_publish: p.permission.as_ref().is_none_or(|perm| perm.can_publish),
@@ -126,10 +170,16 @@ impl MediaServer for LiveKitMedia {
         room: &RoomName,
         identity: &Identity,
     ) -> Result<(), MediaError> {
-        let call = self
-            .client
-            .remove_participant(room.as_str(), identity.as_str());
-        observed("remove_participant", async { call.await.map_err(classify) }).await
+        let request = proto::RoomParticipantIdentity {
+            room: room.as_str().to_owned(),
+            identity: identity.as_str().to_owned(),
+            ..proto::RoomParticipantIdentity::default()
+        };
+        let call = self.room_service("RemoveParticipant", &request, admin_grant(room));
+        observed("remove_participant", async {
+            call.await.map(|_: proto::RemoveParticipantResponse| ())
+        })
+        .await
     }
 
     async fn update_room_metadata(
@@ -137,9 +187,13 @@ impl MediaServer for LiveKitMedia {
         room: &RoomName,
         metadata: &str,
     ) -> Result<(), MediaError> {
-        let call = self.client.update_room_metadata(room.as_str(), metadata);
+        let request = proto::UpdateRoomMetadataRequest {
+            room: room.as_str().to_owned(),
+            metadata: metadata.to_owned(),
+        };
+        let call = self.room_service("UpdateRoomMetadata", &request, admin_grant(room));
         observed("update_room_metadata", async {
-            call.await.map(drop).map_err(classify)
+            call.await.map(|_: proto::Room| ())
         })
         .await
     }
@@ -147,7 +201,13 @@ impl MediaServer for LiveKitMedia {
     /// A listing filtered to one unlikely room name: LiveKit checks the credentials and
     /// answers, without returning its rooms.
     async fn reachable(&self) -> Result<(), MediaError> {
-        let call = self.client.list_rooms(vec![PROBE_ROOM.to_owned()]);
-        observed("probe", async { call.await.map(drop).map_err(classify) }).await
+        let request = proto::ListRoomsRequest {
+            names: vec![PROBE_ROOM.to_owned()],
+        };
+        let call = self.room_service("ListRooms", &request, rooms_grant(true));
+        observed("probe", async {
+            call.await.map(|_: proto::ListRoomsResponse| ())
+        })
+        .await
     }
 }

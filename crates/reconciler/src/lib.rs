@@ -34,7 +34,7 @@
 //! - `metered`: passes, progress, repairs, lease changes and lag, for `/metrics`.
 
 mod lease;
-mod metered;
+pub mod metered;
 mod pacer;
 mod pass;
 

@@ -19,6 +19,35 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// Pass outcomes (the `outcome` label).
+const OUTCOMES: [&str; 4] = ["completed", "failed", "lost_lease", "standby"];
+/// Lease changes (the `change` label).
+const CHANGES: [&str; 3] = ["acquired", "lost", "released"];
+
+/// Shows every series of the reconciler from the start, at 0 (the app calls it once, when it
+/// installs the recorder; a disabled reconciler then reports that it never ran).
+pub fn register() {
+    for outcome in OUTCOMES {
+        metrics::counter!("orchestrator_reconciler_passes_total", "outcome" => outcome)
+            .increment(0);
+    }
+    for change in CHANGES {
+        metrics::counter!("orchestrator_reconciler_lease_changes_total", "change" => change)
+            .increment(0);
+    }
+    // A histogram is shown once registered, with empty buckets.
+    let _ = metrics::histogram!("orchestrator_reconciler_pass_duration_seconds");
+    metrics::counter!("orchestrator_reconciler_streams_checked_total").increment(0);
+    metrics::counter!("orchestrator_reconciler_repairs_total").increment(0);
+    for gauge in [
+        "orchestrator_reconciler_leader",
+        "orchestrator_reconciler_last_pass_timestamp_seconds",
+        "orchestrator_reconciler_lag_seconds",
+    ] {
+        metrics::gauge!(gauge).increment(0.0);
+    }
+}
+
 /// The leadership and progress of one instance's reconciler, shared by its clones.
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
@@ -33,11 +62,13 @@ struct State {
 }
 
 fn lease_change(change: &'static str) {
+    debug_assert!(CHANGES.contains(&change), "{change} is registered");
     metrics::counter!("orchestrator_reconciler_lease_changes_total", "change" => change)
         .increment(1);
 }
 
 fn pass(outcome: &'static str) {
+    debug_assert!(OUTCOMES.contains(&outcome), "{outcome} is registered");
     metrics::counter!("orchestrator_reconciler_passes_total", "outcome" => outcome).increment(1);
 }
 

@@ -36,7 +36,7 @@ mod events;
 pub mod idempotency;
 mod index;
 pub mod lease;
-mod metered;
+pub mod metered;
 mod participants;
 mod scripts;
 mod sealing;

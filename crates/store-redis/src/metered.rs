@@ -23,6 +23,20 @@ use orchestrator_domain::StreamEvent;
 
 use crate::client::Connection;
 
+/// Failure kinds (the `kind` label).
+const ERROR_KINDS: [&str; 3] = ["timeout", "io", "other"];
+
+/// Shows the Redis store's series from the start, at 0 (the app calls it once it is on
+/// Redis; on the in-memory store these families are declared, without series). Durations by
+/// `op` appear as round trips happen.
+pub fn register() {
+    for kind in ERROR_KINDS {
+        metrics::counter!("orchestrator_redis_command_errors_total", "kind" => kind).increment(0);
+    }
+    metrics::gauge!("orchestrator_redis_breaker_open").increment(0.0);
+    metrics::counter!("orchestrator_redis_fail_fast_total").increment(0);
+}
+
 /// A Redis round trip that is timed, and whose failure goes through
 /// [`Connection::failed`] (which counts it and may open the breaker).
 pub(crate) trait Timed<T>: Future<Output = Result<T, Error>> + Sized {

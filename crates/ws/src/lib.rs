@@ -76,7 +76,7 @@ pub use takeover::Takeover;
 pub mod message;
 pub use message::{parse, ClientMessage};
 
-mod metered;
+pub mod metered;
 
 /// Serializes an event once into the `event` message shared by every subscriber (and an
 /// audience update once into the `audience` message).

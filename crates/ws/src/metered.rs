@@ -13,6 +13,15 @@
 
 use metrics::{Counter, Gauge};
 
+/// Shows this transport's series from the start, at 0 (the app calls it once, when it
+/// installs the recorder).
+pub fn register() {
+    metrics::gauge!("orchestrator_ws_connections").increment(0.0);
+    metrics::counter!("orchestrator_events_delivered_total", "transport" => "ws").increment(0);
+    metrics::counter!("orchestrator_slow_consumer_disconnects_total", "transport" => "ws")
+        .increment(0);
+}
+
 /// Deliveries a connection counts before it adds them to the shared counter.
 pub(crate) const FLUSH_EVERY: u64 = 64;
 

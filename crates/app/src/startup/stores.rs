@@ -52,6 +52,8 @@ pub(crate) async fn connect(settings: &Settings, secret: &[u8]) -> anyhow::Resul
         .await
         .context("connecting to Redis (REDIS_URL)")?;
     tracing::info!(prefix = %settings.redis.key_prefix, "state in Redis");
+    // Its families then show from the start; on the in-memory store they are declared only.
+    orchestrator_store_redis::metered::register();
     let connection = store.connection().clone();
     let store = Arc::new(store);
     Ok(Stores {

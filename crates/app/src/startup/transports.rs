@@ -139,7 +139,7 @@ pub(crate) fn http_server(
     extras: HttpExtras<'_>,
 ) -> anyhow::Result<actix_web::dev::Server> {
     let metrics = extras.metrics.clone();
-    let exposition = Exposition::new(move || metrics.render());
+    let exposition = Exposition::new(move || crate::telemetry::metrics::render(&metrics));
     let mut parts = HttpParts::new(settings, core, stores, Some(exposition), extras.shutdown)?;
     parts.origins = extras.origins;
     let connection_limit = ConnectionLimit::new(settings.limits.connections_per_address);

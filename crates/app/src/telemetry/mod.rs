@@ -1,5 +1,6 @@
 //! Logs and metrics: a tracing subscriber, human-readable or JSON, installed once by `main`;
-//! and the process's metrics recorder ([`metrics`]), installed by the application.
+//! and the process's metrics recorder ([`metrics`]), installed by the application, with the
+//! process's own resources beside it ([`process`]).
 //!
 //! Request handling logs one access line per request (target `orchestrator_http::access`; in
 //! JSON written directly by [`access`]); errors, start-up and shutdown log too. A request's
@@ -11,6 +12,7 @@
 pub mod access;
 pub mod batched;
 pub mod metrics;
+pub mod process;
 pub mod request_ids;
 
 use std::io::IsTerminal;

@@ -15,6 +15,7 @@ use livekit_api::access_token::Claims;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::emulator::RecordedCall;
 use crate::{Emulator, EmulatorError};
 
 /// One Twirp service of package `livekit`: its methods and how it answers a call.
@@ -165,6 +166,14 @@ fn handle(
             req.method()
         )));
     }
+    emulator.record_call(RecordedCall {
+        method: method.to_owned(),
+        traceparent: req
+            .headers()
+            .get("traceparent")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
+    });
     let codec = Codec::of(req)?;
     let claims = authenticate(emulator, req)?;
     let call = Call {
