@@ -186,6 +186,7 @@ impl Runtime for Spawner {
         tokio::time::sleep(delay).await;
     }
     fn note(&self, _: &str) {}
+    fn observe(&self, _: orchestrator_domain::broadcast::ports::Observation) {}
 }
 
 fn service(livekit: Arc<RecordingLiveKit>) -> StreamService {

@@ -38,9 +38,8 @@ fn broadcast(broadcast: &BroadcastSettings) -> Vec<Problem> {
             }
         }
         let endpoint = s3.endpoint.trim();
-        if !endpoint.is_empty()
-            && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
-        {
+        let http = endpoint.starts_with("https://") || endpoint.starts_with("http://");
+        if !endpoint.is_empty() && !http {
             problems.push(Problem::about(
                 "broadcast.s3.endpoint",
                 "broadcast.s3.endpoint must be an http(s):// URL (empty for AWS itself)",

@@ -54,6 +54,11 @@ const GRPC_DRAIN: Duration = Duration::from_secs(5);
 /// has already stopped is collected rather than aborted).
 const LAST_STEP: Duration = Duration::from_millis(100);
 
+/// Shows the broadcast metrics at 0 from the start (the recorder's installation calls it).
+pub(crate) fn register_broadcast_metrics() {
+    runtime::register();
+}
+
 /// A built orchestrator: listeners bound, adapters wired, not yet serving.
 #[allow(missing_debug_implementations)]
 pub struct Application {

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use orchestrator_domain::broadcast::ports::Task;
-use orchestrator_domain::broadcast::Runtime;
+use orchestrator_domain::broadcast::ports::{Observation, Task};
+use orchestrator_domain::broadcast::{Observed, Runtime};
 use tokio::runtime::Handle;
 
 /// Spawns on the runtime it was made on.
@@ -37,4 +37,52 @@ impl Runtime for TokioRuntime {
     fn note(&self, what: &str) {
         tracing::warn!(what, "broadcast: left for the reconciler");
     }
+
+    fn observe(&self, observation: Observation) {
+        match observation {
+            Observation::Entered(observed) => {
+                metrics::counter!("orchestrator_output_transitions_total", "observed" => observed_label(observed))
+                    .increment(1);
+            }
+            Observation::EgressStart(accepted) => {
+                let outcome = if accepted { "accepted" } else { "failed" };
+                metrics::counter!("orchestrator_egress_starts_total", "outcome" => outcome)
+                    .increment(1);
+            }
+            Observation::Retry => {
+                metrics::counter!("orchestrator_output_retries_total").increment(1)
+            }
+        }
+    }
+}
+
+/// The `observed` label of an output state.
+pub(crate) fn observed_label(observed: Observed) -> &'static str {
+    match observed {
+        Observed::Idle => "idle",
+        Observed::Starting => "starting",
+        Observed::Active => "active",
+        Observed::Ending => "ending",
+        Observed::Complete => "complete",
+        Observed::Failed => "failed",
+    }
+}
+
+/// Shows every broadcast series at 0 from the start.
+pub(crate) fn register() {
+    for observed in [
+        Observed::Idle,
+        Observed::Starting,
+        Observed::Active,
+        Observed::Ending,
+        Observed::Complete,
+        Observed::Failed,
+    ] {
+        metrics::counter!("orchestrator_output_transitions_total", "observed" => observed_label(observed))
+            .increment(0);
+    }
+    for outcome in ["accepted", "failed"] {
+        metrics::counter!("orchestrator_egress_starts_total", "outcome" => outcome).increment(0);
+    }
+    metrics::counter!("orchestrator_output_retries_total").increment(0);
 }

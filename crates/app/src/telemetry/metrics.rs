@@ -223,6 +223,26 @@ pub const FAMILIES: &[Family] = &[
         help: "On the lease holder, the age of its last completed pass; 0 elsewhere.",
     },
     Family {
+        name: "orchestrator_output_transitions_total",
+        kind: Kind::Counter,
+        series: Series::FromStart,
+        help: "Outputs whose observed state changed on this instance, by the state entered \
+               (idle, starting, active, ending, complete, failed).",
+    },
+    Family {
+        name: "orchestrator_egress_starts_total",
+        kind: Kind::Counter,
+        series: Series::FromStart,
+        help: "Egresses this instance asked LiveKit for (one per claimed attempt), by outcome \
+               (accepted, failed).",
+    },
+    Family {
+        name: "orchestrator_output_retries_total",
+        kind: Kind::Counter,
+        series: Series::FromStart,
+        help: "Output starts tried again after a failure (with backoff).",
+    },
+    Family {
         name: "orchestrator_ready",
         kind: Kind::Gauge,
         series: Series::FromStart,
@@ -317,6 +337,7 @@ fn register() {
     orchestrator_grpc::metered::register();
     orchestrator_livekit::metered::register();
     orchestrator_reconciler::metered::register();
+    crate::startup::register_broadcast_metrics();
     // Counted by whichever store holds the instance's live feed.
     for kind in EventType::ALL {
         metrics::counter!("orchestrator_events_published_total", "type" => kind.as_str())

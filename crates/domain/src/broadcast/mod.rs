@@ -100,29 +100,6 @@ pub enum BroadcastError {
     Contended(&'static str),
 }
 
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let policy = BroadcastPolicy::default();
-
-        let delays: Vec<u64> = (1..=8)
-            .map(|attempt| policy.backoff(attempt).as_secs())
-            .collect();
-
-        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
-        let fast = BroadcastPolicy {
-            retry_backoff: Duration::from_millis(10),
-            ..policy
-        };
-        assert_eq!(fast.backoff(3), Duration::from_millis(40));
-    }
-}
-
 impl BroadcastError {
     /// The stable machine code.
     pub fn code(&self) -> &'static str {
@@ -144,5 +121,28 @@ impl From<output::OutputRefusal> for BroadcastError {
         match refusal {
             output::OutputRefusal::Busy(id) => BroadcastError::OutputBusy(id),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let policy = BroadcastPolicy::default();
+
+        let delays: Vec<u64> = (1..=8)
+            .map(|attempt| policy.backoff(attempt).as_secs())
+            .collect();
+
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+        let fast = BroadcastPolicy {
+            retry_backoff: Duration::from_millis(10),
+            ..policy
+        };
+        assert_eq!(fast.backoff(3), Duration::from_millis(40));
     }
 }

@@ -299,7 +299,11 @@ impl Output {
             },
             OutputCommand::WentLive if self.desired == Desired::On => match self.observed {
                 Observed::Idle => next.claim(1),
-                _ => FollowUp::None,
+                Observed::Starting
+                | Observed::Active
+                | Observed::Ending
+                | Observed::Complete
+                | Observed::Failed => FollowUp::None,
             },
             OutputCommand::WentLive => FollowUp::None,
             OutputCommand::Stop => next.stop(),

@@ -233,6 +233,17 @@ pub trait BroadcastMedia: Send + Sync {
 /// A task to run in the background.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
+/// Something worth counting about outputs (the app's metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observation {
+    /// An output's observed state changed to this one (on this instance).
+    Entered(super::Observed),
+    /// An egress was asked for: LiveKit accepted (`true`) or not.
+    EgressStart(bool),
+    /// A failed start is tried again.
+    Retry,
+}
+
 /// What runs LiveKit calls off the request that caused them: starting egresses after the
 /// claim, retrying with backoff, stopping.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -246,4 +257,7 @@ pub trait Runtime: Send + Sync {
 
     /// Tells the operator what a background task could not do (the reconciler repairs it).
     fn note(&self, what: &str);
+
+    /// Counts what happens to outputs.
+    fn observe(&self, observation: Observation);
 }

@@ -55,7 +55,7 @@ impl IngestView {
         };
         let url = match &ingest.kind {
             super::IngestKind::Url { source } => source.clone(),
-            _ => ingest.url.clone(),
+            super::IngestKind::Rtmp | super::IngestKind::Whip => ingest.url.clone(),
         };
         Self {
             ingress_id: ingest.ingress_id.clone(),

@@ -9,7 +9,7 @@
 //! decision (start or stop an egress, retry after a failure) run in the background on the
 //! instance whose write won, so a request, a webhook or a retry never starts a second egress.
 
-use crate::broadcast::ports::{BroadcastRecord, BroadcastWrite, BroadcastWriteError};
+use crate::broadcast::ports::{BroadcastRecord, BroadcastWrite, BroadcastWriteError, Observation};
 use crate::broadcast::view::{Exposure, IngestView, OutputView};
 use crate::broadcast::{
     BroadcastError, BroadcastPolicy, BroadcastState, EgressReport, FollowUp, Ingest, IngestKind,
@@ -80,11 +80,12 @@ impl StreamService {
         let write = ingest_write(Some(ingest.clone()), None, EventType::IngestCreated, true);
         if let Err(err) = self.write(id, write).await {
             self.forget_ingress(&ingest.ingress_id).await;
-            return Err(match err {
-                StreamError::Broadcast(BroadcastError::Contended(_)) => {
-                    BroadcastError::IngestExists.into()
-                }
-                other => other,
+            // Another ingest was recorded first.
+            let raced = matches!(err, StreamError::Broadcast(BroadcastError::Contended(_)));
+            return Err(if raced {
+                BroadcastError::IngestExists.into()
+            } else {
+                err
             });
         }
         Ok(ingest)
@@ -140,10 +141,8 @@ impl StreamService {
             EventType::IngestUpdated,
             true,
         );
-        if let Err(err) = self.write(id, write).await {
-            // The old key is gone either way; the new ingress is the reconciler's to remove.
-            return Err(err);
-        }
+        // On failure the old key is gone either way, and the new ingress is left unrecorded.
+        self.write(id, write).await?;
         Ok(rotated)
     }
 
@@ -572,6 +571,11 @@ impl StreamService {
                         Err(err) => return Err(err),
                         Ok(event) => events.extend(event),
                     }
+                    if next.observed != current.observed {
+                        self.ports
+                            .runtime
+                            .observe(Observation::Entered(next.observed));
+                    }
                     next
                 }
                 None => current.clone(),
@@ -601,6 +605,7 @@ impl StreamService {
                 })
             }
             FollowUp::RetryAfter { attempt } => {
+                self.ports.runtime.observe(Observation::Retry);
                 let delay = self.policy.backoff(attempt);
                 let (service, stream, id) = (self.clone(), stream.clone(), output.id.clone());
                 Box::pin(async move {
@@ -624,6 +629,9 @@ impl StreamService {
             .broadcast_media
             .start_egress(&stream.room_name, stream.id, output)
             .await;
+        self.ports
+            .runtime
+            .observe(Observation::EgressStart(started.is_ok()));
         let command = match started {
             Ok(started) => OutputCommand::Started(started),
             Err(err) => OutputCommand::StartFailed {

@@ -191,7 +191,11 @@ impl StreamService {
             MediaEventKind::Ingress { report, .. } => {
                 self.apply_ingress_report(stream, report.clone()).await?
             }
-            _ => None,
+            MediaEventKind::RoomStarted
+            | MediaEventKind::RoomFinished
+            | MediaEventKind::ParticipantJoined { .. }
+            | MediaEventKind::ParticipantLeft { .. }
+            | MediaEventKind::Track { .. } => None,
         };
         Ok(events.map(|events| {
             events

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::*;
 use crate::broadcast::ports::{
     BroadcastMedia, BroadcastRepository, BroadcastWrite, BroadcastWriteError, CreatedIngress,
-    Runtime, StartedEgress, Task,
+    Observation, Runtime, StartedEgress, Task,
 };
 use crate::broadcast::{
     BroadcastError, BroadcastPolicy, Desired, EgressReport, EgressStatus, IngestKind, IngestState,
@@ -155,6 +155,7 @@ impl BroadcastMedia for FakeLiveKit {
 #[derive(Default)]
 pub(super) struct TestRuntime {
     notes: Mutex<Vec<String>>,
+    observed: Mutex<Vec<Observation>>,
 }
 
 #[async_trait]
@@ -169,6 +170,10 @@ impl Runtime for TestRuntime {
 
     fn note(&self, what: &str) {
         self.notes.lock().unwrap().push(what.to_owned());
+    }
+
+    fn observe(&self, observation: Observation) {
+        self.observed.lock().unwrap().push(observation);
     }
 }
 
@@ -674,4 +679,24 @@ async fn an_ingress_deleted_behind_our_back_removes_the_ingest() {
         stored.events.lock().unwrap().last().unwrap().kind,
         EventType::IngestRemoved
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn starts_retries_and_states_are_observed_for_the_metrics() {
+    let (mut harness, id) = Harness::with_stream(StreamStatus::Active);
+    harness.issue_tokens();
+    let (livekit, runtime) = (harness.livekit.clone(), harness.runtime.clone());
+    let (service, _) = harness.service();
+    service.add_output(id, hls(false)).await.unwrap();
+    livekit.fail_next_starts(100);
+
+    service.start_output(id, &name("hls")).await.unwrap();
+    settle().await;
+
+    let observed = runtime.observed.lock().unwrap().clone();
+    let count = |wanted: Observation| observed.iter().filter(|o| **o == wanted).count();
+    assert_eq!(count(Observation::EgressStart(false)), 4);
+    assert_eq!(count(Observation::Retry), 3);
+    assert_eq!(count(Observation::Entered(Observed::Starting)), 1);
+    assert_eq!(count(Observation::Entered(Observed::Failed)), 1);
 }
