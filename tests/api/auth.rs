@@ -362,3 +362,60 @@ async fn grpc_health_and_reflection_stay_open() {
 
     assert!(answer.is_ok(), "{answer:?}");
 }
+
+#[tokio::test]
+async fn a_read_only_key_sees_stream_keys_and_rtmp_targets_redacted_and_cannot_change_them() {
+    let app = app_with_keys().await;
+    let created: Value = create_as(&app, WRITER).await.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let target = "rtmps://live.example.com/app/sk-platform-secret";
+    let as_key = |key: &'static str, method: Method, path: String| {
+        app.request(method, &path).bearer_auth(key)
+    };
+    let ingest: Value = as_key(WRITER, Method::POST, format!("/streams/{id}/ingest"))
+        .json(&json!({"type": "rtmp"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    as_key(WRITER, Method::POST, format!("/streams/{id}/outputs"))
+        .json(&json!({"id": "yt", "type": "rtmp", "targets": [target]}))
+        .send()
+        .await
+        .unwrap();
+
+    let read_ingest: Value = as_key(READER, Method::GET, format!("/streams/{id}/ingest"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let read_outputs: Value = as_key(READER, Method::GET, format!("/streams/{id}/outputs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refused = as_key(READER, Method::POST, format!("/streams/{id}/ingest/rotate"))
+        .send()
+        .await
+        .unwrap();
+
+    let key = ingest["streamKey"].as_str().unwrap();
+    assert!(
+        key.len() > 12 && ingest["streamKeyRedacted"] == false,
+        "{ingest}"
+    );
+    assert_eq!(read_ingest["streamKeyRedacted"], true);
+    assert!(!read_ingest.to_string().contains(key), "{read_ingest}");
+    assert_eq!(
+        read_outputs[0]["targets"],
+        json!(["rtmps://live.example.com/…"])
+    );
+    assert!(!read_outputs.to_string().contains("sk-platform-secret"));
+    assert_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
+}

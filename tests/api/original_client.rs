@@ -250,3 +250,59 @@ async fn a_client_generated_from_the_original_proto_decodes_every_event_of_a_str
     );
     assert_eq!(live, replayed[1..], "live, the same events as in the log");
 }
+
+#[tokio::test]
+async fn a_client_generated_from_the_original_proto_skips_broadcast_events_and_decodes_the_rest() {
+    let app = spawn_app().await;
+    let mut client = OriginalClient::new(app.grpc_channel().await);
+    let created = app
+        .created_stream(json!({"roomName": "broadcast-room", "outputs": [{"type": "hls"}]}))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let events = client
+        .subscribe(original::SubscribeRequest {
+            stream_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let ingest = app
+        .request(reqwest::Method::POST, &format!("/streams/{id}/ingest"))
+        .json(&json!({"type": "whip"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ingest.status(), StatusCode::CREATED);
+    app.joined(&id, json!({"participantName": "ada", "role": "host"}))
+        .await;
+    ok(app.stop_stream(&id).await).await;
+    let live = until_end(events).await;
+
+    let kinds: Vec<StreamEventType> = live.iter().map(|e| e.event_type()).collect();
+    // Ours: ingest_created, participant_joined, output_updated (stopped), ingest_removed,
+    // stream_updated (stopping), stream_stopped.
+    assert!(
+        kinds.contains(&StreamEventType::ParticipantJoined),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last(), Some(&StreamEventType::StreamStopped));
+    let unknown: Vec<&original::StreamEvent> = live
+        .iter()
+        .filter(|e| e.event_type() == StreamEventType::Unknown)
+        .collect();
+    assert!(
+        !unknown.is_empty(),
+        "broadcast events reach it as unknown types"
+    );
+    assert!(
+        unknown
+            .iter()
+            .all(|e| e.event_data.is_none() && e.stream_id == id),
+        "their payloads are skipped, the envelope read: {unknown:#?}"
+    );
+    assert!(live
+        .iter()
+        .filter(|e| e.event_type() != StreamEventType::Unknown)
+        .all(|e| e.event_data.is_some()));
+}

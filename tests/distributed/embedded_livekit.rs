@@ -12,7 +12,7 @@ use crate::support::instance_settings;
 
 /// Settings of an instance on `redis_url` under `prefix` with no LiveKit configured (the
 /// embedded default), reconciling every 50 ms.
-fn embedded_instance(redis_url: &str, prefix: &str) -> Settings {
+pub(crate) fn embedded_instance(redis_url: &str, prefix: &str) -> Settings {
     let mut settings = instance_settings(redis_url, prefix, "");
     settings.livekit.api_key = String::new();
     settings.livekit.api_secret = String::new();
@@ -21,7 +21,11 @@ fn embedded_instance(redis_url: &str, prefix: &str) -> Settings {
     settings
 }
 
-async fn embedded_instances(count: usize, redis_url: &str, prefix: &str) -> Vec<TestApp> {
+pub(crate) async fn embedded_instances(
+    count: usize,
+    redis_url: &str,
+    prefix: &str,
+) -> Vec<TestApp> {
     let mut instances = Vec::new();
     for _ in 0..count {
         instances.push(spawn_app_with(embedded_instance(redis_url, prefix)).await);
@@ -30,7 +34,7 @@ async fn embedded_instances(count: usize, redis_url: &str, prefix: &str) -> Vec<
 }
 
 /// The instance whose own emulator is the shared LiveKit.
-fn host(instances: &[TestApp]) -> &TestApp {
+pub(crate) fn host(instances: &[TestApp]) -> &TestApp {
     let hosts: Vec<&TestApp> = instances
         .iter()
         .filter(|app| app.hosts_the_livekit())

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod broadcast;
 mod connections;
 mod crowd;
 mod embedded_livekit;

@@ -172,6 +172,35 @@ mod tests {
     }
 
     #[test]
+    fn s3_storage_needs_its_bucket_and_credentials_and_playback_an_http_url() {
+        let mut settings = Settings::for_tests();
+        settings.broadcast.storage = StorageKind::S3;
+        settings.broadcast.s3.bucket = "streams".into();
+        settings.broadcast.s3.endpoint = "minio:9000".into();
+        settings.broadcast.playback_base_url = "cdn.example.com".into();
+        settings.broadcast.segment_secs = 0;
+
+        let problems = refused(&settings).join("\n");
+
+        for named in [
+            "broadcast.s3.access_key",
+            "broadcast.s3.secret",
+            "broadcast.s3.endpoint",
+            "broadcast.playback_base_url",
+            "broadcast.segment_secs",
+        ] {
+            assert!(problems.contains(named), "{named} in {problems}");
+        }
+        assert!(!problems.contains("broadcast.s3.bucket"), "{problems}");
+        settings.broadcast.s3.access_key = "AKIA".into();
+        settings.broadcast.s3.secret = "s3cr3t".into();
+        settings.broadcast.s3.endpoint = "https://minio:9000".into();
+        settings.broadcast.playback_base_url = "https://cdn.example.com/live".into();
+        settings.broadcast.segment_secs = 4;
+        assert_eq!(refused(&settings), Vec::<String>::new());
+    }
+
+    #[test]
     fn a_listen_address_is_an_ip_or_a_host_name_without_a_port() {
         for (host, usable) in [
             ("0.0.0.0", true),

@@ -330,11 +330,7 @@ impl Core {
         let media: Arc<dyn MediaServer> = adapters.media;
         let tokens: Arc<dyn TokenIssuer> = adapters.tokens;
         let broadcast_media = adapters.broadcast;
-        let policy = BroadcastPolicy {
-            storage: settings.broadcast.has_storage(),
-            internal_targets: settings.app_env != crate::settings::PRODUCTION,
-            retry_backoff: settings.broadcast.retry_backoff(),
-        };
+        let policy = broadcast_policy(settings);
         let readiness = Readiness::default();
         let service = StreamService::new(
             Ports {
@@ -388,6 +384,16 @@ impl Core {
             media,
             readiness,
         }
+    }
+}
+
+/// What `settings` allow of outputs: files only with storage; RTMP targets on this machine or
+/// a private network only outside production (no request forgery through our egress).
+fn broadcast_policy(settings: &Settings) -> BroadcastPolicy {
+    BroadcastPolicy {
+        storage: settings.broadcast.has_storage(),
+        internal_targets: settings.app_env != crate::settings::PRODUCTION,
+        retry_backoff: settings.broadcast.retry_backoff(),
     }
 }
 

@@ -265,3 +265,16 @@ fn answered_by(documented: &BTreeSet<String>) -> BTreeSet<String> {
     }
     methods
 }
+
+#[::std::prelude::v1::test]
+fn production_refuses_internal_rtmp_targets_and_no_storage_refuses_files() {
+    let mut settings = Settings::for_tests();
+    let development = crate::startup::broadcast_policy(&settings);
+    settings.app_env = crate::settings::PRODUCTION.into();
+    settings.broadcast.storage = crate::settings::StorageKind::None;
+
+    let production = crate::startup::broadcast_policy(&settings);
+
+    assert!(development.internal_targets && development.storage);
+    assert!(!production.internal_targets && !production.storage);
+}

@@ -1,0 +1,92 @@
+//! Broadcast across instances: the stream goes live through webhooks arriving at three instances
+//! at once, and each output still gets one egress; its events reach every instance's
+//! subscribers.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::embedded_livekit::{embedded_instances, host};
+
+/// A signed LiveKit report of `event` about `participant` in `room`.
+fn report(event: &str, room: &str, id: &str, track: Option<&str>) -> String {
+    let mut body = json!({
+        "event": event,
+        "id": id,
+        "room": {"name": room},
+        "participant": {"identity": "studio", "sid": "PA_studio", "permission": {"canPublish": true}},
+    });
+    if let Some(track) = track {
+        body["track"] = json!({"sid": track});
+    }
+    body.to_string()
+}
+
+#[tokio::test]
+async fn going_live_through_three_instances_at_once_starts_each_output_once() {
+    let server = redis_harness::shared_or_owned();
+    let prefix = redis_harness::unique_prefix();
+    let instances = embedded_instances(3, server.url(), &prefix).await;
+    let created = instances[1]
+        .created_stream(json!({"outputs": [
+            {"type": "hls", "autoStart": true},
+            {"id": "restream", "type": "rtmp", "targets": ["rtmp://live.example.com/app/k"], "autoStart": true},
+        ]}))
+        .await;
+    let (id, room) = (
+        created["id"].as_str().unwrap(),
+        created["roomName"].as_str().unwrap(),
+    );
+    let joined = instances[0]
+        .post_webhook(
+            &report("participant_joined", room, "EV_join", None),
+            livekit_emulator::DEV_API_SECRET,
+        )
+        .await;
+    assert_eq!(joined.status(), StatusCode::OK);
+
+    // Three reports of the host publishing, one to each instance, all at once.
+    let published = futures_util::future::join_all(instances.iter().enumerate().map(|(n, app)| {
+        let body = report(
+            "track_published",
+            room,
+            &format!("EV_track_{n}"),
+            Some(&format!("TR_{n}")),
+        );
+        async move {
+            app.post_webhook(&body, livekit_emulator::DEV_API_SECRET)
+                .await
+                .status()
+        }
+    }))
+    .await;
+    assert!(
+        published.iter().all(|status| *status == StatusCode::OK),
+        "{published:?}"
+    );
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let outputs = loop {
+        let outputs: Vec<Value> = instances[2]
+            .request(Method::GET, &format!("/streams/{id}/outputs"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if outputs.iter().all(|o| o["observed"] == "active") {
+            break outputs;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{outputs:#?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+
+    assert_eq!(
+        host(&instances).emulator().egress_starts(room),
+        2,
+        "one egress per output"
+    );
+    assert!(outputs.iter().all(|o| o["attempts"] == 1), "{outputs:#?}");
+}
