@@ -77,6 +77,7 @@ impl Scrape {
 /// after 4 queued events and whose Redis commands time out after a second.
 async fn instrumented_app(redis_url: &str) -> TestApp {
     let mut settings = Settings::for_tests();
+    settings.broadcast.retry_backoff_ms = 10;
     settings.redis.url = redis_url.to_owned();
     settings.redis.key_prefix = redis_harness::unique_prefix();
     settings.reconciler.interval_ms = 50;
@@ -223,6 +224,32 @@ async fn reconciler_repair(app: &TestApp) {
     app.emulator().set_webhooks_enabled(true);
 }
 
+/// An output whose first egress start fails and is retried, then runs.
+async fn broadcast(app: &TestApp) {
+    let id = app.new_stream_id().await;
+    let added = app
+        .request(reqwest::Method::POST, &format!("/streams/{id}/outputs"))
+        .json(&json!({"type": "hls"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::CREATED);
+    app.emulator().refuse_next_egress_starts(1);
+    let started = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/streams/{id}/outputs/hls/start"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    wait_for_scrape("the output's retry started an egress", |s| {
+        s.value("orchestrator_egress_starts_total{outcome=\"accepted\"}") >= 1.0
+    })
+    .await;
+}
+
 /// Polls until a scrape satisfies `condition`.
 async fn wait_for_scrape(what: &str, condition: impl Fn(&Scrape) -> bool) -> Scrape {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -289,6 +316,7 @@ async fn every_family_moves_when_its_area_is_exercised() {
     webhooks(&app).await;
     slow_consumer(&app).await;
     reconciler_repair(&app).await;
+    broadcast(&app).await;
     let outage = redis_stall(&app, &redis).await;
     let served = Scrape(app.metrics_text().await);
     app.begin_shutdown();

@@ -147,6 +147,7 @@ async fn when_the_host_stops_another_instance_takes_over_the_shared_livekit() {
         .clone()
         .unwrap()
         .replace("http://", "ws://");
+    // The host drains before it lets go: until then the survivor may still be served by it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let created = survivor.create_stream(json!({})).await;
@@ -158,17 +159,14 @@ async fn when_the_host_stops_another_instance_takes_over_the_shared_livekit() {
             let joined = survivor
                 .joined(&id, json!({"participantName": "ada"}))
                 .await;
-            assert_eq!(
-                joined["wsUrl"],
-                own.as_str(),
-                "the survivor's emulator is the LiveKit now"
-            );
-            return;
+            if joined["wsUrl"] == own.as_str() {
+                return;
+            }
         }
+        let last = survivor.livekit_url.clone();
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no LiveKit after the host stopped: {}",
-            created.text().await.unwrap()
+            "the survivor's emulator did not take over: {last}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
