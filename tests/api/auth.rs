@@ -419,3 +419,62 @@ async fn a_read_only_key_sees_stream_keys_and_rtmp_targets_redacted_and_cannot_c
     assert!(!read_outputs.to_string().contains("sk-platform-secret"));
     assert_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
 }
+
+const OTHER_WRITER: &str = "lso_another-writer-of-the-auth-tests";
+
+#[tokio::test]
+async fn an_idempotency_key_reused_by_another_api_key_is_a_fresh_request_on_rest_and_grpc() {
+    let mut settings = settings_with_keys();
+    settings
+        .auth
+        .api_keys
+        .push(KeyEntry::for_key(OTHER_WRITER, Scope::Write).to_string());
+    let app = spawn_app_with(settings).await;
+    let create = |key: &'static str| {
+        app.request(Method::POST, "/streams")
+            .bearer_auth(key)
+            .header("Idempotency-Key", "create-1")
+            .json(&json!({}))
+            .send()
+    };
+
+    let first = create(WRITER).await.unwrap();
+    let replay = create(WRITER).await.unwrap();
+    let other = create(OTHER_WRITER).await.unwrap();
+
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert!(
+        other.headers().get("idempotent-replayed").is_none(),
+        "not the first key's answer"
+    );
+    let (first, replay, other): (Value, Value, Value) = (
+        first.json().await.unwrap(),
+        replay.json().await.unwrap(),
+        other.json().await.unwrap(),
+    );
+    assert_eq!(first["id"], replay["id"]);
+    assert_ne!(first["id"], other["id"], "another key's create created");
+
+    let mut grpc = app.grpc().await;
+    let keyed = |key: &str| {
+        let mut request = tonic::Request::new(CreateStreamRequest::default());
+        request
+            .metadata_mut()
+            .insert("authorization", bearer(key).parse().unwrap());
+        request
+            .metadata_mut()
+            .insert("idempotency-key", "grpc-create-1".parse().unwrap());
+        request
+    };
+    let mine = grpc.create_stream(keyed(WRITER)).await.unwrap();
+    let again = grpc.create_stream(keyed(WRITER)).await.unwrap();
+    let theirs = grpc.create_stream(keyed(OTHER_WRITER)).await.unwrap();
+
+    assert_eq!(again.metadata().get("idempotent-replayed").unwrap(), "true");
+    assert!(theirs.metadata().get("idempotent-replayed").is_none());
+    assert_ne!(
+        mine.get_ref().id,
+        theirs.get_ref().id,
+        "another key's create created"
+    );
+}

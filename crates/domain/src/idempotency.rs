@@ -1,7 +1,10 @@
 //! Idempotent execution with Stripe's semantics, the one engine every transport uses.
 //!
-//! A request carrying an [`IdempotencyKey`] runs at most once per scope (transport, operation,
-//! key) within the retention window, across every instance sharing the store:
+//! A request carrying an [`IdempotencyKey`] runs at most once per scope (the caller, the
+//! transport and operation, the key) within the retention window, across every instance sharing
+//! the store. The caller is the operator API key that made the request: an answer belongs to
+//! the key that made it, so another key reusing the same idempotency key is a fresh request (it
+//! never gets the first key's answer, a join token included):
 //!
 //! - first time: it executes; its answer is kept for [`IdempotencyPolicy::retention`], unless
 //!   the transport says it must not be kept (a failure of a dependency is not an answer, so a
@@ -19,6 +22,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::access::KeyId;
 use crate::coordination::{IdempotencyBegin, IdempotencyStore, StoredAnswer};
 use crate::ports::StoreError;
 
@@ -110,7 +114,8 @@ impl Idempotency {
         Self { store, policy }
     }
 
-    /// Runs `execute` at most once for `key` within `scope` (what the key is valid for, e.g.
+    /// Runs `execute` at most once for `key` of `caller` (the operator key that asked; `None`
+    /// when access is open) within `scope` (what the key is valid for, e.g.
     /// `"POST /streams"`), for a request made of `request` (every byte that makes it what it
     /// is: a retry must present the same). `keep` encodes a fresh answer for replay, or says
     /// `None` when it must not be kept (a retry then executes again).
@@ -120,6 +125,7 @@ impl Idempotency {
     /// down); nothing executed then.
     pub async fn run_once<T, F, Fut>(
         &self,
+        caller: Option<&KeyId>,
         scope: &str,
         key: &IdempotencyKey,
         request: &[&[u8]],
@@ -130,7 +136,9 @@ impl Idempotency {
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
-        let scope = format!("{scope} {}", key.as_str());
+        // `-`: access is open (no keys configured), every caller is the same one.
+        let caller = caller.map_or("-", KeyId::as_str);
+        let scope = format!("{caller} {scope} {}", key.as_str());
         let fingerprint = fingerprint(request);
         match self
             .store

@@ -50,12 +50,12 @@ async fn a_first_request_executes_and_its_answer_is_kept_for_the_retention() {
     let mut store = MockIdempotencyStore::new();
     store
         .expect_begin()
-        .with(eq("POST /streams k1"), always(), eq(POLICY.lock_ttl))
+        .with(eq("- POST /streams k1"), always(), eq(POLICY.lock_ttl))
         .returning(|_, _, _| Ok(IdempotencyBegin::Started));
     store
         .expect_complete()
         .with(
-            eq("POST /streams k1"),
+            eq("- POST /streams k1"),
             always(),
             eq(answer("created")),
             eq(POLICY.retention),
@@ -65,6 +65,7 @@ async fn a_first_request_executes_and_its_answer_is_kept_for_the_retention() {
 
     let run = engine(store)
         .run_once(
+            None,
             "POST /streams",
             &key("k1"),
             &[b"{}"],
@@ -86,6 +87,7 @@ async fn a_retry_replays_the_kept_answer_and_executes_nothing() {
 
     let run = engine(store)
         .run_once(
+            None,
             "POST /streams",
             &key("k1"),
             &[b"{}"],
@@ -110,6 +112,7 @@ async fn a_key_in_use_or_reused_refuses_without_executing() {
             .returning(move |_, _, _| Ok(found.clone()));
         let run = engine(store)
             .run_once(
+                None,
                 "s",
                 &key("k"),
                 &[b""],
@@ -130,12 +133,12 @@ async fn an_answer_that_must_not_be_kept_releases_the_key_for_a_retry() {
     store.expect_complete().never();
     store
         .expect_abandon()
-        .with(eq("s k"), always())
+        .with(eq("- s k"), always())
         .times(1)
         .returning(|_, _| Ok(()));
 
     let run = engine(store)
-        .run_once("s", &key("k"), &[b""], || async { "503" }, |_| None)
+        .run_once(None, "s", &key("k"), &[b""], || async { "503" }, |_| None)
         .await;
 
     assert_eq!(run, Ok(Run::Fresh("503")));
@@ -150,6 +153,7 @@ async fn a_store_that_is_down_refuses_before_executing() {
 
     let run = engine(store)
         .run_once(
+            None,
             "s",
             &key("k"),
             &[b""],
@@ -170,4 +174,45 @@ async fn a_store_that_is_down_refuses_before_executing() {
 fn fingerprints_tell_apart_requests_whose_bytes_only_moved_between_parts() {
     assert_eq!(fingerprint(&[b"ab", b"c"]), fingerprint(&[b"ab", b"c"]));
     assert_ne!(fingerprint(&[b"ab", b"c"]), fingerprint(&[b"a", b"bc"]));
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_of_two_callers_is_two_scopes() {
+    let (first, second) = (
+        crate::access::KeyEntry::for_key("lso_first", crate::access::Scope::Write).id(),
+        crate::access::KeyEntry::for_key("lso_second", crate::access::Scope::Write).id(),
+    );
+    let scopes = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let mut store = MockIdempotencyStore::new();
+    let seen = scopes.clone();
+    store.expect_begin().returning(move |scope, _, _| {
+        seen.lock().unwrap().push(scope.to_owned());
+        Ok(IdempotencyBegin::Started)
+    });
+    store.expect_complete().returning(|_, _, _, _| Ok(()));
+    let engine = engine(store);
+
+    for caller in [Some(&first), Some(&second), None] {
+        engine
+            .run_once(
+                caller,
+                "POST /streams",
+                &key("k1"),
+                &[b"{}"],
+                || async { "x" },
+                keep_all,
+            )
+            .await
+            .unwrap();
+    }
+
+    let scopes = scopes.lock().unwrap().clone();
+    assert_eq!(
+        scopes,
+        [
+            format!("{first} POST /streams k1"),
+            format!("{second} POST /streams k1"),
+            "- POST /streams k1".to_owned(),
+        ]
+    );
 }

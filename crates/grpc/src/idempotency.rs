@@ -120,12 +120,24 @@ where
     let Some(key) = key_of(&request).map_err(refusal)? else {
         return call(request.into_inner()).await.map(Response::new);
     };
+    // The answer belongs to the key that asked: another key's reuse is a fresh request.
+    let caller = request
+        .extensions()
+        .get::<orchestrator_domain::access::Principal>()
+        .and_then(|principal| principal.key().cloned());
     let message = request.into_inner();
     let scope = format!("grpc {method}");
     let encoded = message.encode_to_vec();
     let identity = [scope.as_bytes(), encoded.as_slice()];
     let run = engine
-        .run_once(&scope, &key, &identity, || call(message), encode)
+        .run_once(
+            caller.as_ref(),
+            &scope,
+            &key,
+            &identity,
+            || call(message),
+            encode,
+        )
         .await
         .map_err(refusal)?;
     match run {

@@ -2,7 +2,8 @@
 //! engine ([`orchestrator_domain::idempotency`], which holds the rules): this module only reads the key,
 //! encodes an answer for replay, and maps the engine's refusals to HTTP.
 //!
-//! A request is scoped by method and path, and identified by its method, path and body. A kept
+//! A request is scoped by the operator key that made it (another key's reuse of the same
+//! idempotency key is a fresh request), method and path, and identified by its method, path and body. A kept
 //! answer is its status, content type, the headers a replay must carry (`Location`, `ETag`) and
 //! its body; a 5xx (a dependency failed) is not an answer and is not kept. A replay carries
 //! `Idempotent-Replayed: true`.
@@ -15,7 +16,8 @@ use actix_web::http::header::{
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
+use orchestrator_domain::access::Principal;
 use orchestrator_domain::coordination::StoredAnswer;
 use orchestrator_domain::idempotency::{Idempotency, IdempotencyError, IdempotencyKey, Run};
 
@@ -109,15 +111,29 @@ pub async fn middleware(
     };
     let scope = format!("{} {}", http_req.method(), http_req.path());
     let request = [scope.as_bytes(), bytes.as_ref()];
+    // The answer belongs to the key that asked: another key's reuse is a fresh request.
+    let caller = http_req
+        .extensions()
+        .get::<Principal>()
+        .and_then(|principal| principal.key().cloned());
     let execute = || {
         let req = ServiceRequest::from_parts(http_req.clone(), Payload::from(bytes.clone()));
         buffered(next, req)
     };
     let run = engine
-        .run_once(&scope, &key, &request, execute, |answer| match answer {
-            Ok(buffered) if !buffered.response.status().is_server_error() => Some(encode(buffered)),
-            Ok(_) | Err(_) => None,
-        })
+        .run_once(
+            caller.as_ref(),
+            &scope,
+            &key,
+            &request,
+            execute,
+            |answer| match answer {
+                Ok(buffered) if !buffered.response.status().is_server_error() => {
+                    Some(encode(buffered))
+                }
+                Ok(_) | Err(_) => None,
+            },
+        )
         .await;
     match run {
         Ok(Run::Fresh(answer)) => answer.map(|buffered| {
