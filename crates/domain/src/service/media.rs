@@ -129,9 +129,12 @@ impl StreamService {
             return Ok(outcome);
         }
         // A signed report from the future (a skewed or forged clock) must not make genuine
-        // later reports look stale: it counts as made now.
+        // later reports look stale: it counts as made now, to the whole second, as LiveKit
+        // dates its reports (`createdAt` in seconds): a genuine report of this same second is
+        // then not older than it.
         let now = self.ports.clock.now();
-        let reported_at = event.reported_at.map(|at| at.min(now));
+        let this_second = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+        let reported_at = event.reported_at.map(|at| at.min(this_second));
         let outcome = match self.media_change(event.kind, reported_at) {
             None => return Ok(MediaEventOutcome::NoChange),
             Some(MediaChange::Stream(change)) => self

@@ -227,3 +227,55 @@ async fn a_livekit_report_from_the_future_cannot_make_genuine_later_reports_stal
     assert!(matches!(genuine, MediaEventOutcome::Applied(_)));
     assert_eq!(stored.person("ada").sid.as_deref(), Some("PA_real"));
 }
+
+/// Now, early enough in its second that a few milliseconds more stay in it.
+async fn early_in_a_second() -> DateTime<Utc> {
+    let now = SystemClock.now();
+    let into = now.timestamp_subsec_millis();
+    if into > 800 {
+        let rest = u64::from(1000 - into) + 10;
+        tokio::time::sleep(std::time::Duration::from_millis(rest)).await;
+    }
+    SystemClock.now()
+}
+
+#[tokio::test]
+async fn a_genuine_report_of_the_same_second_as_a_clamped_one_is_not_stale() {
+    let (h, _) = Harness::with_stream(StreamStatus::Active);
+    let room = h.stored.current().room_name.to_string();
+    let (service, stored) = h.service();
+    let report = |sid: &str, at: DateTime<Utc>| MediaEvent {
+        reported_at: Some(at),
+        ..media(
+            &room,
+            "RM_1",
+            MediaEventKind::ParticipantJoined {
+                identity: "ada".into(),
+                sid: sid.into(),
+                can_publish: false,
+            },
+        )
+    };
+    let now = early_in_a_second().await;
+    let this_second = DateTime::from_timestamp(now.timestamp(), 0).unwrap();
+    let last_second = this_second - chrono::TimeDelta::seconds(1);
+    // Dated in the future: clamped to this second.
+    service
+        .apply_media_event(report("PA_forged", now + chrono::TimeDelta::days(1)))
+        .await
+        .unwrap();
+
+    // LiveKit dates in whole seconds: a genuine report of this second, then an older one.
+    let genuine = service
+        .apply_media_event(report("PA_real", this_second))
+        .await
+        .unwrap();
+    let older = service
+        .apply_media_event(report("PA_old", last_second))
+        .await
+        .unwrap();
+
+    assert!(matches!(genuine, MediaEventOutcome::Applied(_)), "{genuine:?}");
+    assert_eq!(older, MediaEventOutcome::NoChange, "older than what is known: stale");
+    assert_eq!(stored.person("ada").sid.as_deref(), Some("PA_real"));
+}
