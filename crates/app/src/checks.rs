@@ -150,6 +150,31 @@ fn production_guards(settings: &Settings, keys: &[KeyEntry], problems: &mut Vec<
              development only",
         ));
     }
+    if !livekit.embedded() && livekit.api_secret.trim().chars().count() < MIN_LIVEKIT_SECRET {
+        problems.push(Problem::about(
+            "livekit.api_secret",
+            format!(
+                "APP_ENV=production requires a LiveKit API secret of at least \
+                 {MIN_LIVEKIT_SECRET} characters (LiveKit's own minimum): it signs every join \
+                 token, verifies webhooks, seals stored answers and signs WebSocket tickets. \
+                 Make one with `openssl rand -base64 32` and give the same to your LiveKit \
+                 server (its keys: section)"
+            ),
+        ));
+    }
+    for (index, key) in keys.iter().enumerate() {
+        if weak_key(key) {
+            problems.push(Problem::about(
+                API_KEYS_KEY,
+                format!(
+                    "APP_ENV=production refuses {API_KEYS_KEY} (API_KEYS) entry {}: it is the \
+                     hash of a well-known key, which anyone can guess; `orchestrator \
+                     generate-keys` makes a key of 256 random bits and its entry",
+                    index + 1
+                ),
+            ));
+        }
+    }
     let dev_key = livekit.api_key.trim() == livekit_emulator::DEV_API_KEY;
     let dev_secret = livekit.api_secret.trim() == livekit_emulator::DEV_API_SECRET;
     if dev_key || dev_secret {
@@ -160,6 +185,60 @@ fn production_guards(settings: &Settings, keys: &[KeyEntry], problems: &mut Vec<
     }
 }
 
+/// LiveKit's own minimum length of an API secret.
+const MIN_LIVEKIT_SECRET: usize = 32;
+
+/// Keys anyone would try first: placeholders, dictionary words, the names around this service.
+/// A key is configured by its hash only, so its strength cannot be measured: refusing the
+/// guessable ones is what a check can do (generated keys carry 256 random bits).
+const WELL_KNOWN_KEYS: &[&str] = &[
+    "",
+    "test",
+    "testing",
+    "test123",
+    "secret",
+    "password",
+    "passw0rd",
+    "changeme",
+    "change-me",
+    "admin",
+    "root",
+    "key",
+    "apikey",
+    "api-key",
+    "api_key",
+    "token",
+    "default",
+    "example",
+    "letmein",
+    "welcome",
+    "qwerty",
+    "123456",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "devkey",
+    "dev",
+    "development",
+    "production",
+    "orchestrator",
+    "livekit",
+    "dashboard",
+    "read",
+    "write",
+    "lso_",
+    "lso_test",
+    "lso_secret",
+    "lso_key",
+];
+
+/// Whether `entry` is the hash of a well-known key (of any scope).
+fn weak_key(entry: &KeyEntry) -> bool {
+    WELL_KNOWN_KEYS
+        .iter()
+        .any(|known| KeyEntry::for_key(known, entry.scope()) == *entry)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -167,7 +246,8 @@ mod tests {
 
     use super::*;
 
-    const ENTRY: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    /// The entry of a key as `generate-keys` makes one.
+    const ENTRY: &str = "sha256:5d3b4d7bf2f8a1e0b1b55ef6f1a6e1f3f8d6f6c3a7b0f0b2c8c5d9b1a0e6f7d2";
 
     fn settings(pairs: &[(&str, &str)]) -> Settings {
         let env: HashMap<String, String> = pairs
@@ -217,6 +297,45 @@ mod tests {
         assert!(reasons(&embedded).contains("requires LIVEKIT_URL"));
         assert!(reasons(&dev_key).contains("development credentials"));
         assert!(reasons(&dev_secret).contains("development credentials"));
+    }
+
+    #[test]
+    fn production_refuses_a_short_livekit_secret_and_says_how_to_make_one() {
+        let short = production(&[("LIVEKIT_API_SECRET", "abc")]);
+        let thirty_one = production(&[("LIVEKIT_API_SECRET", &"x".repeat(31))]);
+        let thirty_two = production(&[("LIVEKIT_API_SECRET", &"x".repeat(32))]);
+
+        let reasons = check(&short).unwrap_err().to_string();
+
+        assert!(reasons.contains("at least 32 characters"), "{reasons}");
+        assert!(reasons.contains("openssl rand"), "{reasons}");
+        assert!(
+            !reasons.contains("abc"),
+            "the secret is not repeated: {reasons}"
+        );
+        assert!(check(&thirty_one).is_err());
+        assert!(check(&thirty_two).is_ok());
+        assert!(
+            check(&settings(&[("LIVEKIT_API_SECRET", "abc")])).is_ok(),
+            "development"
+        );
+    }
+
+    #[test]
+    fn production_refuses_the_hash_of_a_well_known_key_and_names_generate_keys() {
+        let test_key =
+            KeyEntry::for_key("test", orchestrator_domain::access::Scope::Read).to_string();
+        let guessable = production(&[("API_KEYS", &format!("{ENTRY},{test_key}"))]);
+
+        let reasons = check(&guessable).unwrap_err().to_string();
+
+        assert!(reasons.contains("entry 2"), "{reasons}");
+        assert!(reasons.contains("generate-keys"), "{reasons}");
+        assert!(!reasons.contains("entry 1"), "{reasons}");
+        assert!(
+            check(&settings(&[("API_KEYS", &test_key)])).is_ok(),
+            "development takes any key"
+        );
     }
 
     #[test]

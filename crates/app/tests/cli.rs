@@ -131,7 +131,7 @@ fn a_config_file_layers_over_the_defaults_and_variables_win_over_it() {
         "production.toml",
         &format!(
             "[auth]\napi_keys = [\"{entry}\"]\n\n[livekit]\nurl = \"wss://example.livekit.cloud\"\n\
-             api_key = \"APIkey\"\napi_secret = \"a-project-secret-from-the-file\"\n\n\
+             api_key = \"APIkey\"\napi_secret = \"a-project-secret-from-the-file-32-chars\"\n\n\
              [http]\nport = 3999\n"
         ),
     );

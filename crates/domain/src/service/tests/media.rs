@@ -275,7 +275,14 @@ async fn a_genuine_report_of_the_same_second_as_a_clamped_one_is_not_stale() {
         .await
         .unwrap();
 
-    assert!(matches!(genuine, MediaEventOutcome::Applied(_)), "{genuine:?}");
-    assert_eq!(older, MediaEventOutcome::NoChange, "older than what is known: stale");
+    assert!(
+        matches!(genuine, MediaEventOutcome::Applied(_)),
+        "{genuine:?}"
+    );
+    assert_eq!(
+        older,
+        MediaEventOutcome::NoChange,
+        "older than what is known: stale"
+    );
     assert_eq!(stored.person("ada").sid.as_deref(), Some("PA_real"));
 }
