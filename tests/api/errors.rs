@@ -215,3 +215,56 @@ fn fields_of(error: &Value) -> Vec<String> {
         .map(|f| f["field"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// Text a client sent that would reorder (U+202E) or hide (U+200B) what a reader sees.
+const SNEAKY: &str = "ab\u{202e}cd\u{200b}ef\u{7}";
+
+fn shows_no_raw_format_characters(text: &str) {
+    assert!(
+        !text.contains(['\u{202e}', '\u{200b}', '\u{7}']),
+        "raw control or format characters in {text:?}"
+    );
+    assert!(text.contains("\\u{202e}"), "escaped instead: {text:?}");
+}
+
+#[tokio::test]
+async fn grpc_errors_echo_bidirectional_and_invisible_characters_escaped() {
+    let app = spawn_app().await;
+    let mut grpc = app.grpc().await;
+
+    let refused = grpc
+        .get_stream(orchestrator_grpc::proto::GetStreamRequest {
+            stream_id: SNEAKY.into(),
+        })
+        .await
+        .unwrap_err();
+
+    assert_eq!(refused.code(), tonic::Code::NotFound);
+    shows_no_raw_format_characters(refused.message());
+}
+
+#[tokio::test]
+async fn websocket_errors_echo_bidirectional_and_invisible_characters_escaped() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let app = spawn_app().await;
+    let mut ws = app.ws("/ws").await;
+
+    for request in [
+        json!({"type": "subscribe", "streamId": SNEAKY}),
+        json!({"type": SNEAKY}),
+    ] {
+        ws.send(Message::text(request.to_string())).await.unwrap();
+        let answer = loop {
+            let frame = ws.next().await.unwrap().unwrap();
+            let Message::Text(text) = frame else { continue };
+            let message: Value = serde_json::from_str(&text).unwrap();
+            if message["type"] == "error" {
+                break message;
+            }
+        };
+
+        shows_no_raw_format_characters(&answer.to_string().replace("\\\\", "\\"));
+        shows_no_raw_format_characters(answer["message"].as_str().unwrap());
+    }
+}

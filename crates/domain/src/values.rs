@@ -210,13 +210,32 @@ fn is_invisible_format(c: char) -> bool {
 }
 
 /// At most the first 32 characters of `raw`, for error messages that must not echo a whole
-/// (possibly huge) input back.
+/// (possibly huge) input back, made [`printable`].
 pub fn excerpt(raw: &str) -> String {
     const CHARS: usize = 32;
     match raw.char_indices().nth(CHARS) {
-        Some((cut, _)) => format!("{}…", &raw[..cut]),
-        None => raw.to_owned(),
+        Some((cut, _)) => format!("{}…", printable(&raw[..cut])),
+        None => printable(raw).into_owned(),
     }
+}
+
+/// `text` safe to show where a client's input may have gone into it: control characters and
+/// invisible format characters (bidirectional overrides such as U+202E, zero-width characters)
+/// escaped as `\u{…}`, so an echoed input can neither reorder nor hide what a reader sees.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || is_invisible_format(c);
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            shown.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
+        } else {
+            shown.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(shown)
 }
 
 /// Free-form metadata: always a JSON object, within [`Metadata::MAX_BYTES`] serialized,
@@ -450,6 +469,21 @@ mod tests {
 
         assert_eq!(err.field, "metadata");
         assert!(err.reason.contains("at most 16384"), "{}", err.reason);
+    }
+
+    #[test]
+    fn bidirectional_invisible_and_control_characters_are_shown_escaped() {
+        let sneaky = "abc\u{202E}fdp.exe\u{200B}\u{0007}\n";
+
+        assert_eq!(
+            printable(sneaky),
+            "abc\\u{202e}fdp.exe\\u{200b}\\u{0007}\\u{000a}"
+        );
+        assert_eq!(excerpt(sneaky), printable(sneaky));
+        assert!(matches!(
+            printable("plain é ✓"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -246,7 +246,9 @@ pub async fn serve(
 
 /// The gRPC status of a domain error: one exhaustive mapping for every RPC.
 pub fn status(err: StreamError) -> Status {
-    let message = err.to_string();
+    // Messages may quote a client's input (an excerpt of an id): never raw control or
+    // bidirectional characters.
+    let message = orchestrator_domain::values::printable(&err.to_string()).into_owned();
     match err {
         StreamError::Invalid(_) | StreamError::Rejected(TransitionError::Invalid(_)) => {
             Status::invalid_argument(message)

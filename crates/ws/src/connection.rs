@@ -1,6 +1,7 @@
 //! One client's connection: its reads, the deliveries of the streams it follows, heartbeats,
 //! and how it ends (a close frame with a reason, whatever the cause).
 
+use orchestrator_domain::values::printable;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -111,6 +112,7 @@ fn too_big_reason(max_message_bytes: usize) -> CloseReason {
 /// The `streamId` a client sent, as errors name it: whole when it is a stream id, else an
 /// excerpt (an error must not echo a huge input back).
 fn echoed(raw: &str) -> String {
+    // A stream id is printable as it is; anything else is cut and escaped.
     if StreamService::parse_id(raw).is_ok() {
         raw.to_owned()
     } else {
@@ -260,7 +262,8 @@ impl Connection {
                 self.send(json!({
                     "type": "error",
                     "code": "invalid_message",
-                    "message": format!("not a valid message: {err}"),
+                    // serde quotes what it could not read: the client's text.
+                    "message": format!("not a valid message: {}", printable(&err.to_string())),
                 }))
                 .await?;
                 return Ok(Flow::Continue);
@@ -383,7 +386,7 @@ impl Connection {
         self.send(json!({
             "type": "error",
             "code": err.code(),
-            "message": err.to_string(),
+            "message": printable(&err.to_string()),
             "streamId": echoed(stream_id),
         }))
         .await
