@@ -52,12 +52,15 @@ fn ids(
     request_body(content = CreateIngestRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The ingest (its stream key whole for a key that may change the stream)", body = crate::openapi::schemas::IngestDoc),
-        (status = 400, description = "`malformed_json`, `invalid_field`", body = crate::openapi::ErrorEnvelope),
+        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
         (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`ingest_exists`, `stream_not_active`", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "`ingest_exists`, `stream_not_active`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
         (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::openapi::ErrorEnvelope),
         (status = 503, description = "`store_unavailable` or `livekit_unavailable`", body = crate::openapi::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::openapi::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
     )
 )]
 pub(crate) async fn create_ingest(
@@ -106,10 +109,12 @@ pub(crate) async fn ingest(
     responses(
         (status = 200, description = "The ingest with its new key", body = crate::openapi::schemas::IngestDoc),
         (status = 404, description = "`stream_not_found`, `ingest_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`stream_not_active`, `broadcast_contended`", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "`stream_not_active`, `broadcast_contended`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
         (status = 502, description = "`livekit_error`", body = crate::openapi::ErrorEnvelope),
         (status = 503, description = "`store_unavailable` or `livekit_unavailable`", body = crate::openapi::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+        (status = 400, description = "`invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
     )
 )]
 pub(crate) async fn rotate_ingest(
@@ -138,6 +143,9 @@ pub(crate) async fn rotate_ingest(
         (status = 404, description = "`stream_not_found`, `ingest_not_found`", body = crate::openapi::ErrorEnvelope),
         (status = 503, description = "`store_unavailable` or `livekit_unavailable`", body = crate::openapi::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+        (status = 400, description = "`invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "`idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
     )
 )]
 pub(crate) async fn delete_ingest(state: web::Data<HttpState>, id: web::Path<String>) -> Handled {
@@ -187,12 +195,14 @@ pub(crate) async fn outputs(
     request_body(content = OutputRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The output", body = crate::openapi::schemas::OutputDoc),
-        (status = 400, description = "`malformed_json`, `invalid_field` (a target this deployment refuses, too)", body = crate::openapi::ErrorEnvelope),
+        (status = 400, description = "`malformed_json`, `invalid_field` (a target this deployment refuses, too), `invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
         (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`output_exists`, `too_many_outputs`, `stream_not_active`", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "`storage_not_configured`: the output writes files and no storage is configured", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "`output_exists`, `too_many_outputs`, `stream_not_active`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "`storage_not_configured`: the output writes files and no storage is configured; `idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
         (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::openapi::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
     )
 )]
 pub(crate) async fn add_output(
@@ -246,9 +256,11 @@ pub(crate) async fn output(
     responses(
         (status = 202, description = "Wanted on; starting (or already running)", body = crate::openapi::schemas::OutputDoc),
         (status = 404, description = "`stream_not_found`, `output_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`output_busy` (it is stopping), `stream_not_active`", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "`output_busy` (it is stopping), `stream_not_active`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
         (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+        (status = 400, description = "`invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
     )
 )]
 pub(crate) async fn start_output(
@@ -276,6 +288,9 @@ pub(crate) async fn start_output(
         (status = 404, description = "`stream_not_found`, `output_not_found`", body = crate::openapi::ErrorEnvelope),
         (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+        (status = 400, description = "`invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "`idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
     )
 )]
 pub(crate) async fn stop_output(
@@ -303,6 +318,9 @@ pub(crate) async fn stop_output(
         (status = 404, description = "`stream_not_found`, `output_not_found`", body = crate::openapi::ErrorEnvelope),
         (status = 503, description = "`store_unavailable` or `livekit_unavailable`", body = crate::openapi::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+        (status = 400, description = "`invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
+        (status = 409, description = "`idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
     )
 )]
 pub(crate) async fn remove_output(
