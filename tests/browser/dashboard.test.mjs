@@ -495,3 +495,186 @@ test("with API keys and no key entered, the page says a key is needed; a read-on
     await keyed.stop();
   }
 });
+
+// ---- Broadcast: ingest and outputs -------------------------------------------------------------
+
+const outputRow = (page, id) => page.locator(`#o-rows tr[data-output-id="${id}"]`);
+const outputField = (page, id, field) => outputRow(page, id).locator(`[data-field="${field}"]`);
+const outputButton = (page, id, action) => outputRow(page, id).locator(`button[data-action="${action}"]`);
+
+/** Calls one of the embedded LiveKit emulator's routes that play encoders and egress workers. */
+async function emulate(livekit, path, body) {
+  const response = await fetch(new URL(path, livekit), {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body ?? {}),
+  });
+  return { ok: response.ok, body: await response.json() };
+}
+
+/** Adds an output through the page's form. */
+async function addOutputOnPage(page, { type, name = "", targets = "", autoStart = true }) {
+  if (await page.locator("#output-form").isHidden()) await page.click("#o-new");
+  await page.selectOption("#o-type", type);
+  await page.fill("#o-name", name);
+  if (type === "rtmp") await page.fill("#o-targets", targets);
+  await page.setChecked("#o-auto", autoStart);
+  await page.click("#output-form button[type=submit]");
+}
+
+test("a stream's ingest and outputs are made, followed live and acted on from the page", async () => {
+  // A service of its own: retries 100 ms apart, and a public base for HLS playback URLs.
+  const own = await startOrchestrator({
+    APP__BROADCAST__RETRY_BACKOFF_MS: "100",
+    APP__BROADCAST__PLAYBACK_BASE_URL: "https://cdn.example.com/live",
+  });
+  try {
+    const base = own.base;
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+    const { page, problems } = await openDashboard({}, "", base);
+    const broadcastReads = [];
+    page.on("request", (r) => /\/(ingest|outputs)/.test(r.url()) && broadcastReads.push(`${r.method()} ${new URL(r.url()).pathname}`));
+
+    await page.click("#new-stream");
+    await page.fill("#c-room", "broadcast-room");
+    await page.fill("#c-metadata", '{"title": "Broadcast check"}');
+    await page.click("#create-form button[type=submit]");
+    await shows(page.locator("#d-title"), "Broadcast check");
+    const id = await page.evaluate(() => window.dashboard.selected);
+
+    // No broadcast: one read of each when the stream is shown, nothing more while it lives.
+    await page.locator("#ingest-form").waitFor();
+    await shows(page.locator("#o-empty"), "No outputs");
+    await call("POST", `/streams/${id}/join`, { participantName: "ada" }, base);
+    await shows(cell(page, id, "active"), 1);
+    await page.waitForTimeout(2500);
+    assert.deepEqual(broadcastReads.sort(), [`GET /streams/${id}/ingest`, `GET /streams/${id}/outputs`]);
+
+    // Two outputs that start with the stream; the second name is refused in the API's words.
+    const target = "rtmps://live.example.com/app/sk-youtube-secret";
+    await addOutputOnPage(page, { type: "hls" });
+    await outputRow(page, "hls").waitFor();
+    await addOutputOnPage(page, { type: "rtmp", name: "youtube", targets: target });
+    await shows(outputField(page, "youtube", "targets"), target);
+    await addOutputOnPage(page, { type: "rtmp", name: "youtube", targets: target });
+    await shows(page.locator("#o-error"), 'the stream has an output "youtube" already');
+    await page.click("#o-cancel");
+    await shows(outputField(page, "hls", "observed"), "idle");
+    await shows(outputField(page, "hls", "desired"), "on");
+
+    // An ingest: its key masked until shown, copied whole.
+    await page.selectOption("#i-type", "rtmp");
+    await page.click("#ingest-form button[type=submit]");
+    await shows(page.locator("#i-state"), "inactive");
+    const ingest = await call("GET", `/streams/${id}/ingest`, undefined, base);
+    await shows(page.locator("#i-url-shown"), ingest.url);
+    assert.doesNotMatch(await page.textContent("#i-key"), new RegExp(ingest.streamKey.slice(-4)), "masked");
+    await page.click("#i-show-key");
+    await shows(page.locator("#i-key"), ingest.streamKey);
+    await page.click("#i-copy-key");
+    await shows(page.locator(".toast"), "Copied");
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), ingest.streamKey);
+
+    // The encoder publishes: the ingest, then both outputs, change on the page by themselves.
+    assert.ok((await emulate(own.livekit, "/emulator/ingest", { streamKey: ingest.streamKey })).ok);
+    await shows(page.locator("#i-state"), "publishing");
+    await shows(outputField(page, "hls", "observed"), "active");
+    await shows(outputField(page, "youtube", "observed"), "active");
+    await shows(outputField(page, "hls", "playbackUrl"), `https://cdn.example.com/live/${id}/hls/live.m3u8`);
+    await shows(outputField(page, "youtube", "targets"), target);
+    await shows(page.locator("#event-log li"), "ingest publishing");
+    await page.screenshot({ path: join(artifactsDir(), "dashboard-broadcast.png"), fullPage: true });
+
+    // Stop one: it completes. Started again while every egress start fails: it retries, then
+    // says why it gave up.
+    await outputButton(page, "youtube", "stop").click();
+    await shows(outputField(page, "youtube", "observed"), "complete");
+    await shows(outputField(page, "youtube", "desired"), "off");
+    assert.ok((await emulate(own.livekit, "/emulator/egress/fail-next", { count: 10, reason: "no route to the CDN" })).ok);
+    await outputButton(page, "youtube", "start").click();
+    await shows(outputField(page, "youtube", "observed"), "failed");
+    await shows(outputField(page, "youtube", "progress"), "failed after 4 attempts: no route to the CDN");
+    assert.equal(await outputField(page, "hls", "observed").textContent(), "active", "the other one runs on");
+
+    // Rotate (two clicks): a new key is shown, and the old one no longer publishes.
+    await page.click("#i-rotate");
+    await shows(page.locator("#i-rotate"), "Click again");
+    await page.click("#i-rotate");
+    await shows(page.locator(".toast"), "New stream key");
+    const rotated = await call("GET", `/streams/${id}/ingest`, undefined, base);
+    assert.notEqual(rotated.streamKey, ingest.streamKey);
+    await shows(page.locator("#i-key"), rotated.streamKey);
+    await shows(page.locator("#i-state"), "inactive");
+    assert.equal((await emulate(own.livekit, "/emulator/ingest", { streamKey: ingest.streamKey })).ok, false);
+
+    // Remove (two clicks) and delete: gone from the page and from the API.
+    await outputButton(page, "youtube", "remove").click();
+    await outputButton(page, "youtube", "remove").click();
+    await outputRow(page, "youtube").waitFor({ state: "detached" });
+    await page.click("#i-delete");
+    await page.click("#i-delete");
+    await page.locator("#ingest-form").waitFor();
+    assert.deepEqual((await call("GET", `/streams/${id}/outputs`, undefined, base)).map((o) => o.id), ["hls"]);
+    assert.deepEqual(problems, []);
+    await page.close();
+  } finally {
+    await own.stop();
+  }
+});
+
+test("changes made by another client show live, with the secrets a read-only key may not see redacted", async () => {
+  const operatorKey = `lso_${randomBytes(32).toString("hex")}`;
+  const readKey = `lso_${randomBytes(32).toString("hex")}`;
+  const entry = (key) => `sha256:${createHash("sha256").update(key).digest("hex")}`;
+  const keyed = await startOrchestrator({ API_KEYS: `${entry(operatorKey)},${entry(readKey)}:read` });
+  try {
+    const base = keyed.base;
+    const operator = (method, path, body) => call(method, path, body, base, operatorKey);
+    const stream = await operator("POST", "/streams", { roomName: "watched-room" });
+    const target = "rtmp://live.example.com/app/sk-hidden-from-readers";
+
+    // An operator's page: what another client adds appears, its secrets read whole once.
+    const { page: mine, problems } = await openDashboard({ apiKey: operatorKey }, `#stream=${stream.id}`, base);
+    const reads = [];
+    const countReads = (page, who) =>
+      page.on("request", (r) => r.method() === "GET" && /\/(ingest|outputs)/.test(r.url()) && reads.push(`${who} ${new URL(r.url()).pathname}`));
+    await mine.locator("#ingest-form").waitFor();
+    // Counted once the first reads are answered.
+    countReads(mine, "operator");
+    const ingest = await operator("POST", `/streams/${stream.id}/ingest`, { type: "whip" });
+    await operator("POST", `/streams/${stream.id}/outputs`, { id: "backup", type: "rtmp", targets: [target] });
+    await shows(mine.locator("#i-state"), "inactive");
+    await mine.click("#i-show-key");
+    await shows(mine.locator("#i-key"), ingest.streamKey);
+    await shows(outputField(mine, "backup", "targets"), target);
+
+    // A read-only key's page: the same, redacted, and said so; what it asks to change is refused.
+    const { page: reader, problems: readerProblems } = await openDashboard({ apiKey: readKey }, `#stream=${stream.id}`, base);
+    await shows(reader.locator("#i-key-note"), "redacted: this API key is read-only");
+    countReads(reader, "reader");
+    await shows(reader.locator("#i-key"), `…${ingest.streamKey.slice(-4)}`);
+    assert.equal(await reader.locator("#i-show-key").isVisible(), false, "nothing to show or copy");
+    await shows(outputField(reader, "backup", "targets"), "rtmp://live.example.com/…");
+    assert.doesNotMatch(await reader.locator("#o-rows").textContent(), /sk-hidden-from-readers/);
+    await outputButton(reader, "backup", "start").click();
+    await shows(reader.locator("#o-action-error"), "read-only");
+
+    // Started by the operator elsewhere: both pages follow, neither reads again.
+    await operator("POST", `/streams/${stream.id}/outputs/backup/start`);
+    await shows(outputField(mine, "backup", "desired"), "on");
+    await shows(outputField(reader, "backup", "desired"), "on");
+    await shows(outputField(mine, "backup", "targets"), target);
+    await mine.waitForTimeout(500);
+    const path = `/streams/${stream.id}`;
+    assert.deepEqual(reads.sort(), [
+      `operator ${path}/ingest`,
+      `operator ${path}/outputs/backup`,
+    ], "the secrets of what another client made, read once; nothing else, nothing by the reader");
+    assert.deepEqual(problems, []);
+    assert.deepEqual(readerProblems, []);
+    await mine.close();
+    await reader.close();
+  } finally {
+    await keyed.stop();
+  }
+});

@@ -77,8 +77,10 @@ export async function startLiveKitEmulator(apiKey, apiSecret) {
 
 /**
  * Starts the orchestrator with `env` on free ports (zero configuration otherwise: in-memory
- * store, embedded LiveKit emulator) and resolves once it listens.
- * @returns {Promise<{base: string, port: number, logs: string[], stop: () => Promise<void>}>}
+ * store, embedded LiveKit emulator) and resolves once it listens. `livekit` is the LiveKit
+ * address it uses (the embedded emulator's, whose `/emulator/...` routes play encoders and
+ * egress workers).
+ * @returns {Promise<{base: string, port: number, livekit: string, logs: string[], stop: () => Promise<void>}>}
  */
 export async function startOrchestrator(env = {}) {
   const child = spawn(binary(), [], {
@@ -104,17 +106,17 @@ export async function startOrchestrator(env = {}) {
       logs.push(line);
       if (!line.includes("orchestrator listening")) return;
       clearTimeout(timer);
-      resolveAddr(JSON.parse(line).http);
+      resolveAddr(JSON.parse(line));
     });
   });
-  let address;
+  let started;
   try {
-    address = await listening;
+    started = await listening;
   } catch (err) {
     child.kill("SIGKILL");
     throw err;
   }
-  const port = Number(address.split(":").pop());
+  const port = Number(started.http.split(":").pop());
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, "exit");
@@ -123,5 +125,5 @@ export async function startOrchestrator(env = {}) {
     await exited;
     clearTimeout(timer);
   };
-  return { base: `http://127.0.0.1:${port}`, port, logs, stop };
+  return { base: `http://127.0.0.1:${port}`, port, livekit: started.livekit, logs, stop };
 }

@@ -3,14 +3,17 @@
 //!
 //! The page is a client of the public API like any other: it lists streams over REST (a page
 //! at a time, following `Link`), follows them over the WebSocket (`afterSeq`, resumed after a
-//! drop), pages a stream's participants with their cursor, and acts through the same routes an
+//! drop), pages a stream's participants with their cursor, reads a stream's ingest and outputs
+//! once when it is shown and follows them by its events, and acts through the same routes an
 //! operator's scripts use. Nothing here reads the domain: the page has no privileges the API
 //! does not give it.
 //!
 //! The scripts (`assets/`): `app.js` the controller; `api.js` REST calls and settings;
 //! `live.js` the WebSocket; `model.js` each stream's state; `participants.js` and `roster.js`
-//! the selected stream's roster, a page at a time; `search.js` the search over loaded
-//! streams; `access.js` what to say when the key is refused; `view.js` and `chart.js` the DOM.
+//! the selected stream's roster, a page at a time; `broadcast.js` (its state),
+//! `broadcast-panel.js` (reads and actions) and `broadcast-view.js` (its DOM) the selected
+//! stream's ingest and outputs; `search.js` the search over loaded streams; `access.js` what to
+//! say when the key is refused; `view.js` and `chart.js` the DOM.
 //!
 //! Every asset is answered with a strong `ETag` (a hash of its bytes) and `Cache-Control:
 //! no-cache`, so browsers revalidate cheaply (304) and never run a stale script after an
@@ -62,6 +65,9 @@ static ASSETS: &[Asset] = &[
     asset!("model.js", JS),
     asset!("participants.js", JS),
     asset!("roster.js", JS),
+    asset!("broadcast.js", JS),
+    asset!("broadcast-panel.js", JS),
+    asset!("broadcast-view.js", JS),
     asset!("search.js", JS),
     asset!("view.js", JS),
     asset!("chart.js", JS),

@@ -75,7 +75,15 @@ async fn every_module_a_served_script_imports_is_served_as_javascript() {
     imported.sort();
     imported.dedup();
 
-    for name in ["participants.js", "roster.js", "search.js", "access.js"] {
+    for name in [
+        "participants.js",
+        "roster.js",
+        "search.js",
+        "access.js",
+        "broadcast.js",
+        "broadcast-panel.js",
+        "broadcast-view.js",
+    ] {
         assert!(imported.iter().any(|i| i == name), "{name} in {imported:?}");
     }
     for name in &imported {

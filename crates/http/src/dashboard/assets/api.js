@@ -78,7 +78,8 @@ export async function request(method, path, body) {
     throw new ApiError(0, "network_error", `the orchestrator cannot be reached (${err.message})`);
   }
   if (!response.ok) throw await failure(response);
-  return { body: await response.json(), response };
+  // 204 (a delete) has no body.
+  return { body: response.status === 204 ? null : await response.json(), response };
 }
 
 /** The `rel="next"` target of a `Link` header, or null. */
@@ -115,6 +116,52 @@ export const stopStream = async (id) => (await request("DELETE", streamPath(id))
 
 export const joinStream = async (id, participantName, role) =>
   (await request("POST", `${streamPath(id)}/join`, { participantName, role })).body;
+
+/** `null` instead of the API's 404 with `code` (the thing asked for does not exist). */
+async function orNone(code, read) {
+  try {
+    return await read();
+  } catch (err) {
+    if (err.status === 404 && err.code === code) return null;
+    throw err;
+  }
+}
+
+const ingestPath = (id) => `${streamPath(id)}/ingest`;
+
+/** The stream's ingest, or null when it has none. */
+export const getIngest = (id) =>
+  orNone("ingest_not_found", async () => (await request("GET", ingestPath(id))).body);
+
+/** `fields`: `{type: "rtmp" | "whip"}` or `{type: "url", url}`. */
+export const createIngest = async (id, fields) => (await request("POST", ingestPath(id), fields)).body;
+
+export const rotateIngestKey = async (id) => (await request("POST", `${ingestPath(id)}/rotate`)).body;
+
+export const deleteIngest = async (id) => {
+  await request("DELETE", ingestPath(id));
+};
+
+const outputsPath = (id) => `${streamPath(id)}/outputs`;
+const outputPath = (id, output) => `${outputsPath(id)}/${encodeURIComponent(output)}`;
+
+export const listOutputs = async (id) => (await request("GET", outputsPath(id))).body;
+
+/** One output, or null when it is gone. */
+export const getOutput = (id, output) =>
+  orNone("output_not_found", async () => (await request("GET", outputPath(id, output))).body);
+
+export const addOutput = async (id, fields) => (await request("POST", outputsPath(id), fields)).body;
+
+export const startOutput = async (id, output) =>
+  (await request("POST", `${outputPath(id, output)}/start`)).body;
+
+export const stopOutput = async (id, output) =>
+  (await request("POST", `${outputPath(id, output)}/stop`)).body;
+
+export const removeOutput = async (id, output) => {
+  await request("DELETE", outputPath(id, output));
+};
 
 export const health = async () => (await request("GET", "/health")).body;
 

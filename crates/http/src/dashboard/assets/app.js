@@ -10,12 +10,13 @@
 
 import { failureMessage, isKeyRefused, keyNeeded } from "./access.js";
 import * as api from "./api.js";
+import { BroadcastPanel } from "./broadcast-panel.js";
 import { drawActivity } from "./chart.js";
 import { LiveFeed } from "./live.js";
 import { BUCKET_MS, StreamModel, diffPatch } from "./model.js";
 import { ParticipantsPanel } from "./participants.js";
 import { isStreamId, matchesStream, searchTerms } from "./search.js";
-import { $, EventLog, StreamTable, copy, setStatus, setText, titleOf, toast } from "./view.js";
+import { $, EventLog, StreamTable, confirmed, copy, setStatus, setText, titleOf, toast } from "./view.js";
 
 /** Streams per page of the list. */
 const PAGE_SIZE = 25;
@@ -47,11 +48,13 @@ let renderPending = false;
 const table = new StreamTable($("#stream-rows"), select);
 const eventLog = new EventLog($("#event-log"), $("#log-count"));
 const participants = new ParticipantsPanel(schedule);
+const broadcast = new BroadcastPanel({ position: (id) => feed.position(id) ?? 0, onChange: schedule });
 const feed = new LiveFeed({
   onMessage(id, message) {
     const model = models.get(id);
     if (!model) return;
     model.applyMessage(message);
+    if (message.type === "event") broadcast.event(id, message.event);
     if (model.stale) refresh(id);
     participants.changed(id);
     schedule();
@@ -64,7 +67,7 @@ const feed = new LiveFeed({
 });
 
 /** For an operator's console, and the browser test. */
-window.dashboard = { feed, models, get selected() { return selected; } };
+window.dashboard = { feed, models, broadcast, get selected() { return selected; } };
 
 /** Shows why `attempted` failed: in `where`, or as a toast. */
 function fail(err, where, attempted) {
@@ -121,6 +124,9 @@ async function reload() {
   models.clear();
   table.clear();
   list.next = null;
+  // Read again once the stream is shown again (a new key may see its secrets, or not), from
+  // the position its events are followed from now.
+  broadcast.show(null);
   try {
     await loadPage(firstPage());
   } catch (err) {
@@ -184,6 +190,8 @@ async function resync(id, why) {
       model.append({ seq: stream.seq, type: "resync", time: new Date(), summary });
     }
     feed.watch(id, stream.seq);
+    // Its broadcast events since the last one seen are lost too: read it again.
+    if (id === selected) broadcast.open(id, stream.seq);
   } catch (err) {
     fail(err);
   }
@@ -222,7 +230,7 @@ function render() {
   $("#load-more").hidden = !list.next;
   renderSearch(terms, matching);
   renderKeyNeeded();
-  renderDetail(models.get(selected));
+  renderDetail(models.get(selected), now);
 }
 
 function renderSearch(terms, matching) {
@@ -250,7 +258,7 @@ function renderKeyNeeded() {
   setText($("#key-needed-detail"), problem.detail);
 }
 
-function renderDetail(model) {
+function renderDetail(model, now = Date.now()) {
   $("#detail-empty").hidden = Boolean(model);
   $("#detail-body").hidden = !model;
   eventLog.render(model);
@@ -269,6 +277,7 @@ function renderDetail(model) {
   if (!metadata.dataset.dirty) metadata.value = JSON.stringify(stream.metadata ?? {}, null, 2);
   $("#stop").disabled = stream.status === "stopped";
   participants.render(stream);
+  broadcast.render(now);
   drawActivity($("#chart"), model.buckets(), BUCKET_MS);
 }
 
@@ -301,6 +310,7 @@ function select(id) {
   }
   selected = id;
   participants.show(id);
+  broadcast.show(id, models.get(id)?.seq ?? 0);
   history.replaceState(null, "", id ? `#stream=${id}` : location.pathname);
   schedule();
 }
@@ -405,27 +415,12 @@ async function join() {
   $("#j-output").hidden = false;
 }
 
-let stopArmed = null;
-
 async function stop(button) {
   // Two clicks: a stop cannot be undone.
-  if (!stopArmed) {
-    button.classList.add("armed");
-    setText(button, "Click again to stop");
-    stopArmed = setTimeout(() => disarm(button), 4000);
-    return;
-  }
-  disarm(button);
+  if (!confirmed(button, "Click again to stop")) return;
   const answer = await api.stopStream(selected);
   models.get(selected)?.applySnapshot(answer.stream);
   toast(`Stopped ${answer.stream.roomName}`, "notice");
-}
-
-function disarm(button) {
-  clearTimeout(stopArmed);
-  stopArmed = null;
-  button.classList.remove("armed");
-  setText(button, "Stop stream");
 }
 
 // ---- Wiring ---------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 // messages (each with its seq). Whichever is newer wins, so a slow list answer never rolls a
 // stream back, and events the snapshot already includes only feed the log and the chart.
 
+import { describeBroadcast } from "./broadcast.js";
+
 /** Entries kept in a stream's event log (older ones scroll away). */
 export const LOG_LIMIT = 500;
 /** The chart's window and bar width. */
@@ -165,6 +167,6 @@ export function describe(event) {
     case "participant_updated":
       return `${who} updated${data.participant?.sid ? ` · session ${data.participant.sid}` : ""}`;
     default:
-      return JSON.stringify(data);
+      return describeBroadcast(event) ?? JSON.stringify(data);
   }
 }

@@ -158,6 +158,35 @@ export class EventLog {
   }
 }
 
+/** Buttons waiting for their confirming click: button → {label, timer}. */
+const armed = new WeakMap();
+/** How long a first click waits for the second. */
+const ARMED_MS = 4000;
+
+/**
+ * A confirmation by a second click, for what cannot be undone: the first click arms `button`
+ * (it says `prompt` for a few seconds) and answers false; a click while armed answers true.
+ */
+export function confirmed(button, prompt) {
+  if (armed.has(button)) {
+    disarm(button);
+    return true;
+  }
+  armed.set(button, { label: button.textContent, timer: setTimeout(() => disarm(button), ARMED_MS) });
+  button.classList.add("armed");
+  button.textContent = prompt;
+  return false;
+}
+
+function disarm(button) {
+  const state = armed.get(button);
+  if (!state) return;
+  armed.delete(button);
+  clearTimeout(state.timer);
+  button.classList.remove("armed");
+  button.textContent = state.label;
+}
+
 /** A message in the corner: errors stay until dismissed or 8 s; notices 3 s. */
 export function toast(message, kind = "error") {
   const item = el(
