@@ -360,10 +360,14 @@ pub fn egress_report(info: &proto::EgressInfo) -> EgressReport {
         )
         | Err(_) => EgressStatus::Failed,
     };
-    let playlist = info
-        .segment_results
-        .first()
+    let segments = info.segment_results.first();
+    let playlist = segments
         .map(|segments| segments.playlist_location.clone())
+        .filter(|location| !location.is_empty());
+    // Viewers want the live playlist (a sliding window that starts near the live edge); the full
+    // playlist is the recording, and stands in only when LiveKit wrote no live one.
+    let live_playlist = segments
+        .map(|segments| segments.live_playlist_location.clone())
         .filter(|location| !location.is_empty());
     let file = info
         .file_results
@@ -374,7 +378,7 @@ pub fn egress_report(info: &proto::EgressInfo) -> EgressReport {
         egress_id: info.egress_id.clone(),
         status,
         error: Some(info.error.clone()).filter(|error| !error.is_empty()),
-        playback_url: playlist.clone(),
+        playback_url: live_playlist.or_else(|| playlist.clone()),
         location: file.or(playlist),
     }
 }
@@ -460,6 +464,31 @@ mod tests {
         assert_eq!(report.error.as_deref(), Some("upload refused"));
         assert_eq!(
             report.playback_url.as_deref(),
+            Some("https://bucket/s/hls/index.m3u8")
+        );
+    }
+
+    #[test]
+    fn viewers_are_given_the_live_playlist_and_the_full_one_is_kept_as_the_recording() {
+        let info = proto::EgressInfo {
+            egress_id: "EG_1".into(),
+            status: proto::EgressStatus::EgressActive.into(),
+            segment_results: vec![proto::SegmentsInfo {
+                playlist_location: "https://bucket/s/hls/index.m3u8".into(),
+                live_playlist_location: "https://bucket/s/hls/live.m3u8".into(),
+                ..proto::SegmentsInfo::default()
+            }],
+            ..proto::EgressInfo::default()
+        };
+
+        let report = egress_report(&info);
+
+        assert_eq!(
+            report.playback_url.as_deref(),
+            Some("https://bucket/s/hls/live.m3u8")
+        );
+        assert_eq!(
+            report.location.as_deref(),
             Some("https://bucket/s/hls/index.m3u8")
         );
     }
