@@ -9,9 +9,9 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use livekit_emulator::{Emulator, EmulatorConfig, DEV_API_KEY, DEV_API_SECRET};
+use orchestrator_domain::policy::trace::TraceContext;
 use orchestrator_domain::ports::{JoinGrant, MediaError, MediaServer, TokenIssuer};
-use orchestrator_domain::trace::TraceContext;
-use orchestrator_domain::{Identity, Role, RoomName};
+use orchestrator_domain::{participant::Role, values::Identity, values::RoomName};
 use orchestrator_livekit::{LiveKitConfig, LiveKitMedia, LiveKitTokens};
 
 /// An emulator serving on a free port, and the adapter's configuration for it.

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use orchestrator::Settings;
-use orchestrator_domain::access::{KeyEntry, Scope};
+use orchestrator_domain::policy::access::{KeyEntry, Scope};
 use orchestrator_grpc::proto::{CreateStreamRequest, GetStreamRequest};
 use orchestrator_tests::{assert_error, spawn_app, spawn_app_with, TestApp};
 use reqwest::{Method, StatusCode};

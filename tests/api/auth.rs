@@ -5,7 +5,7 @@
 
 use futures_util::StreamExt;
 use orchestrator::Settings;
-use orchestrator_domain::access::{KeyEntry, Scope};
+use orchestrator_domain::policy::access::{KeyEntry, Scope};
 use orchestrator_grpc::proto::{CreateStreamRequest, GetStreamRequest, SubscribeRequest};
 use orchestrator_tests::{assert_error, spawn_app, spawn_app_with, TestApp};
 use reqwest::{Method, StatusCode};

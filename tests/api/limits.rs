@@ -73,7 +73,7 @@ async fn updates_record_the_patch_not_the_whole_metadata() {
         assert_eq!(response.status(), StatusCode::OK);
     }
 
-    let stream_id = orchestrator_domain::StreamId::parse(&id).unwrap();
+    let stream_id = orchestrator_domain::values::StreamId::parse(&id).unwrap();
     let log = app.events.read_after(stream_id, 1, 100).await.unwrap();
     assert_eq!(log.len(), 49);
     let logged: usize = log.iter().map(|e| e.data.to_string().len()).sum();

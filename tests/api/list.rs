@@ -1,6 +1,8 @@
 use std::collections::HashSet;
 
-use orchestrator_domain::{Identity, JoinStream, Role, StreamService};
+use orchestrator_domain::{
+    participant::Role, service::commands::JoinStream, service::StreamService, values::Identity,
+};
 use orchestrator_tests::{assert_error, spawn_app, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -180,7 +180,7 @@ async fn participant_events_carry_the_counters_after_the_change() {
     app.joined(&id, json!({"participantName": "bob"})).await;
     app.leave(&id, json!({"participantName": "ada"})).await;
 
-    let stream_id = orchestrator_domain::StreamId::parse(&id).unwrap();
+    let stream_id = orchestrator_domain::values::StreamId::parse(&id).unwrap();
     let log = app.events.read_after(stream_id, 1, 10).await.unwrap();
 
     let audiences: Vec<Value> = log.iter().map(|e| e.data["audience"].clone()).collect();

@@ -16,7 +16,7 @@ mod inputs;
 mod rest;
 mod ws;
 
-use orchestrator_domain::StreamId;
+use orchestrator_domain::values::StreamId;
 use orchestrator_tests::{spawn_app, TestApp};
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use orchestrator_domain::follow::follow;
-use orchestrator_domain::{EventType, StreamEvent, StreamId};
+use orchestrator_domain::{event::EventType, event::StreamEvent, values::StreamId};
 use serde_json::json;
 
 use crate::support::{three_instances, three_instances_on_a_cluster, Deployment};

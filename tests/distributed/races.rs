@@ -1,4 +1,4 @@
-use orchestrator_domain::{EventType, StreamEvent, StreamId};
+use orchestrator_domain::{event::EventType, event::StreamEvent, values::StreamId};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

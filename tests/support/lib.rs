@@ -30,7 +30,7 @@ use livekit_api::access_token::AccessToken;
 use livekit_emulator::Emulator;
 use orchestrator::{Application, Settings};
 use orchestrator_domain::ports::EventLog;
-use orchestrator_domain::StreamService;
+use orchestrator_domain::service::StreamService;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

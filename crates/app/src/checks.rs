@@ -16,7 +16,7 @@ mod values;
 
 use std::fmt;
 
-use orchestrator_domain::access::KeyEntry;
+use orchestrator_domain::policy::access::KeyEntry;
 use orchestrator_http::cors::AllowedOrigins;
 
 use crate::settings::{Loaded, Origin, Origins, Settings, PRODUCTION};
@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn production_refuses_the_hash_of_a_well_known_key_and_names_generate_keys() {
         let test_key =
-            KeyEntry::for_key("test", orchestrator_domain::access::Scope::Read).to_string();
+            KeyEntry::for_key("test", orchestrator_domain::policy::access::Scope::Read).to_string();
         let guessable = production(&[("API_KEYS", &format!("{ENTRY},{test_key}"))]);
 
         let reasons = check(&guessable).unwrap_err().to_string();

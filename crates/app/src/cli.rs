@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use orchestrator_domain::access::{KeyEntry, Scope};
+use orchestrator_domain::policy::access::{KeyEntry, Scope};
 
 use crate::checks;
 use crate::settings::{Loaded, Settings};

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use orchestrator_domain::access::{KeyEntry, Scope};
+use orchestrator_domain::policy::access::{KeyEntry, Scope};
 
 /// Runs the binary with `args` and only the given environment.
 fn orchestrator(args: &[&str], env: &[(&str, &str)]) -> Output {

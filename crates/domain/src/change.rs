@@ -120,7 +120,36 @@ pub struct Applied {
 }
 
 impl Stream {
-    /// Decides the outcome of `change` on this stream, without side effects.
+    /// Decides the outcome of `change` on this stream, without side effects: what a store
+    /// records atomically (the stream afterwards and its one event), or why it is refused.
+    ///
+    /// ```
+    /// use orchestrator_domain::change::{Change, ChangeContext, TransitionError};
+    /// use orchestrator_domain::stream::{Stream, StreamStatus};
+    /// use orchestrator_domain::values::{Metadata, RoomName, StreamId};
+    ///
+    /// let now = chrono::Utc::now();
+    /// let ctx = ChangeContext { event_id: uuid::Uuid::new_v4(), at: now, instance_id: "a".into() };
+    /// let mut stream = Stream::new_active(
+    ///     StreamId::from_uuid(uuid::Uuid::new_v4()),
+    ///     RoomName::new("launch").unwrap(),
+    ///     None,
+    ///     Metadata::default(),
+    ///     now,
+    /// );
+    /// stream.record_creation(&ctx);
+    ///
+    /// let stopping = stream.apply(&Change::BeginStop, &ctx).unwrap();
+    /// assert_eq!(stopping.stream.status, StreamStatus::Stopping);
+    /// assert_eq!(stopping.event.map(|event| event.seq), Some(2));
+    ///
+    /// let stopped = stopping.stream.apply(&Change::FinishStop, &ctx).unwrap().stream;
+    /// let reopen = Change::Update { status: Some(StreamStatus::Active), metadata: None, expected: None };
+    /// assert!(matches!(
+    ///     stopped.apply(&reopen, &ctx),
+    ///     Err(TransitionError::InvalidTransition { .. })
+    /// ));
+    /// ```
     ///
     /// # Errors
     /// [`TransitionError`] when the change is refused; the stream is then unchanged.
@@ -309,7 +338,7 @@ impl Stream {
         let mut data = json!({
             "status": self.status,
             "previousStatus": previous,
-            "stoppedAt": self.stopped_at.map(crate::time::format),
+            "stoppedAt": self.stopped_at.map(crate::policy::time::format),
         });
         if let Some(patch) = metadata_patch {
             data["metadataPatch"] = json!(patch);

@@ -231,7 +231,7 @@ fn an_errored_stream_can_be_stopped() {
 #[test]
 fn stopping_empties_the_audience_but_keeps_its_history() {
     let mut stream = stream_with_status(StreamStatus::Active);
-    stream.audience = crate::Audience {
+    stream.audience = crate::audience::Audience {
         active: 3,
         hosts: 1,
         viewers: 2,
@@ -241,9 +241,9 @@ fn stopping_empties_the_audience_but_keeps_its_history() {
     let stopped = applied(&stream, status_update(StreamStatus::Stopped)).stream;
     assert_eq!(
         stopped.audience,
-        crate::Audience {
+        crate::audience::Audience {
             total_joined: 7,
-            ..crate::Audience::default()
+            ..crate::audience::Audience::default()
         }
     );
 }

@@ -100,8 +100,8 @@ pub struct StreamEvent {
     pub stream_id: StreamId,
     /// When it happened.
     #[serde(
-        serialize_with = "crate::time::millis",
-        deserialize_with = "crate::time::read"
+        serialize_with = "crate::policy::time::millis",
+        deserialize_with = "crate::policy::time::read"
     )]
     pub timestamp: DateTime<Utc>,
     /// Event-specific details.

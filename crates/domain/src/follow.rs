@@ -46,6 +46,22 @@ struct Follower {
 
 /// The events of `stream` with seq above `after_seq`, in order, without gaps or duplicates,
 /// first from the log, then live. The stream ends after yielding an error.
+///
+/// ```no_run
+/// use std::sync::Arc;
+///
+/// use futures_util::StreamExt;
+/// use orchestrator_domain::follow::follow;
+/// use orchestrator_domain::ports::EventLog;
+/// use orchestrator_domain::values::StreamId;
+///
+/// async fn watch(log: Arc<dyn EventLog>, stream: StreamId, last_seen: u64) {
+///     let mut events = std::pin::pin!(follow(log, stream, last_seen));
+///     while let Some(Ok(event)) = events.next().await {
+///         println!("{} {}", event.seq, event.kind); // last_seen + 1, + 2, … never a gap
+///     }
+/// }
+/// ```
 pub fn follow(
     log: Arc<dyn EventLog>,
     stream: StreamId,

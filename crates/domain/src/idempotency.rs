@@ -2,9 +2,10 @@
 //!
 //! A request carrying an [`IdempotencyKey`] runs at most once per scope (the caller, the
 //! transport and operation, the key) within the retention window, across every instance sharing
-//! the store. The caller is the operator API key that made the request: an answer belongs to
-//! the key that made it, so another key reusing the same idempotency key is a fresh request (it
-//! never gets the first key's answer, a join token included):
+//! the store. The caller is whoever the transport authenticated (the orchestrator service passes
+//! the id of the operator API key): an answer belongs to the caller that made it, so another
+//! caller reusing the same idempotency key is a fresh request (it never gets the first caller's
+//! answer, a join token included):
 //!
 //! - first time: it executes; its answer is kept for [`IdempotencyPolicy::retention`], unless
 //!   the transport says it must not be kept (a failure of a dependency is not an answer, so a
@@ -22,7 +23,6 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::access::KeyId;
 use crate::coordination::{IdempotencyBegin, IdempotencyStore, StoredAnswer};
 use crate::ports::StoreError;
 
@@ -114,8 +114,8 @@ impl Idempotency {
         Self { store, policy }
     }
 
-    /// Runs `execute` at most once for `key` of `caller` (the operator key that asked; `None`
-    /// when access is open) within `scope` (what the key is valid for, e.g.
+    /// Runs `execute` at most once for `key` of `caller` (the authenticated caller's stable id,
+    /// without spaces; `None`: callers are anonymous, and all one caller) within `scope` (what the key is valid for, e.g.
     /// `"POST /streams"`), for a request made of `request` (every byte that makes it what it
     /// is: a retry must present the same). `keep` encodes a fresh answer for replay, or says
     /// `None` when it must not be kept (a retry then executes again).
@@ -125,7 +125,7 @@ impl Idempotency {
     /// down); nothing executed then.
     pub async fn run_once<T, F, Fut>(
         &self,
-        caller: Option<&KeyId>,
+        caller: Option<&str>,
         scope: &str,
         key: &IdempotencyKey,
         request: &[&[u8]],
@@ -137,7 +137,7 @@ impl Idempotency {
         Fut: Future<Output = T>,
     {
         // `-`: access is open (no keys configured), every caller is the same one.
-        let caller = caller.map_or("-", KeyId::as_str);
+        let caller = caller.unwrap_or("-");
         let scope = format!("{caller} {scope} {}", key.as_str());
         let fingerprint = fingerprint(request);
         match self

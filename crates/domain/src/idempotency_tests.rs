@@ -178,10 +178,7 @@ fn fingerprints_tell_apart_requests_whose_bytes_only_moved_between_parts() {
 
 #[tokio::test]
 async fn the_same_idempotency_key_of_two_callers_is_two_scopes() {
-    let (first, second) = (
-        crate::access::KeyEntry::for_key("lso_first", crate::access::Scope::Write).id(),
-        crate::access::KeyEntry::for_key("lso_second", crate::access::Scope::Write).id(),
-    );
+    let (first, second) = ("key-1", "key-2");
     let scopes = std::sync::Arc::new(Mutex::new(Vec::new()));
     let mut store = MockIdempotencyStore::new();
     let seen = scopes.clone();
@@ -192,7 +189,7 @@ async fn the_same_idempotency_key_of_two_callers_is_two_scopes() {
     store.expect_complete().returning(|_, _, _, _| Ok(()));
     let engine = engine(store);
 
-    for caller in [Some(&first), Some(&second), None] {
+    for caller in [Some(first), Some(second), None] {
         engine
             .run_once(
                 caller,

@@ -1,50 +1,84 @@
-//! The livestream orchestrator's domain: what a stream is, how it may change, and the one
-//! use-case service every transport (REST, WebSocket, gRPC) calls.
+//! The livestream orchestrator's domain: what a stream is, how it may change, and the use
+//! cases every transport (REST, WebSocket, gRPC) calls — a library other Rust projects run on
+//! their own store and media server.
 //!
-//! This crate does no I/O. Storage, LiveKit, clocks and id generation are reached through the
-//! port traits in [`ports`], implemented by adapter crates (`store-memory`, `livekit`, …). Other
-//! Rust projects can reuse it on its own: the aggregates, the state machine and the service are
-//! plain Rust with documented error contracts.
+//! This crate does no I/O. Storage, the media server (LiveKit), clocks and id generation are
+//! reached through the port traits in [`ports`]; the orchestrator implements them in adapter
+//! crates, and `examples/in_memory.rs` implements them in one file. Every type has one path:
+//! its module's (the root re-exports nothing).
+//!
+//! ```no_run
+//! # async fn run(ports: orchestrator_domain::service::Ports) -> Result<(), orchestrator_domain::error::StreamError> {
+//! use orchestrator_domain::participant::Role;
+//! use orchestrator_domain::service::commands::{CreateStream, JoinStream};
+//! use orchestrator_domain::service::StreamService;
+//! use orchestrator_domain::values::{Identity, RoomName};
+//!
+//! let service = StreamService::new(ports, "instance-1");
+//! let stream = service
+//!     .create(CreateStream {
+//!         room_name: Some(RoomName::new("launch")?),
+//!         ..CreateStream::default()
+//!     })
+//!     .await?;
+//! let ticket = service
+//!     .join(
+//!         stream.id,
+//!         JoinStream { identity: Identity::new("alice")?, role: Role::Host, metadata: None },
+//!     )
+//!     .await?;
+//! println!("{} joins {} with {}", ticket.identity, ticket.ws_url, ticket.token);
+//! # Ok(()) }
+//! ```
 //!
 //! # Layout
 //!
-//! - [`access`]: [`Access`](access::Access), operator API keys (configured by their SHA-256),
-//!   scopes and signed WebSocket tickets: the one access policy every transport asks.
-//! - [`values`]: validated value types ([`StreamId`], [`RoomName`], [`Identity`], [`Metadata`]).
-//! - [`stream`]: the [`Stream`] aggregate and its [`StreamStatus`] state machine.
-//! - [`audience`]: [`Audience`], a stream's participant counters, and how changes move them.
-//! - [`participant`]: [`Participant`], a record of its own per (stream, identity), and its
-//!   [`Role`] (least-privilege media grants).
-//! - [`membership`]: [`ParticipantChange`], joining and leaving, and the pure decision every
-//!   store applies atomically (one record and the counters, whatever the audience size).
-//! - [`event`]: [`StreamEvent`], one per change of state, with a gapless per-stream `seq`.
-//! - [`change`]: [`Change`], the atomic mutations of a stream itself, and the pure
-//!   [`Stream::apply`] that decides their outcome (shared by every store, so the rules live once).
-//! - [`follow`]: [`follow()`](follow::follow), one stream's events from a seq on, gapless, over an
-//!   at-most-once live feed backed by the event log.
+//! The domain proper:
+//!
+//! - [`values`]: validated value types ([`StreamId`](values::StreamId),
+//!   [`RoomName`](values::RoomName), [`Identity`](values::Identity),
+//!   [`Metadata`](values::Metadata)).
+//! - [`stream`]: the [`Stream`](stream::Stream) aggregate and its
+//!   [`StreamStatus`](stream::StreamStatus) state machine.
+//! - [`audience`]: a stream's participant counters, and how changes move them.
+//! - [`participant`]: a participant, a record of its own per (stream, identity), and its
+//!   [`Role`](participant::Role) (least-privilege media grants).
+//! - [`membership`]: joining and leaving, and the pure decision every store applies atomically
+//!   (one record and the counters, whatever the audience size).
+//! - [`event`]: [`StreamEvent`](event::StreamEvent), one per change of state, with a gapless
+//!   per-stream `seq`.
+//! - [`change`]: the atomic mutations of a stream itself, and the pure
+//!   [`Stream::apply`](stream::Stream::apply) that decides their outcome (shared by every
+//!   store, so the rules live once).
+//! - [`broadcast`]: a stream's ingest and outputs, their state machines and ports.
+//! - [`follow`]: one stream's events from a seq on, gapless, over an at-most-once live feed
+//!   backed by the event log.
 //! - [`ports`]: traits for the outside world, each with an `# Errors` contract;
 //!   [`coordination`]: the ports of leases, idempotency records and webhook dedupe.
-//! - [`idempotency`]: [`Idempotency`](idempotency::Idempotency), idempotent execution with
-//!   Stripe's semantics, the one engine every transport uses.
-//! - [`readiness`]: [`Readiness`](readiness::Readiness), whether this instance should receive
-//!   traffic (draining, store, LiveKit), the policy every transport's health check reports.
-//! - [`trace`]: [`TraceContext`](trace::TraceContext), a caller's W3C `traceparent`
-//!   continued: logged with the request and carried into the calls it causes (an ambient
-//!   value, so no port has to pass it on).
-//! - [`time`]: the one fixed-width timestamp format every store and transport writes.
-//! - [`webhooks`]: [`WebhookIntake`], LiveKit webhooks verified (behind a verifier port),
-//!   deduplicated and applied — the policy every transport shares.
-//! - [`service`]: [`StreamService`], one method per operation, and what they take and answer.
-//! - [`error`]: [`StreamError`], the error every transport maps exhaustively, with its stable
-//!   machine codes.
+//! - [`idempotency`]: idempotent execution with Stripe's semantics.
+//! - [`webhooks`]: the media server's webhooks verified (behind a verifier port), deduplicated
+//!   and applied.
+//! - [`service`]: [`StreamService`](service::StreamService), one method per operation, and
+//!   what they take and answer.
+//! - [`error`]: [`StreamError`](error::StreamError), what an operation reports.
+//!
+//! Apart, the orchestrator service's own policies ([`policy`]): API keys and tickets,
+//! readiness, trace context, the timestamp format and the public error codes.
+//!
+//! # Stability
+//!
+//! Answers the domain builds and may grow are `#[non_exhaustive]`. The errors and enums a
+//! transport maps (`StreamError`, `EventType`, `StreamStatus`, the broadcast kinds) are
+//! deliberately exhaustive: the orchestrator's transports map each with one `match` and no
+//! wildcard, so a new variant must fail their build until it is mapped; for a library user,
+//! adding one is a breaking change and comes with a new major version.
 //!
 //! # Status machine
 //!
 //! `creating → active | error`; `active → stopping | stopped | error`;
 //! `stopping → stopped | error`; `error → stopping | stopped`; `stopped` is final. Every other
-//! move is [`StreamError::InvalidTransition`] (HTTP 409 everywhere).
+//! move is [`TransitionError::InvalidTransition`](change::TransitionError::InvalidTransition).
 
-pub mod access;
 pub mod audience;
 pub mod broadcast;
 pub mod change;
@@ -55,30 +89,14 @@ pub mod follow;
 pub mod idempotency;
 pub mod membership;
 pub mod participant;
+pub mod policy;
 pub mod ports;
-pub mod readiness;
 pub mod service;
 pub mod stream;
-pub mod time;
-pub mod trace;
 pub mod values;
 pub mod webhooks;
 
-pub use audience::{Audience, AudienceDelta, Presence};
-pub use change::{Applied, Change, ChangeContext, ExpectedVersion, TransitionError};
-pub use error::StreamError;
-pub use event::{EventType, StreamEvent};
-pub use membership::{ParticipantApplied, ParticipantChange, ParticipantDecision};
-pub use participant::{Participant, Role};
-pub use service::broadcast::NewOutput;
-pub use service::commands::{
-    CreateStream, Departure, EventPage, JoinStream, JoinTicket, ListEvents, ListParticipants,
-    ListStreams, StreamView, UpdateStream, ViewPage,
-};
-pub use service::media::{MediaEvent, MediaEventKind, MediaEventOutcome};
-pub use service::StreamService;
-pub use stream::{Stream, StreamStatus};
-pub use values::{Cursor, Identity, Metadata, RoomName, StreamId, ValidationError};
-pub use webhooks::{
-    VerifiedWebhook, WebhookIntake, WebhookOutcome, WebhookRejection, WebhookVerifier,
-};
+/// The crate README's examples, compiled with the doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

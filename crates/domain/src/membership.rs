@@ -2,14 +2,14 @@
 //! [`ParticipantChange::decide`], the pure function every store calls to decide them.
 //!
 //! A participant change reads and writes one participant record (keyed by stream and identity)
-//! and the stream's [`Audience`](crate::Audience) counters, never the other participants, so
+//! and the stream's [`Audience`] counters, never the other participants, so
 //! its cost does not depend on the size of the audience. Stores apply the decision, the counter
 //! delta and the event in one atomic step (the Redis store mirrors this function in a Lua
 //! script; the store contract suite holds both to the same behaviour).
 //!
 //! A stopped stream's records are not rewritten when it stops (that would touch the whole
 //! audience): a record still marked present on a stopped stream counts as having left when the
-//! stream stopped ([`Participant::as_of`](crate::Participant::as_of)).
+//! stream stopped ([`Participant::as_of`](crate::participant::Participant::as_of)).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

@@ -80,15 +80,15 @@ pub struct Participant {
     pub sid: Option<String>,
     /// When the current session joined.
     #[serde(
-        serialize_with = "crate::time::millis",
-        deserialize_with = "crate::time::read"
+        serialize_with = "crate::policy::time::millis",
+        deserialize_with = "crate::policy::time::read"
     )]
     pub joined_at: DateTime<Utc>,
     /// When the participant left; `None` while present.
     #[serde(
         default,
-        serialize_with = "crate::time::millis_opt",
-        deserialize_with = "crate::time::read_opt"
+        serialize_with = "crate::policy::time::millis_opt",
+        deserialize_with = "crate::policy::time::read_opt"
     )]
     pub left_at: Option<DateTime<Utc>>,
     /// Free-form participant metadata.
@@ -100,8 +100,8 @@ pub struct Participant {
     /// arriving late is stale and ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(
-        serialize_with = "crate::time::millis_opt",
-        deserialize_with = "crate::time::read_opt"
+        serialize_with = "crate::policy::time::millis_opt",
+        deserialize_with = "crate::policy::time::read_opt"
     )]
     pub media_at: Option<DateTime<Utc>>,
 }

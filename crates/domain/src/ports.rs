@@ -1,5 +1,5 @@
 //! Ports: what the domain needs from the outside world. Adapters implement them; the
-//! [`StreamService`](crate::StreamService) only ever sees these traits.
+//! [`StreamService`](crate::service::StreamService) only ever sees these traits.
 //!
 //! With the `mocks` feature (and in this crate's tests) every trait has a mockall mock,
 //! `Mock<TraitName>`.
@@ -80,7 +80,7 @@ pub struct Page {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParticipantQuery {
     /// Only participants present now (records still marked present on a stopped stream are
-    /// the caller's to filter; see [`crate::Participant::as_of`]).
+    /// the caller's to filter; see [`crate::participant::Participant::as_of`]).
     pub active_only: bool,
     /// Start after this position (from a previous page).
     pub after: Option<Cursor>,
@@ -112,7 +112,7 @@ pub enum ListError {
 ///
 /// Every write stores the change and its event in one atomic step, so the event log never
 /// misses or invents a change. Participants are records of their own keyed by (stream,
-/// identity) beside per-stream [`Audience`](crate::Audience) counters: no operation reads or
+/// identity) beside per-stream [`Audience`](crate::audience::Audience) counters: no operation reads or
 /// writes the whole audience, so every cost here is independent of its size.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]

@@ -37,7 +37,7 @@ impl StreamStatus {
     ];
 
     /// Whether the status machine allows moving from `self` to `next`.
-    pub fn can_become(self, next: StreamStatus) -> bool {
+    pub(crate) fn can_become(self, next: StreamStatus) -> bool {
         use StreamStatus::{Active, Creating, Error, Stopped, Stopping};
         matches!(
             (self, next),
@@ -112,28 +112,28 @@ pub struct Stream {
     pub seq: u64,
     /// When the stream was created.
     #[serde(
-        serialize_with = "crate::time::millis",
-        deserialize_with = "crate::time::read"
+        serialize_with = "crate::policy::time::millis",
+        deserialize_with = "crate::policy::time::read"
     )]
     pub created_at: DateTime<Utc>,
     /// When the stream last changed.
     #[serde(
-        serialize_with = "crate::time::millis",
-        deserialize_with = "crate::time::read"
+        serialize_with = "crate::policy::time::millis",
+        deserialize_with = "crate::policy::time::read"
     )]
     pub updated_at: DateTime<Utc>,
     /// When the stream became active.
     #[serde(
         default,
-        serialize_with = "crate::time::millis_opt",
-        deserialize_with = "crate::time::read_opt"
+        serialize_with = "crate::policy::time::millis_opt",
+        deserialize_with = "crate::policy::time::read_opt"
     )]
     pub started_at: Option<DateTime<Utc>>,
     /// When the stream stopped.
     #[serde(
         default,
-        serialize_with = "crate::time::millis_opt",
-        deserialize_with = "crate::time::read_opt"
+        serialize_with = "crate::policy::time::millis_opt",
+        deserialize_with = "crate::policy::time::read_opt"
     )]
     pub stopped_at: Option<DateTime<Utc>>,
     /// Who is in the stream now, by role, and how many ever joined. The participants

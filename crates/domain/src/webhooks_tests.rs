@@ -5,7 +5,7 @@ use mockall::predicate::eq;
 use uuid::Uuid;
 
 use super::*;
-use crate::broadcast::ports::{MockBroadcastMedia, MockBroadcastRepository, MockRuntime};
+use crate::broadcast::{MockBroadcastMedia, MockBroadcastRepository, MockRuntime};
 use crate::coordination::MockWebhookDedupe;
 use crate::ports::{
     MockEventLog, MockMediaServer, MockStreamRepository, MockTokenIssuer, RandomIds, StoreError,
@@ -13,7 +13,10 @@ use crate::ports::{
 };
 use crate::service::media::MediaEventKind;
 use crate::service::Ports;
-use crate::{ChangeContext, Metadata, RoomName, Stream, StreamId, StreamStatus};
+use crate::{
+    change::ChangeContext, stream::Stream, stream::StreamStatus, values::Metadata,
+    values::RoomName, values::StreamId,
+};
 
 fn room_started(id: &str) -> VerifiedWebhook {
     VerifiedWebhook {
@@ -50,17 +53,19 @@ fn repository_with_a_creating_stream() -> MockStreamRepository {
 
 fn intake(repo: MockStreamRepository, dedupe: MockWebhookDedupe) -> WebhookIntake {
     let service = StreamService::new(
-        Ports {
-            streams: Arc::new(repo),
-            events: Arc::new(MockEventLog::new()),
-            media: Arc::new(MockMediaServer::new()),
-            tokens: Arc::new(MockTokenIssuer::new()),
-            clock: Arc::new(SystemClock),
-            ids: Arc::new(RandomIds),
-            broadcasts: Arc::new(MockBroadcastRepository::new()),
-            broadcast_media: Arc::new(MockBroadcastMedia::new()),
-            runtime: Arc::new(MockRuntime::new()),
-        },
+        Ports::new(
+            Arc::new(repo),
+            Arc::new(MockEventLog::new()),
+            Arc::new(MockMediaServer::new()),
+            Arc::new(MockTokenIssuer::new()),
+            Arc::new(SystemClock),
+            Arc::new(RandomIds),
+        )
+        .with_broadcast(
+            Arc::new(MockBroadcastRepository::new()),
+            Arc::new(MockBroadcastMedia::new()),
+            Arc::new(MockRuntime::new()),
+        ),
         "test",
     );
     let mut verifier = MockWebhookVerifier::new();

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::future::{ready, Either, Ready};
-use orchestrator_domain::access::{Access, AccessError, KeyId, Principal, Scope};
+use orchestrator_domain::policy::access::{Access, AccessError, KeyId, Principal, Scope};
 use tonic::codegen::{http, Service};
 use tonic::server::NamedService;
 use tonic::Status;

@@ -3,12 +3,14 @@
 //! targets whole, a reader and every event see them redacted.
 
 use chrono::{DateTime, Utc};
-use orchestrator_domain::access::{Principal, Scope};
-use orchestrator_domain::broadcast::view::{Exposure, IngestView, OutputView};
 use orchestrator_domain::broadcast::{
     Desired, Ingest, IngestKind, IngestState, Observed, Output, OutputId, OutputKind, RtmpTarget,
 };
-use orchestrator_domain::{NewOutput, StreamError, ValidationError};
+use orchestrator_domain::broadcast::{Exposure, IngestView, OutputView};
+use orchestrator_domain::policy::access::{Principal, Scope};
+use orchestrator_domain::{
+    error::StreamError, service::broadcast::NewOutput, values::ValidationError,
+};
 use serde::Deserialize;
 use tonic::{Request, Response, Status};
 
@@ -175,9 +177,9 @@ struct IngestData {
     stream_key_redacted: bool,
     state: IngestState,
     error: Option<String>,
-    #[serde(deserialize_with = "orchestrator_domain::time::read")]
+    #[serde(deserialize_with = "orchestrator_domain::policy::time::read")]
     created_at: DateTime<Utc>,
-    #[serde(deserialize_with = "orchestrator_domain::time::read")]
+    #[serde(deserialize_with = "orchestrator_domain::policy::time::read")]
     updated_at: DateTime<Utc>,
 }
 
@@ -198,7 +200,7 @@ struct OutputData {
     attempts: u32,
     playback_url: Option<String>,
     location: Option<String>,
-    #[serde(deserialize_with = "orchestrator_domain::time::read")]
+    #[serde(deserialize_with = "orchestrator_domain::policy::time::read")]
     updated_at: DateTime<Utc>,
 }
 

@@ -17,13 +17,13 @@ pub struct ProtoCodec;
 impl Codec for ProtoCodec {
     type Frame = EncodedEvent;
 
-    fn encode(&self, event: &orchestrator_domain::StreamEvent) -> Self::Frame {
+    fn encode(&self, event: &orchestrator_domain::event::StreamEvent) -> Self::Frame {
         EncodedEvent::new(&events::event(event))
     }
 
     fn encode_audience(
         &self,
-        last: &orchestrator_domain::StreamEvent,
+        last: &orchestrator_domain::event::StreamEvent,
         audience: Option<&Audience>,
     ) -> Self::Frame {
         EncodedEvent::new(&events::audience_update(last, audience))

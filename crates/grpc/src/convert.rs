@@ -5,9 +5,12 @@
 use chrono::{DateTime, Utc};
 use orchestrator_domain::ports::ParticipantPage;
 use orchestrator_domain::{
-    Audience, CreateStream, Cursor, ExpectedVersion, Identity, JoinStream, JoinTicket,
-    ListParticipants, ListStreams, Participant, Role, RoomName, Stream, StreamError, StreamId,
-    StreamService, StreamStatus, StreamView, UpdateStream, ValidationError,
+    audience::Audience, change::ExpectedVersion, error::StreamError, participant::Participant,
+    participant::Role, service::commands::CreateStream, service::commands::JoinStream,
+    service::commands::JoinTicket, service::commands::ListParticipants,
+    service::commands::ListStreams, service::commands::StreamView, service::commands::UpdateStream,
+    service::StreamService, stream::Stream, stream::StreamStatus, values::Cursor, values::Identity,
+    values::RoomName, values::StreamId, values::ValidationError,
 };
 
 use crate::metadata;

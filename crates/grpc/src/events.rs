@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use orchestrator_domain::{Audience, EventType, Metadata, Participant, StreamEvent, StreamStatus};
+use orchestrator_domain::{
+    audience::Audience, event::EventType, event::StreamEvent, participant::Participant,
+    stream::StreamStatus, values::Metadata,
+};
 use serde::Deserialize;
 
 use crate::convert::{audience, millis, optional_millis, participant, status_to_proto};

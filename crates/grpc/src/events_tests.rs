@@ -1,7 +1,10 @@
 //! The payload of every event type, from events the domain itself produces.
 
 use chrono::{TimeZone, Utc};
-use orchestrator_domain::{Change, ChangeContext, Identity, Role, RoomName, Stream, StreamId};
+use orchestrator_domain::{
+    change::Change, change::ChangeContext, participant::Role, stream::Stream, values::Identity,
+    values::RoomName, values::StreamId,
+};
 use serde_json::json;
 use uuid::Uuid;
 

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use orchestrator_domain::readiness::Readiness;
+use orchestrator_domain::policy::readiness::Readiness;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 

@@ -123,7 +123,7 @@ where
     // The answer belongs to the key that asked: another key's reuse is a fresh request.
     let caller = request
         .extensions()
-        .get::<orchestrator_domain::access::Principal>()
+        .get::<orchestrator_domain::policy::access::Principal>()
         .and_then(|principal| principal.key().cloned());
     let message = request.into_inner();
     let scope = format!("grpc {method}");
@@ -131,7 +131,7 @@ where
     let identity = [scope.as_bytes(), encoded.as_slice()];
     let run = engine
         .run_once(
-            caller.as_ref(),
+            caller.as_ref().map(|id| id.as_str()),
             &scope,
             &key,
             &identity,

@@ -41,11 +41,11 @@
 
 use std::future::Future;
 
-use orchestrator_domain::access::Access;
 use orchestrator_domain::broadcast::BroadcastError;
 use orchestrator_domain::idempotency::Idempotency;
-use orchestrator_domain::readiness::Readiness;
-use orchestrator_domain::{StreamError, StreamService, TransitionError};
+use orchestrator_domain::policy::access::Access;
+use orchestrator_domain::policy::readiness::Readiness;
+use orchestrator_domain::{change::TransitionError, error::StreamError, service::StreamService};
 use orchestrator_realtime::Hub;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -290,6 +290,7 @@ fn broadcast_status(refused: &BroadcastError, message: String) -> Status {
             Status::failed_precondition(message)
         }
         BroadcastError::Contended(_) => Status::aborted(message),
+        BroadcastError::Unsupported => Status::unimplemented(message),
     }
 }
 
@@ -394,7 +395,7 @@ impl StreamRpc for GrpcState {
     ) -> Result<Response<proto::Stream>, Status> {
         self.once("LeaveStream", request, |request| async move {
             let id = convert::stream_id(&request.stream_id).map_err(status)?;
-            let identity = orchestrator_domain::Identity::new(request.identity)
+            let identity = orchestrator_domain::values::Identity::new(request.identity)
                 .map_err(|err| status(StreamError::from(err)))?;
             let departure = self.service.leave(id, identity).await.map_err(status)?;
             let view = self

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use orchestrator_domain::{Metadata, ValidationError};
+use orchestrator_domain::{values::Metadata, values::ValidationError};
 use prost_types::{value::Kind, ListValue, Struct, Value};
 use serde_json::{Map, Number, Value as Json};
 

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use http_body::{Body, Frame, SizeHint};
 use metrics::{Counter, Gauge};
-use orchestrator_domain::trace::{TraceContext, TRACEPARENT};
+use orchestrator_domain::policy::trace::{TraceContext, TRACEPARENT};
 use tonic::codegen::http::{HeaderMap, Request, Response};
 use tonic::codegen::Service;
 use tonic::Code;

@@ -68,12 +68,16 @@ pub(crate) async fn subscribe(
 /// The audience interval of a Subscribe; absent means none.
 fn audience_interval(
     raw: Option<u32>,
-) -> Result<Option<orchestrator_realtime::AudienceInterval>, orchestrator_domain::StreamError> {
+) -> Result<Option<orchestrator_realtime::AudienceInterval>, orchestrator_domain::error::StreamError>
+{
     raw.map(|millis| orchestrator_realtime::AudienceInterval::from_millis(millis.into()))
         .transpose()
         .map_err(|err| {
-            orchestrator_domain::ValidationError::new("audience_interval_ms", err.to_string())
-                .into()
+            orchestrator_domain::values::ValidationError::new(
+                "audience_interval_ms",
+                err.to_string(),
+            )
+            .into()
         })
 }
 
@@ -154,7 +158,7 @@ mod tests {
         );
         assert!(matches!(
             audience_interval(Some(10)),
-            Err(orchestrator_domain::StreamError::Invalid(_))
+            Err(orchestrator_domain::error::StreamError::Invalid(_))
         ));
     }
 }

@@ -17,7 +17,7 @@
 //! WebSocket transport counts connections per key with it). A refusal is the error envelope:
 //! `401 unauthorized` with `WWW-Authenticate: Bearer`, `403 forbidden` for a read-only key,
 //! `429` beyond a limit. Keys are never logged, echoed or counted by value: only their
-//! [`KeyId`](orchestrator_domain::access::KeyId).
+//! [`KeyId`](orchestrator_domain::policy::access::KeyId).
 
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use orchestrator_domain::access::{Access, AccessError, Principal, Scope};
+use orchestrator_domain::policy::access::{Access, AccessError, Principal, Scope};
 use serde::{Deserialize, Serialize};
 
 use crate::body::JsonBody;

@@ -6,8 +6,10 @@
 
 use chrono::{DateTime, Utc};
 use orchestrator_domain::{
-    Audience, CreateStream, Identity, JoinStream, JoinTicket, Metadata, Participant, Role,
-    RoomName, Stream, StreamStatus, StreamView, ValidationError,
+    audience::Audience, participant::Participant, participant::Role,
+    service::commands::CreateStream, service::commands::JoinStream, service::commands::JoinTicket,
+    service::commands::StreamView, stream::Stream, stream::StreamStatus, values::Identity,
+    values::Metadata, values::RoomName, values::ValidationError,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -389,7 +391,7 @@ fn page_size(raw: Option<&str>) -> Result<Option<usize>, ValidationError> {
                 "limit",
                 format!(
                     "must be a whole number between 1 and {}",
-                    orchestrator_domain::ListStreams::MAX_LIMIT
+                    orchestrator_domain::service::commands::ListStreams::MAX_LIMIT
                 ),
             )
         })

@@ -21,7 +21,7 @@ use std::fmt;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use orchestrator_domain::{StreamError, TransitionError, ValidationError};
+use orchestrator_domain::{change::TransitionError, error::StreamError, values::ValidationError};
 use serde::Serialize;
 
 use crate::request_tracing::RequestId;
@@ -253,7 +253,7 @@ impl From<ValidationError> for ApiError {
 
 impl From<StreamError> for ApiError {
     fn from(err: StreamError) -> Self {
-        let code = err.code();
+        let code = orchestrator_domain::policy::codes::of(&err);
         let message = err.to_string();
         match err {
             StreamError::Invalid(invalid)
@@ -312,6 +312,7 @@ fn broadcast_status(refused: &BroadcastError) -> StatusCode {
         | BroadcastError::OutputBusy(_)
         | BroadcastError::Contended(_) => StatusCode::CONFLICT,
         BroadcastError::StorageNotConfigured(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        BroadcastError::Unsupported => StatusCode::NOT_IMPLEMENTED,
     }
 }
 
@@ -359,7 +360,7 @@ mod tests {
 
     #[test]
     fn domain_messages_are_human_text() {
-        let identity = orchestrator_domain::Identity::new("user1").unwrap();
+        let identity = orchestrator_domain::values::Identity::new("user1").unwrap();
 
         let err = ApiError::from(StreamError::Rejected(TransitionError::ParticipantNotFound(
             identity,

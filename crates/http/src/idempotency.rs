@@ -17,9 +17,9 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpResponse, ResponseError};
-use orchestrator_domain::access::Principal;
 use orchestrator_domain::coordination::StoredAnswer;
 use orchestrator_domain::idempotency::{Idempotency, IdempotencyError, IdempotencyKey, Run};
+use orchestrator_domain::policy::access::Principal;
 
 use crate::body::read_limited;
 use crate::error::ApiError;
@@ -49,7 +49,9 @@ impl From<IdempotencyError> for ApiError {
                 "idempotency_key_reused",
                 message,
             ),
-            IdempotencyError::Store(err) => orchestrator_domain::StreamError::from(err).into(),
+            IdempotencyError::Store(err) => {
+                orchestrator_domain::error::StreamError::from(err).into()
+            }
         }
     }
 }
@@ -122,7 +124,7 @@ pub async fn middleware(
     };
     let run = engine
         .run_once(
-            caller.as_ref(),
+            caller.as_ref().map(|id| id.as_str()),
             &scope,
             &key,
             &request,

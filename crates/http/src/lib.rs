@@ -3,7 +3,7 @@
 //! (`{"error": {"code", "message", "statusCode", …}}`) for every failure.
 //!
 //! Handlers do three things: turn the request into domain values, call the one
-//! [`StreamService`](orchestrator_domain::StreamService) method, and map the result. Every domain error goes
+//! [`StreamService`](orchestrator_domain::service::StreamService) method, and map the result. Every domain error goes
 //! through the single exhaustive mapping in [`error`].
 //!
 //! # Layout
@@ -28,8 +28,8 @@
 use std::time::Instant;
 
 use actix_web::web;
-use orchestrator_domain::readiness::Readiness;
-use orchestrator_domain::{StreamService, WebhookIntake};
+use orchestrator_domain::policy::readiness::Readiness;
+use orchestrator_domain::{service::StreamService, webhooks::WebhookIntake};
 
 pub mod access_text;
 pub mod auth;

@@ -19,7 +19,7 @@ use actix_web::dev::Extensions;
 use actix_web::http::StatusCode;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use orchestrator_domain::access::KeyId;
+use orchestrator_domain::policy::access::KeyId;
 
 use crate::error::ApiError;
 
@@ -295,7 +295,7 @@ pub(crate) fn too_many_connections(over: OverConnectionLimit) -> ApiError {
 mod tests {
     use std::net::Ipv4Addr;
 
-    use orchestrator_domain::access::{KeyEntry, Scope};
+    use orchestrator_domain::policy::access::{KeyEntry, Scope};
 
     use super::*;
 

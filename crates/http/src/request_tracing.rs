@@ -39,7 +39,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
-use orchestrator_domain::trace::{TraceContext, TRACEPARENT};
+use orchestrator_domain::policy::trace::{TraceContext, TRACEPARENT};
 use tracing::Instrument;
 
 use crate::access_text;

@@ -20,7 +20,7 @@ use orchestrator_domain::broadcast::{
     IngressReport, Output, OutputKind, Secret, StartedEgress,
 };
 use orchestrator_domain::ports::MediaError;
-use orchestrator_domain::{RoomName, StreamId};
+use orchestrator_domain::{values::RoomName, values::StreamId};
 use std::sync::{Mutex, PoisonError};
 
 use tokio::time::Instant;

@@ -8,7 +8,7 @@ use livekit_api::access_token::VideoGrants;
 use livekit_api::services::ServerErrorCode;
 use livekit_protocol as proto;
 use orchestrator_domain::ports::{MediaError, MediaParticipant, MediaRoom, MediaServer};
-use orchestrator_domain::{Identity, RoomName};
+use orchestrator_domain::{values::Identity, values::RoomName};
 
 use crate::config::LiveKitConfig;
 use crate::metered::observed;

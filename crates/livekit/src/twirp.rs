@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use livekit_api::access_token::{AccessToken, AccessTokenError, VideoGrants};
-use orchestrator_domain::trace::{TraceContext, TRACEPARENT};
+use orchestrator_domain::policy::trace::{TraceContext, TRACEPARENT};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use reqwest::{StatusCode, Url};
 

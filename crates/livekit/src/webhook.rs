@@ -8,7 +8,9 @@ use base64::Engine;
 use chrono::DateTime;
 use livekit_api::access_token::TokenVerifier;
 use livekit_protocol as proto;
-use orchestrator_domain::{MediaEvent, MediaEventKind, WebhookRejection};
+use orchestrator_domain::{
+    service::media::MediaEvent, service::media::MediaEventKind, webhooks::WebhookRejection,
+};
 use sha2::{Digest, Sha256};
 
 /// Why a webhook was refused. Every variant means "not from our LiveKit": answer 401 (or 400
@@ -118,7 +120,7 @@ impl VerifiedWebhook {
 }
 
 /// Checks webhook signatures with the API key and secret: the LiveKit side of the domain's
-/// [`orchestrator_domain::WebhookVerifier`] port.
+/// [`orchestrator_domain::webhooks::WebhookVerifier`] port.
 #[derive(Clone)]
 pub struct SignedWebhooks {
     verifier: TokenVerifier,
@@ -130,12 +132,12 @@ impl fmt::Debug for SignedWebhooks {
     }
 }
 
-impl orchestrator_domain::WebhookVerifier for SignedWebhooks {
+impl orchestrator_domain::webhooks::WebhookVerifier for SignedWebhooks {
     fn verify(
         &self,
         body: &[u8],
         authorization: &str,
-    ) -> Result<orchestrator_domain::VerifiedWebhook, WebhookRejection> {
+    ) -> Result<orchestrator_domain::webhooks::VerifiedWebhook, WebhookRejection> {
         let verified =
             SignedWebhooks::verify(self, body, Some(authorization)).map_err(|err| match err {
                 WebhookError::MissingSignature
@@ -143,7 +145,7 @@ impl orchestrator_domain::WebhookVerifier for SignedWebhooks {
                 | WebhookError::DigestMismatch => WebhookRejection::Unsigned,
                 WebhookError::Malformed(why) => WebhookRejection::Malformed(why),
             })?;
-        Ok(orchestrator_domain::VerifiedWebhook {
+        Ok(orchestrator_domain::webhooks::VerifiedWebhook {
             media: verified.media_event(),
             id: verified.event.id,
             kind: verified.event.event,

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use orchestrator_domain::{Audience, EventType, StreamEvent};
+use orchestrator_domain::{audience::Audience, event::EventType, event::StreamEvent};
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -78,19 +78,12 @@ pub(crate) enum Class {
 }
 
 pub(crate) fn classify(event: &StreamEvent) -> Class {
-    let participant_event = match event.kind {
-        EventType::ParticipantJoined | EventType::ParticipantLeft => true,
-        EventType::StreamCreated
-        | EventType::StreamUpdated
-        | EventType::StreamStopped
-        | EventType::ParticipantUpdated
-        | EventType::IngestCreated
-        | EventType::IngestUpdated
-        | EventType::IngestRemoved
-        | EventType::OutputAdded
-        | EventType::OutputUpdated
-        | EventType::OutputRemoved => false,
-    };
+    // Only joins and leaves are folded: any other kind, today's or a later one, is delivered
+    // on its own.
+    let participant_event = matches!(
+        event.kind,
+        EventType::ParticipantJoined | EventType::ParticipantLeft
+    );
     let role = event.data.pointer("/participant/role");
     if participant_event && role.and_then(serde_json::Value::as_str) == Some("viewer") {
         Class::Viewer

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use orchestrator_domain::follow::{follow, FollowError};
 use orchestrator_domain::ports::{EventFeed, EventLog, StoreError};
-use orchestrator_domain::{StreamEvent, StreamId};
+use orchestrator_domain::{event::StreamEvent, values::StreamId};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;

@@ -28,7 +28,7 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use orchestrator_domain::StreamEvent;
+use orchestrator_domain::event::StreamEvent;
 
 mod audience;
 mod hub;
@@ -36,7 +36,7 @@ mod subscriber;
 
 pub use audience::{audience_of, AudienceInterval, InvalidAudienceInterval};
 pub use hub::{Hub, HubConfig};
-pub use orchestrator_domain::Audience;
+pub use orchestrator_domain::audience::Audience;
 pub use subscriber::{Next, SubscribeError, Subscribed, Subscriber, Subscription};
 
 /// Turns an event into a transport's wire frame. Called once per event per hub, never per

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use orchestrator_domain::ports::StoreError;
-use orchestrator_domain::{StreamEvent, StreamId};
+use orchestrator_domain::{event::StreamEvent, values::StreamId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 

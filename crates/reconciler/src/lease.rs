@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use orchestrator_domain::coordination::LeaseStore;
-use orchestrator_domain::StreamError;
+use orchestrator_domain::error::StreamError;
 use tokio::time::Instant;
 
 use crate::ReconcileError;

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use orchestrator_domain::broadcast::BroadcastMedia;
 use orchestrator_domain::coordination::LeaseStore;
 use orchestrator_domain::ports::MediaServer;
-use orchestrator_domain::{StreamError, StreamService};
+use orchestrator_domain::{error::StreamError, service::StreamService};
 
 /// The lease only one instance holds.
 const LEASE: &str = "reconciler";

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use orchestrator_domain::broadcast::Observed;
 use orchestrator_domain::ports::{MediaError, MediaParticipant};
-use orchestrator_domain::{ListStreams, Stream, StreamError, StreamStatus};
+use orchestrator_domain::{
+    error::StreamError, service::commands::ListStreams, stream::Stream, stream::StreamStatus,
+};
 
 use crate::lease::Held;
 use crate::pacer::Pacer;

@@ -3,7 +3,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use orchestrator_domain::broadcast::ports::Task;
+use orchestrator_domain::broadcast::Task;
 use orchestrator_domain::broadcast::{
     BroadcastMedia, CreatedIngress, EgressReport, EgressStatus, IngestKind, IngestState,
     IngressReport, Observed, Output, OutputId, OutputKind, Runtime, Secret, StartedEgress,
@@ -14,7 +14,10 @@ use orchestrator_domain::ports::{
     TokenIssuer,
 };
 use orchestrator_domain::service::Ports;
-use orchestrator_domain::{CreateStream, Identity, RoomName, StreamId, StreamStatus};
+use orchestrator_domain::{
+    service::commands::CreateStream, stream::StreamStatus, values::Identity, values::RoomName,
+    values::StreamId,
+};
 use orchestrator_store_memory::coordination::MemoryCoordination;
 use orchestrator_store_memory::MemoryStore;
 use tokio::time::Instant;
@@ -186,23 +189,21 @@ impl Runtime for Spawner {
         tokio::time::sleep(delay).await;
     }
     fn note(&self, _: &str) {}
-    fn observe(&self, _: orchestrator_domain::broadcast::ports::Observation) {}
+    fn observe(&self, _: orchestrator_domain::broadcast::Observation) {}
 }
 
 fn service(livekit: Arc<RecordingLiveKit>) -> StreamService {
     let store = Arc::new(MemoryStore::default());
     StreamService::new(
-        Ports {
-            streams: store.clone(),
-            events: store.clone(),
-            media: livekit.clone(),
-            tokens: Arc::new(NoTokens),
-            clock: Arc::new(SystemClock),
-            ids: Arc::new(RandomIds),
-            broadcasts: store,
-            broadcast_media: livekit,
-            runtime: Arc::new(Spawner),
-        },
+        Ports::new(
+            store.clone(),
+            store.clone(),
+            livekit.clone(),
+            Arc::new(NoTokens),
+            Arc::new(SystemClock),
+            Arc::new(RandomIds),
+        )
+        .with_broadcast(store, livekit, Arc::new(Spawner)),
         "test",
     )
 }
@@ -550,11 +551,11 @@ async fn a_pass_over_a_hundred_thousand_live_streams_calls_livekit_only_where_co
     // One room whose LiveKit count (0) disagrees with its stream's: ten sessions we think are
     // connected left without their webhooks.
     for n in 0..10 {
-        let change = orchestrator_domain::MediaEvent {
+        let change = orchestrator_domain::service::media::MediaEvent {
             room: "room-0".into(),
             room_sid: String::new(),
             reported_at: None,
-            kind: orchestrator_domain::MediaEventKind::ParticipantJoined {
+            kind: orchestrator_domain::service::media::MediaEventKind::ParticipantJoined {
                 identity: format!("ghost-{n}"),
                 sid: format!("PA_{n}"),
                 can_publish: false,
@@ -591,7 +592,7 @@ async fn settle() {
 async fn stream_with_hls(service: &StreamService) -> StreamId {
     create_streams(service, 1).await;
     let id = service
-        .list(orchestrator_domain::ListStreams::default())
+        .list(orchestrator_domain::service::commands::ListStreams::default())
         .await
         .unwrap()
         .items[0]
@@ -599,7 +600,7 @@ async fn stream_with_hls(service: &StreamService) -> StreamId {
     service
         .add_output(
             id,
-            orchestrator_domain::NewOutput {
+            orchestrator_domain::service::broadcast::NewOutput {
                 id: Some(OutputId::new("hls").unwrap()),
                 kind: OutputKind::Hls,
                 auto_start: false,
@@ -651,7 +652,7 @@ async fn an_ingress_deleted_behind_our_back_removes_the_ingest() {
     let service = service(livekit.clone());
     create_streams(&service, 1).await;
     let id = service
-        .list(orchestrator_domain::ListStreams::default())
+        .list(orchestrator_domain::service::commands::ListStreams::default())
         .await
         .unwrap()
         .items[0]

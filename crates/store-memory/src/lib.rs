@@ -34,8 +34,9 @@ use orchestrator_domain::ports::{
     ParticipantQuery, StoreError, StreamRepository,
 };
 use orchestrator_domain::{
-    Applied, Change, ChangeContext, Identity, Participant, ParticipantApplied, ParticipantChange,
-    RoomName, Stream, StreamEvent, StreamId,
+    change::Applied, change::Change, change::ChangeContext, event::StreamEvent,
+    membership::ParticipantApplied, membership::ParticipantChange, participant::Participant,
+    stream::Stream, values::Identity, values::RoomName, values::StreamId,
 };
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;

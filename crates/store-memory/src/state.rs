@@ -8,10 +8,11 @@ use orchestrator_domain::broadcast::{BroadcastState, BroadcastWrite, BroadcastWr
 use orchestrator_domain::ports::{
     ApplyError, InsertError, ListError, ListQuery, Page, ParticipantPage, ParticipantQuery,
 };
-use orchestrator_domain::StreamStatus;
+use orchestrator_domain::stream::StreamStatus;
 use orchestrator_domain::{
-    Applied, Change, ChangeContext, Cursor, Identity, Participant, ParticipantApplied,
-    ParticipantChange, RoomName, Stream, StreamEvent, StreamId,
+    change::Applied, change::Change, change::ChangeContext, event::StreamEvent,
+    membership::ParticipantApplied, membership::ParticipantChange, participant::Participant,
+    stream::Stream, values::Cursor, values::Identity, values::RoomName, values::StreamId,
 };
 
 use crate::MemoryStoreConfig;

@@ -5,7 +5,8 @@ use std::time::Duration;
 use orchestrator_domain::ports::{Clock, SystemClock};
 use orchestrator_domain::ports::{EventLog, StreamRepository};
 use orchestrator_domain::{
-    Change, ChangeContext, Identity, Metadata, ParticipantChange, Role, RoomName, Stream, StreamId,
+    change::Change, change::ChangeContext, membership::ParticipantChange, participant::Role,
+    stream::Stream, values::Identity, values::Metadata, values::RoomName, values::StreamId,
 };
 use uuid::Uuid;
 
@@ -61,7 +62,7 @@ async fn the_log_keeps_only_the_newest_events() {
             .unwrap();
     }
 
-    let seqs = |events: Vec<orchestrator_domain::StreamEvent>| -> Vec<u64> {
+    let seqs = |events: Vec<orchestrator_domain::event::StreamEvent>| -> Vec<u64> {
         events.iter().map(|e| e.seq).collect()
     };
     let kept = seqs(store.read_after(id, 0, 10).await.unwrap());

@@ -29,7 +29,9 @@ use orchestrator_domain::broadcast::{
     Ingest, Output, MAX_OUTPUTS,
 };
 use orchestrator_domain::ports::StoreError;
-use orchestrator_domain::{ChangeContext, StreamEvent, StreamId, StreamStatus};
+use orchestrator_domain::{
+    change::ChangeContext, event::StreamEvent, stream::StreamStatus, values::StreamId,
+};
 
 use crate::client::{ConnectError, Connection};
 use crate::events::split_at_seq;

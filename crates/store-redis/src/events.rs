@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use fred::interfaces::StreamsInterface;
 use futures_util::StreamExt;
 use orchestrator_domain::ports::{EventFeed, EventLog, StoreError};
-use orchestrator_domain::{StreamEvent, StreamId};
+use orchestrator_domain::{event::StreamEvent, values::StreamId};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::metered::Timed;

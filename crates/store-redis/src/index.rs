@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use fred::types::sorted_sets::{ZRange, ZRangeBound, ZRangeKind};
 use orchestrator_domain::ports::ListError;
-use orchestrator_domain::{Cursor, Stream, StreamId};
+use orchestrator_domain::{stream::Stream, values::Cursor, values::StreamId};
 
 /// How long after its creation time an index entry may still be waiting for its stream: far
 /// beyond a create's LiveKit call and Redis round trips (each bounded by a timeout), and beyond

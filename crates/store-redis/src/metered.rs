@@ -18,8 +18,8 @@ use std::future::Future;
 use std::time::Instant;
 
 use fred::error::{Error, ErrorKind};
+use orchestrator_domain::event::StreamEvent;
 use orchestrator_domain::ports::StoreError;
-use orchestrator_domain::StreamEvent;
 
 use crate::client::Connection;
 

@@ -12,8 +12,10 @@ use orchestrator_domain::ports::{
     ApplyError, ListError, ParticipantPage, ParticipantQuery, StoreError,
 };
 use orchestrator_domain::{
-    Audience, ChangeContext, Cursor, EventType, Identity, Metadata, Participant,
-    ParticipantApplied, ParticipantChange, Role, StreamEvent, StreamId, TransitionError,
+    audience::Audience, change::ChangeContext, change::TransitionError, event::EventType,
+    event::StreamEvent, membership::ParticipantApplied, membership::ParticipantChange,
+    participant::Participant, participant::Role, values::Cursor, values::Identity,
+    values::Metadata, values::StreamId,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -71,7 +73,7 @@ struct ChangeArgs {
 impl ChangeArgs {
     fn of(change: &ParticipantChange) -> Result<Self, StoreError> {
         let time = |at: &Option<DateTime<Utc>>| {
-            at.map(orchestrator_domain::time::format)
+            at.map(orchestrator_domain::policy::time::format)
                 .unwrap_or_default()
         };
         Ok(match change {
@@ -150,7 +152,7 @@ impl RedisStore {
             identity.to_string(),
             encode(identity)?,
             ctx.event_id.to_string(),
-            orchestrator_domain::time::format(ctx.at),
+            orchestrator_domain::policy::time::format(ctx.at),
             encode(&ctx.instance_id)?,
             id.to_string(),
             self.conn.config.max_events_per_stream.to_string(),

@@ -45,8 +45,9 @@ use orchestrator_domain::ports::{
     StoreError, StreamRepository,
 };
 use orchestrator_domain::{
-    Applied, Audience, Change, ChangeContext, Identity, Participant, ParticipantApplied,
-    ParticipantChange, RoomName, Stream, StreamEvent, StreamId, StreamStatus,
+    audience::Audience, change::Applied, change::Change, change::ChangeContext, event::StreamEvent,
+    membership::ParticipantApplied, membership::ParticipantChange, participant::Participant,
+    stream::Stream, stream::StreamStatus, values::Identity, values::RoomName, values::StreamId,
 };
 use tokio::sync::broadcast;
 

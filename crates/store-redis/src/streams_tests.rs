@@ -6,7 +6,8 @@ use fred::interfaces::{KeysInterface, SortedSetsInterface};
 use orchestrator_domain::ports::{Clock, SystemClock};
 use orchestrator_domain::ports::{EventLog, ListQuery, StreamRepository};
 use orchestrator_domain::{
-    Change, ChangeContext, Identity, Metadata, ParticipantChange, Role, RoomName, Stream, StreamId,
+    change::Change, change::ChangeContext, membership::ParticipantChange, participant::Role,
+    stream::Stream, values::Identity, values::Metadata, values::RoomName, values::StreamId,
 };
 
 use super::*;
@@ -56,7 +57,7 @@ async fn inserted(store: &RedisStore) -> Stream {
 
 fn live() -> ListQuery {
     ListQuery {
-        status: Some(orchestrator_domain::StreamStatus::Active),
+        status: Some(orchestrator_domain::stream::StreamStatus::Active),
         after: None,
         limit: 100,
     }

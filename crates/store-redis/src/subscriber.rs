@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use fred::clients::SubscriberClient;
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
-use orchestrator_domain::StreamEvent;
+use orchestrator_domain::event::StreamEvent;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 

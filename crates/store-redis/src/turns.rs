@@ -12,7 +12,7 @@
 
 use tokio::sync::{Mutex, MutexGuard};
 
-use orchestrator_domain::StreamId;
+use orchestrator_domain::values::StreamId;
 
 /// Locks; stream ids are random, so streams spread evenly over them.
 const LOCKS: usize = 256;

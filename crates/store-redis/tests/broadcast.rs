@@ -8,7 +8,10 @@ use orchestrator_domain::broadcast::{
     OutputId, OutputKind, RtmpTarget, Secret,
 };
 use orchestrator_domain::ports::{Clock, StreamRepository, SystemClock};
-use orchestrator_domain::{ChangeContext, EventType, Metadata, RoomName, Stream, StreamId};
+use orchestrator_domain::{
+    change::ChangeContext, event::EventType, stream::Stream, values::Metadata, values::RoomName,
+    values::StreamId,
+};
 use orchestrator_store_redis::broadcast::RedisBroadcasts;
 use orchestrator_store_redis::{RedisConfig, RedisStore};
 use uuid::Uuid;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::web::BytesMut;
 use bytestring::ByteString;
 use futures_util::FutureExt;
-use orchestrator_domain::{StreamError, StreamId, StreamService};
+use orchestrator_domain::{error::StreamError, service::StreamService, values::StreamId};
 use orchestrator_realtime::{AudienceInterval, Next, SubscribeError, Subscriber, Subscription};
 use serde_json::json;
 use tokio::net::TcpStream;
@@ -385,7 +385,7 @@ impl Connection {
     async fn send_error(&mut self, err: &StreamError, stream_id: &str) -> Result<(), Gone> {
         self.send(json!({
             "type": "error",
-            "code": err.code(),
+            "code": orchestrator_domain::policy::codes::of(err),
             "message": printable(&err.to_string()),
             "streamId": echoed(stream_id),
         }))

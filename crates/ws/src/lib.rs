@@ -29,7 +29,7 @@
 //!
 //! Who may connect is decided in front of the routes (the HTTP transport's guard checks the
 //! operator key or ticket and puts the caller's
-//! [`Principal`](orchestrator_domain::access::Principal) in the request); this crate limits the
+//! [`Principal`](orchestrator_domain::policy::access::Principal) in the request); this crate limits the
 //! connections each key holds ([`KeyConnections`]).
 //!
 //! The handshake's HTTP refusals are answered in the REST API's error envelope, rendered by the
@@ -56,8 +56,8 @@ use std::time::Duration;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bytestring::ByteString;
-use orchestrator_domain::access::Principal;
-use orchestrator_domain::{StreamEvent, StreamId, StreamService};
+use orchestrator_domain::policy::access::Principal;
+use orchestrator_domain::{event::StreamEvent, service::StreamService, values::StreamId};
 use orchestrator_realtime::{Audience, Codec, Hub};
 use serde::Serialize;
 use serde_json::json;

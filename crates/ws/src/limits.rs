@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use orchestrator_domain::access::KeyId;
+use orchestrator_domain::policy::access::KeyId;
 
 /// Open connections per key, shared by every worker of the instance.
 #[derive(Debug, Clone, Default)]
@@ -65,7 +65,7 @@ impl Drop for KeySlot {
 
 #[cfg(test)]
 mod tests {
-    use orchestrator_domain::access::{KeyEntry, Scope};
+    use orchestrator_domain::policy::access::{KeyEntry, Scope};
 
     use super::*;
 

@@ -22,7 +22,7 @@ macro_rules! broadcast_store_contract {
             };
             use orchestrator_domain::ports::{Clock, EventLog, StreamRepository, SystemClock};
             use orchestrator_domain::{
-                Change, ChangeContext, EventType, Metadata, RoomName, Stream, StreamId,
+                change::Change, change::ChangeContext, event::EventType, values::Metadata, values::RoomName, stream::Stream, values::StreamId,
             };
             use uuid::Uuid;
 

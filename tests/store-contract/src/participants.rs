@@ -20,9 +20,9 @@ macro_rules! participant_store_contract {
                 ApplyError, EventLog, ListError, ParticipantQuery, StreamRepository,
             };
             use orchestrator_domain::{
-                Audience, Change, ChangeContext, Cursor, EventType, Identity, Metadata,
-                Participant, ParticipantChange, Role, RoomName, Stream, StreamId, StreamStatus,
-                TransitionError,
+                audience::Audience, change::Change, change::ChangeContext, values::Cursor, event::EventType, values::Identity, values::Metadata,
+                participant::Participant, membership::ParticipantChange, participant::Role, values::RoomName, stream::Stream, values::StreamId, stream::StreamStatus,
+                change::TransitionError,
             };
             use uuid::Uuid;
 

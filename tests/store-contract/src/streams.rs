@@ -11,8 +11,8 @@ macro_rules! stream_store_contract {
             ApplyError, EventLog, InsertError, ListError, ListQuery, StreamRepository,
         };
         use orchestrator_domain::{
-            Change, ChangeContext, Cursor, EventType, ExpectedVersion, Metadata, RoomName, Stream,
-            StreamEvent, StreamId, StreamStatus,
+            change::Change, change::ChangeContext, values::Cursor, event::EventType, change::ExpectedVersion, values::Metadata, values::RoomName, stream::Stream,
+            event::StreamEvent, values::StreamId, stream::StreamStatus,
         };
         use futures_util::StreamExt;
         use uuid::Uuid;

@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use orchestrator_domain::policy::readiness::{Check, Readiness};
 use orchestrator_domain::ports::MediaServer;
-use orchestrator_domain::readiness::{Check, Readiness};
-use orchestrator_domain::StreamService;
+use orchestrator_domain::service::StreamService;
 use tokio_util::sync::CancellationToken;
 
 /// What the checks need.

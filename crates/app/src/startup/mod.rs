@@ -28,13 +28,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use livekit_emulator::Emulator;
-use orchestrator_domain::access::Access;
 use orchestrator_domain::broadcast::BroadcastPolicy;
 use orchestrator_domain::idempotency::{Idempotency, IdempotencyPolicy};
+use orchestrator_domain::policy::access::Access;
+use orchestrator_domain::policy::readiness::Readiness;
 use orchestrator_domain::ports::{EventLog, MediaServer, RandomIds, SystemClock, TokenIssuer};
-use orchestrator_domain::readiness::Readiness;
 use orchestrator_domain::service::Ports;
-use orchestrator_domain::{StreamService, WebhookIntake};
+use orchestrator_domain::{service::StreamService, webhooks::WebhookIntake};
 use orchestrator_grpc::GrpcState;
 use orchestrator_livekit::{LiveKitConfig, SignedWebhooks};
 use orchestrator_reconciler::{Reconciler, ReconcilerConfig};
@@ -333,17 +333,19 @@ impl Core {
         let policy = broadcast_policy(settings);
         let readiness = Readiness::default();
         let service = StreamService::new(
-            Ports {
-                streams: stores.streams.clone(),
-                events: stores.events.clone(),
-                media: media.clone(),
+            Ports::new(
+                stores.streams.clone(),
+                stores.events.clone(),
+                media.clone(),
                 tokens,
-                clock: Arc::new(SystemClock),
-                ids: Arc::new(RandomIds),
-                broadcasts: stores.broadcasts.clone(),
-                broadcast_media: broadcast_media.clone(),
-                runtime: Arc::new(runtime::TokioRuntime::current()),
-            },
+                Arc::new(SystemClock),
+                Arc::new(RandomIds),
+            )
+            .with_broadcast(
+                stores.broadcasts.clone(),
+                broadcast_media.clone(),
+                Arc::new(runtime::TokioRuntime::current()),
+            ),
             instance_id,
         )
         .with_broadcast_policy(policy);

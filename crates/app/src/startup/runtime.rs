@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use orchestrator_domain::broadcast::ports::{Observation, Task};
+use orchestrator_domain::broadcast::{Observation, Task};
 use orchestrator_domain::broadcast::{Observed, Runtime};
 use tokio::runtime::Handle;
 

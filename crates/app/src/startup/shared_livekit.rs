@@ -30,7 +30,7 @@ use orchestrator_domain::ports::{
     JoinGrant, MediaError, MediaParticipant, MediaRoom, MediaServer, StoreError, TokenError,
     TokenIssuer,
 };
-use orchestrator_domain::{Identity, RoomName, StreamId};
+use orchestrator_domain::{values::Identity, values::RoomName, values::StreamId};
 use orchestrator_livekit::{
     BroadcastConfig, LiveKitBroadcast, LiveKitConfig, LiveKitMedia, LiveKitTokens,
 };

@@ -22,7 +22,7 @@ use actix_web::rt::net::TcpStream;
 use actix_web::{web, App};
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
-use orchestrator_domain::access::KeyId;
+use orchestrator_domain::policy::access::KeyId;
 use orchestrator_grpc::auth::CallLimits;
 use orchestrator_grpc::{GrpcLimits, GrpcState, ProtoCodec};
 use orchestrator_http::auth::Guard;

@@ -37,7 +37,7 @@ async fn parts() -> HttpParts {
         max_participants: 0,
         request_timeout: Duration::from_secs(1),
     };
-    let access = orchestrator_domain::access::Access::open();
+    let access = orchestrator_domain::policy::access::Access::open();
     let broadcast = orchestrator_livekit::BroadcastConfig::default();
     let adapters = media::adapters(&livekit, &broadcast, false, &stores, "route-table-test")
         .await

@@ -118,7 +118,7 @@ fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
 
 #[cfg(test)]
 mod tests {
-    use orchestrator_domain::trace::TraceContext;
+    use orchestrator_domain::policy::trace::TraceContext;
     use orchestrator_http::request_tracing::access_event;
 
     use super::*;

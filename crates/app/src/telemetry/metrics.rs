@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use orchestrator_domain::EventType;
+use orchestrator_domain::event::EventType;
 use tokio_util::sync::CancellationToken;
 
 use super::process;

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use orchestrator_domain::trace::TraceContext;
+use orchestrator_domain::policy::trace::TraceContext;
 use orchestrator_http::request_tracing::RequestId;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;

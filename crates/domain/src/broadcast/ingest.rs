@@ -99,14 +99,14 @@ pub struct Ingest {
     pub revision: u64,
     /// When it was created (or its key last rotated).
     #[serde(
-        serialize_with = "crate::time::millis",
-        deserialize_with = "crate::time::read"
+        serialize_with = "crate::policy::time::millis",
+        deserialize_with = "crate::policy::time::read"
     )]
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     #[serde(
-        serialize_with = "crate::time::millis",
-        deserialize_with = "crate::time::read"
+        serialize_with = "crate::policy::time::millis",
+        deserialize_with = "crate::policy::time::read"
     )]
     pub updated_at: DateTime<Utc>,
 }
@@ -148,7 +148,7 @@ impl Ingest {
     }
 
     /// Whether this change is the ingest starting to publish (the stream goes live).
-    pub fn starts_publishing(&self, after: &Ingest) -> bool {
+    pub(crate) fn starts_publishing(&self, after: &Ingest) -> bool {
         self.state != IngestState::Publishing && after.state == IngestState::Publishing
     }
 }

@@ -8,32 +8,43 @@
 //! produce output commands; each output's state machine ([`Output::decide`]) turns them into a
 //! claim that the store records atomically, so one egress starts per output however many
 //! instances decide at once. The use cases are methods of the
-//! [`StreamService`](crate::StreamService) (`service::broadcast`).
+//! [`StreamService`](crate::service::StreamService) (`service::broadcast`).
 //!
 //! # Layout
 //!
-//! - [`values`]: output names, RTMP targets, [`Secret`]s.
-//! - [`output`]: [`Output`], its kinds, desired and observed states, the state machine.
-//! - [`ingest`]: [`Ingest`], its kinds and states.
-//! - [`ports`]: the store, LiveKit's Ingress and Egress, the background runtime.
-//! - [`view`]: what callers and events see (secrets whole or redacted).
+//! Every type is exported here, once (the files are private):
+//!
+//! - `values`: output names ([`OutputId`]), RTMP targets ([`RtmpTarget`]), [`Secret`]s.
+//! - `output`: [`Output`], its kinds, desired and observed states, the state machine
+//!   ([`Output::decide`]).
+//! - `ingest`: [`Ingest`], its kinds and states.
+//! - `ports`: the store ([`BroadcastRepository`]), LiveKit's Ingress and Egress
+//!   ([`BroadcastMedia`]), the background [`Runtime`].
+//! - `unsupported`: [`Unsupported`], the ports of a service that does not broadcast.
+//! - `view`: what callers and events see ([`OutputView`], [`IngestView`]: secrets whole or
+//!   redacted, as the [`Exposure`] says).
 
-pub mod ingest;
-pub mod output;
-pub mod ports;
-pub mod values;
-pub mod view;
+mod ingest;
+mod output;
+mod ports;
+mod unsupported;
+mod values;
+mod view;
 
 pub use ingest::{Ingest, IngestKind, IngestState, IngressReport};
 pub use output::{
-    Desired, EgressReport, EgressStatus, FollowUp, Observed, Output, OutputCommand, OutputKind,
-    MAX_ATTEMPTS, MAX_OUTPUTS, MAX_TARGETS,
+    Desired, EgressReport, EgressStatus, FollowUp, Observed, Output, OutputCommand, OutputDecision,
+    OutputKind, OutputRefusal, MAX_ATTEMPTS, MAX_OUTPUTS, MAX_TARGETS,
 };
 pub use ports::{
     BroadcastMedia, BroadcastRecord, BroadcastRepository, BroadcastState, BroadcastWrite,
-    BroadcastWriteError, CreatedIngress, Runtime, StartedEgress,
+    BroadcastWriteError, CreatedIngress, Observation, Runtime, StartedEgress, Task,
 };
+#[cfg(any(test, feature = "mocks"))]
+pub use ports::{MockBroadcastMedia, MockBroadcastRepository, MockRuntime};
+pub use unsupported::Unsupported;
 pub use values::{OutputId, RtmpTarget, Secret};
+pub use view::{Exposure, IngestView, OutputView};
 
 /// What this deployment allows of outputs, and how it retries them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,22 +109,10 @@ pub enum BroadcastError {
     /// The record kept changing under concurrent changes; retry.
     #[error("the {0} kept changing while this change was decided; retry")]
     Contended(&'static str),
-}
-
-impl BroadcastError {
-    /// The stable machine code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            BroadcastError::IngestNotFound => "ingest_not_found",
-            BroadcastError::IngestExists => "ingest_exists",
-            BroadcastError::OutputNotFound(_) => "output_not_found",
-            BroadcastError::OutputExists(_) => "output_exists",
-            BroadcastError::TooManyOutputs => "too_many_outputs",
-            BroadcastError::OutputBusy(_) => "output_busy",
-            BroadcastError::StorageNotConfigured(_) => "storage_not_configured",
-            BroadcastError::Contended(_) => "broadcast_contended",
-        }
-    }
+    /// The service was built without broadcast ports (see
+    /// [`Ports::with_broadcast`](crate::service::Ports::with_broadcast)).
+    #[error("this service does not broadcast: it has no ingest or output support")]
+    Unsupported,
 }
 
 impl From<output::OutputRefusal> for BroadcastError {

@@ -141,8 +141,8 @@ pub struct Output {
     pub revision: u64,
     /// When it last changed.
     #[serde(
-        serialize_with = "crate::time::millis",
-        deserialize_with = "crate::time::read"
+        serialize_with = "crate::policy::time::millis",
+        deserialize_with = "crate::policy::time::read"
     )]
     pub updated_at: DateTime<Utc>,
 }

@@ -38,10 +38,10 @@ pub struct IngestView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// When it was created (or its key last rotated).
-    #[serde(serialize_with = "crate::time::millis")]
+    #[serde(serialize_with = "crate::policy::time::millis")]
     pub created_at: DateTime<Utc>,
     /// When it last changed.
-    #[serde(serialize_with = "crate::time::millis")]
+    #[serde(serialize_with = "crate::policy::time::millis")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -114,7 +114,7 @@ pub struct OutputView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
     /// When it last changed.
-    #[serde(serialize_with = "crate::time::millis")]
+    #[serde(serialize_with = "crate::policy::time::millis")]
     pub updated_at: DateTime<Utc>,
 }
 

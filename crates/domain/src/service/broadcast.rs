@@ -4,17 +4,17 @@
 //! moves the observed states.
 //!
 //! Every change is decided on the record as read and written with that revision as fence
-//! ([`BroadcastRepository::write_broadcast`]); a conflict means another instance changed it
+//! ([`BroadcastRepository::write_broadcast`](crate::broadcast::BroadcastRepository::write_broadcast)); a conflict means another instance changed it
 //! first, and the change is decided again on what it wrote. LiveKit calls that follow a
 //! decision (start or stop an egress, retry after a failure) run in the background on the
 //! instance whose write won, so a request, a webhook or a retry never starts a second egress.
 
-use crate::broadcast::ports::{BroadcastRecord, BroadcastWrite, BroadcastWriteError, Observation};
-use crate::broadcast::view::{Exposure, IngestView, OutputView};
 use crate::broadcast::{
     BroadcastError, BroadcastPolicy, BroadcastState, EgressReport, FollowUp, Ingest, IngestKind,
     IngestState, IngressReport, Output, OutputCommand, OutputId, OutputKind,
 };
+use crate::broadcast::{BroadcastRecord, BroadcastWrite, BroadcastWriteError, Observation};
+use crate::broadcast::{Exposure, IngestView, OutputView};
 use crate::error::StreamError;
 use crate::event::{EventType, StreamEvent};
 use crate::ports::MediaError;
@@ -49,13 +49,14 @@ impl StreamService {
     /// removed from LiveKit again if recording fails, so no key works unrecorded).
     ///
     /// # Errors
-    /// `NotFound`, `NotActive`, `IngestExists`, `MediaUnavailable`, `MediaRejected`,
-    /// `StoreUnavailable`.
+    /// `Unsupported` (a service without broadcast ports), `NotFound`, `NotActive`,
+    /// `IngestExists`, `MediaUnavailable`, `MediaRejected`, `StoreUnavailable`.
     pub async fn create_ingest(
         &self,
         id: StreamId,
         kind: IngestKind,
     ) -> Result<Ingest, StreamError> {
+        self.check_broadcast_supported()?;
         let stream = self.active_stream(id).await?;
         if self.broadcast_of(id).await?.ingest.is_some() {
             return Err(BroadcastError::IngestExists.into());
@@ -193,8 +194,9 @@ impl StreamService {
     /// Adds an output. One that starts with the stream starts at once if the stream is live.
     ///
     /// # Errors
-    /// `Invalid` (a target this deployment refuses), `NotFound`, `NotActive`, `OutputExists`,
-    /// `TooManyOutputs`, `StorageNotConfigured`, `StoreUnavailable`.
+    /// `Unsupported` (a service without broadcast ports), `Invalid` (a target this deployment
+    /// refuses), `NotFound`, `NotActive`, `OutputExists`, `TooManyOutputs`,
+    /// `StorageNotConfigured`, `StoreUnavailable`.
     pub async fn add_output(&self, id: StreamId, new: NewOutput) -> Result<Output, StreamError> {
         self.check_policy(&new.kind)?;
         let stream = self.active_stream(id).await?;
@@ -327,7 +329,7 @@ impl StreamService {
     ///
     /// # Errors
     /// `StoreUnavailable` (the next signal, or the reconciler, tries again).
-    pub async fn went_live(&self, stream: &Stream) -> Result<(), StreamError> {
+    pub(crate) async fn went_live(&self, stream: &Stream) -> Result<(), StreamError> {
         let state = self.broadcast_of(stream.id).await?;
         if !state.live {
             let mark = BroadcastWrite {
@@ -392,7 +394,7 @@ impl StreamService {
     ///
     /// # Errors
     /// `StoreUnavailable`.
-    pub async fn apply_egress_report(
+    pub(crate) async fn apply_egress_report(
         &self,
         stream: &Stream,
         report: EgressReport,
@@ -416,7 +418,7 @@ impl StreamService {
     ///
     /// # Errors
     /// `StoreUnavailable`.
-    pub async fn apply_ingress_report(
+    pub(crate) async fn apply_ingress_report(
         &self,
         stream: &Stream,
         report: IngressReport,
@@ -593,7 +595,7 @@ impl StreamService {
             FollowUp::StartEgress => {
                 let (service, stream, output) = (self.clone(), stream.clone(), output.clone());
                 Box::pin(async move { service.start_egress(&stream, &output).await })
-                    as crate::broadcast::ports::Task
+                    as crate::broadcast::Task
             }
             FollowUp::StopEgress(egress) => {
                 let service = self.clone();
@@ -681,6 +683,15 @@ impl StreamService {
             })
     }
 
+    /// Refuses to make an ingest or an output on a service built without broadcast ports.
+    fn check_broadcast_supported(&self) -> Result<(), StreamError> {
+        if self.ports.broadcast_supported {
+            Ok(())
+        } else {
+            Err(BroadcastError::Unsupported.into())
+        }
+    }
+
     /// Outputs declared with a new stream: each allowed, names unique, within the limit.
     pub(crate) fn check_declared_outputs(&self, outputs: &[NewOutput]) -> Result<(), StreamError> {
         if outputs.len() > crate::broadcast::MAX_OUTPUTS {
@@ -699,6 +710,7 @@ impl StreamService {
     }
 
     fn check_policy(&self, kind: &OutputKind) -> Result<(), StreamError> {
+        self.check_broadcast_supported()?;
         if kind.needs_storage() && !self.policy.storage {
             return Err(BroadcastError::StorageNotConfigured(kind.name()).into());
         }

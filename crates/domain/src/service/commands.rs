@@ -1,4 +1,4 @@
-//! What the operations of the [`StreamService`](crate::StreamService) take and answer.
+//! What the operations of the [`StreamService`](crate::service::StreamService) take and answer.
 
 use crate::change::ExpectedVersion;
 use crate::participant::{Participant, Role};
@@ -48,12 +48,13 @@ pub struct ListParticipants {
 /// A stream with, for a small audience, its participants: what `GET /streams/:id` and
 /// `/state` show. The cost of building it is bounded whatever the audience size.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct StreamView {
     /// The stream, with its audience counters.
     pub stream: Stream,
     /// Everyone who ever joined, in order of first join, when at most
     /// [`StreamView::INLINE_PARTICIPANTS`] did; empty otherwise (page through
-    /// [`StreamService::participants`]).
+    /// [`StreamService::participants`](crate::service::StreamService::participants)).
     pub participants: Vec<Participant>,
     /// True when the stream has more participants than are shown inline.
     pub truncated: bool,
@@ -64,8 +65,9 @@ impl StreamView {
     pub const INLINE_PARTICIPANTS: usize = 100;
 }
 
-/// A page of streams, each as [`StreamService::view`] shows it: what `GET /streams` lists.
+/// A page of streams, each as [`StreamService::view`](crate::service::StreamService::view) shows it: what `GET /streams` lists.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ViewPage {
     /// The streams of this page, each with its participants inline while it has few.
     pub items: Vec<StreamView>,
@@ -75,6 +77,7 @@ pub struct ViewPage {
 
 /// What leaving did.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Departure {
     /// The stream afterwards (its counters and seq include the leave).
     pub stream: Stream,
@@ -106,6 +109,7 @@ pub struct JoinStream {
 
 /// What a participant needs to connect to the stream's room.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct JoinTicket {
     /// Signed LiveKit access token.
     pub token: String,
@@ -130,6 +134,7 @@ pub struct ListEvents {
 
 /// A page of a stream's event log, oldest first.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct EventPage {
     /// The events. The log keeps the newest events only: a first seq beyond `after_seq + 1`
     /// means older ones were trimmed.

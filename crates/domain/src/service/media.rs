@@ -32,6 +32,7 @@ pub struct MediaEvent {
 
 /// What a [`MediaEvent`] reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MediaEventKind {
     /// `room_started`.
     RoomStarted,
@@ -84,6 +85,7 @@ pub enum MediaEventKind {
 
 /// What a [`MediaEvent`] did.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum MediaEventOutcome {
     /// It changed a stream; here is the event.
     Applied(StreamEvent),

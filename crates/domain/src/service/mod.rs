@@ -1,5 +1,5 @@
 //! [`StreamService`]: the use cases every transport (REST, WebSocket, gRPC) shares — one method
-//! per operation, failures as [`StreamError`](crate::StreamError).
+//! per operation, failures as [`StreamError`].
 //!
 //! Each method takes validated domain values (transports convert raw input with the
 //! constructors in [`crate::values`]), calls the ports, and reports failures as `StreamError`.
@@ -26,7 +26,9 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::broadcast::{BroadcastMedia, BroadcastPolicy, BroadcastRepository, Runtime};
+use crate::broadcast::{
+    BroadcastMedia, BroadcastPolicy, BroadcastRepository, Runtime, Unsupported,
+};
 use crate::change::{Applied, Change, ChangeContext};
 use crate::error::StreamError;
 use crate::membership::{ParticipantApplied, ParticipantChange};
@@ -37,15 +39,17 @@ use crate::values::{StreamId, ValidationError};
 
 use commands::ListStreams;
 
-/// The ports a [`StreamService`] runs on.
+/// The ports a [`StreamService`] runs on: made with [`Ports::new`] (streams and participants),
+/// then [`Ports::with_broadcast`] for ingests and outputs.
 #[derive(Clone)]
 #[allow(missing_debug_implementations)]
+#[non_exhaustive]
 pub struct Ports {
     /// Streams and their participants.
     pub streams: Arc<dyn StreamRepository>,
     /// The streams' event logs.
     pub events: Arc<dyn EventLog>,
-    /// LiveKit's RoomService.
+    /// The media server's rooms (LiveKit's RoomService).
     pub media: Arc<dyn MediaServer>,
     /// Join-token signer.
     pub tokens: Arc<dyn TokenIssuer>,
@@ -55,10 +59,54 @@ pub struct Ports {
     pub ids: Arc<dyn IdGenerator>,
     /// Streams' ingests and outputs.
     pub broadcasts: Arc<dyn BroadcastRepository>,
-    /// LiveKit's Ingress and Egress services.
+    /// The media server's ingress and egress (LiveKit's Ingress and Egress services).
     pub broadcast_media: Arc<dyn BroadcastMedia>,
-    /// Where LiveKit calls that follow a decision run (egress starts, retries, stops).
+    /// Where media calls that follow a decision run (egress starts, retries, stops).
     pub runtime: Arc<dyn Runtime>,
+    /// Whether broadcast ports were given: without them no ingest or output can be made.
+    broadcast_supported: bool,
+}
+
+impl Ports {
+    /// The ports of the stream and participant use cases; a stream has no ingest or outputs
+    /// until [`with_broadcast`](Self::with_broadcast) gives their ports.
+    pub fn new(
+        streams: Arc<dyn StreamRepository>,
+        events: Arc<dyn EventLog>,
+        media: Arc<dyn MediaServer>,
+        tokens: Arc<dyn TokenIssuer>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+    ) -> Self {
+        Self {
+            streams,
+            events,
+            media,
+            tokens,
+            clock,
+            ids,
+            broadcasts: Arc::new(Unsupported),
+            broadcast_media: Arc::new(Unsupported),
+            runtime: Arc::new(Unsupported),
+            broadcast_supported: false,
+        }
+    }
+
+    /// The same ports, with ingests and outputs recorded in `broadcasts`, made by
+    /// `broadcast_media`, their follow-up calls run on `runtime`.
+    #[must_use]
+    pub fn with_broadcast(
+        mut self,
+        broadcasts: Arc<dyn BroadcastRepository>,
+        broadcast_media: Arc<dyn BroadcastMedia>,
+        runtime: Arc<dyn Runtime>,
+    ) -> Self {
+        self.broadcasts = broadcasts;
+        self.broadcast_media = broadcast_media;
+        self.runtime = runtime;
+        self.broadcast_supported = true;
+        self
+    }
 }
 
 /// The use cases of the orchestrator. Cheap to clone; share one per process.

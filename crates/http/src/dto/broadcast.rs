@@ -2,7 +2,7 @@
 //! `POST /streams`'s `outputs`).
 
 use orchestrator_domain::broadcast::{IngestKind, OutputId, OutputKind, RtmpTarget};
-use orchestrator_domain::{NewOutput, ValidationError};
+use orchestrator_domain::{service::broadcast::NewOutput, values::ValidationError};
 use serde::Deserialize;
 use utoipa::ToSchema;
 

@@ -5,10 +5,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use orchestrator_domain::access::{Principal, Scope};
-use orchestrator_domain::broadcast::view::{Exposure, IngestView, OutputView};
 use orchestrator_domain::broadcast::{BroadcastError, OutputId};
-use orchestrator_domain::StreamService;
+use orchestrator_domain::broadcast::{Exposure, IngestView, OutputView};
+use orchestrator_domain::policy::access::{Principal, Scope};
+use orchestrator_domain::service::StreamService;
 
 use crate::dto::broadcast::{CreateIngestRequest, OutputRequest};
 use crate::error::ApiError;
@@ -27,7 +27,7 @@ fn exposure(req: &HttpRequest) -> Exposure {
 /// An output's name from the path; a name that cannot exist is simply not found.
 fn output_id(raw: &str) -> Result<OutputId, ApiError> {
     OutputId::new(raw).map_err(|_| {
-        ApiError::from(orchestrator_domain::StreamError::from(
+        ApiError::from(orchestrator_domain::error::StreamError::from(
             BroadcastError::OutputNotFound(orchestrator_domain::values::excerpt(raw)),
         ))
     })
@@ -36,7 +36,7 @@ fn output_id(raw: &str) -> Result<OutputId, ApiError> {
 /// The path's stream id and output name.
 fn ids(
     path: &web::Path<(String, String)>,
-) -> Result<(orchestrator_domain::StreamId, OutputId), ApiError> {
+) -> Result<(orchestrator_domain::values::StreamId, OutputId), ApiError> {
     Ok((StreamService::parse_id(&path.0)?, output_id(&path.1)?))
 }
 

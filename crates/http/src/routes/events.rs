@@ -4,7 +4,9 @@
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
-use orchestrator_domain::{ListEvents, StreamService, ValidationError};
+use orchestrator_domain::{
+    service::commands::ListEvents, service::StreamService, values::ValidationError,
+};
 use serde::Deserialize;
 
 use super::paging::paged;

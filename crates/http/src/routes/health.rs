@@ -2,7 +2,7 @@
 //! `/readyz` (the names load balancers and Kubernetes default to; `HEAD` too, like every
 //! `GET`).
 //!
-//! Readiness follows the instance's [`Readiness`](orchestrator_domain::readiness::Readiness):
+//! Readiness follows the instance's [`Readiness`](orchestrator_domain::policy::readiness::Readiness):
 //! 200 while it is not draining, the store answers (pinged on each request; the Redis breaker
 //! makes that fail fast during an outage) and LiveKit answered its last background check;
 //! otherwise 503 with `Retry-After`. Both answers have one shape, `{"status", "checks"}`, so a
@@ -12,7 +12,7 @@
 
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
-use orchestrator_domain::readiness::{Check, NotReady, ReadinessReport};
+use orchestrator_domain::policy::readiness::{Check, NotReady, ReadinessReport};
 use serde::Serialize;
 
 use crate::dto::Health;

@@ -5,8 +5,9 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 use orchestrator_domain::{
-    CreateStream, Cursor, ExpectedVersion, JoinStream, ListParticipants, ListStreams, Stream,
-    StreamService, UpdateStream,
+    change::ExpectedVersion, service::commands::CreateStream, service::commands::JoinStream,
+    service::commands::ListParticipants, service::commands::ListStreams,
+    service::commands::UpdateStream, service::StreamService, stream::Stream, values::Cursor,
 };
 
 use super::broadcast;

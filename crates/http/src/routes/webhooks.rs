@@ -10,7 +10,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::Method;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use orchestrator_domain::{WebhookOutcome, WebhookRejection};
+use orchestrator_domain::{webhooks::WebhookOutcome, webhooks::WebhookRejection};
 use serde::Serialize;
 
 use crate::body::{media_type, RawBody};

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use orchestrator_domain::EventType;
+use orchestrator_domain::event::EventType;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use orchestrator_domain::ports::{EventFeed, EventLog, StoreError};
-use orchestrator_domain::{StreamEvent, StreamId};
+use orchestrator_domain::{event::StreamEvent, values::StreamId};
 
 use super::*;
 

@@ -8,13 +8,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::*;
-use crate::broadcast::ports::{
-    BroadcastMedia, BroadcastRepository, BroadcastWrite, BroadcastWriteError, CreatedIngress,
-    Observation, Runtime, StartedEgress, Task,
-};
 use crate::broadcast::{
     BroadcastError, BroadcastPolicy, Desired, EgressReport, EgressStatus, IngestKind, IngestState,
     IngressReport, Observed, OutputId, OutputKind, RtmpTarget, Secret,
+};
+use crate::broadcast::{
+    BroadcastMedia, BroadcastRepository, BroadcastWrite, BroadcastWriteError, CreatedIngress,
+    Observation, Runtime, StartedEgress, Task,
 };
 use crate::service::broadcast::NewOutput;
 

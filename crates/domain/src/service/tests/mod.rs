@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::*;
+use crate::audience::Audience;
 use crate::broadcast::BroadcastState;
 use crate::change::{ChangeContext, ExpectedVersion, TransitionError};
 use crate::event::{EventType, StreamEvent};
@@ -27,10 +28,12 @@ use crate::ports::{
 };
 use crate::stream::{Stream, StreamStatus};
 use crate::values::{Cursor, Identity, Metadata, RoomName, StreamId};
-use crate::Audience;
 use crate::{
-    CreateStream, JoinStream, ListEvents, ListParticipants, ListStreams, MediaEvent,
-    MediaEventKind, MediaEventOutcome, Participant, Role, UpdateStream,
+    participant::Participant, participant::Role, service::commands::CreateStream,
+    service::commands::JoinStream, service::commands::ListEvents,
+    service::commands::ListParticipants, service::commands::ListStreams,
+    service::commands::UpdateStream, service::media::MediaEvent, service::media::MediaEventKind,
+    service::media::MediaEventOutcome,
 };
 
 /// A stream held by a mocked repository that applies changes with the real [`Stream::apply`]
@@ -249,17 +252,19 @@ impl Harness {
                 .cloned()
                 .collect())
         });
-        let ports = Ports {
-            streams: Arc::new(self.repo),
-            events: Arc::new(log),
-            media: Arc::new(self.media),
-            tokens: Arc::new(self.tokens),
-            clock: Arc::new(SystemClock),
-            ids: Arc::new(RandomIds),
-            broadcasts: Arc::new(self.stored.clone()),
-            broadcast_media: self.livekit.clone(),
-            runtime: self.runtime.clone(),
-        };
+        let ports = Ports::new(
+            Arc::new(self.repo),
+            Arc::new(log),
+            Arc::new(self.media),
+            Arc::new(self.tokens),
+            Arc::new(SystemClock),
+            Arc::new(RandomIds),
+        )
+        .with_broadcast(
+            Arc::new(self.stored.clone()),
+            self.livekit.clone(),
+            self.runtime.clone(),
+        );
         let service = StreamService::new(ports, "test-instance").with_broadcast_policy(self.policy);
         (service, stored)
     }

@@ -486,7 +486,8 @@ async fn the_event_log_pages_after_a_seq_oldest_first() {
         .await
         .unwrap();
 
-    let seqs = |p: &crate::EventPage| p.items.iter().map(|e| e.seq).collect::<Vec<_>>();
+    let seqs =
+        |p: &crate::service::commands::EventPage| p.items.iter().map(|e| e.seq).collect::<Vec<_>>();
     assert_eq!((seqs(&first), first.next_after_seq), (vec![1, 2], Some(2)));
     assert_eq!((seqs(&second), second.next_after_seq), (vec![3, 4], None));
 }

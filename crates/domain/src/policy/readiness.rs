@@ -146,7 +146,7 @@ impl Readiness {
     }
 
     /// Whether the instance is shutting down.
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::Acquire)
     }
 
