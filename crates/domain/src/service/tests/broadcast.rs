@@ -700,3 +700,49 @@ async fn starts_retries_and_states_are_observed_for_the_metrics() {
     assert_eq!(count(Observation::Entered(Observed::Starting)), 1);
     assert_eq!(count(Observation::Entered(Observed::Failed)), 1);
 }
+
+// ---- a service without broadcast ports ----
+
+#[tokio::test]
+async fn a_service_built_without_broadcast_ports_has_no_outputs_and_refuses_to_make_any() {
+    let (harness, id) = Harness::with_stream(StreamStatus::Active);
+    // The media server mock expects nothing: a refusal that asked it for a room would panic.
+    let service = harness.service_without_broadcast();
+
+    let outputs = service.outputs(id).await;
+    let ingest = service
+        .create_ingest(id, IngestKind::Rtmp)
+        .await
+        .unwrap_err();
+    let output = service
+        .add_output(
+            id,
+            NewOutput {
+                id: None,
+                kind: OutputKind::Hls,
+                auto_start: false,
+            },
+        )
+        .await
+        .unwrap_err();
+    let declared = service
+        .create(CreateStream {
+            outputs: vec![NewOutput {
+                id: None,
+                kind: OutputKind::Hls,
+                auto_start: true,
+            }],
+            ..CreateStream::default()
+        })
+        .await
+        .unwrap_err();
+
+    assert_eq!(outputs, Ok(Vec::new()));
+    for refused in [ingest, output, declared] {
+        assert_eq!(refused, StreamError::Broadcast(BroadcastError::Unsupported));
+    }
+    assert_eq!(
+        crate::policy::codes::of(&StreamError::Broadcast(BroadcastError::Unsupported)),
+        "broadcast_unsupported"
+    );
+}

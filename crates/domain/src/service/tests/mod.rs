@@ -239,6 +239,19 @@ impl Harness {
             .return_const("ws://media.test".to_owned());
     }
 
+    /// The service without broadcast ports ([`Ports::new`] alone).
+    fn service_without_broadcast(self) -> StreamService {
+        let ports = Ports::new(
+            Arc::new(self.repo),
+            Arc::new(MockEventLog::new()),
+            Arc::new(self.media),
+            Arc::new(self.tokens),
+            Arc::new(SystemClock),
+            Arc::new(RandomIds),
+        );
+        StreamService::new(ports, "test-instance")
+    }
+
     fn service(self) -> (StreamService, Stored) {
         let stored = self.stored.clone();
         let mut log = MockEventLog::new();
