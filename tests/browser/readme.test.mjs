@@ -1,13 +1,14 @@
-// The README's shell examples run as written, in order, against a freshly started orchestrator,
-// so the README cannot rot. Every ```bash block runs in one shell (so `$ID` carries from the
-// block that creates the stream to the ones that use it), with `localhost:3000` pointed at the
+// The shell examples of the README and of every page in docs/ run as written, in order, against
+// a freshly started orchestrator, so the documents cannot rot. Each page's ```bash blocks run in
+// one shell of their own (so `$ID` carries from the block that creates the stream to the ones
+// that use it, and a page never depends on another), with `localhost:3000` pointed at the
 // fresh server. Each curl must answer 2xx, or the status named by a
 // `<!-- readme-examples: expect NNN -->` line before its block. A block preceded by
 // `<!-- readme-examples: skip (reason) -->` is not run (servers, the test suite, tools CI lacks).
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -79,13 +80,21 @@ after(async () => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-test("every README example runs as written, in order, on a fresh server", () => {
-  const blocks = examples(readFileSync(join(REPO, "README.md"), "utf8"));
+/** The README, then the pages of docs/ in name order: every document a reader runs commands from. */
+function pages() {
+  const docs = readdirSync(join(REPO, "docs"))
+    .filter((name) => name.endsWith(".md"))
+    .sort()
+    .map((name) => `docs/${name}`);
+  return ["README.md", ...docs];
+}
+
+/** Runs `page`'s examples; answers how many requests they sent. */
+function runPage(page) {
+  const blocks = examples(readFileSync(join(REPO, page), "utf8"));
   const runnable = blocks.filter((b) => !b.skip);
-  const curls = runnable.map((b) => b.code.match(/^\s*(\w+=\$\()?curl /gm)?.length ?? 0);
-  const total = curls.reduce((a, b) => a + b, 0);
-  assert.ok(runnable.length >= 6 && total >= 12, `the README's REST examples are found (${total})`);
-  const statusLog = join(scratch, "statuses.log");
+  if (runnable.length === 0) return 0;
+  const statusLog = join(scratch, `${page.replaceAll("/", "_")}.statuses.log`);
   writeFileSync(statusLog, "");
 
   const run = spawnSync("bash", ["-c", script(runnable, orchestrator.port, statusLog)], {
@@ -94,21 +103,34 @@ test("every README example runs as written, in order, on a fresh server", () => 
     timeout: 120_000,
   });
   const log = readFileSync(statusLog, "utf8");
-  writeFileSync(join(artifactsDir(), "readme-examples.txt"), `${run.stdout}\n${run.stderr}\n${log}`);
+  const report = `${page.replaceAll("/", "_")}-examples.txt`;
+  writeFileSync(join(artifactsDir(), report), `${run.stdout}\n${run.stderr}\n${log}`);
 
   const byBlock = statusesByBlock(log);
   const failedAt = runnable[byBlock.length];
   assert.equal(
     run.status,
     0,
-    `the example at README line ${failedAt?.line} failed:\n${run.stderr}\n${log}`,
+    `the example at ${page} line ${failedAt?.line} failed:\n${run.stderr}\n${log}`,
   );
+  let sent = 0;
   runnable.forEach((block, index) => {
     const statuses = byBlock[index];
-    assert.ok(statuses.length > 0, `README line ${block.line}: the example sends a request`);
+    assert.ok(statuses.length > 0, `${page} line ${block.line}: the example sends a request`);
     for (const status of statuses) {
       const ok = block.expected === "2xx" ? status.startsWith("2") : status === block.expected;
-      assert.ok(ok, `README line ${block.line}: HTTP ${status}, expected ${block.expected}\n${run.stdout}`);
+      assert.ok(ok, `${page} line ${block.line}: HTTP ${status}, expected ${block.expected}\n${run.stdout}`);
     }
+    sent += statuses.length;
   });
+  return sent;
+}
+
+test("every example of the README and of docs/ runs as written, in order, on a fresh server", () => {
+  const sent = {};
+  for (const page of pages()) sent[page] = runPage(page);
+
+  assert.ok(sent["README.md"] >= 8, `the README's tour sends its requests (${sent["README.md"]})`);
+  assert.ok(sent["docs/rest-api.md"] >= 12, `the REST reference's examples run (${sent["docs/rest-api.md"]})`);
+  assert.ok(sent["docs/broadcast.md"] >= 5, `the broadcast examples run (${sent["docs/broadcast.md"]})`);
 });

@@ -26,7 +26,7 @@ const EXIT_CODES: &str = "Exit codes: 0 done (serve: stopped on SIGTERM/SIGINT);
 /// Configuration: config/default.toml (built in) → config/<APP_ENV>.toml → --config FILE →
 /// APP__SECTION__KEY variables → PORT, GRPC_PORT, HOST, LIVEKIT_URL, LIVEKIT_API_KEY,
 /// LIVEKIT_API_SECRET, REDIS_URL, API_KEYS, CORS_ALLOWED_ORIGINS, LOG_FORMAT, RUST_LOG (see
-/// README.md). A key that is no setting, in a file or an APP__ variable, is refused.
+/// docs/configuration.md). A key that is no setting, in a file or an APP__ variable, is refused.
 #[derive(Debug, Parser)]
 #[command(name = "orchestrator", version, after_help = EXIT_CODES)]
 pub struct Cli {

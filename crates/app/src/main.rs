@@ -1,5 +1,5 @@
 //! `orchestrator`: the livestream orchestrator service and its command line. See the crate
-//! docs of `orchestrator` (crates/app/src/lib.rs), `orchestrator --help` and README.md.
+//! docs of `orchestrator` (crates/app/src/lib.rs), `orchestrator --help` and docs/configuration.md.
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //!
 //! Installed once per process (several applications in one test process share it), with
 //! histogram buckets for request latencies and for reconciler passes, and a description of
-//! every family for the `# HELP` lines. [`FAMILIES`] is the catalogue: the README's table and
+//! every family for the `# HELP` lines. [`FAMILIES`] is the catalogue: the table of docs/operations.md and
 //! the metrics tests follow it.
 //!
 //! Every family is declared from the first scrape, and each has its series from the start

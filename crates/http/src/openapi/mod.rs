@@ -104,7 +104,7 @@ pub const UNDOCUMENTED: &[(&str, &str)] = &[
         (name = "participants", description = "Joining, leaving, and who is in a stream"),
         (name = "broadcast", description = "Ingest from encoders, outputs to players, platforms and recordings"),
         (name = "webhooks", description = "LiveKit's signed webhooks"),
-        (name = "realtime", description = "Live updates over WebSocket (gRPC: see the README)"),
+        (name = "realtime", description = "Live updates over WebSocket (gRPC: see docs/grpc.md)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
 )]
@@ -218,7 +218,7 @@ pub(crate) async fn docs() -> HttpResponse {
 pub(crate) async fn websocket_root() {}
 
 /// The WebSocket API: subscribe to any number of streams and receive every event, with a
-/// gapless resume (`afterSeq`). Messages are described in the README.
+/// gapless resume (`afterSeq`). Messages are described in docs/websocket.md.
 #[utoipa::path(
     get,
     path = "/ws",

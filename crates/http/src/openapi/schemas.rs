@@ -223,7 +223,7 @@ pub(crate) struct StreamEventDoc {
     stream_id: uuid::Uuid,
     /// When it happened (milliseconds since the epoch).
     timestamp: i64,
-    /// What changed; its shape depends on `type` (see the README's event reference).
+    /// What changed; its shape depends on `type` (see the event reference in docs/websocket.md).
     #[schema(value_type = Object)]
     data: serde_json::Value,
     /// The instance that made the change.
