@@ -160,16 +160,14 @@ impl LiveKitBroadcast {
         observed(metric, async { call.await.map_err(classify) }).await
     }
 
-    /// Waits for this start's turn: starts are spaced `1 / egress_starts_per_sec` apart.
-    async fn paced(&self) {
+    /// Reserves the next start's turn: starts are spaced `1 / egress_starts_per_sec` apart.
+    fn reserve_turn(&self) -> Duration {
         let gap = Duration::from_secs(1) / self.config.egress_starts_per_sec.max(1);
-        let turn = {
-            let mut next = self.pacer.lock().unwrap_or_else(PoisonError::into_inner);
-            let turn = (*next).max(Instant::now());
-            *next = turn + gap;
-            turn
-        };
-        tokio::time::sleep_until(turn).await;
+        let now = Instant::now();
+        let mut next = self.pacer.lock().unwrap_or_else(PoisonError::into_inner);
+        let turn = (*next).max(now);
+        *next = turn + gap;
+        turn - now
     }
 
     /// The room-composite egress of `output`: its files under `<stream>/<output>/`.
@@ -296,6 +294,10 @@ impl BroadcastMedia for LiveKitBroadcast {
         Ok(listed.items.iter().map(ingress_report).collect())
     }
 
+    fn start_turn(&self) -> Duration {
+        self.reserve_turn()
+    }
+
     async fn start_egress(
         &self,
         room: &RoomName,
@@ -303,7 +305,6 @@ impl BroadcastMedia for LiveKitBroadcast {
         output: &Output,
     ) -> Result<StartedEgress, MediaError> {
         let request = self.request_for(room, stream, output);
-        self.paced().await;
         let info: proto::EgressInfo = self
             .egress("start_egress", "StartRoomCompositeEgress", &request)
             .await?;
@@ -410,6 +411,45 @@ pub fn ingress_report(info: &proto::IngressInfo) -> IngressReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn paced_at(starts_per_sec: u32) -> LiveKitBroadcast {
+        let livekit = LiveKitConfig {
+            url: "http://127.0.0.1:1".into(),
+            api_key: "key".into(),
+            api_secret: "a-secret-of-at-least-32-characters-long".into(),
+            token_ttl: Duration::from_secs(60),
+            empty_timeout_secs: 0,
+            departure_timeout_secs: 0,
+            max_participants: 0,
+            request_timeout: Duration::from_secs(2),
+        };
+        LiveKitBroadcast::new(
+            &livekit,
+            BroadcastConfig {
+                egress_starts_per_sec: starts_per_sec,
+                ..BroadcastConfig::default()
+            },
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn starts_reserve_turns_spaced_by_the_pace_and_time_frees_them() {
+        let broadcast = paced_at(20);
+
+        let queued: Vec<Duration> = (0..3).map(|_| broadcast.start_turn()).collect();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let after_a_quiet_spell = broadcast.start_turn();
+
+        assert_eq!(
+            queued,
+            [
+                Duration::ZERO,
+                Duration::from_millis(50),
+                Duration::from_millis(100)
+            ]
+        );
+        assert_eq!(after_a_quiet_spell, Duration::ZERO, "no debt from the past");
+    }
 
     #[test]
     fn egress_statuses_become_the_domains() {

@@ -133,7 +133,8 @@ impl<'a> Pass<'a> {
 
     /// Outputs and the ingest against what LiveKit lists for the room: one read of the
     /// stream's broadcast, and a LiveKit listing only for what may have drifted (an egress
-    /// we think runs, an ingest).
+    /// we think runs, an ingest). The read comes first: a listing can only judge what was
+    /// recorded before it was taken (an egress started meanwhile is not in it).
     async fn check_broadcast(&mut self, stream: &Stream) -> Result<(), ReconcileError> {
         let state = self.reconciler.service.broadcast(stream.id).await?;
         let running = state
@@ -165,7 +166,7 @@ impl<'a> Pass<'a> {
         let events = self
             .reconciler
             .service
-            .reconcile_broadcast(stream, egresses.as_deref(), ingresses.as_deref())
+            .reconcile_broadcast(stream, &state, egresses.as_deref(), ingresses.as_deref())
             .await?;
         self.report.events += events.len();
         crate::metered::repaired(events.len());

@@ -146,6 +146,10 @@ impl BroadcastMedia for RecordingLiveKit {
         self.calls.lock().unwrap().push(Instant::now());
         Ok(self.ingresses.lock().unwrap().clone())
     }
+    fn start_turn(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     async fn start_egress(
         &self,
         _: &RoomName,

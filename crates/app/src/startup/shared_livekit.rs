@@ -382,6 +382,10 @@ impl BroadcastMedia for SharedLiveKit {
         self.current().broadcast.list_ingress(room).await
     }
 
+    fn start_turn(&self) -> Duration {
+        self.current().broadcast.start_turn()
+    }
+
     async fn start_egress(
         &self,
         room: &RoomName,

@@ -137,6 +137,15 @@ pub struct Output {
     /// Where the file or segments are written (`recording`, `hls`), once LiveKit says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// When the claimed start is sent to LiveKit (starts are paced, so a claim may wait its
+    /// turn): a claim counts as interrupted only some time after it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::policy::time::millis_opt",
+        deserialize_with = "crate::policy::time::read_opt"
+    )]
+    pub start_at: Option<DateTime<Utc>>,
     /// Bumped by every change: the store's fence.
     pub revision: u64,
     /// When it last changed.
@@ -272,6 +281,7 @@ impl Output {
             attempts: 0,
             playback_url: None,
             location: None,
+            start_at: None,
             revision: 0,
             updated_at: at,
         }

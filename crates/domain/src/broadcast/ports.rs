@@ -205,7 +205,14 @@ pub trait BroadcastMedia: Send + Sync {
     /// As `create_ingress`.
     async fn list_ingress(&self, room: &RoomName) -> Result<Vec<IngressReport>, MediaError>;
 
-    /// Starts the egress of `output` for `room` (stream `stream`).
+    /// Reserves the next egress start: how long from now this instance may send it. Starts
+    /// are paced (LiveKit accepts so many a second), so a claimed start may wait its turn; the
+    /// wait is recorded with the claim ([`Output::start_at`]), so nobody takes a start that is
+    /// only waiting for one that was interrupted.
+    fn start_turn(&self) -> Duration;
+
+    /// Starts the egress of `output` for `room` (stream `stream`) now: the caller waited for
+    /// its turn ([`start_turn`](Self::start_turn)).
     ///
     /// # Errors
     /// As `create_ingress`.

@@ -57,6 +57,10 @@ impl BroadcastMedia for Unsupported {
         Ok(Vec::new())
     }
 
+    fn start_turn(&self) -> Duration {
+        Duration::ZERO
+    }
+
     async fn start_egress(
         &self,
         _room: &RoomName,

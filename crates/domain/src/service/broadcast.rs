@@ -483,25 +483,27 @@ impl StreamService {
     /// stopped before LiveKit answered, or a retry nobody ran, is tried again; an ingress
     /// deleted behind our back removes the ingest. Returns the events recorded.
     ///
+    /// `seen` is the broadcast as read *before* the listings were asked for: only what it
+    /// records can be judged by them (an egress started after a listing is not in it, and is
+    /// not missing), and only an output or ingest still as `seen` is healed (one that changed
+    /// meanwhile is looked at again by the next pass).
+    ///
     /// # Errors
     /// `StoreUnavailable`, `Internal`.
     pub async fn reconcile_broadcast(
         &self,
         stream: &Stream,
+        seen: &BroadcastState,
         egresses: Option<&[EgressReport]>,
         ingresses: Option<&[IngressReport]>,
     ) -> Result<Vec<StreamEvent>, StreamError> {
-        let state = self.broadcast_of(stream.id).await?;
         let now = self.ports.clock.now();
         let mut events = Vec::new();
-        for output in &state.outputs {
+        for output in &seen.outputs {
             let Some(command) = drift(output, egresses, now, &self.policy) else {
                 continue;
             };
-            match self
-                .command_output_events(stream, &output.id, command)
-                .await
-            {
+            match self.command_output_as_seen(stream, output, command).await {
                 Ok((_, recorded)) => events.extend(recorded),
                 // Removed meanwhile, or the stream stopped: nothing to heal any more.
                 Err(StreamError::Broadcast(BroadcastError::OutputNotFound(_)))
@@ -509,7 +511,7 @@ impl StreamService {
                 Err(err) => return Err(err),
             }
         }
-        if let (Some(ingest), Some(listed)) = (&state.ingest, ingresses) {
+        if let (Some(ingest), Some(listed)) = (&seen.ingest, ingresses) {
             let report = listed
                 .iter()
                 .find(|i| i.ingress_id == ingest.ingress_id)
@@ -549,11 +551,41 @@ impl StreamService {
         output_id: &OutputId,
         command: OutputCommand,
     ) -> Result<(Output, Vec<StreamEvent>), StreamError> {
+        self.decide_and_record(stream, output_id, None, command)
+            .await
+    }
+
+    /// `command` on `seen` only while the output is still at `seen`'s revision: a reconciler's
+    /// finding is about what it saw, and says nothing of what changed since.
+    async fn command_output_as_seen(
+        &self,
+        stream: &Stream,
+        seen: &Output,
+        command: OutputCommand,
+    ) -> Result<(Output, Vec<StreamEvent>), StreamError> {
+        self.decide_and_record(stream, &seen.id, Some(seen.revision), command)
+            .await
+    }
+
+    /// Decides `command` on the output as stored (when at revision `only_at`, if given),
+    /// records it, and starts what follows in the background.
+    async fn decide_and_record(
+        &self,
+        stream: &Stream,
+        output_id: &OutputId,
+        only_at: Option<u64>,
+        command: OutputCommand,
+    ) -> Result<(Output, Vec<StreamEvent>), StreamError> {
+        // A claimed start's turn, reserved once however many races the write loses.
+        let mut turn = None;
         for _ in 0..MAX_RACES {
             let state = self.broadcast_of(stream.id).await?;
             let current = state
                 .output(output_id)
                 .ok_or_else(|| BroadcastError::OutputNotFound(output_id.to_string()))?;
+            if only_at.is_some_and(|revision| revision != current.revision) {
+                return Ok((current.clone(), Vec::new()));
+            }
             let decision = current
                 .decide(&command, self.ports.clock.now())
                 .map_err(BroadcastError::from)?;
@@ -562,6 +594,10 @@ impl StreamService {
                 Some(mut next) => {
                     next.revision = current.revision + 1;
                     let require_active = matches!(decision.follow_up, FollowUp::StartEgress);
+                    if require_active {
+                        let wait = *turn.get_or_insert_with(|| self.start_turn());
+                        next.start_at = Some(self.ports.clock.now() + wait);
+                    }
                     let write = output_write(
                         &next,
                         Some(current.revision),
@@ -624,8 +660,21 @@ impl StreamService {
         self.ports.runtime.spawn(task);
     }
 
-    /// Asks LiveKit for the claimed attempt's egress and records the answer.
+    /// The wait before a claimed start may be sent, as the media server's pacing reserves it.
+    fn start_turn(&self) -> chrono::Duration {
+        let wait = self.ports.broadcast_media.start_turn();
+        chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Asks LiveKit for the claimed attempt's egress when its turn comes, and records the
+    /// answer.
     async fn start_egress(&self, stream: &Stream, output: &Output) {
+        if let Some(start_at) = output.start_at {
+            let wait = (start_at - self.ports.clock.now())
+                .to_std()
+                .unwrap_or_default();
+            self.ports.runtime.sleep(wait).await;
+        }
         let started = self
             .ports
             .broadcast_media
@@ -803,7 +852,11 @@ fn drift(
     now: chrono::DateTime<chrono::Utc>,
     policy: &BroadcastPolicy,
 ) -> Option<OutputCommand> {
-    let age = (now - output.updated_at).num_seconds();
+    // A claim waiting for its paced turn is not late until its turn has come and gone.
+    let since = output
+        .start_at
+        .map_or(output.updated_at, |turn| turn.max(output.updated_at));
+    let claim_age = (now - since).num_seconds();
     match (&output.egress_id, output.observed.is_running()) {
         (Some(egress_id), true) => {
             let listed = egresses?;
@@ -830,7 +883,7 @@ fn drift(
                         .saturating_add(STALE_CLAIM_SECS)
                 }
             };
-            (age >= due).then(|| match &output.failure {
+            (claim_age >= due).then(|| match &output.failure {
                 None => OutputCommand::StartFailed {
                     reason: "the start was interrupted (its instance stopped)".to_owned(),
                     retryable: true,
@@ -839,5 +892,64 @@ fn drift(
             })
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::*;
+    use crate::broadcast::{Observed, OutputId, OutputKind};
+
+    /// An output whose start was claimed at `claimed`, its turn coming `wait` later.
+    fn claimed(claimed: chrono::DateTime<Utc>, wait: Duration) -> Output {
+        let mut output = Output::new(
+            OutputId::new("hls").expect("a valid name"),
+            OutputKind::Hls,
+            true,
+            claimed,
+        );
+        output.observed = Observed::Starting;
+        output.attempts = 1;
+        output.start_at = Some(claimed + wait);
+        output
+    }
+
+    #[test]
+    fn a_claim_waiting_for_its_paced_turn_is_not_taken_for_an_interrupted_start() {
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap();
+        let output = claimed(t0, Duration::seconds(90));
+        let policy = BroadcastPolicy::default();
+
+        let while_waiting = drift(&output, Some(&[]), t0 + Duration::seconds(61), &policy);
+        let just_after_its_turn = drift(&output, Some(&[]), t0 + Duration::seconds(120), &policy);
+        let long_after_its_turn = drift(&output, Some(&[]), t0 + Duration::seconds(151), &policy);
+
+        assert_eq!(while_waiting, None);
+        assert_eq!(just_after_its_turn, None);
+        assert!(matches!(
+            long_after_its_turn,
+            Some(OutputCommand::StartFailed {
+                retryable: true,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_claim_without_a_recorded_turn_is_late_a_minute_after_it_was_made() {
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap();
+        let mut output = claimed(t0, Duration::zero());
+        output.start_at = None;
+
+        let late = drift(
+            &output,
+            Some(&[]),
+            t0 + Duration::seconds(61),
+            &BroadcastPolicy::default(),
+        );
+
+        assert!(matches!(late, Some(OutputCommand::StartFailed { .. })));
     }
 }

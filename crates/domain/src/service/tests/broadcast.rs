@@ -71,6 +71,8 @@ pub(super) struct FakeLiveKit {
     deleted_ingresses: Mutex<Vec<String>>,
     /// The next this many starts answer "unavailable".
     failing_starts: AtomicU32,
+    /// How long each start waits for its paced turn, in milliseconds.
+    turn_ms: AtomicU64,
 }
 
 impl FakeLiveKit {
@@ -113,6 +115,10 @@ impl BroadcastMedia for FakeLiveKit {
 
     async fn list_ingress(&self, _room: &RoomName) -> Result<Vec<IngressReport>, MediaError> {
         Ok(Vec::new())
+    }
+
+    fn start_turn(&self) -> Duration {
+        Duration::from_millis(self.turn_ms.load(Ordering::SeqCst))
     }
 
     async fn start_egress(
@@ -745,4 +751,82 @@ async fn a_service_built_without_broadcast_ports_has_no_outputs_and_refuses_to_m
         crate::policy::codes::of(&StreamError::Broadcast(BroadcastError::Unsupported)),
         "broadcast_unsupported"
     );
+}
+
+// ---- paced starts ----
+
+#[tokio::test(start_paused = true)]
+async fn a_claimed_start_waits_for_its_paced_turn_and_records_when_it_comes() {
+    let (service, stored, livekit, id) = broadcasting();
+    livekit.turn_ms.store(90_000, Ordering::SeqCst);
+    service.add_output(id, hls(true)).await.unwrap();
+
+    host_publishes(&service, &stored).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let waiting = stored.output_named("hls");
+    let starts_while_waiting = livekit.starts_of("hls");
+    tokio::time::sleep(Duration::from_secs(90)).await;
+
+    assert_eq!(waiting.observed, Observed::Starting, "claimed");
+    let turn = waiting.start_at.expect("the claim records its turn") - waiting.updated_at;
+    assert!(
+        (89..=91).contains(&turn.num_seconds()),
+        "the turn is the pacing wait: {turn}"
+    );
+    assert_eq!(starts_while_waiting, 0, "not sent before its turn");
+    assert_eq!(livekit.starts_of("hls"), 1, "sent once its turn came");
+}
+
+// ---- reconciling with LiveKit's listings ----
+
+#[tokio::test(start_paused = true)]
+async fn an_egress_started_after_the_listing_is_not_taken_for_a_missing_one() {
+    let (service, stored, livekit, id) = broadcasting();
+    livekit.turn_ms.store(1_000, Ordering::SeqCst);
+    service.add_output(id, hls(true)).await.unwrap();
+    host_publishes(&service, &stored).await;
+    // What a reconciler reads before it asks LiveKit: the start claimed, not yet sent.
+    let seen = service.broadcast(id).await.unwrap();
+    let listed_before_the_start: Vec<EgressReport> = Vec::new();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        stored.output_named("hls").egress_id.as_deref(),
+        Some("EG_0")
+    );
+
+    let events = service
+        .reconcile_broadcast(
+            &stored.current(),
+            &seen,
+            Some(&listed_before_the_start),
+            None,
+        )
+        .await
+        .unwrap();
+    settle().await;
+
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(livekit.starts_of("hls"), 1, "no second egress");
+    assert_eq!(
+        stored.output_named("hls").egress_id.as_deref(),
+        Some("EG_0")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_egress_missing_from_a_listing_taken_after_it_was_recorded_is_started_again() {
+    let (service, stored, livekit, id) = broadcasting();
+    service.add_output(id, hls(true)).await.unwrap();
+    host_publishes(&service, &stored).await;
+    settle().await;
+    let seen = service.broadcast(id).await.unwrap();
+    let listed_without_it: Vec<EgressReport> = Vec::new();
+
+    service
+        .reconcile_broadcast(&stored.current(), &seen, Some(&listed_without_it), None)
+        .await
+        .unwrap();
+    settle().await;
+
+    assert_eq!(livekit.starts_of("hls"), 2, "the lost egress is replaced");
 }
