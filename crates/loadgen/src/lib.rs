@@ -77,9 +77,10 @@
 //!   when the harness started one;
 //! - `broadcast` (`outputs`, `active`, `failed`, `go_live_s`, `all_active_s` (first encoder →
 //!   last output active), `to_live_ms` (encoder → ingest publishing), `to_active_ms` (encoder →
-//!   each output active), `egress_starts_per_sec` (the pace asked), `starts_per_s` (reached),
-//!   `max_starts_in_1s`, `emulator_starts`, `rooms_not_once`); there `requests`, `ok` and
-//!   `latency_ms` are the encoders' calls to the emulator and `throughput_rps` their rate;
+//!   each output active), `egress_starts_per_sec` (the pace asked), `starts_recorded`,
+//!   `starts_per_s` (reached), `max_starts_in_1s`, `emulator_starts`, `rooms_not_once`);
+//!   there `requests`, `ok` and `latency_ms` are the encoders' calls to the emulator and
+//!   `throughput_rps` their rate;
 //! - `correctness` (`checked`, `violations`). A violation makes the process exit 1.
 //!
 //! # Layout

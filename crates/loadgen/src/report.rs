@@ -194,6 +194,8 @@ pub struct BroadcastReport {
     /// The pace the orchestrator was started with (unknown for running servers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub egress_starts_per_sec: Option<u32>,
+    /// Outputs whose egress was recorded (an event carried its id): the starts timed.
+    pub starts_recorded: u64,
     /// Egress starts per second reached: (starts − 1) ÷ (last − first), from the server's
     /// timestamps of the events recording each egress.
     pub starts_per_s: f64,
@@ -455,7 +457,8 @@ fn broadcast_rows(out: &mut String, broadcast: &BroadcastReport) {
     row(
         "egress starts",
         format!(
-            "{:.1}/s reached (paced to {pace}), at most {} in one second; emulator counted {}, {} rooms not once per output",
+            "{} timed, {:.1}/s reached (paced to {pace}), at most {} in one second; emulator counted {}, {} rooms not once per output",
+            broadcast.starts_recorded,
             broadcast.starts_per_s,
             broadcast.max_starts_in_1s,
             broadcast.emulator_starts,
@@ -591,6 +594,7 @@ mod tests {
             go_live_s: 0.99,
             all_active_s: 10.4,
             egress_starts_per_sec: Some(200),
+            starts_recorded: 2000,
             starts_per_s: 199.8,
             max_starts_in_1s: 200,
             emulator_starts: 2000,

@@ -31,6 +31,9 @@ use crate::stats::{Errors, Latencies};
 /// Starts above the pace by more than this share are a violation (the server's timestamps
 /// are taken after LiveKit answers, so single starts may bunch a little).
 const PACE_TOLERANCE: f64 = 1.1;
+/// ... or by more than this many starts' spacing over the whole run, whichever allows more:
+/// with few starts, the first and the last may each be a spacing late or early.
+const PACE_SLACK_STARTS: u64 = 2;
 /// Beyond twice the expected time, plus this, the scenario stops waiting.
 const PATIENCE_SLACK: Duration = Duration::from_secs(30);
 
@@ -269,11 +272,21 @@ fn figures(
         to_live_ms: to_live.summary(),
         to_active_ms: to_active.summary(),
         egress_starts_per_sec: None,
+        starts_recorded: starts.len() as u64,
         starts_per_s: round1(rate(&starts)),
         max_starts_in_1s: most_in_one_second(&starts),
         emulator_starts: 0,
         rooms_not_once: 0,
     }
+}
+
+/// The highest start rate over `starts` that still keeps to `pace`: [`PACE_TOLERANCE`] above
+/// it, or [`PACE_SLACK_STARTS`] spacings over the run; `None` when too few starts to tell.
+fn pace_ceiling(pace: u32, starts: u64) -> Option<f64> {
+    let gaps = starts.checked_sub(1)?;
+    let paced_gaps = gaps.checked_sub(PACE_SLACK_STARTS).filter(|&n| n > 0)?;
+    let slack = gaps as f64 / paced_gaps as f64;
+    Some(f64::from(pace) * slack.max(PACE_TOLERANCE))
 }
 
 /// (n − 1) ÷ (last − first) of sorted unix-ms times; 0 for fewer than two (or one instant).
@@ -352,11 +365,21 @@ fn check(
             )
         },
     );
-    if let Some(pace) = figures.egress_starts_per_sec {
+    if let Some(ceiling) = figures
+        .egress_starts_per_sec
+        .and_then(|pace| pace_ceiling(pace, figures.starts_recorded))
+    {
         correctness.expect(
-            figures.starts_per_s <= f64::from(pace) * PACE_TOLERANCE,
+            figures.starts_per_s <= ceiling,
             "egress starts no faster than the pace",
-            || format!("{:.1}/s against {pace}/s", figures.starts_per_s),
+            || {
+                format!(
+                    "{:.1}/s against {}/s (at most {ceiling:.1}/s over {} starts)",
+                    figures.starts_per_s,
+                    figures.egress_starts_per_sec.unwrap_or_default(),
+                    figures.starts_recorded
+                )
+            },
         );
     }
     correctness.expect(report.errors.total == 0, "no error", || {
@@ -395,6 +418,16 @@ mod tests {
         assert_eq!(rate(&[5, 5]), 0.0, "one instant has no rate");
         assert_eq!(rate(&[0, 50, 100, 150, 200]), 20.0);
         assert_eq!(rate(&[1_000, 1_005, 1_010]), 200.0);
+    }
+
+    #[test]
+    fn the_pace_allows_ten_percent_or_two_spacings_over_the_run_whichever_is_more() {
+        assert_eq!(pace_ceiling(20, 3), None, "two gaps: nothing to tell");
+        assert_eq!(pace_ceiling(20, 4), Some(60.0), "three gaps, one must hold");
+        let ten = pace_ceiling(20, 10).unwrap_or_default();
+        assert!((ten - 20.0 * 9.0 / 7.0).abs() < 1e-9, "{ten}");
+        let many = pace_ceiling(200, 2_000).unwrap_or_default();
+        assert!((many - 220.0).abs() < 1e-9, "{many}");
     }
 
     #[test]
@@ -478,6 +511,8 @@ mod tests {
             outputs: 2,
             active: 2,
             egress_starts_per_sec: Some(20),
+            // As if many streams: the pace is checked within 10 %.
+            starts_recorded: 200,
             starts_per_s: 20.0,
             emulator_starts: 2,
             ..BroadcastReport::default()
