@@ -13,7 +13,17 @@ shift || true
 LOADGEN="${LOADGEN:-target/release/loadgen}"
 OUT=docs/benchmarks
 
+# The machine is shared: wait (at most 5 minutes) until no compiler runs, and log the load.
+quiet() {
+  for _ in $(seq 300); do
+    pgrep -x rustc >/dev/null || pgrep -f rust-lld >/dev/null || return 0
+    sleep 1
+  done
+}
+
 run() {
+  quiet
+  echo "# $(uptime)" >&2
   local name="$1" side="$2"
   shift 2
   local flag=()
