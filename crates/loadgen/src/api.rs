@@ -23,11 +23,44 @@ const SETUP_ATTEMPTS: u32 = 20;
 
 /// The fields of a stream (`POST /streams`, `GET /streams/:id`) the harness reads.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StreamDoc {
     /// Stream id.
     pub id: String,
     /// Status.
     pub status: String,
+    /// Its LiveKit room.
+    #[serde(default)]
+    pub room_name: String,
+}
+
+/// The outputs a set-up stream declares when asked to (`--with-outputs`, broadcast-golive):
+/// HLS and a restream to another platform, both starting when the stream goes live.
+pub const DECLARED_OUTPUTS: [&str; 2] = ["hls", "restream"];
+
+/// The fields of an output (`GET /streams/:id/outputs`) the harness reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputDoc {
+    /// Its name within the stream.
+    pub id: String,
+    /// `idle`, `starting`, `active`, `ending`, `complete` or `failed`.
+    pub observed: String,
+    /// LiveKit's egress id, once started.
+    #[serde(default)]
+    pub egress_id: Option<String>,
+    /// Why the last attempt failed.
+    #[serde(default)]
+    pub failure: Option<String>,
+}
+
+/// The fields of an ingest (`POST /streams/:id/ingest`) the harness reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IngestDoc {
+    stream_key: String,
+    #[serde(default)]
+    stream_key_redacted: bool,
 }
 
 /// The fields of `GET /streams/:id/state` the harness reads.
@@ -71,6 +104,35 @@ pub fn leave_req(id: &str, identity: &str) -> Req {
 /// `POST /streams` with no body fields (room `room-<id>`).
 pub fn create_req() -> Req {
     Req::json(Method::POST, "/streams", &json!({}))
+}
+
+/// `POST /streams` declaring [`DECLARED_OUTPUTS`]: `hls`, and `restream` to an RTMP target,
+/// both `autoStart`.
+pub fn create_with_outputs_req() -> Req {
+    let [hls, restream] = DECLARED_OUTPUTS;
+    Req::json(
+        Method::POST,
+        "/streams",
+        &json!({ "outputs": [
+            { "id": hls, "type": "hls", "autoStart": true },
+            {
+                "id": restream,
+                "type": "rtmp",
+                "targets": ["rtmp://live.example.com/app/benchmark-key"],
+                "autoStart": true
+            }
+        ]}),
+    )
+}
+
+/// `POST /emulator/ingest` on the LiveKit emulator: the encoder holding `stream_key` starts
+/// publishing.
+pub fn encoder_publish_req(stream_key: &str) -> Req {
+    Req::json(
+        Method::POST,
+        "/emulator/ingest",
+        &json!({ "streamKey": stream_key }),
+    )
 }
 
 /// `PATCH /streams/<id>` merging `metadata`.
@@ -175,23 +237,141 @@ pub async fn create_streams(
     count: u64,
     workers: usize,
 ) -> anyhow::Result<Vec<String>> {
+    let docs = create_stream_docs(endpoint, count, workers, false).await?;
+    Ok(docs.into_iter().map(|doc| doc.id).collect())
+}
+
+/// Creates `count` streams, each declaring [`DECLARED_OUTPUTS`] when `with_outputs`.
+///
+/// # Errors
+/// When a create still fails after retries.
+pub async fn create_stream_docs(
+    endpoint: &Endpoint,
+    count: u64,
+    workers: usize,
+    with_outputs: bool,
+) -> anyhow::Result<Vec<StreamDoc>> {
+    let req = Arc::new(if with_outputs {
+        create_with_outputs_req()
+    } else {
+        create_req()
+    });
     parallel(
         endpoint,
         count,
         workers,
         "create streams",
-        |mut client, _| async move {
-            let result = create_one(&mut client).await;
-            (client, result)
+        move |mut client, _| {
+            let req = Arc::clone(&req);
+            async move {
+                let result = create_one(&mut client, &req).await;
+                (client, result)
+            }
         },
     )
     .await
 }
 
-async fn create_one(client: &mut Client) -> anyhow::Result<String> {
-    let created = write_with_retries(client, &create_req()).await?;
-    let doc: StreamDoc = serde_json::from_value(created)?;
-    Ok(doc.id)
+async fn create_one(client: &mut Client, req: &Req) -> anyhow::Result<StreamDoc> {
+    let created = write_with_retries(client, req).await?;
+    Ok(serde_json::from_value(created)?)
+}
+
+/// Gives each of `ids` an RTMP ingest; returns their stream keys, in order.
+///
+/// # Errors
+/// When a create fails (a retry after a lost answer is refused `ingest_exists`), or a key
+/// comes back redacted.
+pub async fn create_ingests(
+    endpoint: &Endpoint,
+    ids: &[String],
+    workers: usize,
+) -> anyhow::Result<Vec<String>> {
+    let ids = Arc::new(ids.to_vec());
+    parallel(
+        endpoint,
+        ids.len() as u64,
+        workers,
+        "create ingests",
+        move |mut client, i| {
+            let ids = Arc::clone(&ids);
+            async move {
+                let req = Req::json(
+                    Method::POST,
+                    format!("/streams/{}/ingest", ids[i as usize]),
+                    &json!({ "type": "rtmp" }),
+                );
+                let result = write_with_retries(&mut client, &req)
+                    .await
+                    .and_then(|created| Ok(serde_json::from_value::<IngestDoc>(created)?))
+                    .and_then(|ingest| match ingest.stream_key_redacted {
+                        false => Ok(ingest.stream_key),
+                        true => Err(anyhow!("the ingest's stream key came back redacted")),
+                    });
+                (client, result)
+            }
+        },
+    )
+    .await
+}
+
+/// The outputs of each of `ids`, in order.
+///
+/// # Errors
+/// When a read fails.
+pub async fn outputs(
+    endpoint: &Endpoint,
+    ids: &[String],
+    workers: usize,
+) -> anyhow::Result<Vec<Vec<OutputDoc>>> {
+    let ids = Arc::new(ids.to_vec());
+    parallel(
+        endpoint,
+        ids.len() as u64,
+        workers,
+        "read outputs",
+        move |mut client, i| {
+            let ids = Arc::clone(&ids);
+            async move {
+                let req = Req::get(format!("/streams/{}/outputs", ids[i as usize]));
+                let result = client.json(&req).await;
+                (client, result)
+            }
+        },
+    )
+    .await
+}
+
+/// How many egresses the LiveKit emulator at `emulator` started for each of `rooms`
+/// (`GET /emulator/egress/starts`), in order.
+///
+/// # Errors
+/// When a read fails.
+pub async fn egress_starts(
+    emulator: &Endpoint,
+    rooms: &[String],
+    workers: usize,
+) -> anyhow::Result<Vec<u64>> {
+    #[derive(Deserialize)]
+    struct Starts {
+        starts: u64,
+    }
+    let rooms = Arc::new(rooms.to_vec());
+    parallel(
+        emulator,
+        rooms.len() as u64,
+        workers,
+        "count egress starts",
+        move |mut client, i| {
+            let rooms = Arc::clone(&rooms);
+            async move {
+                let path = format!("/emulator/egress/starts?room={}", rooms[i as usize]);
+                let result = client.json::<Starts>(&Req::get(path)).await;
+                (client, result.map(|s| s.starts))
+            }
+        },
+    )
+    .await
 }
 
 /// What pre-filling the audience cost.

@@ -1,13 +1,13 @@
 //! Command line: `loadgen run <scenario>`, `loadgen smoke`, `loadgen sweep`, `loadgen serve`,
 //! and the [`Plan`] a scenario runs from (options resolved against per-scenario defaults).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::httpc::Endpoint;
-use crate::servers::{Backend, Launcher, RemoteConfig, SpawnConfig};
+use crate::servers::{Backend, BroadcastSetup, Launcher, RemoteConfig, SpawnConfig};
 
 /// Benchmark harness of the livestream orchestrator.
 #[derive(Debug, Parser)]
@@ -52,11 +52,14 @@ pub enum Scenario {
     GrpcFanout,
     /// Change on instance A, delivered to WebSocket subscribers on A and B (one Redis).
     CrossInstance,
+    /// Streams with two auto-start outputs and an ingest go live within a second; until every
+    /// output is active.
+    BroadcastGolive,
 }
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::HttpGet,
         Scenario::HttpState,
         Scenario::HttpCreate,
@@ -66,6 +69,7 @@ impl Scenario {
         Scenario::WsFanout,
         Scenario::GrpcFanout,
         Scenario::CrossInstance,
+        Scenario::BroadcastGolive,
     ];
 
     /// The name used on the command line and in reports.
@@ -80,6 +84,7 @@ impl Scenario {
             Scenario::WsFanout => "ws-fanout",
             Scenario::GrpcFanout => "grpc-fanout",
             Scenario::CrossInstance => "cross-instance",
+            Scenario::BroadcastGolive => "broadcast-golive",
         }
     }
 
@@ -97,6 +102,7 @@ impl Scenario {
             Scenario::HttpMixed => 20,
             Scenario::WsFanout | Scenario::GrpcFanout | Scenario::CrossInstance => 10,
             Scenario::HttpCreate | Scenario::HttpJoinHot => 1,
+            Scenario::BroadcastGolive => 1000,
         }
     }
 }
@@ -107,6 +113,10 @@ pub struct TargetArgs {
     /// The orchestrator binary to start.
     #[arg(long, default_value = "target/release/orchestrator")]
     pub orchestrator: PathBuf,
+    /// The livekit-emulator binary started for broadcast-golive (default: beside
+    /// `--orchestrator`).
+    #[arg(long)]
+    pub emulator: Option<PathBuf>,
     /// The redis-server binary to start for `--backend redis`.
     #[arg(long, default_value = "redis-server")]
     pub redis_server: String,
@@ -125,6 +135,10 @@ pub struct TargetArgs {
     /// gRPC of the second instance.
     #[arg(long)]
     pub grpc_url_b: Option<String>,
+    /// The LiveKit emulator the running orchestrator uses (http://host:port), for
+    /// broadcast-golive with --url: its simulation routes play the encoders.
+    #[arg(long)]
+    pub emulator_url: Option<String>,
 }
 
 impl TargetArgs {
@@ -136,6 +150,10 @@ impl TargetArgs {
         let Some(url) = &self.url else {
             return Ok(Launcher::Spawn(SpawnConfig {
                 orchestrator: self.orchestrator.clone(),
+                emulator: self
+                    .emulator
+                    .clone()
+                    .unwrap_or_else(|| beside(&self.orchestrator, "livekit-emulator")),
                 redis_server: self.redis_server.clone(),
                 extra_env: self.server_env.clone(),
             }));
@@ -150,7 +168,24 @@ impl TargetArgs {
             }
             None => None,
         };
-        Ok(Launcher::Remote(RemoteConfig { http, grpc, second }))
+        let emulator = match &self.emulator_url {
+            Some(url) => Some(Endpoint::parse(url).await?),
+            None => None,
+        };
+        Ok(Launcher::Remote(RemoteConfig {
+            http,
+            grpc,
+            second,
+            emulator,
+        }))
+    }
+}
+
+/// `name` in the directory of `binary` (a bare name when it has none: found on PATH).
+fn beside(binary: &Path, name: &str) -> PathBuf {
+    match binary.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(name),
+        _ => PathBuf::from(name),
     }
 }
 
@@ -202,6 +237,17 @@ pub struct LoadArgs {
     /// Skip `redis-benchmark -t get` after http-get on Redis.
     #[arg(long)]
     pub no_reference: bool,
+    /// Every stream of the set-up declares two auto-start outputs (hls and rtmp), which stay
+    /// idle: what outputs cost a GET or a join (http-get, http-state, http-join-*).
+    #[arg(long)]
+    pub with_outputs: bool,
+    /// LiveKit egress starts per second the started orchestrator is paced to
+    /// (APP__BROADCAST__EGRESS_STARTS_PER_SEC), broadcast-golive.
+    #[arg(long, default_value_t = 200)]
+    pub egress_starts_per_sec: u32,
+    /// Every stream's encoder starts within this time, evenly spread (broadcast-golive).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub go_live_within: Duration,
 }
 
 /// `loadgen run`.
@@ -342,6 +388,12 @@ pub struct Plan {
     pub grpc_streams_per_connection: usize,
     /// Whether to run redis-benchmark beside http-get on Redis.
     pub reference: bool,
+    /// Whether set-up streams declare two (idle) outputs.
+    pub with_outputs: bool,
+    /// LiveKit egress starts per second the started orchestrator is paced to.
+    pub egress_starts_per_sec: u32,
+    /// The spread of the encoders' starts (broadcast-golive).
+    pub go_live_within: Duration,
 }
 
 impl Plan {
@@ -359,7 +411,29 @@ impl Plan {
             timeout: args.timeout,
             grpc_streams_per_connection: args.grpc_streams_per_connection.max(1),
             reference: !args.no_reference,
+            with_outputs: args.with_outputs || scenario == Scenario::BroadcastGolive,
+            egress_starts_per_sec: args.egress_starts_per_sec.max(1),
+            go_live_within: args.go_live_within,
         }
+    }
+
+    /// Outputs each set-up stream declares.
+    pub fn outputs_per_stream(&self) -> usize {
+        if self.with_outputs {
+            crate::api::DECLARED_OUTPUTS.len()
+        } else {
+            0
+        }
+    }
+
+    /// What a broadcast scenario needs of the started servers: a standalone LiveKit emulator
+    /// with room for every ingest and output, and the pace.
+    pub fn broadcast_setup(&self) -> Option<BroadcastSetup> {
+        (self.scenario == Scenario::BroadcastGolive).then(|| BroadcastSetup {
+            ingresses: self.streams,
+            egresses: self.streams * self.outputs_per_stream(),
+            egress_starts_per_sec: self.egress_starts_per_sec,
+        })
     }
 }
 
@@ -492,6 +566,98 @@ mod tests {
     }
 
     #[test]
+    fn broadcast_go_live_defaults_to_a_thousand_streams_with_two_outputs_at_200_starts_a_second() {
+        let run = run_args(&["run", "broadcast-golive"]);
+
+        let plan = Plan::new(run.scenario, &run.load);
+
+        assert_eq!(plan.streams, 1000);
+        assert_eq!(plan.outputs_per_stream(), 2);
+        assert_eq!(plan.egress_starts_per_sec, 200);
+        assert_eq!(plan.go_live_within, Duration::from_secs(1));
+        assert_eq!(
+            plan.broadcast_setup(),
+            Some(BroadcastSetup {
+                ingresses: 1000,
+                egresses: 2000,
+                egress_starts_per_sec: 200,
+            })
+        );
+    }
+
+    #[test]
+    fn the_pace_the_spread_and_the_emulator_are_options() {
+        let run = run_args(&[
+            "run",
+            "broadcast-golive",
+            "--streams",
+            "10",
+            "--egress-starts-per-sec",
+            "20",
+            "--go-live-within",
+            "500ms",
+            "--emulator",
+            "/opt/livekit-emulator",
+        ]);
+
+        let plan = Plan::new(run.scenario, &run.load);
+
+        assert_eq!(plan.egress_starts_per_sec, 20);
+        assert_eq!(plan.go_live_within, Duration::from_millis(500));
+        assert_eq!(
+            plan.broadcast_setup().map(|s| (s.ingresses, s.egresses)),
+            Some((10, 20))
+        );
+        assert_eq!(
+            run.target.emulator,
+            Some(PathBuf::from("/opt/livekit-emulator"))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_emulator_is_found_beside_the_orchestrator_by_default() {
+        let run = run_args(&[
+            "run",
+            "broadcast-golive",
+            "--orchestrator",
+            "target/debug/orchestrator",
+        ]);
+
+        let Launcher::Spawn(spawn) = run.target.launcher().await.unwrap() else {
+            panic!("expected started servers");
+        };
+
+        assert_eq!(
+            spawn.emulator,
+            PathBuf::from("target/debug/livekit-emulator")
+        );
+        assert_eq!(
+            beside(Path::new("orchestrator"), "livekit-emulator"),
+            PathBuf::from("livekit-emulator"),
+            "a bare name is looked up on PATH"
+        );
+    }
+
+    #[test]
+    fn outputs_are_declared_only_when_asked_or_by_broadcast_go_live() {
+        let plain = run_args(&["run", "http-get"]);
+        let with = run_args(&["run", "http-join-hot", "--with-outputs"]);
+
+        let (plain, with) = (
+            Plan::new(plain.scenario, &plain.load),
+            Plan::new(with.scenario, &with.load),
+        );
+
+        assert_eq!(plain.outputs_per_stream(), 0);
+        assert_eq!(with.outputs_per_stream(), 2);
+        assert_eq!(
+            with.broadcast_setup(),
+            None,
+            "idle outputs need no emulator of their own"
+        );
+    }
+
+    #[test]
     fn every_scenario_name_parses_back_to_itself() {
         for scenario in Scenario::ALL {
             let run = run_args(&["run", scenario.name()]);
@@ -557,5 +723,6 @@ mod tests {
         assert_eq!(remote.http, Endpoint::loopback(3000));
         assert_eq!(remote.grpc, Endpoint::loopback(8001));
         assert!(remote.second.is_none());
+        assert!(remote.emulator.is_none());
     }
 }

@@ -58,6 +58,9 @@ pub fn smoke_plan(scenario: Scenario, backend: Backend) -> Plan {
         timeout: Duration::from_secs(5),
         grpc_streams_per_connection: 4,
         no_reference: true,
+        with_outputs: false,
+        egress_starts_per_sec: 200,
+        go_live_within: Duration::from_millis(500),
     };
     match scenario {
         Scenario::HttpCreate | Scenario::HttpJoinHot => load.streams = None,
@@ -68,6 +71,14 @@ pub fn smoke_plan(scenario: Scenario, backend: Backend) -> Plan {
             load.duration = Duration::from_millis(1500);
         }
         Scenario::HttpGet | Scenario::HttpState | Scenario::HttpJoinSpread => {}
+        Scenario::BroadcastGolive => {
+            // Ten outputs (five streams), paced at 20/s: the pacing is exercised (half a
+            // second of starts) and the run stays short.
+            load.streams = Some(5);
+            load.subscribers = 1;
+            load.audience = 0;
+            load.egress_starts_per_sec = 20;
+        }
     }
     Plan::new(scenario, &load)
 }
@@ -147,5 +158,20 @@ mod tests {
             assert!(plan.streams * plan.subscribers <= 15, "{scenario:?}");
             assert!(!plan.reference, "smoke never runs redis-benchmark");
         }
+    }
+
+    #[test]
+    fn smoke_takes_broadcast_go_live_through_pacing_at_five_streams() {
+        let plan = smoke_plan(Scenario::BroadcastGolive, Backend::Redis);
+
+        assert_eq!(plan.streams, 5);
+        assert_eq!(plan.outputs_per_stream(), 2);
+        assert_eq!(plan.egress_starts_per_sec, 20);
+        assert!(plan.go_live_within <= Duration::from_secs(1));
+        let outputs = (plan.streams * plan.outputs_per_stream()) as f64;
+        assert!(
+            outputs / f64::from(plan.egress_starts_per_sec) <= 1.0,
+            "a second of starts at most"
+        );
     }
 }

@@ -11,6 +11,8 @@
 //! target/release/loadgen run http-join-hot --audience 2000 --json results.jsonl
 //! target/release/loadgen run ws-fanout --streams 1 --subscribers 5000 --event-rate 20
 //! target/release/loadgen run cross-instance --backend redis --subscribers 1000
+//! target/release/loadgen run broadcast-golive --streams 1000 --egress-starts-per-sec 200
+//! target/release/loadgen run http-get --with-outputs          # streams with two idle outputs
 //! target/release/loadgen smoke --orchestrator target/debug/orchestrator
 //! target/release/loadgen sweep --backend redis --out docs/benchmarks
 //! target/release/loadgen serve --backend redis --streams 1   # then point wrk at it
@@ -20,9 +22,13 @@
 //! (`--save "" --appendonly no`; `--backend redis`) and a fresh `orchestrator` (`--orchestrator`,
 //! default `target/release/orchestrator`, embedded LiveKit emulator, `APP_ENV=benchmark`: JSON
 //! logs at info, no operator keys, rate and connection limits off),
-//! waits for `GET /health/ready`, and kills both at the end, on error and on Ctrl-C. With
-//! `--url` (and `--grpc-url`, `--url-b` for cross-instance) it targets running servers and
-//! starts nothing.
+//! waits for `GET /health/ready`, and kills both at the end, on error and on Ctrl-C. A broadcast
+//! scenario also starts a standalone `livekit-emulator` (`--emulator`, default beside
+//! `--orchestrator`; its ingress and egress caps raised to the scenario's size) and points the
+//! orchestrator at it (`LIVEKIT_URL`, `APP__BROADCAST__EGRESS_STARTS_PER_SEC` =
+//! `--egress-starts-per-sec`): the harness plays the encoders through its simulation routes.
+//! With `--url` (and `--grpc-url`, `--url-b` for cross-instance, `--emulator-url` for
+//! broadcast) it targets running servers and starts nothing.
 //!
 //! # Scenarios
 //!
@@ -37,8 +43,11 @@
 //! | `ws-fanout` | `--subscribers` WebSocket subscriptions per stream; PATCH events at `--event-rate` | every event delivered once, in order; final seq = start + 2xx PATCHes |
 //! | `grpc-fanout` | the same with gRPC `Subscribe` (`--grpc-streams-per-connection` per HTTP/2 connection) | the same |
 //! | `cross-instance` | two instances on one Redis; PATCH on A, subscribers split over A and B | the same, and B's latency beside A's |
+//! | `broadcast-golive` | `--streams` (1,000) with two auto-start outputs and an ingest each; every encoder starts within `--go-live-within`; until every output is active (WebSocket events) | every output active, none failed, one egress per output (events, `GET …/outputs`, the emulator's count per room), starts no faster than the pace, no error |
 //!
-//! `--audience N` joins N viewers into each stream before the clock starts. An operation that
+//! `--audience N` joins N viewers into each stream before the clock starts; `--with-outputs`
+//! makes every set-up stream declare two auto-start outputs (hls, rtmp), which stay idle (the
+//! reads and joins then also check that they are still there). An operation that
 //! got no answer (5xx, timeout) may or may not have happened; the checks allow either for it.
 //!
 //! # Output
@@ -64,6 +73,14 @@
 //!   `remote_last_ms`, `added_p99_ms`});
 //! - `reference` (`redis_benchmark_get_rps`, `ratio`): http-get on Redis, measured in the
 //!   same run at the same concurrency;
+//! - `outputs_per_stream` when streams declared outputs; `emulator` (`peak_rss_kb`, `cpu_s`)
+//!   when the harness started one;
+//! - `broadcast` (`outputs`, `active`, `failed`, `go_live_s`, `all_active_s` (first encoder →
+//!   last output active), `to_live_ms` (encoder → ingest publishing), `to_active_ms` (encoder →
+//!   each output active), `egress_starts_per_sec` (the pace asked), `starts_recorded`,
+//!   `starts_per_s` (reached), `max_starts_in_1s`, `emulator_starts`, `rooms_not_once`);
+//!   there `requests`, `ok` and `latency_ms` are the encoders' calls to the emulator and
+//!   `throughput_rps` their rate;
 //! - `correctness` (`checked`, `violations`). A violation makes the process exit 1.
 //!
 //! # Layout
@@ -74,7 +91,8 @@
 //!   `/proc`.
 //! - [`httpc`]: the keep-alive HTTP/1.1 client; [`load`]: the closed loop; [`api`]: set-up and
 //!   read-back calls.
-//! - [`scenarios`]: the scenarios and their correctness checks.
+//! - [`scenarios`]: the scenarios and their correctness checks (`scenarios::golive`: the
+//!   broadcast scenario's WebSocket followers).
 //! - [`subscriber`], [`ws`] (over [`wsclient`]), [`grpc`]: fan-out subscribers; [`seq`]: lost / duplicated /
 //!   out-of-order accounting and first/last-subscriber latency.
 //! - [`stats`]: histograms and error tallies; [`report`]: the JSON line and the table;

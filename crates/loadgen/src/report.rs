@@ -32,6 +32,9 @@ pub struct Report {
     pub streams: usize,
     /// Participants pre-joined into each stream before the clock started.
     pub audience: u64,
+    /// Outputs each stream declared (`--with-outputs`, broadcast-golive).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub outputs_per_stream: usize,
     /// Requests answered (any status).
     pub requests: u64,
     /// Requests answered 2xx.
@@ -54,12 +57,18 @@ pub struct Report {
     /// Cost of the harness itself (it shares the machine with the servers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub harness: Option<ProcessCost>,
+    /// Cost of the standalone LiveKit emulator the harness started (broadcast scenarios).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emulator: Option<ProcessCost>,
     /// Fan-out measurements (ws-fanout, grpc-fanout, cross-instance).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fanout: Option<FanoutReport>,
     /// `redis-benchmark -t get` in the same run (http-get on Redis).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<Reference>,
+    /// Going live with outputs (broadcast-golive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<BroadcastReport>,
     /// What the service holds versus what it acknowledged.
     pub correctness: Correctness,
 }
@@ -164,6 +173,40 @@ pub struct CrossReport {
     pub added_p99_ms: f64,
 }
 
+/// Streams going live with outputs: how fast every output became active, and how the egress
+/// starts were paced.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BroadcastReport {
+    /// Outputs expected to start (streams × outputs per stream).
+    pub outputs: u64,
+    /// Outputs whose `active` state arrived (WebSocket events).
+    pub active: u64,
+    /// Outputs that reported `failed`.
+    pub failed: u64,
+    /// From the first encoder's start to the last one's, s (asked: `--go-live-within`).
+    pub go_live_s: f64,
+    /// From the first encoder's start to the last output's `active` event, s.
+    pub all_active_s: f64,
+    /// A stream's encoder start → its ingest `publishing` event, ms.
+    pub to_live_ms: LatencySummary,
+    /// A stream's encoder start → each of its outputs' `active` event, ms.
+    pub to_active_ms: LatencySummary,
+    /// The pace the orchestrator was started with (unknown for running servers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egress_starts_per_sec: Option<u32>,
+    /// Outputs whose egress was recorded (an event carried its id): the starts timed.
+    pub starts_recorded: u64,
+    /// Egress starts per second reached: (starts − 1) ÷ (last − first), from the server's
+    /// timestamps of the events recording each egress.
+    pub starts_per_s: f64,
+    /// The most egress starts recorded within any one second.
+    pub max_starts_in_1s: u64,
+    /// Egresses the LiveKit emulator started, summed over the rooms.
+    pub emulator_starts: u64,
+    /// Rooms whose emulator count is not one start per output.
+    pub rooms_not_once: u64,
+}
+
 /// The Redis ceiling measured in the same run.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Reference {
@@ -209,6 +252,10 @@ fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
+fn is_zero(value: &usize) -> bool {
+    *value == 0
+}
+
 impl Report {
     /// The JSON line.
     pub fn json_line(&self) -> String {
@@ -232,9 +279,13 @@ impl Report {
     /// The human table.
     pub fn table(&self) -> String {
         let mut out = String::new();
+        let outputs = match self.outputs_per_stream {
+            0 => String::new(),
+            n => format!(", {n} outputs each"),
+        };
         let _ = writeln!(
             out,
-            "== {} ({}, {} connections, {:.1} s, {} streams, audience {})",
+            "== {} ({}, {} connections, {:.1} s, {} streams{outputs}, audience {})",
             self.scenario,
             self.backend,
             self.connections,
@@ -262,6 +313,9 @@ impl Report {
         self.resource_rows(&mut out);
         if let Some(fanout) = &self.fanout {
             fanout_rows(&mut out, fanout);
+        }
+        if let Some(broadcast) = &self.broadcast {
+            broadcast_rows(&mut out, broadcast);
         }
         let verdict = if self.correctness.is_ok() {
             format!("ok ({})", self.correctness.checked.join("; "))
@@ -308,6 +362,17 @@ impl Report {
                     "peak RSS {:.1} MiB, CPU {:.2} s",
                     mib(redis.peak_rss_kb),
                     redis.cpu_s
+                ),
+            );
+        }
+        if let Some(emulator) = &self.emulator {
+            row(
+                out,
+                "emulator",
+                format!(
+                    "peak RSS {:.1} MiB, CPU {:.2} s",
+                    mib(emulator.peak_rss_kb),
+                    emulator.cpu_s
                 ),
             );
         }
@@ -369,6 +434,39 @@ fn fanout_rows(out: &mut String, fanout: &FanoutReport) {
     }
 }
 
+fn broadcast_rows(out: &mut String, broadcast: &BroadcastReport) {
+    let mut row = |key: &str, value: String| {
+        let _ = writeln!(out, "  {key:<16}{value}");
+    };
+    row(
+        "outputs",
+        format!(
+            "{} of {} active, {} failed; all active {:.2} s after the first encoder (encoders over {:.2} s)",
+            broadcast.active,
+            broadcast.outputs,
+            broadcast.failed,
+            broadcast.all_active_s,
+            broadcast.go_live_s
+        ),
+    );
+    row("to live ms", latency(&broadcast.to_live_ms));
+    row("to active ms", latency(&broadcast.to_active_ms));
+    let pace = broadcast
+        .egress_starts_per_sec
+        .map_or_else(|| "the server's".to_owned(), |pace| format!("{pace}/s"));
+    row(
+        "egress starts",
+        format!(
+            "{} timed, {:.1}/s reached (paced to {pace}), at most {} in one second; emulator counted {}, {} rooms not once per output",
+            broadcast.starts_recorded,
+            broadcast.starts_per_s,
+            broadcast.max_starts_in_1s,
+            broadcast.emulator_starts,
+            broadcast.rooms_not_once
+        ),
+    );
+}
+
 fn latency(summary: &LatencySummary) -> String {
     format!(
         "p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  (n={})",
@@ -396,6 +494,7 @@ mod tests {
             elapsed_s: 8.01,
             streams: 1,
             audience: 0,
+            outputs_per_stream: 0,
             requests: 1203,
             ok: 1200,
             throughput_rps: 150.0,
@@ -405,8 +504,10 @@ mod tests {
             servers: vec![ServerCost::default()],
             redis: None,
             harness: None,
+            emulator: None,
             fanout: None,
             reference: None,
+            broadcast: None,
             correctness: Correctness::default(),
         }
     }
@@ -446,9 +547,12 @@ mod tests {
             "servers",
             "redis",
             "harness",
+            "emulator",
             "fanout",
             "reference",
             "prefill",
+            "broadcast",
+            "outputs_per_stream",
         ] {
             assert!(value.get(absent).is_none(), "{absent} should be absent");
         }
@@ -474,6 +578,49 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("status_503_store_unavailable=3"), "{table}");
+    }
+
+    #[test]
+    fn a_broadcast_run_shows_its_outputs_pace_and_emulator() {
+        let mut report = report();
+        report.outputs_per_stream = 2;
+        report.emulator = Some(ProcessCost {
+            peak_rss_kb: 20_480,
+            cpu_s: 1.5,
+        });
+        report.broadcast = Some(BroadcastReport {
+            outputs: 2000,
+            active: 2000,
+            go_live_s: 0.99,
+            all_active_s: 10.4,
+            egress_starts_per_sec: Some(200),
+            starts_recorded: 2000,
+            starts_per_s: 199.8,
+            max_starts_in_1s: 200,
+            emulator_starts: 2000,
+            ..BroadcastReport::default()
+        });
+
+        let table = report.table();
+        let value: serde_json::Value = serde_json::from_str(&report.json_line()).unwrap();
+
+        assert!(table.contains("1 streams, 2 outputs each"), "{table}");
+        assert!(
+            table.contains("2000 of 2000 active, 0 failed; all active 10.40 s"),
+            "{table}"
+        );
+        assert!(
+            table.contains("199.8/s reached (paced to 200/s)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("emulator        peak RSS 20.0 MiB"),
+            "{table}"
+        );
+        assert_eq!(value["outputs_per_stream"], 2);
+        assert_eq!(value["broadcast"]["all_active_s"], 10.4);
+        assert_eq!(value["broadcast"]["egress_starts_per_sec"], 200);
+        assert_eq!(value["emulator"]["cpu_s"], 1.5);
     }
 
     #[test]

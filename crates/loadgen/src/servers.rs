@@ -1,5 +1,6 @@
 //! The system under test: either processes the harness starts (a private `redis-server` on a
-//! free loopback port, one or two `orchestrator` instances with the embedded LiveKit emulator)
+//! free loopback port, one or two `orchestrator` instances with the embedded LiveKit emulator,
+//! or, for a broadcast scenario, with a standalone `livekit-emulator` the harness can reach)
 //! or servers already running, named by URL.
 //!
 //! Every started process is killed when its [`Deployment`] is dropped: at the end of a
@@ -53,6 +54,8 @@ pub enum Launcher {
 pub struct SpawnConfig {
     /// The orchestrator binary.
     pub orchestrator: PathBuf,
+    /// The livekit-emulator binary (broadcast scenarios).
+    pub emulator: PathBuf,
     /// The redis-server binary.
     pub redis_server: String,
     /// Extra `KEY=VALUE` variables for the orchestrator (e.g. `APP__HTTP__WORKERS=2`).
@@ -68,6 +71,32 @@ pub struct RemoteConfig {
     pub grpc: Endpoint,
     /// HTTP and gRPC of instance B (cross-instance scenario).
     pub second: Option<(Endpoint, Endpoint)>,
+    /// The LiveKit emulator instance A uses (broadcast scenarios).
+    pub emulator: Option<Endpoint>,
+}
+
+/// What a broadcast scenario needs of a started deployment: a standalone LiveKit emulator
+/// (its simulation routes play the encoders) whose caps hold every ingest and egress, and the
+/// orchestrator's egress start pace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BroadcastSetup {
+    /// Ingresses the emulator must hold at once.
+    pub ingresses: usize,
+    /// Egresses it must hold running at once.
+    pub egresses: usize,
+    /// `APP__BROADCAST__EGRESS_STARTS_PER_SEC` of the orchestrator.
+    pub egress_starts_per_sec: u32,
+}
+
+/// The LiveKit emulator a broadcast scenario drives.
+#[derive(Debug)]
+pub struct EmulatorSide {
+    /// Its HTTP (Twirp and simulation routes).
+    pub endpoint: Endpoint,
+    /// The process, when started here.
+    pub process: Option<Managed>,
+    /// The pace the orchestrator was started with (unknown for running servers).
+    pub egress_starts_per_sec: Option<u32>,
 }
 
 /// One orchestrator instance.
@@ -111,6 +140,8 @@ pub struct Deployment {
     pub redis: Option<Managed>,
     /// The Redis address, when started here (for redis-benchmark).
     pub redis_port: Option<u16>,
+    /// The standalone LiveKit emulator of a broadcast scenario.
+    pub emulator: Option<EmulatorSide>,
     workdir: Option<PathBuf>,
 }
 
@@ -121,7 +152,8 @@ impl Drop for Deployment {
             .instances
             .iter_mut()
             .filter_map(|instance| instance.process.as_mut())
-            .chain(self.redis.as_mut());
+            .chain(self.redis.as_mut())
+            .chain(self.emulator.as_mut().and_then(|e| e.process.as_mut()));
         for process in processes {
             if process.killed {
                 continue;
@@ -160,6 +192,12 @@ impl Deployment {
         self.redis.as_ref().and_then(|r| procstat::sample(r.pid))
     }
 
+    /// A snapshot of the standalone emulator, when started here.
+    pub fn emulator_sample(&self) -> Option<ProcSample> {
+        let process = self.emulator.as_ref()?.process.as_ref()?;
+        procstat::sample(process.pid)
+    }
+
     /// Kills every process and waits for it to exit (one that already died is reported by
     /// the drop that follows).
     pub async fn shutdown(mut self) {
@@ -167,7 +205,8 @@ impl Deployment {
             .instances
             .iter_mut()
             .filter_map(|instance| instance.process.as_mut())
-            .chain(self.redis.as_mut());
+            .chain(self.redis.as_mut())
+            .chain(self.emulator.as_mut().and_then(|e| e.process.as_mut()));
         for process in processes {
             if matches!(process.child.try_wait(), Ok(None)) {
                 process.killed = true;
@@ -184,9 +223,28 @@ impl Launcher {
     /// When a process does not start or become ready within 30 s (with its log's tail), or a
     /// remote configuration lacks the second instance.
     pub async fn deploy(&self, backend: Backend, instances: usize) -> anyhow::Result<Deployment> {
+        self.deploy_with(backend, instances, None).await
+    }
+
+    /// [`Launcher::deploy`], with what a broadcast scenario needs when `broadcast` is given.
+    ///
+    /// # Errors
+    /// As [`Launcher::deploy`]; also when the emulator does not start, a broadcast has more
+    /// than one instance, or running servers were named without `--emulator-url`.
+    pub async fn deploy_with(
+        &self,
+        backend: Backend,
+        instances: usize,
+        broadcast: Option<BroadcastSetup>,
+    ) -> anyhow::Result<Deployment> {
+        if broadcast.is_some() && instances > 1 {
+            bail!("a broadcast scenario runs one instance");
+        }
         match self {
-            Launcher::Remote(remote) => remote_deployment(remote, instances),
-            Launcher::Spawn(config) => spawn_deployment(config, backend, instances).await,
+            Launcher::Remote(remote) => remote_deployment(remote, instances, broadcast),
+            Launcher::Spawn(config) => {
+                spawn_deployment(config, backend, instances, broadcast).await
+            }
         }
     }
 
@@ -196,7 +254,23 @@ impl Launcher {
     }
 }
 
-fn remote_deployment(remote: &RemoteConfig, instances: usize) -> anyhow::Result<Deployment> {
+fn remote_deployment(
+    remote: &RemoteConfig,
+    instances: usize,
+    broadcast: Option<BroadcastSetup>,
+) -> anyhow::Result<Deployment> {
+    let emulator = match (broadcast, &remote.emulator) {
+        (None, _) => None,
+        (Some(_), Some(endpoint)) => Some(EmulatorSide {
+            endpoint: endpoint.clone(),
+            process: None,
+            egress_starts_per_sec: None,
+        }),
+        (Some(_), None) => bail!(
+            "a broadcast scenario plays encoders through the server's LiveKit emulator: \
+             pass --emulator-url"
+        ),
+    };
     let mut list = vec![remote_instance(remote.http.clone(), remote.grpc.clone())];
     if instances > 1 {
         let (http, grpc) = remote
@@ -209,6 +283,7 @@ fn remote_deployment(remote: &RemoteConfig, instances: usize) -> anyhow::Result<
         instances: list,
         redis: None,
         redis_port: None,
+        emulator,
         workdir: None,
     })
 }
@@ -227,6 +302,7 @@ async fn spawn_deployment(
     config: &SpawnConfig,
     backend: Backend,
     instances: usize,
+    broadcast: Option<BroadcastSetup>,
 ) -> anyhow::Result<Deployment> {
     if instances > 1 && backend == Backend::Memory {
         bail!("several instances share state only through Redis: use --backend redis");
@@ -241,6 +317,7 @@ async fn spawn_deployment(
         instances: Vec::new(),
         redis: None,
         redis_port: None,
+        emulator: None,
         workdir: Some(workdir.clone()),
     };
     let redis_url = match backend {
@@ -253,7 +330,20 @@ async fn spawn_deployment(
         }
     };
     for index in 0..instances {
-        let instance = start_orchestrator(config, redis_url.as_deref(), &workdir, index).await?;
+        let ports = (free_port()?, free_port()?);
+        let mut livekit = None;
+        if let Some(setup) = broadcast {
+            let (emulator, port) = start_emulator(config, setup, ports.0, &workdir).await?;
+            deployment.emulator = Some(emulator);
+            livekit = Some((port, setup.egress_starts_per_sec));
+        }
+        let started = StartOrchestrator {
+            config,
+            redis_url: redis_url.as_deref(),
+            livekit,
+            ports,
+        };
+        let instance = start_orchestrator(started, &workdir, index).await?;
         deployment.instances.push(instance);
     }
     Ok(deployment)
@@ -297,13 +387,79 @@ async fn redis_answers(port: u16) -> bool {
         && &buf == b"+PONG\r\n"
 }
 
-async fn start_orchestrator(
+/// A standalone `livekit-emulator` on a free loopback port, with the dev credentials, its
+/// webhooks sent to the orchestrator that will listen on `http_port`, and caps raised to hold
+/// `setup`; its port.
+async fn start_emulator(
     config: &SpawnConfig,
-    redis_url: Option<&str>,
+    setup: BroadcastSetup,
+    http_port: u16,
+    workdir: &Path,
+) -> anyhow::Result<(EmulatorSide, u16)> {
+    let port = free_port()?;
+    let log = workdir.join("livekit-emulator.log");
+    let mut command = Command::new(&config.emulator);
+    for variable in [
+        "LIVEKIT_API_KEY",
+        "LIVEKIT_API_SECRET",
+        "LIVEKIT_WEBHOOK_URLS",
+    ] {
+        command.env_remove(variable);
+    }
+    command
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .arg(format!(
+            "--webhook-url=http://127.0.0.1:{http_port}/webhooks/livekit"
+        ))
+        .args(["--log-format", "json"])
+        .arg(format!("--max-ingresses={}", setup.ingresses.max(1)))
+        .arg(format!("--max-active-egresses={}", setup.egresses.max(1)))
+        // A line per webhook or request would cost CPU the measured server shares.
+        .env("RUST_LOG", "warn");
+    let name = config.emulator.to_string_lossy().into_owned();
+    let mut process = spawn(command, &log, &name)?;
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if let Ok(Some(status)) = process.child.try_wait() {
+            bail!("livekit-emulator exited ({status}): {}", tail(&process.log));
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            bail!(
+                "livekit-emulator not listening after 10 s: {}",
+                tail(&process.log)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let side = EmulatorSide {
+        endpoint: Endpoint::loopback(port),
+        process: Some(process),
+        egress_starts_per_sec: Some(setup.egress_starts_per_sec),
+    };
+    Ok((side, port))
+}
+
+/// What one orchestrator is started with.
+struct StartOrchestrator<'a> {
+    config: &'a SpawnConfig,
+    redis_url: Option<&'a str>,
+    /// The standalone emulator's port and the egress start pace; `None`: embedded emulator.
+    livekit: Option<(u16, u32)>,
+    /// HTTP and gRPC ports.
+    ports: (u16, u16),
+}
+
+async fn start_orchestrator(
+    start: StartOrchestrator<'_>,
     workdir: &Path,
     index: usize,
 ) -> anyhow::Result<Instance> {
-    let (http_port, grpc_port) = (free_port()?, free_port()?);
+    let StartOrchestrator {
+        config,
+        redis_url,
+        livekit,
+        ports: (http_port, grpc_port),
+    } = start;
     let log = workdir.join(format!("orchestrator-{index}.log"));
     let mut command = Command::new(&config.orchestrator);
     for variable in [
@@ -328,6 +484,13 @@ async fn start_orchestrator(
         .env("APP__LIMITS__CONNECTIONS_PER_ADDRESS", "0")
         .env("APP__LIMITS__WEBSOCKET_CONNECTIONS_PER_KEY", "0")
         .env("REDIS_URL", redis_url.unwrap_or(""));
+    if let Some((port, pace)) = livekit {
+        command
+            .env("LIVEKIT_URL", format!("http://127.0.0.1:{port}"))
+            .env("LIVEKIT_API_KEY", DEV_API_KEY)
+            .env("LIVEKIT_API_SECRET", DEV_API_SECRET)
+            .env("APP__BROADCAST__EGRESS_STARTS_PER_SEC", pace.to_string());
+    }
     for (key, value) in &config.extra_env {
         command.env(key, value);
     }
@@ -383,6 +546,11 @@ fn spawn(mut command: Command, log: &Path, name: &str) -> anyhow::Result<Managed
         killed: false,
     })
 }
+
+/// The key and secret `livekit-emulator` takes by default: `livekit-server --dev`'s, published
+/// constants (the harness depends on no crate of the service, so they are repeated here).
+const DEV_API_KEY: &str = "devkey";
+const DEV_API_SECRET: &str = "secret";
 
 /// The last lines of a log, for an error message.
 fn tail(log: &Path) -> String {
@@ -445,6 +613,7 @@ mod tests {
     async fn several_instances_need_redis() {
         let launcher = Launcher::Spawn(SpawnConfig {
             orchestrator: PathBuf::from("/nonexistent/orchestrator"),
+            emulator: PathBuf::from("/nonexistent/livekit-emulator"),
             redis_server: "redis-server".into(),
             extra_env: Vec::new(),
         });
@@ -454,10 +623,83 @@ mod tests {
         assert!(err.to_string().contains("--backend redis"), "{err}");
     }
 
+    const BROADCAST: BroadcastSetup = BroadcastSetup {
+        ingresses: 5,
+        egresses: 10,
+        egress_starts_per_sec: 20,
+    };
+
+    #[tokio::test]
+    async fn a_broadcast_on_running_servers_needs_the_emulators_address() {
+        let remote = |emulator| {
+            Launcher::Remote(RemoteConfig {
+                http: Endpoint::loopback(3000),
+                grpc: Endpoint::loopback(8001),
+                second: None,
+                emulator,
+            })
+        };
+
+        let refused = remote(None)
+            .deploy_with(Backend::Redis, 1, Some(BROADCAST))
+            .await
+            .unwrap_err();
+        let named = remote(Some(Endpoint::loopback(7880)))
+            .deploy_with(Backend::Redis, 1, Some(BROADCAST))
+            .await
+            .unwrap();
+
+        assert!(refused.to_string().contains("--emulator-url"), "{refused}");
+        let emulator = named.emulator.as_ref().unwrap();
+        assert_eq!(emulator.endpoint, Endpoint::loopback(7880));
+        assert_eq!(
+            emulator.egress_starts_per_sec, None,
+            "the server's own pace"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_runs_one_instance() {
+        let launcher = Launcher::Spawn(SpawnConfig {
+            orchestrator: PathBuf::from("/nonexistent/orchestrator"),
+            emulator: PathBuf::from("/nonexistent/livekit-emulator"),
+            redis_server: "redis-server".into(),
+            extra_env: Vec::new(),
+        });
+
+        let err = launcher
+            .deploy_with(Backend::Redis, 2, Some(BROADCAST))
+            .await
+            .unwrap_err();
+
+        assert!(err.to_string().contains("one instance"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_emulator_binary_is_a_clear_error() {
+        let launcher = Launcher::Spawn(SpawnConfig {
+            orchestrator: PathBuf::from("/nonexistent/orchestrator"),
+            emulator: PathBuf::from("/nonexistent/livekit-emulator"),
+            redis_server: "redis-server".into(),
+            extra_env: Vec::new(),
+        });
+
+        let err = launcher
+            .deploy_with(Backend::Memory, 1, Some(BROADCAST))
+            .await
+            .unwrap_err();
+
+        assert!(
+            format!("{err:#}").contains("cannot start /nonexistent/livekit-emulator"),
+            "{err:#}"
+        );
+    }
+
     #[tokio::test]
     async fn a_missing_binary_is_a_clear_error() {
         let launcher = Launcher::Spawn(SpawnConfig {
             orchestrator: PathBuf::from("/nonexistent/orchestrator"),
+            emulator: PathBuf::from("/nonexistent/livekit-emulator"),
             redis_server: "redis-server".into(),
             extra_env: Vec::new(),
         });

@@ -96,6 +96,9 @@ fn plans(args: &SweepArgs, part: SweepPart) -> Vec<Plan> {
         timeout: std::time::Duration::from_secs(5),
         grpc_streams_per_connection: 100,
         no_reference: true,
+        with_outputs: false,
+        egress_starts_per_sec: 200,
+        go_live_within: std::time::Duration::from_secs(1),
     };
     match part {
         SweepPart::Http => HTTP_SCENARIOS
@@ -289,12 +292,14 @@ mod tests {
             out: PathBuf::from("/tmp"),
             target: crate::cli::TargetArgs {
                 orchestrator: PathBuf::from("o"),
+                emulator: None,
                 redis_server: "r".into(),
                 server_env: Vec::new(),
                 url: None,
                 grpc_url: None,
                 url_b: None,
                 grpc_url_b: None,
+                emulator_url: None,
             },
         };
 

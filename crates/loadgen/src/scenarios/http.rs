@@ -1,10 +1,11 @@
 //! Closed-loop HTTP scenarios: reads (`http-get`, `http-state`), `http-create`, and joins of
 //! unique identities spread over many streams (`http-join-spread`) or all on one
-//! (`http-join-hot`).
+//! (`http-join-hot`). With `--with-outputs` the streams declare two idle outputs, to show that
+//! outputs cost a read or a join nothing.
 
 use std::sync::Arc;
 
-use super::{setup_workers, Session};
+use super::{check_declared_outputs, setup_workers, Session};
 use crate::api::{self, StreamDoc};
 use crate::cli::{Plan, Scenario};
 use crate::httpc::{Failure, Reply, Req};
@@ -37,6 +38,22 @@ fn load_config(session: &Session, plan: &Plan) -> LoadConfig {
     }
 }
 
+/// The set-up's streams: declaring two outputs each with `--with-outputs`.
+async fn create_streams(
+    plan: &Plan,
+    endpoint: &crate::httpc::Endpoint,
+    count: usize,
+) -> anyhow::Result<Vec<String>> {
+    let docs = api::create_stream_docs(
+        endpoint,
+        count as u64,
+        setup_workers(plan),
+        plan.with_outputs,
+    )
+    .await?;
+    Ok(docs.into_iter().map(|doc| doc.id).collect())
+}
+
 /// `http-get` and `http-state`.
 ///
 /// # Errors
@@ -45,7 +62,7 @@ pub async fn reads(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Report> {
     let mut session = Session::open(plan, launcher, 1).await?;
     let endpoint = session.deployment.first().http.clone();
     let workers = setup_workers(plan);
-    let ids = api::create_streams(&endpoint, plan.streams as u64, workers).await?;
+    let ids = create_streams(plan, &endpoint, plan.streams).await?;
     let prefill = api::prefill(&endpoint, &ids, plan.audience, workers).await?;
     let suffix = if plan.scenario == Scenario::HttpState {
         "/state"
@@ -75,6 +92,7 @@ pub async fn reads(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Report> {
             || format!("{} ≠ {}", state.active_participants, plan.audience),
         );
     }
+    check_declared_outputs(plan, &endpoint, &ids, &mut report.correctness).await?;
     if plan.scenario == Scenario::HttpGet && plan.reference {
         if let Some(port) = session.deployment.redis_port {
             let requests = result.ok.clamp(100_000, 2_000_000);
@@ -227,7 +245,7 @@ pub async fn joins(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Report> {
     } else {
         plan.streams
     };
-    let ids = Arc::new(api::create_streams(&endpoint, count as u64, workers).await?);
+    let ids = Arc::new(create_streams(plan, &endpoint, count).await?);
     let prefill = api::prefill(&endpoint, &ids, plan.audience, workers).await?;
     let workloads = (0..plan.connections)
         .map(|conn| Joins {
@@ -274,6 +292,7 @@ pub async fn joins(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Report> {
             ));
         }
     }
+    check_declared_outputs(plan, &endpoint, &ids, &mut report.correctness).await?;
     session.deployment.shutdown().await;
     Ok(report)
 }

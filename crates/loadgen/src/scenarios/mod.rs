@@ -4,18 +4,23 @@
 //! - [`http`]: closed-loop HTTP scenarios (get, state, create, join spread, join hot).
 //! - [`mixed`]: the realistic mix, with per-stream bookkeeping of acknowledged operations.
 //! - [`fanout`]: WebSocket, gRPC and cross-instance deliveries.
+//! - [`broadcast`]: streams going live with outputs (`broadcast-golive`), over
+//!   [`golive`] (the followers of the streams' events and what they saw).
 
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 
+use crate::api;
 use crate::cli::{Plan, Scenario};
 use crate::load::LoadResult;
 use crate::procstat::{self, ProcSample};
 use crate::report::{Correctness, ErrorReport, ProcessCost, Report, ServerCost};
 use crate::servers::{Deployment, Launcher};
 
+pub mod broadcast;
 pub mod fanout;
+pub mod golive;
 pub mod http;
 pub mod mixed;
 
@@ -33,6 +38,7 @@ pub async fn run(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Report> {
         Scenario::WsFanout | Scenario::GrpcFanout | Scenario::CrossInstance => {
             fanout::run(plan, launcher).await
         }
+        Scenario::BroadcastGolive => broadcast::golive(plan, launcher).await,
     }
 }
 
@@ -45,6 +51,7 @@ pub struct Session {
     started_at: String,
     servers_before: Vec<Option<ProcSample>>,
     redis_before: Option<ProcSample>,
+    emulator_before: Option<ProcSample>,
     harness_before: Option<ProcSample>,
 }
 
@@ -54,13 +61,16 @@ impl Session {
     /// # Errors
     /// As [`Launcher::deploy`].
     pub async fn open(plan: &Plan, launcher: &Launcher, instances: usize) -> anyhow::Result<Self> {
-        let deployment = launcher.deploy(plan.backend, instances).await?;
+        let deployment = launcher
+            .deploy_with(plan.backend, instances, plan.broadcast_setup())
+            .await?;
         Ok(Self {
             deployment,
             plan: plan.clone(),
             started_at: now(),
             servers_before: Vec::new(),
             redis_before: None,
+            emulator_before: None,
             harness_before: None,
         })
     }
@@ -75,6 +85,7 @@ impl Session {
             .map(|instance| instance.sample())
             .collect();
         self.redis_before = self.deployment.redis_sample();
+        self.emulator_before = self.deployment.emulator_sample();
         self.harness_before = procstat::sample(std::process::id());
     }
 
@@ -105,6 +116,10 @@ impl Session {
             .redis_before
             .zip(self.deployment.redis_sample())
             .map(|(before, after)| ProcessCost::between(before, after));
+        let emulator = self
+            .emulator_before
+            .zip(self.deployment.emulator_sample())
+            .map(|(before, after)| ProcessCost::between(before, after));
         let harness = self
             .harness_before
             .zip(procstat::sample(std::process::id()))
@@ -118,6 +133,7 @@ impl Session {
             elapsed_s: round3(seconds),
             streams: self.plan.streams,
             audience: self.plan.audience,
+            outputs_per_stream: self.plan.outputs_per_stream(),
             requests: 0,
             ok: 0,
             throughput_rps: 0.0,
@@ -127,8 +143,10 @@ impl Session {
             servers,
             redis,
             harness,
+            emulator,
             fanout: None,
             reference: None,
+            broadcast: None,
             correctness: Correctness::default(),
         }
     }
@@ -155,6 +173,34 @@ fn round1(value: f64) -> f64 {
 
 fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
+}
+
+/// Checks, after a run with `--with-outputs`, that every stream still has the outputs it
+/// declared, idle (nothing made it go live): the outputs were there all along.
+///
+/// # Errors
+/// When the outputs cannot be read.
+pub async fn check_declared_outputs(
+    plan: &Plan,
+    endpoint: &crate::httpc::Endpoint,
+    ids: &[String],
+    correctness: &mut Correctness,
+) -> anyhow::Result<()> {
+    if !plan.with_outputs {
+        return Ok(());
+    }
+    let outputs = api::outputs(endpoint, ids, setup_workers(plan)).await?;
+    for (id, outputs) in ids.iter().zip(&outputs) {
+        let mut names: Vec<&str> = outputs.iter().map(|o| o.id.as_str()).collect();
+        names.sort_unstable();
+        let idle = outputs.iter().all(|o| o.observed == "idle");
+        correctness.expect(
+            names == api::DECLARED_OUTPUTS && idle,
+            "every stream holds its declared outputs, idle",
+            || format!("stream {id}: outputs {names:?}, idle: {idle}"),
+        );
+    }
+    Ok(())
 }
 
 /// Workers for set-up and read-back phases: enough to overlap round trips, not a load test.

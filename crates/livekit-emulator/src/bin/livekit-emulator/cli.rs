@@ -4,7 +4,7 @@
 
 use clap::builder::NonEmptyStringValueParser;
 use clap::{Command, CommandFactory, FromArgMatches, Parser, ValueEnum};
-use livekit_emulator::{EmulatorConfig, DEV_API_KEY, DEV_API_SECRET};
+use livekit_emulator::{BroadcastLimits, EmulatorConfig, DEV_API_KEY, DEV_API_SECRET};
 
 /// A LiveKit-compatible server for development and tests: RoomService over Twirp, simulated
 /// media clients and signed webhooks, all in memory. A stand-in for `livekit-server --dev`.
@@ -68,6 +68,21 @@ pub struct Cli {
         default_value_t = LogFormat::Human
     )]
     pub log_format: LogFormat,
+    /// Ingresses it keeps at once, in all rooms (more are refused with `resource_exhausted`).
+    #[arg(
+        long,
+        env = "LIVEKIT_EMULATOR_MAX_INGRESSES",
+        default_value_t = BroadcastLimits::default().max_ingresses
+    )]
+    pub max_ingresses: usize,
+    /// Egresses not yet ended it keeps at once, in all rooms (a benchmark of 1,000 streams with
+    /// two outputs each needs 2,000).
+    #[arg(
+        long,
+        env = "LIVEKIT_EMULATOR_MAX_ACTIVE_EGRESSES",
+        default_value_t = BroadcastLimits::default().max_active_egresses
+    )]
+    pub max_active_egresses: usize,
 }
 
 /// How log lines are written.
@@ -87,12 +102,15 @@ impl Cli {
         Self::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
     }
 
-    /// The emulator's credentials and webhook targets.
+    /// The emulator's credentials, webhook targets and caps.
     pub fn emulator_config(&self) -> EmulatorConfig {
-        self.webhook_urls.iter().fold(
+        let mut config = self.webhook_urls.iter().fold(
             EmulatorConfig::new(self.api_key.clone(), self.api_secret.clone()),
             |config, url| config.with_webhook_url(url.clone()),
-        )
+        );
+        config.limits.max_ingresses = self.max_ingresses;
+        config.limits.max_active_egresses = self.max_active_egresses;
+        config
     }
 
     /// `host:port` as written in messages (an IPv6 host in brackets).
@@ -199,6 +217,34 @@ mod tests {
         assert_eq!(cli.emulator_config().api_key, "key");
         assert_eq!(cli.emulator_config().api_secret, "s3cret");
         assert_eq!(cli.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn the_broadcast_caps_default_to_the_libraries_and_flags_raise_them() {
+        let defaults = parse(&[]).unwrap().emulator_config().limits;
+        let raised = parse(&["--max-ingresses", "1500", "--max-active-egresses=2500"])
+            .unwrap()
+            .emulator_config()
+            .limits;
+
+        assert_eq!(defaults, BroadcastLimits::default());
+        assert_eq!(raised.max_ingresses, 1500);
+        assert_eq!(raised.max_active_egresses, 2500);
+        assert_eq!(
+            raised.max_ended_egresses,
+            BroadcastLimits::default().max_ended_egresses,
+            "only the two caps move"
+        );
+    }
+
+    #[test]
+    fn a_cap_must_be_a_number() {
+        let parsed = parse(&["--max-active-egresses", "many"]);
+
+        assert_eq!(
+            parsed.expect_err("not a number").kind(),
+            clap::error::ErrorKind::ValueValidation
+        );
     }
 
     #[test]

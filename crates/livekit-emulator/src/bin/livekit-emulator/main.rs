@@ -3,7 +3,9 @@
 //! lists the flags; each falls back to a variable: `--host` LIVEKIT_EMULATOR_HOST (default
 //! 127.0.0.1), `--port` LIVEKIT_EMULATOR_PORT (default 7880), `--api-key` / `--api-secret`
 //! LIVEKIT_API_KEY / LIVEKIT_API_SECRET (default the dev credentials), `--webhook-url`
-//! LIVEKIT_WEBHOOK_URLS (comma-separated), `--log-format` LOG_FORMAT (human or json).
+//! LIVEKIT_WEBHOOK_URLS (comma-separated), `--log-format` LOG_FORMAT (human or json),
+//! `--max-ingresses` LIVEKIT_EMULATOR_MAX_INGRESSES and `--max-active-egresses`
+//! LIVEKIT_EMULATOR_MAX_ACTIVE_EGRESSES (default 1,000 each).
 //!
 //! Exit status: 0 after SIGTERM or SIGINT (and for `--help`, `--version`), 1 when it cannot
 //! run (a one-line reason on standard error), 2 for a usage error.
