@@ -28,6 +28,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["orchestrator-domain", "orchestrator-realtime"],
     ),
     ("livekit-emulator", &[]),
+    // A published client of the public contract: no crate of ours (its types are the wire
+    // format, read leniently; its proto is compiled from proto/streams.proto).
+    ("orchestrator-client", &[]),
 ];
 
 /// `cargo metadata` of the workspace's own packages.
