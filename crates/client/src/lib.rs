@@ -68,7 +68,7 @@ pub use config::{ClientBuilder, RetryPolicy, WsAuth};
 pub use error::{ApiError, ClientError, FieldError};
 pub use grpc::{proto, GrpcClient};
 pub use model::*;
-pub use rest::{Answer, Call};
+pub use rest::{new_idempotency_key, Answer, Call};
 pub use subscribe::{Resync, ResyncRequired, SubscribeOptions, Subscription, Update};
 
 /// A client of one orchestrator (or of a load balancer in front of several). Cheap to clone:

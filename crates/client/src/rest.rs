@@ -19,6 +19,12 @@ use crate::model::Page;
 use crate::retry::{jitter, parse_retry_after};
 use crate::{Client, ClientError};
 
+/// A fresh idempotency key (a UUID v4), as every mutation gets unless given one: for a caller
+/// that retries a call itself after a lost answer (a timeout), with the same key each time.
+pub fn new_idempotency_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 /// What a call sends; built by the operations in `api`.
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
@@ -207,7 +213,7 @@ impl<T: Send + 'static> Call<T> {
             .spec
             .mutation
             .then(|| self.idempotency_key.clone())
-            .map(|key| key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()));
+            .map(|key| key.unwrap_or_else(new_idempotency_key));
         let config = self.client.config();
         let started = Instant::now();
         let mut attempt = 0;

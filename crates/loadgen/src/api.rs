@@ -1,7 +1,10 @@
-//! The orchestrator's public REST API as the harness uses it outside the measured loops:
-//! creating streams, pre-filling an audience, reading state back for the correctness checks.
-//! Only the documented JSON fields are read, so the harness keeps working across internal
-//! rewrites of the service.
+//! The orchestrator's public REST API as the harness uses it: the requests of the measured
+//! loops (built here, sent by [`crate::httpc`]'s lean client, so what is measured is the
+//! service and not a client library), and everything outside them — creating streams,
+//! pre-filling an audience, reading state back for the correctness checks — through the
+//! project's typed client, `orchestrator-client`, with its idempotency keys and retries. Only
+//! the documented JSON fields are read, so the harness keeps working across internal rewrites
+//! of the service.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,18 +13,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use hyper::Method;
+use orchestrator_client::{Call, Client, ClientError, CreateStream, Join, RetryPolicy};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::httpc::{Client, Endpoint, Req};
+use crate::httpc::{Endpoint, Req};
 use crate::progress::Progress;
 
 /// Deadline of one set-up request (generous: set-up is not measured).
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Attempts of one set-up write that fails for a transient reason (5xx, timeout).
+/// Attempts of one set-up call that fails for a transient reason (503, 429, refused, or an
+/// answer lost to the deadline).
 const SETUP_ATTEMPTS: u32 = 20;
 
-/// The fields of a stream (`POST /streams`, `GET /streams/:id`) the harness reads.
+/// The fields of a stream (`POST /streams`) the measured loops read.
 #[derive(Debug, Clone, Deserialize)]
 pub struct StreamDoc {
     /// Stream id.
@@ -30,20 +35,8 @@ pub struct StreamDoc {
     pub status: String,
 }
 
-/// The fields of `GET /streams/:id/state` the harness reads.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct State {
-    /// Status.
-    pub status: String,
-    /// Participants present.
-    pub active_participants: u64,
-    /// Latest event's seq.
-    pub seq: u64,
-    /// Operator metadata.
-    #[serde(default)]
-    pub metadata: Map<String, Value>,
-}
+/// `GET /streams/:id/state`, as the read-back checks use it.
+pub type State = orchestrator_client::StreamState;
 
 /// `/streams/<id>`.
 pub fn stream_path(id: &str) -> String {
@@ -82,45 +75,42 @@ pub fn patch_req(id: &str, metadata: Value) -> Req {
     )
 }
 
-/// A set-up client.
-pub fn setup_client(endpoint: &Endpoint) -> Client {
-    Client::new(endpoint.clone(), SETUP_TIMEOUT)
-}
-
-/// Sends a set-up write until it is answered 2xx, retrying 5xx and lost answers (the writes
-/// used here are idempotent: a join of a present participant changes nothing).
+/// The set-up client of `endpoint`: the typed client, retrying what is transient.
 ///
 /// # Errors
-/// A 4xx answer, or still failing after [`SETUP_ATTEMPTS`].
-pub async fn write_with_retries(client: &mut Client, req: &Req) -> anyhow::Result<Value> {
-    let mut last = String::new();
-    for attempt in 0..SETUP_ATTEMPTS {
-        match client.send(req).await {
-            Ok(reply) if reply.is_success() => {
-                return Ok(serde_json::from_slice(&reply.body).unwrap_or(Value::Null));
-            }
-            Ok(reply) if reply.status < 500 => {
-                return Err(anyhow!(
-                    "{} {}: status {}: {}",
-                    req.method,
-                    req.path,
-                    reply.status,
-                    String::from_utf8_lossy(&reply.body)
-                ));
-            }
-            Ok(reply) => last = format!("status {}", reply.status),
-            Err(failure) => last = failure.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt + 1))).await;
-    }
-    Err(anyhow!(
-        "{} {}: still failing after {SETUP_ATTEMPTS} attempts ({last})",
-        req.method,
-        req.path
-    ))
+/// When the endpoint does not make a URL.
+pub fn setup_client(endpoint: &Endpoint) -> anyhow::Result<orchestrator_client::Client> {
+    Ok(orchestrator_client::Client::builder(&endpoint.http_url())
+        .timeout(SETUP_TIMEOUT)
+        .retry(RetryPolicy {
+            max_attempts: SETUP_ATTEMPTS,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_secs(1),
+            max_elapsed: Duration::from_secs(120),
+        })
+        .build()?)
 }
 
-/// Runs `job(client, i)` for every `i` in `0..count` on `workers` connections.
+/// Sends a set-up write until it is answered: the client retries 503, 429 and refused
+/// connections itself; an answer lost to the deadline is asked again with the same
+/// idempotency key, so the write still happens once.
+///
+/// # Errors
+/// A refusal, or still no answer after [`SETUP_ATTEMPTS`].
+pub async fn settle<T: Send + 'static>(call: impl Fn() -> Call<T>) -> anyhow::Result<T> {
+    let key = orchestrator_client::new_idempotency_key();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match call().idempotency_key(key.as_str()).await {
+            Err(ClientError::Timeout(_)) if attempt < SETUP_ATTEMPTS => {}
+            result => return Ok(result?),
+        }
+    }
+}
+
+/// Runs `job(client, i)` for every `i` in `0..count`, `workers` at a time, on one set-up
+/// client (its pool holds the connections).
 ///
 /// # Errors
 /// The first job's error.
@@ -134,15 +124,16 @@ pub async fn parallel<T, F, Fut>(
 where
     T: Send + 'static,
     F: Fn(Client, u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = (Client, anyhow::Result<T>)> + Send,
+    Fut: Future<Output = anyhow::Result<T>> + Send,
 {
+    let client = setup_client(endpoint)?;
     let next = Arc::new(AtomicU64::new(0));
     let job = Arc::new(job);
     let progress = Progress::start(label.to_owned(), "done", None);
     let mut tasks = Vec::new();
     for _ in 0..workers.clamp(1, count.max(1) as usize) {
         let (next, job, counters) = (Arc::clone(&next), Arc::clone(&job), progress.counters());
-        let mut client = setup_client(endpoint);
+        let client = client.clone();
         tasks.push(tokio::spawn(async move {
             let mut results = Vec::new();
             loop {
@@ -150,9 +141,7 @@ where
                 if i >= count {
                     return Ok::<_, anyhow::Error>(results);
                 }
-                let (returned, result) = job(client, i).await;
-                client = returned;
-                results.push((i, result?));
+                results.push((i, job(client.clone(), i).await?));
                 counters.ok();
             }
         }));
@@ -180,18 +169,12 @@ pub async fn create_streams(
         count,
         workers,
         "create streams",
-        |mut client, _| async move {
-            let result = create_one(&mut client).await;
-            (client, result)
+        |client, _| async move {
+            let created = settle(|| client.create_stream(&CreateStream::default())).await?;
+            Ok(created.id)
         },
     )
     .await
-}
-
-async fn create_one(client: &mut Client) -> anyhow::Result<String> {
-    let created = write_with_retries(client, &create_req()).await?;
-    let doc: StreamDoc = serde_json::from_value(created)?;
-    Ok(doc.id)
 }
 
 /// What pre-filling the audience cost.
@@ -226,13 +209,12 @@ pub async fn prefill(
         joins,
         workers,
         "prefill audience",
-        move |mut client, i| {
+        move |client, i| {
             let ids = Arc::clone(&ids);
             async move {
                 let stream = &ids[(i % ids.len() as u64) as usize];
-                let identity = format!("aud-{}", i / ids.len() as u64);
-                let result = write_with_retries(&mut client, &join_req(stream, &identity)).await;
-                (client, result.map(drop))
+                let viewer = Join::viewer(format!("aud-{}", i / ids.len() as u64));
+                settle(|| client.join(stream, &viewer)).await.map(drop)
             }
         },
     )
@@ -245,15 +227,7 @@ pub async fn prefill(
     }))
 }
 
-/// `GET /streams/<id>/state`.
-///
-/// # Errors
-/// When the read fails or is not 2xx.
-pub async fn state(client: &mut Client, id: &str) -> anyhow::Result<State> {
-    client.json(&Req::get(format!("/streams/{id}/state"))).await
-}
-
-/// The states of `ids`, read on `workers` connections.
+/// The states of `ids` (`GET /streams/<id>/state`), read `workers` at a time.
 ///
 /// # Errors
 /// When a read fails.
@@ -268,12 +242,9 @@ pub async fn states(
         ids.len() as u64,
         workers,
         "read back",
-        move |mut client, i| {
+        move |client, i| {
             let ids = Arc::clone(&ids);
-            async move {
-                let result = state(&mut client, &ids[i as usize]).await;
-                (client, result)
-            }
+            async move { Ok(client.stream_state(&ids[i as usize]).await?) }
         },
     )
     .await
