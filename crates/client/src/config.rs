@@ -1,4 +1,4 @@
-//! How a [`Client`](crate::Client) is set up: where the service is, the key it presents, how
+//! How a [`Client`] is set up: where the service is, the key it presents, how
 //! long it waits and how it retries.
 
 use std::fmt;

@@ -25,8 +25,10 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::{Client, ClientError};
 
-/// The messages and the client generated from `proto/streams.proto`.
+/// The messages and the client generated from `proto/streams.proto` (their docs are the
+/// proto's comments, written for the proto, not for rustdoc).
 #[allow(
+    rustdoc::all,
     missing_docs,
     missing_debug_implementations,
     clippy::wildcard_enum_match_arm,
