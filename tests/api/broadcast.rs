@@ -183,7 +183,7 @@ async fn an_encoder_publishing_on_the_ingest_starts_each_output_once_and_stoppin
         "publishing"
     );
 
-    app.stop_stream(&id).await;
+    app.stopped(&id).await;
     let complete = wait_for_outputs(&app, &id, |o| all_observed(o, "complete")).await;
     assert!(complete.iter().all(|o| o["desired"] == "off"));
     assert_error(

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 async fn stream_count(app: &TestApp) -> usize {
-    let all: Vec<Value> = app.list_streams("").await.json().await.unwrap();
+    let all = app.streams().await;
     all.len()
 }
 

@@ -18,7 +18,7 @@ async fn post_with_key(app: &TestApp, path: &str, key: &str, body: Value) -> Res
 }
 
 async fn stream_count(app: &TestApp) -> usize {
-    let all: Vec<Value> = app.list_streams("").await.json().await.unwrap();
+    let all = app.streams().await;
     all.len()
 }
 

@@ -121,7 +121,7 @@ async fn joining_again_returns_a_valid_token_keeps_joined_at_and_records_nothing
 async fn joining_a_stream_that_is_not_active_is_a_409_without_a_token() {
     let app = spawn_app().await;
     let id = app.new_stream_id().await;
-    app.stop_stream(&id).await;
+    app.stopped(&id).await;
 
     let response = app.join(&id, json!({"participantName": "late"})).await;
 

@@ -30,7 +30,7 @@ async fn metadata_beyond_the_limits_is_refused_on_create_and_changes_nothing() {
         .await;
         assert!(body.to_string().contains("metadata"), "{body}");
     }
-    let streams: Vec<Value> = app.list_streams("").await.json().await.unwrap();
+    let streams = app.streams().await;
     assert!(streams.is_empty());
 }
 

@@ -164,7 +164,7 @@ async fn a_listed_stream_carries_its_participants_while_few_and_its_counters_alw
     // have been closed without the client noticing yet.
     app.client = orchestrator_tests::http_client();
 
-    let listed: Vec<Value> = app.list_streams("").await.json().await.unwrap();
+    let listed = app.streams().await;
 
     let [shown_small, shown_large] = listed.as_slice() else {
         panic!("two streams: {listed:?}");

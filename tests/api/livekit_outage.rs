@@ -3,7 +3,7 @@
 use orchestrator::Settings;
 use orchestrator_tests::{assert_error, spawn_app_with, TestApp};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// An app whose LiveKit URL points at a port nothing listens on.
 async fn app_without_livekit() -> TestApp {
@@ -31,7 +31,7 @@ async fn create_while_livekit_is_down_is_a_503_with_retry_after_and_creates_noth
         "livekit_unavailable",
     )
     .await;
-    let all: Vec<Value> = app.list_streams("").await.json().await.unwrap();
+    let all = app.streams().await;
     assert!(all.is_empty());
 }
 
@@ -65,6 +65,6 @@ async fn create_refused_by_livekit_is_a_502_and_creates_nothing() {
     let response = app.create_stream(json!({})).await;
 
     assert_error(response, StatusCode::BAD_GATEWAY, "livekit_error").await;
-    let all: Vec<Value> = app.list_streams("").await.json().await.unwrap();
+    let all = app.streams().await;
     assert!(all.is_empty());
 }

@@ -6,6 +6,7 @@
 mod abuse;
 mod auth;
 mod broadcast;
+mod client;
 mod cors;
 mod create;
 mod credentials;

@@ -1,6 +1,7 @@
 //! The audience of a stream: counters on the stream, participants paged on their own, the
 //! original `participants` field kept for small streams.
 
+use orchestrator_client::ListParticipants;
 use orchestrator_tests::{assert_error, spawn_app, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -19,6 +20,14 @@ fn identities(page: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// Only those present now.
+fn only_present() -> ListParticipants {
+    ListParticipants {
+        active_only: true,
+        ..ListParticipants::default()
+    }
+}
+
 /// The path and query of a `Link: <…>; rel="next"` header.
 fn next_page(response: &reqwest::Response) -> Option<String> {
     let link = response.headers().get("link")?.to_str().unwrap();
@@ -34,7 +43,7 @@ async fn the_stream_carries_its_audience_counters() {
     app.joined(&id, json!({"participantName": "host", "role": "host"}))
         .await;
     join_all(&app, &id, &["v1", "v2"]).await;
-    app.leave(&id, json!({"participantName": "v2"})).await;
+    app.left(&id, "v2").await;
 
     let stream = app.stream(&id).await;
     let state = app.state(&id).await;
@@ -80,15 +89,10 @@ async fn only_present_participants_when_asked() {
     let app = spawn_app().await;
     let id = app.new_stream_id().await;
     join_all(&app, &id, &["a", "b", "c"]).await;
-    app.leave(&id, json!({"participantName": "b"})).await;
+    app.left(&id, "b").await;
 
-    let present: Value = app
-        .participants(&id, "?active=true")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let everyone: Value = app.participants(&id, "").await.json().await.unwrap();
+    let (present, _) = app.participant_page(&id, only_present()).await;
+    let (everyone, _) = app.participant_page(&id, Default::default()).await;
 
     assert_eq!(identities(&present), ["a", "c"]);
     assert_eq!(identities(&everyone), ["a", "b", "c"]);
@@ -105,18 +109,22 @@ async fn a_large_audience_is_shown_as_counters_and_paged() {
 
     let stream = app.stream(&id).await;
     let state = app.state(&id).await;
-    let page: Value = app
-        .participants(&id, "?limit=1000")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (page, next) = app
+        .participant_page(
+            &id,
+            ListParticipants {
+                limit: Some(1000),
+                ..Default::default()
+            },
+        )
+        .await;
 
     assert_eq!(stream["participants"], json!([]));
     assert_eq!(stream["participantsTruncated"], true);
     assert_eq!(stream["audience"]["viewers"], 101);
     assert_eq!(state["participantsTruncated"], true);
     assert_eq!(page.as_array().unwrap().len(), 101);
+    assert_eq!(next, None, "one page holds them all");
 }
 
 #[tokio::test]
@@ -125,14 +133,9 @@ async fn after_a_stop_nobody_is_present_and_everyone_left_when_it_stopped() {
     let id = app.new_stream_id().await;
     join_all(&app, &id, &["a", "b"]).await;
 
-    app.stop_stream(&id).await;
-    let present: Value = app
-        .participants(&id, "?active=true")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let everyone: Value = app.participants(&id, "").await.json().await.unwrap();
+    app.stopped(&id).await;
+    let (present, _) = app.participant_page(&id, only_present()).await;
+    let (everyone, _) = app.participant_page(&id, Default::default()).await;
     let stream = app.stream(&id).await;
 
     assert_eq!(present, json!([]));
@@ -178,7 +181,7 @@ async fn participant_events_carry_the_counters_after_the_change() {
     app.joined(&id, json!({"participantName": "ada", "role": "host"}))
         .await;
     app.joined(&id, json!({"participantName": "bob"})).await;
-    app.leave(&id, json!({"participantName": "ada"})).await;
+    app.left(&id, "ada").await;
 
     let stream_id = orchestrator_domain::values::StreamId::parse(&id).unwrap();
     let log = app.events.read_after(stream_id, 1, 10).await.unwrap();
@@ -201,7 +204,7 @@ async fn grpc_lists_participants_a_page_at_a_time_and_shows_the_counters() {
     let app = spawn_app().await;
     let id = app.new_stream_id().await;
     join_all(&app, &id, &["a", "b", "c"]).await;
-    app.leave(&id, json!({"participantName": "b"})).await;
+    app.left(&id, "b").await;
     let mut client = app.grpc().await;
     let request = |active_only, cursor: String| ListParticipantsRequest {
         stream_id: id.clone(),

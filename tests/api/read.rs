@@ -53,7 +53,7 @@ async fn state_has_the_seed_fields_plus_seq_and_active_count() {
         .to_owned();
     app.joined(&id, json!({"participantName": "ada"})).await;
     app.joined(&id, json!({"participantName": "bob"})).await;
-    app.leave(&id, json!({"participantName": "bob"})).await;
+    app.left(&id, "bob").await;
 
     let state = app.state(&id).await;
 

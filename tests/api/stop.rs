@@ -33,7 +33,7 @@ async fn delete_stops_the_stream_and_deletes_the_livekit_room() {
 async fn stopping_a_stopped_stream_is_200_again_with_no_new_event() {
     let app = spawn_app().await;
     let id = app.new_stream_id().await;
-    app.stop_stream(&id).await;
+    app.stopped(&id).await;
     let seq = app.state(&id).await["seq"].clone();
 
     let again = app.stop_stream(&id).await;

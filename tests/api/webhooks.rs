@@ -285,7 +285,7 @@ async fn a_late_webhook_about_an_older_session_never_removes_a_newer_one() {
 async fn a_late_room_started_never_revives_a_stopped_stream() {
     let app = spawn_app().await;
     let id = app.new_stream_id().await;
-    app.stop_stream(&id).await;
+    app.stopped(&id).await;
     let late =
         json!({"event": "room_started", "id": "EV_late", "room": {"name": format!("room-{id}")}})
             .to_string();

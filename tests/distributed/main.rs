@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod broadcast;
+mod client;
 mod connections;
 mod crowd;
 mod embedded_livekit;

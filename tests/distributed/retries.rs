@@ -39,7 +39,7 @@ async fn concurrent_duplicates_of_one_keyed_create_on_different_instances_create
     );
     let mut streams = Vec::new();
     for app in &deployment.instances {
-        let listed: Vec<Value> = app.list_streams("").await.json().await.unwrap();
+        let listed = app.streams().await;
         streams.push(
             listed
                 .iter()

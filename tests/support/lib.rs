@@ -2,6 +2,13 @@
 //! listener on port 0, embedded LiveKit emulator) on its own runtime thread, and [`TestApp`]
 //! has one method per endpoint so tests read as specifications.
 //!
+//! The helpers that expect success (`created_stream`, `new_stream_id`, `stream`, `state`,
+//! `joined`, `updated`, `stopped`, `left`, `streams`, `participant_page`) go through the typed
+//! client `orchestrator-client` ([`TestApp::api`]), so every suite that uses them proves the
+//! client against the real service; they hand the answer back as the JSON the client's types
+//! write, which is the service's JSON. The helpers that return a raw `Response` stay raw:
+//! tests of statuses, headers and malformed input need to send and see exactly the bytes.
+//!
 //! # Layout
 //!
 //! - [`spawn_app`], [`TestApp`]: an orchestrator in the test process.
@@ -9,6 +16,7 @@
 //! - [`history`]: the history checker of the chaos and hostile suites.
 //! - [`audit`]: reads every stream back and checks its counters and its log.
 //! - [`raw`]: raw sockets and frames for hostile clients, a seeded generator.
+//! - [`proxy`]: a TCP proxy that switches upstream and cuts connections (forced reconnects).
 
 #![allow(
     clippy::unwrap_used,
@@ -19,6 +27,7 @@
 pub mod audit;
 pub mod history;
 pub mod process;
+pub mod proxy;
 pub mod raw;
 
 use std::net::SocketAddr;
@@ -29,10 +38,11 @@ use base64::Engine;
 use livekit_api::access_token::AccessToken;
 use livekit_emulator::Emulator;
 use orchestrator::{Application, Settings};
+use orchestrator_client::{CreateStream, Join, ListParticipants, ListStreams, UpdateStream};
 use orchestrator_domain::ports::EventLog;
 use orchestrator_domain::service::StreamService;
 use reqwest::{Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
@@ -46,6 +56,8 @@ pub struct TestApp {
     pub base: String,
     /// HTTP client.
     pub client: reqwest::Client,
+    /// The typed client of this instance (REST, gRPC, subscriptions).
+    pub api: orchestrator_client::Client,
     /// The embedded LiveKit emulator (absent when the app uses an external LiveKit URL).
     pub emulator: Option<Emulator>,
     /// The LiveKit URL the app used when it started.
@@ -121,10 +133,12 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         .await
         .expect("app thread alive")
         .unwrap_or_else(|err| panic!("the app failed to start: {err}"));
+    let base = format!("http://{addr}");
     TestApp {
         addr,
         grpc_addr,
-        base: format!("http://{addr}"),
+        api: typed_client(&base, grpc_addr),
+        base,
         client: http_client(),
         emulator,
         livekit_url,
@@ -133,6 +147,24 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         service,
         shutdown: Some(shutdown_tx),
     }
+}
+
+/// The typed client of the instance at `base` (gRPC at `grpc_addr`), without an API key.
+pub fn typed_client(base: &str, grpc_addr: SocketAddr) -> orchestrator_client::Client {
+    orchestrator_client::Client::builder(base)
+        .grpc_url(format!("http://{grpc_addr}"))
+        .build()
+        .expect("a client of the app")
+}
+
+/// `value` as the JSON it writes (the client's answers write the service's JSON).
+fn as_json(value: impl serde::Serialize) -> Value {
+    serde_json::to_value(value).expect("answers are JSON")
+}
+
+/// A request body of a success helper as the client's typed request.
+fn typed<T: serde::de::DeserializeOwned>(body: Value) -> T {
+    serde_json::from_value(body).expect("a valid request body for a success helper")
 }
 
 /// [`http_client`] whose connections leave from `source` (another loopback address, e.g.
@@ -198,19 +230,25 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Creates a stream and returns its JSON, asserting 201.
+    /// Creates a stream through the client and returns its JSON, asserting 201.
     pub async fn created_stream(&self, body: Value) -> Value {
-        let response = self.create_stream(body).await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        response.json().await.unwrap()
+        let answer = self
+            .api
+            .create_stream(&typed::<CreateStream>(body))
+            .answer()
+            .await
+            .expect("the stream is created");
+        assert_eq!(answer.status, 201);
+        as_json(answer.value)
     }
 
-    /// Creates a stream with default settings and returns its id.
+    /// Creates a stream with default settings through the client and returns its id.
     pub async fn new_stream_id(&self) -> String {
-        self.created_stream(json!({})).await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.api
+            .create_stream(&CreateStream::default())
+            .await
+            .expect("the stream is created")
+            .id
     }
 
     /// `GET /streams?query`.
@@ -231,11 +269,9 @@ impl TestApp {
             .unwrap()
     }
 
-    /// `GET /streams/:id` as JSON, asserting 200.
+    /// `GET /streams/:id` through the client, as JSON.
     pub async fn stream(&self, id: &str) -> Value {
-        let response = self.get_stream(id).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
+        as_json(self.api.stream(id).await.expect("the stream is read"))
     }
 
     /// `GET /streams/:id/state`.
@@ -247,11 +283,41 @@ impl TestApp {
             .unwrap()
     }
 
-    /// `GET /streams/:id/state` as JSON, asserting 200.
+    /// `GET /streams/:id/state` through the client, as JSON.
     pub async fn state(&self, id: &str) -> Value {
-        let response = self.stream_state(id).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
+        as_json(self.api.stream_state(id).await.expect("the state is read"))
+    }
+
+    /// The first page of `GET /streams` through the client, each stream as JSON.
+    pub async fn streams(&self) -> Vec<Value> {
+        let page = self.api.list_streams(&ListStreams::default()).await;
+        page.expect("the streams are listed")
+            .items
+            .into_iter()
+            .map(as_json)
+            .collect()
+    }
+
+    /// `PATCH /streams/:id` through the client, asserting 200; the stream as JSON.
+    pub async fn updated(&self, id: &str, body: Value) -> Value {
+        let request = typed::<UpdateStream>(body);
+        as_json(
+            self.api
+                .update_stream(id, &request)
+                .await
+                .expect("the stream is updated"),
+        )
+    }
+
+    /// `DELETE /streams/:id` through the client, asserting 200; the answer as JSON
+    /// (`{"message", "stream"}`).
+    pub async fn stopped(&self, id: &str) -> Value {
+        as_json(
+            self.api
+                .stop_stream(id)
+                .await
+                .expect("the stream is stopped"),
+        )
     }
 
     /// `PATCH /streams/:id`.
@@ -294,11 +360,26 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Joins and returns the answer, asserting 200.
+    /// Joins through the client and returns the answer as JSON.
     pub async fn joined(&self, id: &str, body: Value) -> Value {
-        let response = self.join(id, body).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
+        as_json(
+            self.api
+                .join(id, &typed::<Join>(body))
+                .await
+                .expect("joined"),
+        )
+    }
+
+    /// A page of `GET /streams/:id/participants` through the client: the participants as a
+    /// JSON array, and the next page's cursor.
+    pub async fn participant_page(
+        &self,
+        id: &str,
+        request: ListParticipants,
+    ) -> (Value, Option<String>) {
+        let page = self.api.participants(id, &request).await;
+        let page = page.expect("the participants are listed");
+        (as_json(page.items), page.next)
     }
 
     /// `GET /streams/:id/participants` with a query string (`?limit=…&cursor=…&active=true`).
@@ -318,6 +399,12 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Leaves through the client, asserting 200; the answer as JSON (`{"message", "stream",
+    /// "participant"}`).
+    pub async fn left(&self, id: &str, identity: &str) -> Value {
+        as_json(self.api.leave(id, identity).await.expect("left"))
     }
 
     /// Any request with a raw body and content type.

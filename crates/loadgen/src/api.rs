@@ -1,7 +1,10 @@
-//! The orchestrator's public REST API as the harness uses it outside the measured loops:
-//! creating streams, pre-filling an audience, reading state back for the correctness checks.
-//! Only the documented JSON fields are read, so the harness keeps working across internal
-//! rewrites of the service.
+//! The orchestrator's public REST API as the harness uses it: the requests of the measured
+//! loops (built here, sent by [`crate::httpc`]'s lean client, so what is measured is the
+//! service and not a client library), and everything outside them — creating streams,
+//! pre-filling an audience, reading state back for the correctness checks — through the
+//! project's typed client, `orchestrator-client`, with its idempotency keys and retries. Only
+//! the documented JSON fields are read, so the harness keeps working across internal rewrites
+//! of the service.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,18 +13,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use hyper::Method;
+use orchestrator_client::{
+    Call, Client, ClientError, CreateStream, Join, NewIngest, NewOutput, Output, RetryPolicy,
+};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::httpc::{Client, Endpoint, Req};
+use crate::httpc::{self, Endpoint, Req};
 use crate::progress::Progress;
 
 /// Deadline of one set-up request (generous: set-up is not measured).
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Attempts of one set-up write that fails for a transient reason (5xx, timeout).
+/// Attempts of one set-up call that fails for a transient reason (503, 429, refused, or an
+/// answer lost to the deadline).
 const SETUP_ATTEMPTS: u32 = 20;
 
-/// The fields of a stream (`POST /streams`, `GET /streams/:id`) the harness reads.
+/// The fields of a stream (`POST /streams`) the measured loops read.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamDoc {
@@ -39,44 +46,35 @@ pub struct StreamDoc {
 pub const DECLARED_OUTPUTS: [&str; 2] = ["hls", "restream"];
 
 /// The fields of an output (`GET /streams/:id/outputs`) the harness reads.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct OutputDoc {
     /// Its name within the stream.
     pub id: String,
     /// `idle`, `starting`, `active`, `ending`, `complete` or `failed`.
     pub observed: String,
     /// LiveKit's egress id, once started.
-    #[serde(default)]
     pub egress_id: Option<String>,
     /// Why the last attempt failed.
-    #[serde(default)]
     pub failure: Option<String>,
 }
 
-/// The fields of an ingest (`POST /streams/:id/ingest`) the harness reads.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IngestDoc {
-    stream_key: String,
-    #[serde(default)]
-    stream_key_redacted: bool,
+impl From<Output> for OutputDoc {
+    fn from(output: Output) -> Self {
+        let observed = serde_json::to_value(output.observed)
+            .ok()
+            .and_then(|state| state.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        Self {
+            id: output.id,
+            observed,
+            egress_id: output.egress_id,
+            failure: output.failure,
+        }
+    }
 }
 
-/// The fields of `GET /streams/:id/state` the harness reads.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct State {
-    /// Status.
-    pub status: String,
-    /// Participants present.
-    pub active_participants: u64,
-    /// Latest event's seq.
-    pub seq: u64,
-    /// Operator metadata.
-    #[serde(default)]
-    pub metadata: Map<String, Value>,
-}
+/// `GET /streams/:id/state`, as the read-back checks use it.
+pub type State = orchestrator_client::StreamState;
 
 /// `/streams/<id>`.
 pub fn stream_path(id: &str) -> String {
@@ -144,45 +142,42 @@ pub fn patch_req(id: &str, metadata: Value) -> Req {
     )
 }
 
-/// A set-up client.
-pub fn setup_client(endpoint: &Endpoint) -> Client {
-    Client::new(endpoint.clone(), SETUP_TIMEOUT)
-}
-
-/// Sends a set-up write until it is answered 2xx, retrying 5xx and lost answers (the writes
-/// used here are idempotent: a join of a present participant changes nothing).
+/// The set-up client of `endpoint`: the typed client, retrying what is transient.
 ///
 /// # Errors
-/// A 4xx answer, or still failing after [`SETUP_ATTEMPTS`].
-pub async fn write_with_retries(client: &mut Client, req: &Req) -> anyhow::Result<Value> {
-    let mut last = String::new();
-    for attempt in 0..SETUP_ATTEMPTS {
-        match client.send(req).await {
-            Ok(reply) if reply.is_success() => {
-                return Ok(serde_json::from_slice(&reply.body).unwrap_or(Value::Null));
-            }
-            Ok(reply) if reply.status < 500 => {
-                return Err(anyhow!(
-                    "{} {}: status {}: {}",
-                    req.method,
-                    req.path,
-                    reply.status,
-                    String::from_utf8_lossy(&reply.body)
-                ));
-            }
-            Ok(reply) => last = format!("status {}", reply.status),
-            Err(failure) => last = failure.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt + 1))).await;
-    }
-    Err(anyhow!(
-        "{} {}: still failing after {SETUP_ATTEMPTS} attempts ({last})",
-        req.method,
-        req.path
-    ))
+/// When the endpoint does not make a URL.
+pub fn setup_client(endpoint: &Endpoint) -> anyhow::Result<orchestrator_client::Client> {
+    Ok(orchestrator_client::Client::builder(&endpoint.http_url())
+        .timeout(SETUP_TIMEOUT)
+        .retry(RetryPolicy {
+            max_attempts: SETUP_ATTEMPTS,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_secs(1),
+            max_elapsed: Duration::from_secs(120),
+        })
+        .build()?)
 }
 
-/// Runs `job(client, i)` for every `i` in `0..count` on `workers` connections.
+/// Sends a set-up write until it is answered: the client retries 503, 429 and refused
+/// connections itself; an answer lost to the deadline is asked again with the same
+/// idempotency key, so the write still happens once.
+///
+/// # Errors
+/// A refusal, or still no answer after [`SETUP_ATTEMPTS`].
+pub async fn settle<T: Send + 'static>(call: impl Fn() -> Call<T>) -> anyhow::Result<T> {
+    let key = orchestrator_client::new_idempotency_key();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match call().idempotency_key(key.as_str()).await {
+            Err(ClientError::Timeout(_)) if attempt < SETUP_ATTEMPTS => {}
+            result => return Ok(result?),
+        }
+    }
+}
+
+/// Runs `job(client, i)` for every `i` in `0..count`, `workers` at a time, on one set-up
+/// client (its pool holds the connections).
 ///
 /// # Errors
 /// The first job's error.
@@ -196,15 +191,16 @@ pub async fn parallel<T, F, Fut>(
 where
     T: Send + 'static,
     F: Fn(Client, u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = (Client, anyhow::Result<T>)> + Send,
+    Fut: Future<Output = anyhow::Result<T>> + Send,
 {
+    let client = setup_client(endpoint)?;
     let next = Arc::new(AtomicU64::new(0));
     let job = Arc::new(job);
     let progress = Progress::start(label.to_owned(), "done", None);
     let mut tasks = Vec::new();
     for _ in 0..workers.clamp(1, count.max(1) as usize) {
         let (next, job, counters) = (Arc::clone(&next), Arc::clone(&job), progress.counters());
-        let mut client = setup_client(endpoint);
+        let client = client.clone();
         tasks.push(tokio::spawn(async move {
             let mut results = Vec::new();
             loop {
@@ -212,9 +208,7 @@ where
                 if i >= count {
                     return Ok::<_, anyhow::Error>(results);
                 }
-                let (returned, result) = job(client, i).await;
-                client = returned;
-                results.push((i, result?));
+                results.push((i, job(client.clone(), i).await?));
                 counters.ok();
             }
         }));
@@ -241,6 +235,24 @@ pub async fn create_streams(
     Ok(docs.into_iter().map(|doc| doc.id).collect())
 }
 
+/// What [`create_stream_docs`] asks for: no fields, or [`DECLARED_OUTPUTS`] (`hls`, and
+/// `restream` to an RTMP target, both `autoStart`).
+fn new_stream(with_outputs: bool) -> CreateStream {
+    let [hls, restream] = DECLARED_OUTPUTS;
+    CreateStream {
+        outputs: match with_outputs {
+            false => Vec::new(),
+            true => vec![
+                NewOutput::hls().named(hls).auto_start(),
+                NewOutput::rtmp(["rtmp://live.example.com/app/benchmark-key"])
+                    .named(restream)
+                    .auto_start(),
+            ],
+        },
+        ..CreateStream::default()
+    }
+}
+
 /// Creates `count` streams, each declaring [`DECLARED_OUTPUTS`] when `with_outputs`.
 ///
 /// # Errors
@@ -251,37 +263,32 @@ pub async fn create_stream_docs(
     workers: usize,
     with_outputs: bool,
 ) -> anyhow::Result<Vec<StreamDoc>> {
-    let req = Arc::new(if with_outputs {
-        create_with_outputs_req()
-    } else {
-        create_req()
-    });
+    let request = Arc::new(new_stream(with_outputs));
     parallel(
         endpoint,
         count,
         workers,
         "create streams",
-        move |mut client, _| {
-            let req = Arc::clone(&req);
+        move |client, _| {
+            let request = Arc::clone(&request);
             async move {
-                let result = create_one(&mut client, &req).await;
-                (client, result)
+                let created = settle(|| client.create_stream(&request)).await?;
+                Ok(StreamDoc {
+                    id: created.id,
+                    status: created.status.to_string(),
+                    room_name: created.room_name,
+                })
             }
         },
     )
     .await
 }
 
-async fn create_one(client: &mut Client, req: &Req) -> anyhow::Result<StreamDoc> {
-    let created = write_with_retries(client, req).await?;
-    Ok(serde_json::from_value(created)?)
-}
-
 /// Gives each of `ids` an RTMP ingest; returns their stream keys, in order.
 ///
 /// # Errors
-/// When a create fails (a retry after a lost answer is refused `ingest_exists`), or a key
-/// comes back redacted.
+/// When a create fails (a retry after a lost answer is replayed by its idempotency key), or
+/// a key comes back redacted.
 pub async fn create_ingests(
     endpoint: &Endpoint,
     ids: &[String],
@@ -293,22 +300,15 @@ pub async fn create_ingests(
         ids.len() as u64,
         workers,
         "create ingests",
-        move |mut client, i| {
+        move |client, i| {
             let ids = Arc::clone(&ids);
             async move {
-                let req = Req::json(
-                    Method::POST,
-                    format!("/streams/{}/ingest", ids[i as usize]),
-                    &json!({ "type": "rtmp" }),
-                );
-                let result = write_with_retries(&mut client, &req)
-                    .await
-                    .and_then(|created| Ok(serde_json::from_value::<IngestDoc>(created)?))
-                    .and_then(|ingest| match ingest.stream_key_redacted {
-                        false => Ok(ingest.stream_key),
-                        true => Err(anyhow!("the ingest's stream key came back redacted")),
-                    });
-                (client, result)
+                let id = &ids[i as usize];
+                let ingest = settle(|| client.create_ingest(id, &NewIngest::rtmp())).await?;
+                match ingest.stream_key_redacted {
+                    false => Ok(ingest.stream_key),
+                    true => Err(anyhow!("the ingest's stream key came back redacted")),
+                }
             }
         },
     )
@@ -330,12 +330,11 @@ pub async fn outputs(
         ids.len() as u64,
         workers,
         "read outputs",
-        move |mut client, i| {
+        move |client, i| {
             let ids = Arc::clone(&ids);
             async move {
-                let req = Req::get(format!("/streams/{}/outputs", ids[i as usize]));
-                let result = client.json(&req).await;
-                (client, result)
+                let outputs = client.outputs(&ids[i as usize]).await?;
+                Ok(outputs.into_iter().map(OutputDoc::from).collect())
             }
         },
     )
@@ -343,35 +342,27 @@ pub async fn outputs(
 }
 
 /// How many egresses the LiveKit emulator at `emulator` started for each of `rooms`
-/// (`GET /emulator/egress/starts`), in order.
+/// (`GET /emulator/egress/starts`), in order: the emulator's own route, so the harness's
+/// lean client asks it, one room after another on one connection.
 ///
 /// # Errors
 /// When a read fails.
-pub async fn egress_starts(
-    emulator: &Endpoint,
-    rooms: &[String],
-    workers: usize,
-) -> anyhow::Result<Vec<u64>> {
+pub async fn egress_starts(emulator: &Endpoint, rooms: &[String]) -> anyhow::Result<Vec<u64>> {
     #[derive(Deserialize)]
     struct Starts {
         starts: u64,
     }
-    let rooms = Arc::new(rooms.to_vec());
-    parallel(
-        emulator,
-        rooms.len() as u64,
-        workers,
-        "count egress starts",
-        move |mut client, i| {
-            let rooms = Arc::clone(&rooms);
-            async move {
-                let path = format!("/emulator/egress/starts?room={}", rooms[i as usize]);
-                let result = client.json::<Starts>(&Req::get(path)).await;
-                (client, result.map(|s| s.starts))
-            }
-        },
-    )
-    .await
+    let mut client = httpc::Client::new(emulator.clone(), SETUP_TIMEOUT);
+    let progress = Progress::start("count egress starts".to_owned(), "done", None);
+    let counters = progress.counters();
+    let mut all = Vec::with_capacity(rooms.len());
+    for room in rooms {
+        let path = format!("/emulator/egress/starts?room={room}");
+        all.push(client.json::<Starts>(&Req::get(path)).await?.starts);
+        counters.ok();
+    }
+    progress.finish();
+    Ok(all)
 }
 
 /// What pre-filling the audience cost.
@@ -406,13 +397,12 @@ pub async fn prefill(
         joins,
         workers,
         "prefill audience",
-        move |mut client, i| {
+        move |client, i| {
             let ids = Arc::clone(&ids);
             async move {
                 let stream = &ids[(i % ids.len() as u64) as usize];
-                let identity = format!("aud-{}", i / ids.len() as u64);
-                let result = write_with_retries(&mut client, &join_req(stream, &identity)).await;
-                (client, result.map(drop))
+                let viewer = Join::viewer(format!("aud-{}", i / ids.len() as u64));
+                settle(|| client.join(stream, &viewer)).await.map(drop)
             }
         },
     )
@@ -425,15 +415,7 @@ pub async fn prefill(
     }))
 }
 
-/// `GET /streams/<id>/state`.
-///
-/// # Errors
-/// When the read fails or is not 2xx.
-pub async fn state(client: &mut Client, id: &str) -> anyhow::Result<State> {
-    client.json(&Req::get(format!("/streams/{id}/state"))).await
-}
-
-/// The states of `ids`, read on `workers` connections.
+/// The states of `ids` (`GET /streams/<id>/state`), read `workers` at a time.
 ///
 /// # Errors
 /// When a read fails.
@@ -448,12 +430,9 @@ pub async fn states(
         ids.len() as u64,
         workers,
         "read back",
-        move |mut client, i| {
+        move |client, i| {
             let ids = Arc::clone(&ids);
-            async move {
-                let result = state(&mut client, &ids[i as usize]).await;
-                (client, result)
-            }
+            async move { Ok(client.stream_state(&ids[i as usize]).await?) }
         },
     )
     .await

@@ -9,16 +9,10 @@ use tonic::transport::Channel;
 use crate::httpc::Endpoint;
 use crate::subscriber::{Assignment, Control, Subscriber, CONNECT_TIMEOUT};
 
-/// The client generated from `proto/streams.proto` (by `build.rs`).
-#[allow(
-    missing_docs,
-    missing_debug_implementations,
-    clippy::wildcard_enum_match_arm,
-    clippy::unwrap_used
-)]
-pub mod proto {
-    tonic::include_proto!("livestream.orchestrator.v1");
-}
+/// The messages and client generated from `proto/streams.proto`, as `orchestrator-client`
+/// compiles them; the subscriber uses the bare generated client on its own channels, so what
+/// is measured is the service.
+pub use orchestrator_client::proto;
 
 use proto::stream_service_client::StreamServiceClient;
 use proto::SubscribeRequest;

@@ -1,7 +1,16 @@
 //! Benchmark harness of the livestream orchestrator: a black-box client that speaks the public
-//! HTTP, WebSocket and gRPC contracts only (it depends on no crate of the service), starts the
-//! servers it needs, measures, checks that the service holds what it acknowledged, and draws
-//! charts. Speed targets live here and in BENCHMARKS.md, never in timed tests.
+//! HTTP, WebSocket and gRPC contracts only (of our crates it depends only on
+//! `orchestrator-client`, the published client of those contracts), starts the servers it
+//! needs, measures, checks that the service holds what it acknowledged, and draws charts.
+//! Speed targets live here and in BENCHMARKS.md, never in timed tests.
+//!
+//! What is measured goes through lean clients of the harness's own ([`httpc`]: one HTTP/1.1
+//! connection per load connection, no pool, no retries, no idempotency keys; [`wsclient`]
+//! and [`grpc`]: one subscription per subscriber with its own seq accounting), so the numbers
+//! are the service's and not a client library's. Everything around the measurement — creating
+//! streams, pre-filling audiences, reading states back for the checks — goes through
+//! `orchestrator-client` ([`api`]), with its idempotency keys and retries; the gRPC
+//! subscribers use its generated `proto` client.
 //!
 //! # Usage
 //!
@@ -89,8 +98,8 @@
 //!   [`sweep`] and [`charts`]: series of runs drawn as SVG.
 //! - [`servers`]: the system under test (started or named); [`procstat`]: RSS and CPU from
 //!   `/proc`.
-//! - [`httpc`]: the keep-alive HTTP/1.1 client; [`load`]: the closed loop; [`api`]: set-up and
-//!   read-back calls.
+//! - [`httpc`]: the keep-alive HTTP/1.1 client; [`load`]: the closed loop; [`api`]: the
+//!   loops' requests, and set-up and read-back through `orchestrator-client`.
 //! - [`scenarios`]: the scenarios and their correctness checks (`scenarios::golive`: the
 //!   broadcast scenario's WebSocket followers).
 //! - [`subscriber`], [`ws`] (over [`wsclient`]), [`grpc`]: fan-out subscribers; [`seq`]: lost / duplicated /

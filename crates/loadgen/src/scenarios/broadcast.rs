@@ -104,7 +104,6 @@ pub async fn golive(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Report> 
                 .iter()
                 .map(|s| s.room_name.clone())
                 .collect::<Vec<_>>(),
-            workers,
         )
         .await?,
     };

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 
 use super::{check_declared_outputs, setup_workers, Session};
+use orchestrator_client::StreamStatus;
+
 use crate::api::{self, StreamDoc};
 use crate::cli::{Plan, Scenario};
 use crate::httpc::{Failure, Reply, Req};
@@ -171,15 +173,11 @@ async fn created_streams_readable(
         ids.len() as u64,
         setup_workers(plan),
         "read back",
-        move |mut client, i| {
+        move |client, i| {
             let ids = Arc::clone(&ids);
             async move {
-                let req = Req::get(api::stream_path(&ids[i as usize]));
-                let result = client
-                    .json::<StreamDoc>(&req)
-                    .await
-                    .map(|doc| doc.status == "active");
-                (client, result.or(Ok(false)))
+                let read = client.stream(&ids[i as usize]).await;
+                Ok(read.is_ok_and(|stream| stream.status == StreamStatus::Active))
             }
         },
     )
@@ -285,7 +283,7 @@ pub async fn joins(plan: &Plan, launcher: &Launcher) -> anyhow::Result<Report> {
                 ids[index], state.active_participants, plan.audience
             )
         });
-        if state.status != "active" {
+        if state.status != StreamStatus::Active {
             report.correctness.violations.push(format!(
                 "stream {} is {} after joins",
                 ids[index], state.status

@@ -13,6 +13,8 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use super::{setup_workers, Session};
+use orchestrator_client::StreamStatus;
+
 use crate::api::{self, State, StreamDoc};
 use crate::cli::Plan;
 use crate::httpc::{Failure, Reply, Req};
@@ -330,9 +332,11 @@ fn check_shows(workloads: &[Mixed], states: &[State], audience: u64) -> Correctn
                 )
             },
         );
-        correctness.expect(state.status == "active", "long shows stay active", || {
-            format!("show {show} is {}", state.status)
-        });
+        correctness.expect(
+            state.status == StreamStatus::Active,
+            "long shows stay active",
+            || format!("show {show} is {}", state.status),
+        );
     }
     correctness
 }
@@ -362,13 +366,14 @@ fn check_short_shows(
 ) {
     for state in own_states {
         correctness.expect(
-            state.status == "active",
+            state.status == StreamStatus::Active,
             "short shows created and not stopped are active",
             || format!("a created show is {}", state.status),
         );
     }
     for ((id, known), state) in stopped.iter().zip(stopped_states) {
-        let ok = known.uncertain || (state.status == "stopped" && state.active_participants == 0);
+        let ok = known.uncertain
+            || (state.status == StreamStatus::Stopped && state.active_participants == 0);
         correctness.expect(
             ok,
             "short shows stopped (2xx) are stopped and empty",
