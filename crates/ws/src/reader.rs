@@ -222,8 +222,10 @@ impl Reader {
         loop {
             match Parser::parse(&mut self.buffer, true, self.max_message) {
                 Ok(Some((fin, opcode, payload))) => {
-                    if let Some(message) = self.frame(fin, opcode, payload.unwrap_or_default())? {
-                        return Ok(Some(message));
+                    match self.frame(fin, opcode, payload.unwrap_or_default()) {
+                        Ok(Some(message)) => return Ok(Some(message)),
+                        Ok(None) => {}
+                        Err(refusal) => return Err(self.refuse(refusal)),
                     }
                 }
                 Ok(None) => {
@@ -453,6 +455,19 @@ mod tests {
             Ok(Some(Incoming::Text("kept".into())))
         );
         assert_eq!(reader.next_message(), Err(Refusal::TooBig));
+        assert_eq!(reader.buffered(), 0);
+    }
+
+    #[test]
+    fn a_refusal_found_in_a_whole_frame_holds_whatever_comes_next() {
+        // Found by the ws_frames fuzz target: a close whose reason is not UTF-8, then bytes
+        // that would start a binary frame.
+        let mut reader = Reader::new(64);
+        reader.push(&client_frame(0x88, &[0x0B, 0xB8, 0x8C]));
+
+        assert_eq!(reader.next_message(), Err(Refusal::InvalidUtf8));
+        reader.push(&client_frame(0x82, b"binary"));
+        assert_eq!(reader.next_message(), Err(Refusal::InvalidUtf8));
         assert_eq!(reader.buffered(), 0);
     }
 
