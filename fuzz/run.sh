@@ -12,7 +12,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "== installing cargo-fuzz (crates.io)"
   cargo install --locked cargo-fuzz@0.13.2
 fi
-for target in ws_message livekit_webhook; do
+for target in ws_frames ws_message livekit_webhook; do
   echo "== fuzz $target for ${seconds}s"
   mkdir -p "corpus/$target"
   log="corpus/$target.log"

@@ -1,9 +1,10 @@
 //! `GET /metrics`: every family the orchestrator exports (the catalogue in
 //! `orchestrator::telemetry::metrics::FAMILIES`) moves when its area is exercised, on an
 //! instance on Redis: REST, WebSocket and gRPC traffic, LiveKit calls and webhooks, a slow
-//! consumer, a reconciler repair, a Redis stall and a shutdown. Labels stay bounded: routes
-//! are patterns, never raw paths or ids. On Redis, the store's families have their series from
-//! the first scrape, like every family with a closed label set.
+//! consumer, a WebSocket client breaking RFC 6455, a reconciler repair, a Redis stall and a
+//! shutdown. Labels stay bounded: routes are patterns, never raw paths or ids. On Redis, the
+//! store's families have their series from the first scrape, like every family with a closed
+//! label set.
 //!
 //! A binary of its own: the recorder is the process's, so no other test's app may count (or
 //! set gauges) while this one reads.
@@ -34,6 +35,18 @@ async fn malformed_request(app: &TestApp) {
     let mut answer = [0u8; 12];
     let _ = tokio::time::timeout(WAIT, socket.read(&mut answer)).await;
     assert!(answer.starts_with(b"HTTP/1.1 400"), "{answer:?}");
+}
+
+/// A WebSocket client sends a fragmented ping (RFC 6455 forbids it): closed with 1002.
+async fn protocol_error(app: &TestApp) {
+    use orchestrator_tests::raw::{drain_until_closed, frame, ws_handshake};
+    use tokio::io::AsyncWriteExt;
+    let mut socket = ws_handshake(app.addr, "/ws").await.expect("a WebSocket");
+    socket
+        .write_all(&frame(0x9, false, true, b"fragment", None))
+        .await
+        .unwrap();
+    assert!(drain_until_closed(&mut socket, WAIT).await);
 }
 
 /// One rendering of the process's metrics.
@@ -315,6 +328,7 @@ async fn every_family_moves_when_its_area_is_exercised() {
     let connected = stream_life(&app).await;
     webhooks(&app).await;
     slow_consumer(&app).await;
+    protocol_error(&app).await;
     reconciler_repair(&app).await;
     broadcast(&app).await;
     let outage = redis_stall(&app, &redis).await;
@@ -359,6 +373,7 @@ async fn every_family_moves_when_its_area_is_exercised() {
         "orchestrator_events_delivered_total{transport=\"ws\"}",
         "orchestrator_events_delivered_total{transport=\"grpc\"}",
         "orchestrator_slow_consumer_disconnects_total{transport=\"grpc\"}",
+        "orchestrator_ws_protocol_errors_total{reason=\"fragmented_control\"}",
         "orchestrator_livekit_requests_total{method=\"create_room\",outcome=\"ok\"}",
         "orchestrator_webhooks_total{outcome=\"applied\"}",
         "orchestrator_webhooks_total{outcome=\"duplicate\"}",

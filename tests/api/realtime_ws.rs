@@ -184,6 +184,26 @@ async fn resuming_after_a_disconnect_replays_what_was_missed_without_gap_or_dupl
 }
 
 #[tokio::test]
+async fn a_replay_of_a_hundred_queued_events_loses_none_at_the_writers_batch_bound() {
+    // The writer sends up to 16 queued frames per write (`socket::MAX_BATCH`): a replay of
+    // 101 events crosses that bound six times.
+    let app = spawn_app().await;
+    let id = app.new_stream_id().await;
+    for n in 0..100 {
+        patch_metadata(&app, &id, json!({ "n": n })).await;
+    }
+    let mut ws = connect(&app, "/ws").await;
+    subscribe(&mut ws, &id, Some(0)).await;
+
+    let mut seqs = Vec::new();
+    for _ in 0..101 {
+        seqs.push(seq(&event(&mut ws).await));
+    }
+
+    assert_eq!(seqs, (1..=101).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
 async fn one_connection_follows_many_streams_until_it_unsubscribes() {
     let app = spawn_app().await;
     let (a, b) = (app.new_stream_id().await, app.new_stream_id().await);

@@ -1,7 +1,7 @@
 //! The real binary's logs: one access line per request with its request id, client, user agent,
 //! size, query (credentials redacted) and trace; the request id and trace on what a request
-//! logs, no colour codes off a terminal, and malformed requests counted rather than logged one
-//! ERROR line each.
+//! logs, no colour codes off a terminal, and malformed requests and WebSocket frames counted
+//! rather than logged one ERROR line each.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -73,6 +73,100 @@ fn malformed_requests_are_logged_at_debug_not_as_warnings_or_errors() {
         .find_map(|line| line.strip_prefix("orchestrator_http_malformed_requests_total "))
         .and_then(|value| value.trim().parse::<f64>().ok());
     assert!(malformed.is_some_and(|n| n >= 20.0), "{metrics}");
+}
+
+/// Opens a WebSocket on `path` (with `authorization`, if any), sends `frame` and reads until
+/// the server ends the connection: the close code it sent.
+fn close_code_for(addr: SocketAddr, path: &str, authorization: &str, frame: &[u8]) -> Option<u16> {
+    let mut socket = TcpStream::connect(addr).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let handshake = format!(
+        "GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         {authorization}\r\n"
+    );
+    socket.write_all(handshake.as_bytes()).unwrap();
+    socket.write_all(frame).unwrap();
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer);
+    let head_end = answer.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    assert!(answer.starts_with(b"HTTP/1.1 101"), "{answer:?}");
+    // The server's frames: `connected`, then the close (short, unmasked).
+    let mut frames = &answer[head_end..];
+    while let [first, length, rest @ ..] = frames {
+        let length = usize::from(*length);
+        if first & 0x0F == 0x8 {
+            return Some(u16::from_be_bytes([rest[0], rest[1]]));
+        }
+        frames = &rest[length..];
+    }
+    None
+}
+
+/// A masked client frame of at most 125 bytes.
+fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![first, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(payload);
+    frame
+}
+
+#[test]
+fn websocket_frames_rfc_6455_forbids_are_closed_and_counted_not_logged_as_warnings_or_errors() {
+    let mut process = start_with(&[("API_KEYS", &format!("{ENTRY_OF_TEST_KEY}:read"))]);
+    let key = format!("Authorization: Bearer {TEST_KEY}\r\n");
+    let issued = exchange(
+        process.addr,
+        &format!(
+            "POST /ws-tickets HTTP/1.1\r\nHost: t\r\n{key}Content-Length: 0\r\n\
+             Connection: close\r\n\r\n"
+        ),
+    );
+    let ticket: serde_json::Value =
+        serde_json::from_str(issued.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let with_ticket = format!("/ws?ticket={}", ticket["ticket"].as_str().unwrap());
+    // Fragmented ping, pong and close (actix-http's codec logs each as an ERROR), reserved
+    // bits, a reserved opcode, text that is not UTF-8, a close with an invalid code.
+    let hostile: [(Vec<u8>, u16); 7] = [
+        (client_frame(0x09, b"ping"), 1002),
+        (client_frame(0x0A, b"pong"), 1002),
+        (client_frame(0x08, &[0x03, 0xE8]), 1002),
+        (client_frame(0xC1, b"rsv"), 1002),
+        (client_frame(0x83, b""), 1002),
+        (client_frame(0x81, &[0xC0, 0xAF]), 1007),
+        (client_frame(0x88, &[0x03, 0xED]), 1002),
+    ];
+
+    for (path, authorization) in [("/ws", key.as_str()), (with_ticket.as_str(), "")] {
+        for (frame, code) in &hostile {
+            let closed = close_code_for(process.addr, path, authorization, frame);
+            assert_eq!(closed, Some(*code), "{frame:x?} on {path}");
+        }
+    }
+    let metrics = get(
+        process.addr,
+        "/metrics",
+        Some(&format!("Bearer {TEST_KEY}")),
+    );
+    signal(&process, "TERM");
+    assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
+
+    let logs = process.logs.lock().unwrap().clone();
+    let loud: Vec<&String> = logs
+        .iter()
+        .filter(|line| line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\""))
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
+    let fragmented = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(
+                "orchestrator_ws_protocol_errors_total{reason=\"fragmented_control\"} ",
+            )
+        })
+        .and_then(|value| value.trim().parse::<f64>().ok());
+    assert_eq!(fragmented, Some(6.0), "{metrics}");
 }
 
 #[test]

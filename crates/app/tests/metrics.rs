@@ -86,6 +86,7 @@ fn the_first_scrape_of_a_fresh_instance_declares_every_family_and_shows_the_clos
         "orchestrator_events_delivered_total{transport=\"grpc\"}",
         "orchestrator_slow_consumer_disconnects_total{transport=\"ws\"}",
         "orchestrator_slow_consumer_disconnects_total{transport=\"grpc\"}",
+        "orchestrator_ws_protocol_errors_total{reason=\"fragmented_control\"}",
         "orchestrator_events_published_total{type=\"participant_left\"}",
         "orchestrator_webhooks_total{outcome=\"rejected\"}",
         "orchestrator_livekit_requests_total{method=\"remove_participant\",outcome=\"not_found\"}",

@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::limits::KeySlot;
 use crate::message::{parse, ClientMessage};
-use crate::socket::{self, CloseCode, CloseReason, Incoming, ReadError, Reader};
+use crate::reader::{Incoming, Reader, Refusal};
+use crate::socket::{self, CloseCode, CloseReason};
 use crate::{JsonCodec, WsConfig};
 
 /// The connection cannot be written to any more (closed, or stalled past the timeout).
@@ -27,11 +28,12 @@ struct Gone;
 /// What the loop does after a step.
 enum Flow {
     Continue,
-    Close(CloseReason),
+    /// Closes with this reason (`None`: a close frame without payload).
+    Close(Option<CloseReason>),
 }
 
 enum Step {
-    Client(Option<Result<Incoming, ReadError>>),
+    Client(Option<Result<Incoming, Refusal>>),
     Deliver(Next<ByteString>),
     Heartbeat,
     ShuttingDown,
@@ -57,14 +59,7 @@ impl Pending {
         io: TcpStream,
         leftover: BytesMut,
     ) -> Pin<Box<dyn Future<Output = ()>>> {
-        let (max_message_bytes, client_timeout) =
-            (self.config.max_message_bytes, self.config.client_timeout);
-        let Ok(reader) = Reader::new(leftover, max_message_bytes) else {
-            return Box::pin(async move {
-                let reason = too_big_reason(max_message_bytes);
-                let _ = timeout(client_timeout, socket::close(&io, &reason)).await;
-            });
-        };
+        let reader = Reader::with_leftover(self.config.max_message_bytes, leftover);
         let connection = Connection {
             io,
             reader,
@@ -95,17 +90,21 @@ struct Connection {
     metrics: crate::metered::ConnectionMetrics,
 }
 
-/// How long a closing connection waits for the client's own close before it lets go: the
-/// close frame must reach the client before the socket is dropped, and dropping it with
-/// unread bytes would reset the connection and lose the frame.
+/// How long a closing connection waits for the client to end the TCP connection after the
+/// server's close frame and FIN: the close frame must reach the client before the socket is
+/// dropped, and dropping it with unread bytes would reset the connection and lose the frame.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
-fn too_big_reason(max_message_bytes: usize) -> CloseReason {
+/// The close frame that answers a refusal of the client's bytes.
+fn refusal_reason(refusal: Refusal, max_message_bytes: usize) -> CloseReason {
+    let description = if refusal == Refusal::TooBig {
+        format!("message too big (at most {max_message_bytes} bytes)")
+    } else {
+        refusal.to_string()
+    };
     CloseReason {
-        code: CloseCode::Size,
-        description: Some(format!(
-            "message too big (at most {max_message_bytes} bytes)"
-        )),
+        code: refusal.close_code(),
+        description: Some(description),
     }
 }
 
@@ -121,10 +120,7 @@ fn echoed(raw: &str) -> String {
 }
 
 fn close(code: CloseCode, description: impl Into<String>) -> Flow {
-    Flow::Close(CloseReason {
-        code,
-        description: Some(description.into()),
-    })
+    Flow::Close(Some(CloseReason::new(code, description)))
 }
 
 impl Connection {
@@ -143,7 +139,7 @@ impl Connection {
                 Step::Deliver(next)
             } else {
                 tokio::select! {
-                message = self.reader.recv(&self.io) => Step::Client(message),
+                message = socket::recv(&mut self.reader, &self.io) => Step::Client(message),
                 next = self.subscriber.next() => Step::Deliver(next),
                 _ = heartbeat.tick() => Step::Heartbeat,
                 () = &mut shutting_down => Step::ShuttingDown,
@@ -170,7 +166,7 @@ impl Connection {
                 Ok(Flow::Close(reason)) => {
                     // A stalled client cannot take the close frame either: give up after the
                     // timeout rather than hold the connection.
-                    let closing = socket::close(&self.io, &reason);
+                    let closing = socket::close(&self.io, reason.as_ref());
                     if let Ok(Ok(())) = timeout(self.config.client_timeout, closing).await {
                         self.linger().await;
                     }
@@ -197,10 +193,12 @@ impl Connection {
         }
     }
 
-    /// After the close frame: reads (and drops) what the client still sends until it closes
-    /// too, for [`CLOSE_LINGER`] at most.
+    /// After the close frame: ends the server's side of the TCP connection (RFC 6455 §7.1.1:
+    /// the server closes it first), then reads (and drops) what the client still sends until
+    /// it closes too, for [`CLOSE_LINGER`] at most.
     async fn linger(&mut self) {
         let _ = timeout(CLOSE_LINGER, async {
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.io).await;
             let mut sink = [0u8; 1024];
             while self.io.readable().await.is_ok() {
                 match self.io.try_read(&mut sink) {
@@ -214,14 +212,10 @@ impl Connection {
         .await;
     }
 
-    async fn on_message(&mut self, message: Result<Incoming, ReadError>) -> Result<Flow, Gone> {
+    async fn on_message(&mut self, message: Result<Incoming, Refusal>) -> Result<Flow, Gone> {
         self.last_heard = Instant::now();
         match message {
             Ok(Incoming::Text(text)) => self.on_text(&text).await,
-            Ok(Incoming::Binary) => Ok(close(
-                CloseCode::Unsupported,
-                "binary frames are not supported; send JSON text",
-            )),
             Ok(Incoming::Ping(payload)) => {
                 let pong = socket::pong(&self.io, &payload);
                 match timeout(self.config.client_timeout, pong).await {
@@ -230,16 +224,17 @@ impl Connection {
                 }
             }
             Ok(Incoming::Pong) => Ok(Flow::Continue),
-            Ok(Incoming::Close) => Ok(Flow::Close(CloseReason {
-                code: CloseCode::Normal,
+            // §5.5.1: the answer to a close carries the client's code.
+            Ok(Incoming::Close(code)) => Ok(Flow::Close(code.map(|code| CloseReason {
+                code,
                 description: None,
-            })),
-            Err(ReadError::TooBig) => {
-                Ok(Flow::Close(too_big_reason(self.config.max_message_bytes)))
-            }
-            Err(err @ ReadError::Protocol(_)) => {
-                tracing::debug!(error = %err, "WebSocket protocol error; closing");
-                Ok(close(CloseCode::Protocol, "protocol error"))
+            }))),
+            Err(refusal) => {
+                // Bad input from a client is counted, never logged above debug.
+                tracing::debug!(error = %refusal, "WebSocket client's bytes refused; closing");
+                crate::metered::refused(refusal);
+                let reason = refusal_reason(refusal, self.config.max_message_bytes);
+                Ok(Flow::Close(Some(reason)))
             }
         }
     }

@@ -21,7 +21,10 @@
 //! A bad request (malformed JSON, unknown stream, one stream more than
 //! `max_subscriptions`) is answered with `error` and the connection stays open; a binary frame
 //! (1003) or an oversized one (1009, as soon as its header declares too much) closes it with a
-//! reason. The server pings every `heartbeat_interval` and closes a connection it has not heard
+//! reason, as does anything RFC 6455 forbids (1002; 1007 for text that is not UTF-8, as soon as
+//! the byte that makes it invalid arrives), counted in
+//! `orchestrator_ws_protocol_errors_total{reason}`. A client's close is answered with its code.
+//! `tests/ws_conformance` holds the transport to RFC 6455 (`docs/ws-conformance.md`). The server pings every `heartbeat_interval` and closes a connection it has not heard
 //! from for `client_timeout`. A client that reads slower than its streams change overflows its
 //! queue and is closed with 1008 `slow consumer; resume from seq N`, after everything queued
 //! before. When the server shuts down, every connection is closed with 1001 (going away) and
@@ -45,11 +48,15 @@
 //! - [`WsState`], [`WsConfig`], [`configure`]: mounting the routes on an actix app.
 //! - [`message`]: [`ClientMessage`] and its pure [`parse`] (fuzzed on its own).
 //! - [`takeover`]: the upgrade service the HTTP server hands handshakes to ([`takeover::serve`]).
-//! - `socket`: the WebSocket protocol on the bare socket (frames read, aggregated, written).
+//! - [`reader`]: the frame reader, pure (bytes in, [`reader::Incoming`] messages or a
+//!   [`reader::Refusal`] out; fuzzed on its own), over actix-http's frame parser.
+//! - `frames`: the raw bytes checked as they arrive: frames refused on their header, text at
+//!   its first byte that is not UTF-8 (`utf8`), before the payload is buffered.
+//! - `socket`: the WebSocket protocol on the bare socket (messages read, frames written).
 //! - `connection`: one client's loop (reads, deliveries, heartbeats, shutdown).
-//! - `frames`: frames refused on their header, before their payload is buffered.
 //! - [`KeyConnections`] (`limits`): connections per operator key.
-//! - `metered`: open connections, deliveries and slow-consumer closes, for `/metrics`.
+//! - `metered`: open connections, deliveries, slow-consumer closes and refusals, for
+//!   `/metrics`.
 
 use std::time::Duration;
 
@@ -66,8 +73,10 @@ use tokio_util::sync::CancellationToken;
 mod connection;
 mod frames;
 mod limits;
+pub mod reader;
 mod socket;
 pub mod takeover;
+mod utf8;
 
 use connection::Pending;
 pub use limits::KeyConnections;

@@ -4,7 +4,9 @@
 //! - `orchestrator_ws_connections`: open WebSocket connections;
 //! - `orchestrator_events_delivered_total{transport="ws"}`: events and audience updates sent;
 //! - `orchestrator_slow_consumer_disconnects_total{transport="ws"}`: connections closed because
-//!   their queue overflowed.
+//!   their queue overflowed;
+//! - `orchestrator_ws_protocol_errors_total{reason}`: connections closed because of what the
+//!   client sent (one [`Refusal`] label each: bad input is counted here, not logged).
 //!
 //! The handles are looked up once per connection. Deliveries are counted in the connection and
 //! added to the shared counter [`FLUSH_EVERY`] at a time, at each heartbeat and at close: two
@@ -13,6 +15,10 @@
 
 use metrics::{Counter, Gauge};
 
+use crate::reader::Refusal;
+
+const PROTOCOL_ERRORS: &str = "orchestrator_ws_protocol_errors_total";
+
 /// Shows this transport's series from the start, at 0 (the app calls it once, when it
 /// installs the recorder).
 pub fn register() {
@@ -20,6 +26,14 @@ pub fn register() {
     metrics::counter!("orchestrator_events_delivered_total", "transport" => "ws").increment(0);
     metrics::counter!("orchestrator_slow_consumer_disconnects_total", "transport" => "ws")
         .increment(0);
+    for refusal in Refusal::ALL {
+        metrics::counter!(PROTOCOL_ERRORS, "reason" => refusal.label()).increment(0);
+    }
+}
+
+/// A connection is closed because of what its client sent.
+pub(crate) fn refused(refusal: Refusal) {
+    metrics::counter!(PROTOCOL_ERRORS, "reason" => refusal.label()).increment(1);
 }
 
 /// Deliveries a connection counts before it adds them to the shared counter.

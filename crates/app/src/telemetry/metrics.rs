@@ -133,6 +133,13 @@ pub const FAMILIES: &[Family] = &[
         help: "Clients disconnected because their queue overflowed, by transport.",
     },
     Family {
+        name: "orchestrator_ws_protocol_errors_total",
+        kind: Kind::Counter,
+        series: Series::FromStart,
+        help: "WebSocket connections closed because of what the client sent (a frame RFC 6455 \
+         forbids, text that is not UTF-8, a binary or oversized message), by reason.",
+    },
+    Family {
         name: "orchestrator_redis_command_duration_seconds",
         kind: Kind::Histogram,
         series: Series::WithTraffic,
