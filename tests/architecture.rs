@@ -134,3 +134,43 @@ fn every_crate_is_licensed_as_the_license_file_says() {
         );
     }
 }
+
+#[test]
+fn every_crate_is_imported_under_its_own_package_name() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest =
+        std::fs::read_to_string(root.join("Cargo.toml")).expect("the workspace manifest");
+    let metadata = metadata();
+
+    let aliased_in_workspace: Vec<&str> = manifest
+        .lines()
+        .filter(|line| line.contains("package =") && !line.trim_start().starts_with('#'))
+        .collect();
+    let renamed_in_packages: Vec<String> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|package| {
+            package["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|dependency| !dependency["rename"].is_null())
+                .map(move |dependency| {
+                    format!(
+                        "{} imports {} as {}",
+                        package["name"], dependency["name"], dependency["rename"]
+                    )
+                })
+        })
+        .collect();
+
+    assert!(
+        aliased_in_workspace.is_empty(),
+        "[workspace.dependencies] aliases: {aliased_in_workspace:?}"
+    );
+    assert!(
+        renamed_in_packages.is_empty(),
+        "renamed dependencies: {renamed_in_packages:?}"
+    );
+}
