@@ -1,7 +1,8 @@
 //! Who may use the HTTP port, checked once in front of every route: operator API keys
 //! (`Authorization: Bearer <key>`, through the domain's [`Access`] policy), the rate limits and
-//! the per-address connection limit of [`crate::limits`], and `POST /ws-tickets`, which trades
-//! a key for a short-lived WebSocket ticket (browsers cannot set headers on a WebSocket).
+//! the per-address connection limit of [`crate::limits`]. Which paths are open is
+//! [`crate::public`]'s; `POST /ws-tickets` (a key traded for a WebSocket ticket) is a route like
+//! any other (`routes::tickets`): the guard knows no route.
 //!
 //! What each request needs ([`requirement`]):
 //! - nothing: `/health`, `/health/*`, `/livez`, `/ready`, `/readyz` (probes) and `POST /webhooks/livekit` (LiveKit
@@ -23,25 +24,14 @@ use std::sync::Arc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpMessage, HttpRequest, ResponseError};
 use orchestrator_domain::policy::access::{Access, AccessError, Principal, Scope};
-use serde::{Deserialize, Serialize};
 
-use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::limits::{too_many_connections, OverConnectionLimit, RateLimits};
-
-/// Paths anyone may call: probes, and LiveKit's webhooks (signed).
-const OPEN_PATHS: [&str; 5] = [
-    "/health",
-    "/livez",
-    "/ready",
-    "/readyz",
-    "/webhooks/livekit",
-];
 
 /// What the HTTP port checks before a route runs; one per process, shared by every worker.
 #[derive(Debug, Clone)]
@@ -75,11 +65,7 @@ pub enum Requirement {
 
 /// What `method path` needs.
 pub fn requirement(method: &Method, path: &str) -> Requirement {
-    if OPEN_PATHS.contains(&path)
-        || path.starts_with("/health/")
-        || crate::dashboard::is_public_file(method, path)
-        || crate::openapi::is_public_document(method, path)
-    {
+    if crate::public::is_open(method, path) {
         return Requirement::Open;
     }
     let read = *method == Method::GET || *method == Method::HEAD || *method == Method::OPTIONS;
@@ -107,14 +93,10 @@ impl From<AccessError> for ApiError {
     }
 }
 
-/// Mounts the guard's state and `POST /ws-tickets`.
+/// Mounts the guard's state (the middleware reads it, and so does `POST /ws-tickets`).
 pub fn configure(guard: Guard) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(web::Data::new(guard)).service(
-            web::resource("/ws-tickets")
-                .route(web::post().to(ws_ticket))
-                .default_service(crate::routes::not_allowed(&[Method::POST])),
-        );
+        cfg.app_data(web::Data::new(guard));
     }
 }
 
@@ -197,53 +179,6 @@ fn ticket_of(req: &HttpRequest) -> Option<&str> {
     req.query_string()
         .split('&')
         .find_map(|pair| pair.strip_prefix("ticket="))
-}
-
-/// `POST /ws-tickets` takes no field; a JSON object (or nothing) is accepted.
-#[derive(Debug, Deserialize)]
-pub(crate) struct TicketRequest {}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TicketResponse {
-    ticket: String,
-    expires_at: chrono::DateTime<chrono::Utc>,
-    expires_in: u64,
-}
-
-/// A ticket for the caller's key, with the key's scope.
-#[utoipa::path(
-    post,
-    path = "/ws-tickets",
-    tag = "realtime",
-    request_body(content = Object, content_type = "application/json",
-                 description = "No field; an empty body is `{}`"),
-    responses(
-        (status = 200, description = "A ticket for one WebSocket handshake (`?ticket=`), with the key's scope",
-         body = crate::openapi::schemas::TicketDoc),
-        (status = 400, description = "`malformed_json`, `invalid_field`: the body is not a JSON object", body = crate::openapi::ErrorEnvelope),
-        (status = 401, description = "`unauthorized`: no key, or not a configured one", body = crate::openapi::ErrorEnvelope),
-        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
-    )
-)]
-pub(crate) async fn ws_ticket(
-    guard: web::Data<Guard>,
-    req: HttpRequest,
-    JsonBody(TicketRequest {}): JsonBody<TicketRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let principal = req
-        .extensions()
-        .get::<Principal>()
-        .cloned()
-        .ok_or(AccessError::Missing)?;
-    let ticket = guard.access.issue_ticket(&principal, chrono::Utc::now());
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(TicketResponse {
-            ticket: ticket.value,
-            expires_at: ticket.expires_at,
-            expires_in: guard.access.ticket_ttl().as_secs(),
-        }))
 }
 
 #[cfg(test)]

@@ -197,7 +197,7 @@ where
         // The dashboard's files are public and hold no data, and Chromium sends `Origin` with
         // module scripts even to their own origin: they are served whatever the origin (without
         // CORS headers, so other origins' pages still cannot read them).
-        if crate::dashboard::is_public_file(req.method(), req.path()) {
+        if crate::public::is_dashboard_file(req.method(), req.path()) {
             req.headers_mut().remove(header::ORIGIN);
         }
         let origin = req

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 
 pub mod broadcast;
+pub(crate) mod schemas;
 
 /// `POST /streams`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -114,7 +115,7 @@ fn required_identity(raw: Option<String>) -> Result<Identity, ValidationError> {
 #[serde(rename_all = "camelCase")]
 pub struct UpdateStreamRequest {
     /// Target status.
-    #[schema(value_type = Option<crate::openapi::schemas::StreamStatusDoc>)]
+    #[schema(value_type = Option<crate::dto::schemas::StreamStatusDoc>)]
     pub status: Option<String>,
     /// Merge patch for the metadata (JSON Merge Patch: `null` removes a key).
     #[schema(value_type = Option<Object>)]
@@ -147,7 +148,7 @@ pub struct JoinRequest {
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     /// `host` or `viewer` (default).
-    #[schema(value_type = Option<crate::openapi::schemas::RoleDoc>)]
+    #[schema(value_type = Option<crate::dto::schemas::RoleDoc>)]
     pub role: Option<String>,
 }
 
@@ -198,7 +199,7 @@ pub struct JoinResponse {
     /// The participant's identity.
     pub participant_name: String,
     /// The role granted.
-    #[schema(value_type = crate::openapi::schemas::RoleDoc)]
+    #[schema(value_type = crate::dto::schemas::RoleDoc)]
     pub role: Role,
     /// Where media clients connect.
     pub ws_url: String,
@@ -283,7 +284,7 @@ pub struct StateParticipant {
     /// Identity.
     pub identity: String,
     /// Role.
-    #[schema(value_type = crate::openapi::schemas::RoleDoc)]
+    #[schema(value_type = crate::dto::schemas::RoleDoc)]
     pub role: Role,
     /// When the current session joined.
     pub joined_at: DateTime<Utc>,
@@ -298,7 +299,7 @@ pub struct StreamState {
     /// The stream.
     pub stream_id: String,
     /// Its status.
-    #[schema(value_type = crate::openapi::schemas::StreamStatusDoc)]
+    #[schema(value_type = crate::dto::schemas::StreamStatusDoc)]
     pub status: StreamStatus,
     /// Everyone who joined, when at most 100 did (see `participantsTruncated`).
     pub participants: Vec<StateParticipant>,
@@ -307,7 +308,7 @@ pub struct StreamState {
     /// Participants present now.
     pub active_participants: u64,
     /// Who is present, by role, and how many ever joined.
-    #[schema(value_type = crate::openapi::schemas::AudienceDoc)]
+    #[schema(value_type = crate::dto::schemas::AudienceDoc)]
     pub audience: Audience,
     /// When it became active.
     pub started_at: Option<DateTime<Utc>>,

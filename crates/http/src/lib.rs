@@ -9,7 +9,8 @@
 //! # Layout
 //!
 //! - [`auth`]: [`Guard`](auth::Guard), the middleware in front of every route: operator API
-//!   keys, scopes, rate limits, the per-address connection limit; `POST /ws-tickets`.
+//!   keys, scopes, rate limits, the per-address connection limit. It knows no route: which
+//!   paths need no key is [`public`]'s, below both the guard and the routes serving them.
 //! - [`limits`]: rate limits per key and per address, concurrent connections per address.
 //! - [`error`]: [`ApiError`], the error envelope, and the `StreamError → HTTP` mapping.
 //! - [`body`]: [`JsonBody`], a JSON extractor with exact 400/408/413/415 answers.
@@ -22,7 +23,14 @@
 //!   the HTTP metrics; [`access_text`]: the client's text as the access log shows it (bounded,
 //!   credentials redacted).
 //! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` and its viewer at `/docs`.
-//! - [`routes`]: `streams`, `webhooks`, `health`; [`configure`] mounts them all.
+//! - [`routes`]: `streams`, `events`, `webhooks`, `tickets` (`POST /ws-tickets`), `health`;
+//!   [`configure`] mounts them all. `allow` answers 405 with `Allow` for every module that
+//!   mounts a path.
+//!
+//! The modules form layers, each using only those below it (a test holds them to it):
+//! shapes and answers (`dto`, `error`, `allow`, `public`, `body`, `limits`, …) below the
+//! middlewares (`auth`, `cors`, `idempotency`, `request_tracing`, `head`) below the routes
+//! (`routes`, `metrics`, `dashboard`) below the document describing them (`openapi`).
 //! - [`dashboard`]: the operator's live dashboard at `/dashboard` (embedded HTML/CSS/JS).
 
 use std::time::Instant;
@@ -32,6 +40,7 @@ use orchestrator_domain::policy::readiness::Readiness;
 use orchestrator_domain::{service::StreamService, webhooks::WebhookIntake};
 
 pub mod access_text;
+mod allow;
 pub mod auth;
 pub mod body;
 pub mod cors;
@@ -43,6 +52,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod public;
 pub mod request_tracing;
 pub mod routes;
 
@@ -96,6 +106,7 @@ pub fn configure(state: HttpState) -> impl FnOnce(&mut web::ServiceConfig) + Clo
             .configure(routes::streams::configure)
             .configure(routes::events::configure)
             .configure(routes::webhooks::configure)
+            .configure(routes::tickets::configure)
             .configure(metrics::configure)
             .configure(openapi::configure)
             .configure(dashboard::configure);

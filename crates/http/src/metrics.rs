@@ -102,7 +102,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/metrics")
             .route(web::get().to(metrics))
-            .default_service(crate::routes::not_allowed(&[Method::GET])),
+            .default_service(crate::allow::not_allowed(&[Method::GET])),
     );
 }
 

@@ -28,6 +28,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::public::DASHBOARD_PATH;
 
 /// What the page may do: its own scripts, styles and images, API calls and the WebSocket to its
 /// own origin (`'self'` covers `ws:`/`wss:` of the same host), nothing inline, no framing.
@@ -87,25 +88,19 @@ static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
 
 /// Mounts `/dashboard` (the page) and `/dashboard/{file}` (its assets).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let not_allowed = || crate::routes::not_allowed(&[Method::GET]);
+    let not_allowed = || crate::allow::not_allowed(&[Method::GET]);
     cfg.service(
-        web::resource(["/dashboard", "/dashboard/"])
+        web::resource([DASHBOARD_PATH.to_owned(), format!("{DASHBOARD_PATH}/")])
             .route(web::get().to(page))
             .route(web::head().to(page))
             .default_service(not_allowed()),
     )
     .service(
-        web::resource("/dashboard/{file}")
+        web::resource(format!("{DASHBOARD_PATH}/{{file}}"))
             .route(web::get().to(file))
             .route(web::head().to(file))
             .default_service(not_allowed()),
     );
-}
-
-/// Whether a request is for one of the dashboard's files (public: they hold no data).
-pub fn is_public_file(method: &Method, path: &str) -> bool {
-    let read = method == Method::GET || method == Method::HEAD;
-    read && (path == "/dashboard" || path.starts_with("/dashboard/"))
 }
 
 async fn page(req: HttpRequest) -> HttpResponse {

@@ -6,12 +6,10 @@
 //! in the binary. Paths are written as actix writes route patterns (`/streams/{id}`), so a test
 //! holds the document to the app's route table ([`UNDOCUMENTED`] lists the deliberate gaps).
 //!
-//! # Layout
-//!
-//! - this module: the document ([`document`], [`document_json`]) and the routes serving it.
-//! - `schemas`: schemas of the shapes the domain serializes itself.
-
-pub(crate) mod schemas;
+//! This module holds the document ([`document`], [`document_json`]) and the routes serving it.
+//! The schemas of the shapes the domain serializes itself live beside the other shapes (the
+//! `dto` module's `schemas`): the routes that name them need nothing from here, and this module
+//! sits above every route it describes.
 
 use std::sync::OnceLock;
 
@@ -23,12 +21,8 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-pub(crate) use schemas::ErrorEnvelope;
-
-/// Where the document is served.
-pub const OPENAPI_PATH: &str = "/openapi.json";
-/// Where the viewer is served.
-pub const DOCS_PATH: &str = "/docs";
+use crate::dto::schemas::ErrorEnvelope;
+use crate::public::{DOCS_PATH, OPENAPI_PATH};
 
 /// Route patterns of the app that are deliberately not in the document, with why.
 pub const UNDOCUMENTED: &[(&str, &str)] = &[
@@ -83,7 +77,7 @@ pub const UNDOCUMENTED: &[(&str, &str)] = &[
         crate::routes::broadcast::stop_output,
         crate::routes::broadcast::remove_output,
         crate::routes::events::events,
-        crate::auth::ws_ticket,
+        crate::routes::tickets::ws_ticket,
         crate::routes::webhooks::receive,
         crate::routes::health::health,
         crate::routes::health::ready,
@@ -150,24 +144,17 @@ pub fn document_json() -> &'static str {
     JSON.get_or_init(|| document().to_pretty_json().unwrap_or_default())
 }
 
-/// Whether `method path` reads the document or its viewer: open to anyone (a browser
-/// navigating to `/docs` sends no key), like the README that describes the same API.
-pub fn is_public_document(method: &actix_web::http::Method, path: &str) -> bool {
-    let read = method == actix_web::http::Method::GET || method == actix_web::http::Method::HEAD;
-    read && (path == OPENAPI_PATH || path == DOCS_PATH || path.starts_with("/docs/"))
-}
-
 /// Mounts `/openapi.json`, `/docs` (redirecting to `/docs/`) and the viewer under `/docs/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(OPENAPI_PATH)
             .route(web::get().to(openapi_json))
-            .default_service(crate::routes::not_allowed(&[Method::GET])),
+            .default_service(crate::allow::not_allowed(&[Method::GET])),
     )
     .service(
         web::resource(DOCS_PATH)
             .route(web::get().to(docs))
-            .default_service(crate::routes::not_allowed(&[Method::GET])),
+            .default_service(crate::allow::not_allowed(&[Method::GET])),
     )
     .service(SwaggerUi::new(format!("{DOCS_PATH}/{{_:.*}}")).config(Config::from(OPENAPI_PATH)));
 }

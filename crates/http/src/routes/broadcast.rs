@@ -51,16 +51,16 @@ fn ids(
     ),
     request_body(content = CreateIngestRequest, content_type = "application/json"),
     responses(
-        (status = 201, description = "The ingest (its stream key whole for a key that may change the stream)", body = crate::openapi::schemas::IngestDoc),
-        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
-        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`ingest_exists`, `stream_not_active`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
-        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable` or `livekit_unavailable`", body = crate::openapi::ErrorEnvelope,
+        (status = 201, description = "The ingest (its stream key whole for a key that may change the stream)", body = crate::dto::schemas::IngestDoc),
+        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_idempotency_key`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 409, description = "`ingest_exists`, `stream_not_active`, `idempotency_key_in_use`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
-        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
-        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::openapi::ErrorEnvelope),
-        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::dto::schemas::ErrorEnvelope),
     )
 )]
 pub(crate) async fn create_ingest(
@@ -82,9 +82,9 @@ pub(crate) async fn create_ingest(
     tag = "broadcast",
     params(("id" = String, Path, description = "The stream's id (a UUID)")),
     responses(
-        (status = 200, description = "The ingest (its stream key redacted for a read-only key)", body = crate::openapi::schemas::IngestDoc),
-        (status = 404, description = "`stream_not_found`, `ingest_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorEnvelope,
+        (status = 200, description = "The ingest (its stream key redacted for a read-only key)", body = crate::dto::schemas::IngestDoc),
+        (status = 404, description = "`stream_not_found`, `ingest_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable`", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -107,14 +107,14 @@ pub(crate) async fn ingest(
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a retry with the same key replays the first answer"),
     ),
     responses(
-        (status = 200, description = "The ingest with its new key", body = crate::openapi::schemas::IngestDoc),
-        (status = 404, description = "`stream_not_found`, `ingest_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`stream_not_active`, `broadcast_contended`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
-        (status = 502, description = "`livekit_error`", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable` or `livekit_unavailable`", body = crate::openapi::ErrorEnvelope,
+        (status = 200, description = "The ingest with its new key", body = crate::dto::schemas::IngestDoc),
+        (status = 404, description = "`stream_not_found`, `ingest_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 409, description = "`stream_not_active`, `broadcast_contended`, `idempotency_key_in_use`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 502, description = "`livekit_error`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
-        (status = 400, description = "`invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
+        (status = 400, description = "`invalid_idempotency_key`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::dto::schemas::ErrorEnvelope),
     )
 )]
 pub(crate) async fn rotate_ingest(
@@ -140,12 +140,12 @@ pub(crate) async fn rotate_ingest(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "`stream_not_found`, `ingest_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable` or `livekit_unavailable`", body = crate::openapi::ErrorEnvelope,
+        (status = 404, description = "`stream_not_found`, `ingest_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
-        (status = 400, description = "`invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
+        (status = 400, description = "`invalid_idempotency_key`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 409, description = "`idempotency_key_in_use`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::dto::schemas::ErrorEnvelope),
     )
 )]
 pub(crate) async fn delete_ingest(state: web::Data<HttpState>, id: web::Path<String>) -> Handled {
@@ -163,9 +163,9 @@ pub(crate) async fn delete_ingest(state: web::Data<HttpState>, id: web::Path<Str
     tag = "broadcast",
     params(("id" = String, Path, description = "The stream's id (a UUID)")),
     responses(
-        (status = 200, description = "Its outputs (at most 8)", body = Vec<crate::openapi::schemas::OutputDoc>),
-        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorEnvelope,
+        (status = 200, description = "Its outputs (at most 8)", body = Vec<crate::dto::schemas::OutputDoc>),
+        (status = 404, description = "`stream_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable`", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -194,15 +194,15 @@ pub(crate) async fn outputs(
     ),
     request_body(content = OutputRequest, content_type = "application/json"),
     responses(
-        (status = 201, description = "The output", body = crate::openapi::schemas::OutputDoc),
-        (status = 400, description = "`malformed_json`, `invalid_field` (a target this deployment refuses, too), `invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
-        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`output_exists`, `too_many_outputs`, `stream_not_active`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "`storage_not_configured`: the output writes files and no storage is configured; `idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorEnvelope,
+        (status = 201, description = "The output", body = crate::dto::schemas::OutputDoc),
+        (status = 400, description = "`malformed_json`, `invalid_field` (a target this deployment refuses, too), `invalid_idempotency_key`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 409, description = "`output_exists`, `too_many_outputs`, `stream_not_active`, `idempotency_key_in_use`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 422, description = "`storage_not_configured`: the output writes files and no storage is configured; `idempotency_key_reused`: the same key with another request", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable`", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
-        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::openapi::ErrorEnvelope),
-        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::dto::schemas::ErrorEnvelope),
     )
 )]
 pub(crate) async fn add_output(
@@ -227,9 +227,9 @@ pub(crate) async fn add_output(
         ("output" = String, Path, description = "The output's name"),
     ),
     responses(
-        (status = 200, description = "The output", body = crate::openapi::schemas::OutputDoc),
-        (status = 404, description = "`stream_not_found`, `output_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorEnvelope,
+        (status = 200, description = "The output", body = crate::dto::schemas::OutputDoc),
+        (status = 404, description = "`stream_not_found`, `output_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable`", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -254,13 +254,13 @@ pub(crate) async fn output(
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters"),
     ),
     responses(
-        (status = 202, description = "Wanted on; starting (or already running)", body = crate::openapi::schemas::OutputDoc),
-        (status = 404, description = "`stream_not_found`, `output_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`output_busy` (it is stopping), `stream_not_active`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorEnvelope,
+        (status = 202, description = "Wanted on; starting (or already running)", body = crate::dto::schemas::OutputDoc),
+        (status = 404, description = "`stream_not_found`, `output_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 409, description = "`output_busy` (it is stopping), `stream_not_active`, `idempotency_key_in_use`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable`", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
-        (status = 400, description = "`invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
+        (status = 400, description = "`invalid_idempotency_key`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::dto::schemas::ErrorEnvelope),
     )
 )]
 pub(crate) async fn start_output(
@@ -284,13 +284,13 @@ pub(crate) async fn start_output(
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters"),
     ),
     responses(
-        (status = 202, description = "Wanted off; ending (or already off)", body = crate::openapi::schemas::OutputDoc),
-        (status = 404, description = "`stream_not_found`, `output_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorEnvelope,
+        (status = 202, description = "Wanted off; ending (or already off)", body = crate::dto::schemas::OutputDoc),
+        (status = 404, description = "`stream_not_found`, `output_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable`", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
-        (status = 400, description = "`invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
+        (status = 400, description = "`invalid_idempotency_key`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 409, description = "`idempotency_key_in_use`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::dto::schemas::ErrorEnvelope),
     )
 )]
 pub(crate) async fn stop_output(
@@ -315,12 +315,12 @@ pub(crate) async fn stop_output(
     ),
     responses(
         (status = 204, description = "Removed"),
-        (status = 404, description = "`stream_not_found`, `output_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable` or `livekit_unavailable`", body = crate::openapi::ErrorEnvelope,
+        (status = 404, description = "`stream_not_found`, `output_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
-        (status = 400, description = "`invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
+        (status = 400, description = "`invalid_idempotency_key`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 409, description = "`idempotency_key_in_use`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::dto::schemas::ErrorEnvelope),
     )
 )]
 pub(crate) async fn remove_output(

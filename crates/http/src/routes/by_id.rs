@@ -96,7 +96,7 @@ impl SubRoute {
             .map(|(method, route)| (method.clone(), route.new_service(())))
             .collect();
         let supported: Vec<Method> = self.methods.iter().map(|(m, _)| m.clone()).collect();
-        let not_allowed = super::not_allowed(&supported).new_service(());
+        let not_allowed = crate::allow::not_allowed(&supported).new_service(());
         Box::pin(async move {
             let mut methods = Vec::with_capacity(routes.len());
             for (method, route) in routes {

@@ -18,7 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/events/{id}")
             .route(web::get().to(events))
-            .default_service(super::not_allowed(&[Method::GET])),
+            .default_service(crate::allow::not_allowed(&[Method::GET])),
     );
 }
 
@@ -56,11 +56,11 @@ fn number<T: std::str::FromStr>(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
     ),
     responses(
-        (status = 200, description = "Events, oldest first", body = Vec<crate::openapi::schemas::StreamEventDoc>,
+        (status = 200, description = "Events, oldest first", body = Vec<crate::dto::schemas::StreamEventDoc>,
          headers(("Link" = String, description = "`<…?afterSeq=…>; rel=\"next\"` when more events follow"))),
-        (status = 400, description = "`invalid_query`: a parameter is invalid (`field` names it)", body = crate::openapi::ErrorEnvelope),
-        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable`: the store is down", body = crate::openapi::ErrorEnvelope,
+        (status = 400, description = "`invalid_query`: a parameter is invalid (`field` names it)", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable`: the store is down", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     )
 )]

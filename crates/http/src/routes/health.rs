@@ -24,7 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let probe = |path: &'static str, route: actix_web::Route| {
         web::resource(path)
             .route(route)
-            .default_service(super::not_allowed(&[Method::GET]))
+            .default_service(crate::allow::not_allowed(&[Method::GET]))
     };
     cfg.service(probe("/health", web::get().to(health)))
         .service(probe("/livez", web::get().to(livez)))

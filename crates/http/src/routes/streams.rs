@@ -79,7 +79,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .wrap(idempotent())
                     .route(web::post().to(create))
                     .route(web::get().to(list))
-                    .default_service(super::not_allowed(&[Method::GET, Method::POST])),
+                    .default_service(crate::allow::not_allowed(&[Method::GET, Method::POST])),
             )
             .default_service(by_id),
     );
@@ -112,16 +112,16 @@ fn with_etag(status: StatusCode, stream: &Stream) -> actix_web::HttpResponseBuil
                   description = "All fields optional; an empty body is `{}`"),
     responses(
         (status = 201, description = "Created (or, with an `Idempotency-Key`, replayed)",
-         body = crate::openapi::schemas::StreamWithRosterDoc,
+         body = crate::dto::schemas::StreamWithRosterDoc,
          headers(("Location" = String, description = "`/streams/<id>`"),
                  ("ETag" = String, description = "`\"<version>\"`"))),
-        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`room_name_taken`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
-        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::openapi::ErrorEnvelope),
-        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
-        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_idempotency_key`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 409, description = "`room_name_taken`, `idempotency_key_in_use`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -142,16 +142,16 @@ pub(crate) async fn create(
     path = "/streams",
     tag = "streams",
     params(
-        ("status" = Option<crate::openapi::schemas::StreamStatusDoc>, Query, description = "Only streams in this status"),
+        ("status" = Option<crate::dto::schemas::StreamStatusDoc>, Query, description = "Only streams in this status"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000,
          description = "Page size (default 100)"),
         ("cursor" = Option<String>, Query, description = "From the `Link` header of the previous page"),
     ),
     responses(
         (status = 200, description = "Streams, each as `GET /streams/{id}` shows it: its participants inline while at most 100 joined, its counters always (`participantsTruncated` beyond)",
-         body = Vec<crate::openapi::schemas::StreamWithRosterDoc>, headers(("Link" = String, description = "`<…?cursor=…>; rel=\"next\"` when there is a next page"))),
-        (status = 400, description = "`invalid_query`: a parameter is invalid (`field` names it)", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+         body = Vec<crate::dto::schemas::StreamWithRosterDoc>, headers(("Link" = String, description = "`<…?cursor=…>; rel=\"next\"` when there is a next page"))),
+        (status = 400, description = "`invalid_query`: a parameter is invalid (`field` names it)", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -189,9 +189,9 @@ pub(crate) async fn list(
         ("id" = String, Path, description = "The stream's id (a UUID)"),
     ),
     responses(
-        (status = 200, description = "The stream", body = crate::openapi::schemas::StreamWithRosterDoc, headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))),
-        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+        (status = 200, description = "The stream", body = crate::dto::schemas::StreamWithRosterDoc, headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))),
+        (status = 404, description = "`stream_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -210,8 +210,8 @@ pub(crate) async fn get(state: web::Data<HttpState>, id: web::Path<String>) -> H
     ),
     responses(
         (status = 200, description = "The stream's state", body = StreamState, headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))),
-        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+        (status = 404, description = "`stream_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -233,10 +233,10 @@ pub(crate) async fn state(state: web::Data<HttpState>, id: web::Path<String>) ->
         ("cursor" = Option<String>, Query, description = "From the `Link` header of the previous page"),
     ),
     responses(
-        (status = 200, description = "Participants", body = Vec<crate::openapi::schemas::ParticipantDoc>, headers(("Link" = String, description = "`<…?cursor=…>; rel=\"next\"` when there is a next page"))),
-        (status = 400, description = "`invalid_query`: a parameter is invalid (`field` names it)", body = crate::openapi::ErrorEnvelope),
-        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+        (status = 200, description = "Participants", body = Vec<crate::dto::schemas::ParticipantDoc>, headers(("Link" = String, description = "`<…?cursor=…>; rel=\"next\"` when there is a next page"))),
+        (status = 400, description = "`invalid_query`: a parameter is invalid (`field` names it)", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -280,16 +280,16 @@ pub(crate) async fn participants(
     ),
     request_body(content = UpdateStreamRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The stream afterwards", body = crate::openapi::schemas::StreamWithRosterDoc, headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))),
-        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_header`, `invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
-        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`invalid_transition`, `version_conflict`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
-        (status = 412, description = "`precondition_failed`: `If-Match` is stale", body = crate::openapi::ErrorEnvelope),
-        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::openapi::ErrorEnvelope),
-        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
-        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+        (status = 200, description = "The stream afterwards", body = crate::dto::schemas::StreamWithRosterDoc, headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))),
+        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_header`, `invalid_idempotency_key`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 409, description = "`invalid_transition`, `version_conflict`, `idempotency_key_in_use`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 412, description = "`precondition_failed`: `If-Match` is stale", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -350,13 +350,13 @@ fn if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a retry with the same key and body replays the first answer (`Idempotent-Replayed: true`) and executes nothing"),
     ),
     responses(
-        (status = 200, description = "Stopped", body = crate::openapi::schemas::StopResponseDoc, headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))),
-        (status = 400, description = "`invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
-        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`invalid_transition`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
-        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+        (status = 200, description = "Stopped", body = crate::dto::schemas::StopResponseDoc, headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))),
+        (status = 400, description = "`invalid_idempotency_key`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 409, description = "`invalid_transition`, `idempotency_key_in_use`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -384,14 +384,14 @@ pub(crate) async fn stop(state: web::Data<HttpState>, id: web::Path<String>) -> 
     request_body(content = JoinRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "A token to connect to the room", body = JoinResponse),
-        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
-        (status = 404, description = "`stream_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`stream_not_active`, `idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
-        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::openapi::ErrorEnvelope),
-        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
-        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_idempotency_key`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 409, description = "`stream_not_active`, `idempotency_key_in_use`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -418,15 +418,15 @@ pub(crate) async fn join(
     ),
     request_body(content = LeaveRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Left", body = crate::openapi::schemas::LeaveResponseDoc),
-        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_idempotency_key`", body = crate::openapi::ErrorEnvelope),
-        (status = 404, description = "`stream_not_found`, `participant_not_found`", body = crate::openapi::ErrorEnvelope),
-        (status = 409, description = "`idempotency_key_in_use`", body = crate::openapi::ErrorEnvelope),
-        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::openapi::ErrorEnvelope),
-        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::openapi::ErrorEnvelope),
-        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::openapi::ErrorEnvelope),
-        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::openapi::ErrorEnvelope,
+        (status = 200, description = "Left", body = crate::dto::schemas::LeaveResponseDoc),
+        (status = 400, description = "`malformed_json`, `invalid_field`, `invalid_idempotency_key`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 404, description = "`stream_not_found`, `participant_not_found`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 409, description = "`idempotency_key_in_use`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body is over 64 KiB", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 422, description = "`idempotency_key_reused`: the same key with another request", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 502, description = "`livekit_error`: LiveKit refused the request", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable` or `livekit_unavailable`: a dependency is down", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
     )
 )]

@@ -23,7 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/webhooks/livekit")
             .route(web::post().to(receive))
-            .default_service(super::not_allowed(&[Method::POST])),
+            .default_service(crate::allow::not_allowed(&[Method::POST])),
     );
 }
 
@@ -65,12 +65,12 @@ impl From<WebhookRejection> for ApiError {
         (status = 200, description = "Verified and processed (also when it changed nothing)",
          body = Receipt),
         (status = 400, description = "`malformed_webhook`: signed, but not a LiveKit event",
-         body = crate::openapi::ErrorEnvelope),
+         body = crate::dto::schemas::ErrorEnvelope),
         (status = 401, description = "`invalid_signature`: not signed by our LiveKit",
-         body = crate::openapi::ErrorEnvelope),
-        (status = 413, description = "`payload_too_large`", body = crate::openapi::ErrorEnvelope),
-        (status = 415, description = "`unsupported_media_type`", body = crate::openapi::ErrorEnvelope),
-        (status = 503, description = "`store_unavailable`: LiveKit retries", body = crate::openapi::ErrorEnvelope,
+         body = crate::dto::schemas::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`", body = crate::dto::schemas::ErrorEnvelope),
+        (status = 503, description = "`store_unavailable`: LiveKit retries", body = crate::dto::schemas::ErrorEnvelope,
          headers(("Retry-After" = String, description = "Seconds to wait"))),
     )
 )]
