@@ -5,7 +5,7 @@
 use std::pin::Pin;
 
 use futures_util::Stream;
-use orchestrator_realtime::{Next, SubscribeError, Subscription};
+use orchestrator_realtime::{FollowError, Next, Subscription};
 use tokio::sync::watch;
 use tonic::{Response, Status};
 
@@ -30,25 +30,24 @@ pub(crate) async fn subscribe(
 ) -> Result<Response<EventStream>, Status> {
     let id = convert::stream_id(&request.stream_id).map_err(status)?;
     let audience_interval = audience_interval(request.audience_interval_ms).map_err(status)?;
-    let stream = state.service.get(id).await.map_err(status)?;
     let mut subscriber = state.hub.subscriber();
     let subscription = Subscription {
         after_seq: request.after_seq,
         epoch: Some(request.epoch.as_str()).filter(|epoch| !epoch.is_empty()),
         audience_interval,
     };
-    let subscribed = subscriber
-        .subscribe(id, stream.seq, subscription)
+    let following = subscriber
+        .follow(&state.service, id, subscription)
         .await
         .map_err(|err| match err {
-            SubscribeError::ResyncRequired => Status::failed_precondition(
+            FollowError::ResyncRequired => Status::failed_precondition(
                 "resync_required: after_seq is ahead of the stream or from another epoch; \
                  reload the state with GetStreamState and subscribe from its seq",
             ),
-            SubscribeError::Store(err) => status(err.into()),
+            FollowError::Stream(err) => status(err),
         })?;
     // A stopped stream with nothing left to replay has nothing more to say.
-    let ended = stream.is_stopped() && subscribed.after_seq >= stream.seq;
+    let ended = following.has_ended();
     let events: EventStream = Box::pin(futures_util::stream::unfold(
         Follow {
             subscriber,
@@ -59,7 +58,7 @@ pub(crate) async fn subscribe(
         next_event,
     ));
     let mut response = Response::new(events);
-    if let Ok(epoch) = subscribed.epoch.parse() {
+    if let Ok(epoch) = following.subscribed.epoch.parse() {
         response.metadata_mut().insert("x-epoch", epoch);
     }
     Ok(response)

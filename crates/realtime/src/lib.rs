@@ -23,7 +23,8 @@
 //! - [`Codec`]: how a transport turns a [`StreamEvent`] (or an audience update) into its frame.
 //! - `hub`: [`Hub`], [`HubConfig`], the dispatcher and the per-stream channels.
 //! - `subscriber`: [`Subscriber`], [`Subscription`], [`Next`], [`SubscribeError`],
-//!   [`Subscribed`]: one client's view.
+//!   [`Subscribed`]: one client's view; [`Subscriber::follow`] reads a stream, then subscribes
+//!   from it ([`Following`], [`FollowError`]), for every transport.
 //! - `audience`: [`AudienceInterval`], classifying events and folding viewers'.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -37,7 +38,9 @@ mod subscriber;
 pub use audience::{audience_of, AudienceInterval, InvalidAudienceInterval};
 pub use hub::{Hub, HubConfig};
 pub use orchestrator_domain::audience::Audience;
-pub use subscriber::{Next, SubscribeError, Subscribed, Subscriber, Subscription};
+pub use subscriber::{
+    FollowError, Following, Next, SubscribeError, Subscribed, Subscriber, Subscription,
+};
 
 /// Turns an event into a transport's wire frame. Called once per event per hub, never per
 /// subscriber, so `Frame` should be cheap to clone (`Bytes`, `Arc<…>`).

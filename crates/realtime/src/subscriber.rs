@@ -4,7 +4,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use orchestrator_domain::error::StreamError;
 use orchestrator_domain::ports::StoreError;
+use orchestrator_domain::service::StreamService;
+use orchestrator_domain::stream::Stream;
 use orchestrator_domain::{event::StreamEvent, values::StreamId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -98,6 +101,42 @@ pub struct Subscription<'a> {
     /// Fold viewers' joins and leaves into an audience update at most this often; `None`:
     /// every event one by one.
     pub audience_interval: Option<AudienceInterval>,
+}
+
+/// Why [`Subscriber::follow`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    /// The stream could not be read (unknown, malformed id, store down).
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// As [`SubscribeError::ResyncRequired`].
+    #[error("the position is ahead of the stream or from another epoch")]
+    ResyncRequired,
+}
+
+impl From<SubscribeError> for FollowError {
+    fn from(err: SubscribeError) -> Self {
+        match err {
+            SubscribeError::ResyncRequired => FollowError::ResyncRequired,
+            SubscribeError::Store(err) => FollowError::Stream(err.into()),
+        }
+    }
+}
+
+/// A stream followed: its state when the subscription started, and where delivery starts.
+#[derive(Debug, Clone)]
+pub struct Following {
+    /// The stream as read before subscribing (its `seq` is where live delivery joins).
+    pub stream: Stream,
+    /// Where delivery starts, and the epoch to resume in.
+    pub subscribed: Subscribed,
+}
+
+impl Following {
+    /// Whether the stream is stopped with nothing left to replay: nothing more will come.
+    pub fn has_ended(&self) -> bool {
+        self.stream.is_stopped() && self.subscribed.after_seq >= self.stream.seq
+    }
 }
 
 /// A subscription that was accepted.
@@ -213,6 +252,24 @@ impl<C: Codec> Subscriber<C> {
             shared: self.shared.clone(),
             coalesces,
         }
+    }
+
+    /// Reads stream `id`, then follows it from the seq read as `subscription` asks: the
+    /// order every transport needs (the state first, so no event committed after it is
+    /// missed, and a resume position is judged against it).
+    ///
+    /// # Errors
+    /// [`FollowError::Stream`] when the stream cannot be read (or the store's epoch);
+    /// [`FollowError::ResyncRequired`] as [`Subscriber::subscribe`].
+    pub async fn follow(
+        &mut self,
+        service: &StreamService,
+        id: StreamId,
+        subscription: Subscription<'_>,
+    ) -> Result<Following, FollowError> {
+        let stream = service.get(id).await?;
+        let subscribed = self.subscribe(id, stream.seq, subscription).await?;
+        Ok(Following { stream, subscribed })
     }
 
     /// Follows `stream` (whose latest seq is `current_seq`) as `subscription` asks.

@@ -10,7 +10,9 @@ use actix_web::web::BytesMut;
 use bytestring::ByteString;
 use futures_util::FutureExt;
 use orchestrator_domain::{error::StreamError, service::StreamService, values::StreamId};
-use orchestrator_realtime::{AudienceInterval, Next, SubscribeError, Subscriber, Subscription};
+use orchestrator_realtime::{
+    AudienceInterval, FollowError, Following, Next, Subscriber, Subscription,
+};
 use serde_json::json;
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
@@ -310,7 +312,7 @@ impl Connection {
         raw_id: &str,
         subscription: Subscription<'_>,
     ) -> Result<(), Gone> {
-        let stream = match StreamService::parse_id(raw_id) {
+        let id = match StreamService::parse_id(raw_id) {
             Ok(id) if self.over_subscription_limit(id) => {
                 return self
                     .send(json!({
@@ -325,20 +327,16 @@ impl Connection {
                     }))
                     .await;
             }
-            Ok(id) => self.service.get(id).await,
-            Err(err) => Err(err),
-        };
-        let stream = match stream {
-            Ok(stream) => stream,
+            Ok(id) => id,
             Err(err) => return self.send_error(&err, raw_id).await,
         };
         let interval = subscription.audience_interval;
         match self
             .subscriber
-            .subscribe(stream.id, stream.seq, subscription)
+            .follow(&self.service, id, subscription)
             .await
         {
-            Ok(subscribed) => {
+            Ok(Following { stream, subscribed }) => {
                 let mut message = json!({
                     "type": "subscribed",
                     "streamId": stream.id,
@@ -351,18 +349,16 @@ impl Connection {
                 }
                 self.send(message).await
             }
-            Err(SubscribeError::ResyncRequired) => {
+            Err(FollowError::ResyncRequired) => {
                 self.send(json!({
                     "type": "resync_required",
-                    "streamId": stream.id,
+                    "streamId": id,
                     "message": "this position is not valid for the stream (ahead of it, or from \
                                 another epoch): reload its state and subscribe without afterSeq",
                 }))
                 .await
             }
-            Err(SubscribeError::Store(err)) => {
-                self.send_error(&StreamError::from(err), raw_id).await
-            }
+            Err(FollowError::Stream(err)) => self.send_error(&err, raw_id).await,
         }
     }
 
