@@ -84,7 +84,10 @@ fn secrets_and_tokens_never_reach_the_logs() {
         ("LIVEKIT_API_SECRET", secret),
         ("RUST_LOG", "debug"),
     ]);
-    let body = r#"{"roomName":"quiet"}"#;
+    let target_secret = "live_sk_out_of_the_logs";
+    let body = format!(
+        r#"{{"roomName":"quiet","outputs":[{{"type":"rtmp","targets":["rtmp://live.example.com/app/{target_secret}"]}}]}}"#
+    );
     let created = exchange(
         process.addr,
         &format!(
@@ -118,6 +121,21 @@ fn secrets_and_tokens_never_reach_the_logs() {
         .next()
         .unwrap()
         .to_owned();
+    let ingested = exchange(
+        process.addr,
+        &format!(
+            "POST /streams/{id}/ingest HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+             Content-Length: 15\r\nConnection: close\r\n\r\n{{\"type\":\"rtmp\"}}"
+        ),
+    );
+    let stream_key = ingested
+        .split("\"streamKey\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     signal(&process, "TERM");
     assert!(wait_for_exit(&mut process, Duration::from_secs(20)).success());
 
@@ -131,6 +149,14 @@ fn secrets_and_tokens_never_reach_the_logs() {
         "the API secret leaked into the logs"
     );
     assert!(!logs.contains(&token), "a join token leaked into the logs");
+    assert!(
+        !logs.contains(&stream_key),
+        "an ingest's stream key leaked into the logs"
+    );
+    assert!(
+        !logs.contains(target_secret),
+        "an RTMP target leaked into the logs"
+    );
 }
 
 #[test]
