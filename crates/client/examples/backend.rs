@@ -11,12 +11,13 @@
 //! `ORCHESTRATOR_URL` (default `http://localhost:3000`) and `ORCHESTRATOR_API_KEY` (when the
 //! service has keys) say where and who. Without `--stop-after`, it follows until the stream is
 //! stopped (`curl -X DELETE localhost:3000/streams/<id>`, printed at start).
+//! `tests/api/client/example.rs` runs it against a real orchestrator.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use orchestrator_client::{
-    Client, ClientError, CreateStream, Join, SubscribeOptions, Update, UpdateStream,
+    Client, ClientError, CreateStream, Event, Join, SubscribeOptions, Update, UpdateStream,
 };
 use serde_json::json;
 
@@ -28,7 +29,14 @@ async fn main() -> Result<(), ClientError> {
         builder = builder.api_key(key);
     }
     let client = builder.build()?;
+    let seen = run(&client, stop_after()).await?;
+    println!("the stream stopped ({} events)", seen.len());
+    Ok(())
+}
 
+/// Creates the stream, hands out the tokens and follows it until it stops (after `stop_after`
+/// when given); the events it saw, in order.
+pub async fn run(client: &Client, stop_after: Option<Duration>) -> Result<Vec<Event>, ClientError> {
     let title = json!({"title": "Launch day"});
     let request = CreateStream::default().with_metadata(object(title));
     let stream = client.create_stream(&request).await?;
@@ -50,7 +58,7 @@ async fn main() -> Result<(), ClientError> {
     let live = UpdateStream::metadata(object(json!({"title": "Launch day (live)"})));
     client.update_stream(&stream.id, &live).await?;
 
-    match stop_after() {
+    match stop_after {
         Some(after) => {
             let (client, id) = (client.clone(), stream.id.clone());
             tokio::spawn(async move {
@@ -60,17 +68,25 @@ async fn main() -> Result<(), ClientError> {
                 }
             });
         }
-        None => println!("stop it with: curl -X DELETE {url}/streams/{}", stream.id),
+        None => println!(
+            "stop it with: curl -X DELETE {}/streams/{}",
+            client.base_url(),
+            stream.id
+        ),
     }
 
+    let mut seen = Vec::new();
     while let Some(update) = events.next().await {
         match update? {
-            Update::Event(event) => println!("#{:<3} {:<20} {}", event.seq, event.kind, event.data),
+            Update::Event(event) => {
+                println!("#{:<3} {:<20} {}", event.seq, event.kind, event.data);
+                seen.push(event);
+            }
             Update::ResyncRequired(resync) => println!("resync required: {}", resync.message),
         }
     }
-    println!("the stream stopped ({} reconnects)", events.reconnects());
-    Ok(())
+    println!("{} reconnects", events.reconnects());
+    Ok(seen)
 }
 
 /// `--stop-after <seconds>`: the backend stops the stream itself.

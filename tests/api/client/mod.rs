@@ -6,6 +6,7 @@
 
 mod auth;
 mod errors;
+mod example;
 mod idempotency;
 mod operations;
 mod subscriptions;
