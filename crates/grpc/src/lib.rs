@@ -44,6 +44,7 @@ use std::future::Future;
 use orchestrator_domain::broadcast::BroadcastError;
 use orchestrator_domain::idempotency::Idempotency;
 use orchestrator_domain::policy::access::Access;
+use orchestrator_domain::policy::limits::RateLimits;
 use orchestrator_domain::policy::readiness::Readiness;
 use orchestrator_domain::{change::TransitionError, error::StreamError, service::StreamService};
 use orchestrator_realtime::Hub;
@@ -117,7 +118,7 @@ pub struct GrpcState {
     idempotency: Option<Idempotency>,
     access: Access,
     limits: GrpcLimits,
-    call_limits: Option<std::sync::Arc<dyn auth::CallLimits>>,
+    rate_limits: std::sync::Arc<RateLimits>,
     readiness: Option<Readiness>,
 }
 
@@ -132,14 +133,15 @@ impl GrpcState {
             idempotency: None,
             access: Access::open(),
             limits: GrpcLimits::default(),
-            call_limits: None,
+            rate_limits: std::sync::Arc::new(RateLimits::off()),
             readiness: None,
         }
     }
 
-    /// Counts every `StreamService` call against `limits` (none by default).
-    pub fn with_call_limits(mut self, limits: std::sync::Arc<dyn auth::CallLimits>) -> Self {
-        self.call_limits = Some(limits);
+    /// Counts every `StreamService` call against `limits`, per address and per key (none by
+    /// default).
+    pub fn with_rate_limits(mut self, limits: std::sync::Arc<RateLimits>) -> Self {
+        self.rate_limits = limits;
         self
     }
 
@@ -221,7 +223,7 @@ pub async fn serve(
     health::report(&health, initial).await;
     let follower = readiness.map(|readiness| tokio::spawn(health::follow(health, readiness)));
     let access = state.access.clone();
-    let call_limits = state.call_limits.clone();
+    let rate_limits = state.rate_limits.clone();
     let limits = state.limits;
     let streams =
         StreamServiceServer::new(state).max_decoding_message_size(limits.max_message_bytes);
@@ -231,7 +233,7 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(auth::Authenticated::new(streams, access, call_limits))
+        .add_service(auth::Authenticated::new(streams, access, rate_limits))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,

@@ -28,11 +28,12 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use orchestrator_domain::policy::access::{Access, AccessError, Principal, Scope};
+use orchestrator_domain::policy::limits::RateLimits;
 use serde::{Deserialize, Serialize};
 
 use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::limits::{too_many_connections, OverConnectionLimit, RateLimits};
+use crate::limits::{too_many_connections, Admit, OverConnectionLimit};
 
 /// Paths anyone may call: probes, and LiveKit's webhooks (signed).
 const OPEN_PATHS: [&str; 5] = [

@@ -90,7 +90,7 @@ pub(crate) struct Core {
     /// Operator keys and WebSocket tickets, for every transport.
     pub(crate) access: Access,
     /// Requests per second per key and per address, counted across transports.
-    pub(crate) rate_limits: Arc<orchestrator_http::limits::RateLimits>,
+    pub(crate) rate_limits: Arc<orchestrator_domain::policy::limits::RateLimits>,
     pub(crate) media: Arc<dyn MediaServer>,
     pub(crate) readiness: Readiness,
 }

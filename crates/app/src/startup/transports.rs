@@ -5,7 +5,7 @@
 //! `StreamService` call behind the same keys.
 
 use std::future::Future;
-use std::net::{IpAddr, TcpListener};
+use std::net::TcpListener;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -22,13 +22,12 @@ use actix_web::rt::net::TcpStream;
 use actix_web::{web, App};
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
-use orchestrator_domain::policy::access::KeyId;
-use orchestrator_grpc::auth::CallLimits;
+use orchestrator_domain::policy::limits::{Rate, RateLimits};
 use orchestrator_grpc::{GrpcLimits, GrpcState, ProtoCodec};
 use orchestrator_http::auth::Guard;
 use orchestrator_http::body::BodyTimeout;
 use orchestrator_http::cors::{AllowedOrigins, CorsLayer};
-use orchestrator_http::limits::{ConnectionLimit, Counted, Limited, Rate, RateLimits};
+use orchestrator_http::limits::{ConnectionLimit, Counted};
 use orchestrator_http::metrics::Exposition;
 use orchestrator_http::{request_tracing, HttpState};
 use orchestrator_realtime::{Hub, HubConfig};
@@ -271,18 +270,6 @@ pub(crate) fn rate_limits(settings: &Settings) -> Arc<RateLimits> {
     Arc::new(RateLimits::new(per_key, per_address))
 }
 
-/// The HTTP port's rate limits, counting gRPC calls too.
-#[derive(Debug)]
-struct GrpcCallLimits(Arc<RateLimits>);
-
-impl CallLimits for GrpcCallLimits {
-    fn admit(&self, peer: Option<IpAddr>, key: Option<&KeyId>) -> Result<(), Duration> {
-        let limited = |limited: Limited| limited.retry_after;
-        self.0.check_address(peer).map_err(limited)?;
-        key.map_or(Ok(()), |key| self.0.check_key(key).map_err(limited))
-    }
-}
-
 /// The gRPC service's state.
 pub(crate) fn grpc_state(settings: &Settings, core: &Core, stores: &Stores) -> GrpcState {
     GrpcState::new(
@@ -292,7 +279,7 @@ pub(crate) fn grpc_state(settings: &Settings, core: &Core, stores: &Stores) -> G
     .with_idempotency(core.idempotency.clone())
     .with_readiness(core.readiness.clone())
     .with_access(core.access.clone())
-    .with_call_limits(Arc::new(GrpcCallLimits(core.rate_limits.clone())))
+    .with_rate_limits(core.rate_limits.clone())
     .with_limits(GrpcLimits {
         max_message_bytes: settings.limits.grpc_max_message_bytes,
         max_concurrent_streams: u32::try_from(settings.limits.subscriptions_per_connection)
