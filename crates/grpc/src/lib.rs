@@ -24,7 +24,8 @@
 //! - `broadcast`: the ingest and output RPCs, their messages and event payloads.
 //! - `metadata`: JSON metadata ↔ `google.protobuf.Struct`, and the original's string map.
 //! - `subscribe`: the `Subscribe` response stream.
-//! - [`GrpcState`], [`serve`]: the server with reflection and health, until a shutdown future.
+//! - [`GrpcState`], [`serve`]: the server with reflection and health, until a shutdown token is
+//!   cancelled.
 //! - [`status`]: the `StreamError → tonic::Code` mapping.
 //! - [`idempotency`]: `idempotency-key` metadata on the mutating RPCs.
 //! - [`auth`]: operator API keys (`authorization` metadata) on every `StreamService` call.
@@ -48,7 +49,7 @@ use orchestrator_domain::policy::limits::RateLimits;
 use orchestrator_domain::policy::readiness::Readiness;
 use orchestrator_domain::{change::TransitionError, error::StreamError, service::StreamService};
 use orchestrator_realtime::Hub;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 pub mod auth;
@@ -113,8 +114,8 @@ impl Default for GrpcLimits {
 pub struct GrpcState {
     service: StreamService,
     hub: Hub<ProtoCodec>,
-    /// Turns true when the server shuts down, ending every subscription.
-    closing: watch::Receiver<bool>,
+    /// Cancelled when the server shuts down, ending every subscription.
+    closing: CancellationToken,
     idempotency: Option<Idempotency>,
     access: Access,
     limits: GrpcLimits,
@@ -125,11 +126,10 @@ pub struct GrpcState {
 impl GrpcState {
     /// The service's use cases and the instance's fan-out of proto events.
     pub fn new(service: StreamService, hub: Hub<ProtoCodec>) -> Self {
-        let (_, closing) = watch::channel(false);
         Self {
             service,
             hub,
-            closing,
+            closing: CancellationToken::new(),
             idempotency: None,
             access: Access::open(),
             limits: GrpcLimits::default(),
@@ -192,22 +192,18 @@ impl GrpcState {
 }
 
 /// Serves the orchestrator's gRPC API, reflection and health on `listener` until `shutdown`
-/// resolves, then lets open calls finish.
+/// is cancelled, then ends every subscription (with where to resume) and lets unary calls
+/// finish.
 ///
 /// # Errors
 /// The reflection descriptors are invalid, or the server fails.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     mut state: GrpcState,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: CancellationToken,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // Subscriptions never finish by themselves; the graceful shutdown would wait for them.
-    let (close, closing) = watch::channel(false);
-    state.closing = closing;
-    let shutdown = async move {
-        shutdown.await;
-        let _ = close.send(true);
-    };
+    state.closing = shutdown.clone();
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -236,7 +232,7 @@ pub async fn serve(
         .add_service(auth::Authenticated::new(streams, access, rate_limits))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
+            shutdown.cancelled_owned(),
         )
         .await;
     if let Some(follower) = follower {

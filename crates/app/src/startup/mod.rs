@@ -62,7 +62,7 @@ pub(crate) fn register_broadcast_metrics() {
 /// A built orchestrator: listeners bound, adapters wired, not yet serving.
 #[allow(missing_debug_implementations)]
 pub struct Application {
-    http: actix_web::dev::Server,
+    http: transports::HttpServer,
     http_addr: SocketAddr,
     grpc_listener: TcpListener,
     grpc_addr: SocketAddr,
@@ -244,14 +244,13 @@ impl Application {
         let shared_livekit = self
             .shared_livekit
             .map(|shared| tokio::spawn(shared.run(token.clone())));
-        let handle = self.http.handle();
-        let mut server = std::pin::pin!(self.http);
+        let mut server = std::pin::pin!(self.http.run());
         let grpc_listener = tokio::net::TcpListener::from_std(self.grpc_listener)
             .context("registering the gRPC listener")?;
         let mut grpc = tokio::spawn(orchestrator_grpc::serve(
             grpc_listener,
             self.grpc,
-            token.clone().cancelled_owned(),
+            token.clone(),
         ));
         let checker = tokio::spawn(self.checks.clone().run(
             Duration::from_millis(self.settings.http.readiness_check_interval_ms),
@@ -273,12 +272,14 @@ impl Application {
                 drain(&self.checks.readiness, drain_grace, &mut server).await?;
                 tracing::info!("shutting down: draining in-flight requests");
                 let deadline = tokio::time::Instant::now() + grace;
-                // Subscriptions end at once (resume elsewhere); unary calls finish.
+                // The one shutdown signal: WebSocket connections close (1001) and gRPC
+                // subscriptions end, with where to resume; both servers stop accepting and let
+                // requests in flight finish (actix within `shutdown_timeout`); background tasks
+                // stop.
                 token.cancel();
-                // actix bounds its drain by the grace period (`shutdown_timeout`). The stop
-                // command is answered by the server future, so both must be polled.
-                let ((), drained) = tokio::join!(handle.stop(true), &mut server);
-                drained.context("HTTP server failed while draining")?;
+                server
+                    .await
+                    .context("HTTP server failed while draining")?;
                 deadline
             }
         };
@@ -404,7 +405,7 @@ fn broadcast_policy(settings: &Settings) -> BroadcastPolicy {
 async fn drain(
     readiness: &Readiness,
     grace: Duration,
-    server: &mut std::pin::Pin<&mut actix_web::dev::Server>,
+    server: &mut std::pin::Pin<&mut impl Future<Output = std::io::Result<()>>>,
 ) -> anyhow::Result<()> {
     readiness.start_draining();
     health::publish(readiness);

@@ -125,7 +125,8 @@ pub(crate) struct HttpExtras<'a> {
     pub(crate) metrics: &'a PrometheusHandle,
 }
 
-/// The HTTP server (REST + WebSocket), bound, not yet polled.
+/// The HTTP server (REST + WebSocket), bound, not yet polled: [`HttpServer::run`] serves until
+/// the shutdown token of `extras` is cancelled.
 ///
 /// Built from actix's parts rather than with `HttpServer`, which has no way to install an
 /// upgrade service: WebSocket handshakes go to [`orchestrator_ws::takeover::serve`], which
@@ -136,7 +137,7 @@ pub(crate) fn http_server(
     stores: &Stores,
     listener: TcpListener,
     extras: HttpExtras<'_>,
-) -> anyhow::Result<actix_web::dev::Server> {
+) -> anyhow::Result<HttpServer> {
     let metrics = extras.metrics.clone();
     let exposition = Exposition::new(move || crate::telemetry::metrics::render(&metrics));
     let mut parts = HttpParts::new(settings, core, stores, Some(exposition), extras.shutdown)?;
@@ -177,7 +178,35 @@ pub(crate) fn http_server(
         .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout_secs)
         .run();
-    Ok(server)
+    Ok(HttpServer {
+        server,
+        shutdown: extras.shutdown.clone(),
+    })
+}
+
+/// The HTTP server and the token that stops it (the one its WebSocket connections watch).
+pub(crate) struct HttpServer {
+    server: actix_web::dev::Server,
+    shutdown: CancellationToken,
+}
+
+impl HttpServer {
+    /// Serves until the shutdown token is cancelled, then stops gracefully: no new connection,
+    /// in-flight requests finish within `http.shutdown_timeout_secs`.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub(crate) async fn run(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let mut server = std::pin::pin!(self.server);
+        tokio::select! {
+            served = &mut server => return served,
+            () = self.shutdown.cancelled() => {}
+        }
+        // The stop command is answered by the server future, so both must be polled.
+        let ((), drained) = tokio::join!(handle.stop(true), server);
+        drained
+    }
 }
 
 /// The app as a service factory of HTTP requests (what `HttpServer` makes of it). Its
