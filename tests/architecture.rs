@@ -1,6 +1,7 @@
 //! The hexagon's dependency rule, checked on the real manifests: the domain depends on no other
 //! crate of ours, adapters depend on the domain (and the realtime fan-out where they stream),
-//! never on each other; only the `orchestrator` binary knows every crate.
+//! never on each other; the transports meet in one crate, the servers' assembly; only the
+//! `orchestrator` binary knows every crate.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,6 +27,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "orchestrator-grpc",
         &["orchestrator-domain", "orchestrator-realtime"],
+    ),
+    // The one place the transports are put together (their ports, the HTTP app's middleware,
+    // the WebSocket takeover of actix's socket), so that they never know each other and the
+    // binary only wires. It knows no store, no media server, no settings.
+    (
+        "orchestrator-server",
+        &[
+            "orchestrator-domain",
+            "orchestrator-realtime",
+            "orchestrator-http",
+            "orchestrator-ws",
+            "orchestrator-grpc",
+        ],
     ),
     ("livekit-emulator", &[]),
     // A published client of the public contract: no crate of ours (its types are the wire

@@ -1,6 +1,6 @@
 //! The API document and its viewer, served by the binary itself (no network needed). That the
 //! document describes every route is checked against the app's route table in
-//! `crates/app/src/startup/transports_tests.rs`; that live answers match it, by schemathesis in
+//! `crates/server/src/http_tests.rs`; that live answers match it, by schemathesis in
 //! `.ci/run`.
 
 use orchestrator_tests::spawn_app;

@@ -62,8 +62,8 @@
 //!   what they take and answer.
 //! - [`error`]: [`StreamError`](error::StreamError), what an operation reports.
 //!
-//! Apart, the orchestrator service's own policies ([`policy`]): API keys and tickets,
-//! readiness, trace context, the timestamp format and the public error codes.
+//! Apart, the orchestrator service's own policies ([`policy`]): API keys and tickets, rate
+//! limits, readiness, trace context, the timestamp format and the public error codes.
 //!
 //! # Stability
 //!

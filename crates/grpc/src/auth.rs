@@ -2,17 +2,17 @@
 //! `StreamService`, Subscribe included, checked by the domain's [`Access`] policy before the
 //! call is decoded. Reads (`Get*`, `List*`, `Subscribe`) need a key of any scope, everything
 //! else a key with the write scope. Refusals are `UNAUTHENTICATED` and `PERMISSION_DENIED`.
-//! Each call also takes one request from its address's and its key's rate limit ([`CallLimits`],
-//! the same buckets REST uses), `RESOURCE_EXHAUSTED` with `retry-after` metadata beyond.
+//! Each call also takes one request from its address's and its key's rate limit (the domain's
+//! [`RateLimits`], the same buckets REST uses), `RESOURCE_EXHAUSTED` with `retry-after` metadata
+//! beyond.
 //! Reflection and `grpc.health.v1` are not wrapped: they stay open, like REST's probes.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use futures_util::future::{ready, Either, Ready};
-use orchestrator_domain::policy::access::{Access, AccessError, KeyId, Principal, Scope};
+use orchestrator_domain::policy::access::{Access, AccessError, Principal, Scope};
+use orchestrator_domain::policy::limits::{Limited, RateLimits};
 use tonic::codegen::{http, Service};
 use tonic::server::NamedService;
 use tonic::Status;
@@ -50,26 +50,17 @@ pub fn status(err: AccessError) -> Status {
     }
 }
 
-/// Rate limits a call is counted against: per source address and per operator key.
-pub trait CallLimits: Send + Sync + std::fmt::Debug {
-    /// Takes one call from the buckets of `peer` and `key`.
-    ///
-    /// # Errors
-    /// How long to wait, when a bucket is empty.
-    fn admit(&self, peer: Option<IpAddr>, key: Option<&KeyId>) -> Result<(), Duration>;
-}
-
 /// A service whose every call is checked against the access policy first.
 #[derive(Debug, Clone)]
 pub struct Authenticated<S> {
     inner: S,
     access: Access,
-    limits: Option<Arc<dyn CallLimits>>,
+    limits: Arc<RateLimits>,
 }
 
 impl<S> Authenticated<S> {
-    /// `inner`, behind `access` and, when given, `limits`.
-    pub fn new(inner: S, access: Access, limits: Option<Arc<dyn CallLimits>>) -> Self {
+    /// `inner`, behind `access` and `limits`.
+    pub fn new(inner: S, access: Access, limits: Arc<RateLimits>) -> Self {
         Self {
             inner,
             access,
@@ -87,20 +78,20 @@ impl<S> Authenticated<S> {
         let principal = authorization
             .and_then(|authorization| self.access.check(authorization, needed))
             .map_err(status)?;
-        if let Some(limits) = &self.limits {
-            let peer = request
-                .extensions()
-                .get::<tonic::transport::server::TcpConnectInfo>()
-                .and_then(|info| info.remote_addr())
-                .map(|addr| addr.ip());
-            limits.admit(peer, principal.key()).map_err(rate_limited)?;
-        }
+        let peer = request
+            .extensions()
+            .get::<tonic::transport::server::TcpConnectInfo>()
+            .and_then(|info| info.remote_addr())
+            .map(|addr| addr.ip());
+        self.limits
+            .check(peer, principal.key())
+            .map_err(rate_limited)?;
         Ok(principal)
     }
 }
 
-fn rate_limited(wait: Duration) -> Status {
-    let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+fn rate_limited(limited: Limited) -> Status {
+    let secs = limited.retry_after_secs();
     let mut status = Status::resource_exhausted(format!("too many requests; retry after {secs} s"));
     if let Ok(value) = secs.to_string().parse() {
         status.metadata_mut().insert("retry-after", value);

@@ -24,7 +24,8 @@
 //! - `broadcast`: the ingest and output RPCs, their messages and event payloads.
 //! - `metadata`: JSON metadata ↔ `google.protobuf.Struct`, and the original's string map.
 //! - `subscribe`: the `Subscribe` response stream.
-//! - [`GrpcState`], [`serve`]: the server with reflection and health, until a shutdown future.
+//! - [`GrpcState`], [`serve`]: the server with reflection and health, until a shutdown token is
+//!   cancelled.
 //! - [`status`]: the `StreamError → tonic::Code` mapping.
 //! - [`idempotency`]: `idempotency-key` metadata on the mutating RPCs.
 //! - [`auth`]: operator API keys (`authorization` metadata) on every `StreamService` call.
@@ -44,10 +45,11 @@ use std::future::Future;
 use orchestrator_domain::broadcast::BroadcastError;
 use orchestrator_domain::idempotency::Idempotency;
 use orchestrator_domain::policy::access::Access;
+use orchestrator_domain::policy::limits::RateLimits;
 use orchestrator_domain::policy::readiness::Readiness;
 use orchestrator_domain::{change::TransitionError, error::StreamError, service::StreamService};
 use orchestrator_realtime::Hub;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 pub mod auth;
@@ -112,34 +114,34 @@ impl Default for GrpcLimits {
 pub struct GrpcState {
     service: StreamService,
     hub: Hub<ProtoCodec>,
-    /// Turns true when the server shuts down, ending every subscription.
-    closing: watch::Receiver<bool>,
+    /// Cancelled when the server shuts down, ending every subscription.
+    closing: CancellationToken,
     idempotency: Option<Idempotency>,
     access: Access,
     limits: GrpcLimits,
-    call_limits: Option<std::sync::Arc<dyn auth::CallLimits>>,
+    rate_limits: std::sync::Arc<RateLimits>,
     readiness: Option<Readiness>,
 }
 
 impl GrpcState {
     /// The service's use cases and the instance's fan-out of proto events.
     pub fn new(service: StreamService, hub: Hub<ProtoCodec>) -> Self {
-        let (_, closing) = watch::channel(false);
         Self {
             service,
             hub,
-            closing,
+            closing: CancellationToken::new(),
             idempotency: None,
             access: Access::open(),
             limits: GrpcLimits::default(),
-            call_limits: None,
+            rate_limits: std::sync::Arc::new(RateLimits::off()),
             readiness: None,
         }
     }
 
-    /// Counts every `StreamService` call against `limits` (none by default).
-    pub fn with_call_limits(mut self, limits: std::sync::Arc<dyn auth::CallLimits>) -> Self {
-        self.call_limits = Some(limits);
+    /// Counts every `StreamService` call against `limits`, per address and per key (none by
+    /// default).
+    pub fn with_rate_limits(mut self, limits: std::sync::Arc<RateLimits>) -> Self {
+        self.rate_limits = limits;
         self
     }
 
@@ -190,22 +192,18 @@ impl GrpcState {
 }
 
 /// Serves the orchestrator's gRPC API, reflection and health on `listener` until `shutdown`
-/// resolves, then lets open calls finish.
+/// is cancelled, then ends every subscription (with where to resume) and lets unary calls
+/// finish.
 ///
 /// # Errors
 /// The reflection descriptors are invalid, or the server fails.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     mut state: GrpcState,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: CancellationToken,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // Subscriptions never finish by themselves; the graceful shutdown would wait for them.
-    let (close, closing) = watch::channel(false);
-    state.closing = closing;
-    let shutdown = async move {
-        shutdown.await;
-        let _ = close.send(true);
-    };
+    state.closing = shutdown.clone();
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -221,7 +219,7 @@ pub async fn serve(
     health::report(&health, initial).await;
     let follower = readiness.map(|readiness| tokio::spawn(health::follow(health, readiness)));
     let access = state.access.clone();
-    let call_limits = state.call_limits.clone();
+    let rate_limits = state.rate_limits.clone();
     let limits = state.limits;
     let streams =
         StreamServiceServer::new(state).max_decoding_message_size(limits.max_message_bytes);
@@ -231,10 +229,10 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(auth::Authenticated::new(streams, access, call_limits))
+        .add_service(auth::Authenticated::new(streams, access, rate_limits))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
+            shutdown.cancelled_owned(),
         )
         .await;
     if let Some(follower) = follower {

@@ -6,7 +6,7 @@ use std::pin::Pin;
 
 use futures_util::Stream;
 use orchestrator_realtime::{FollowError, Next, Subscription};
-use tokio::sync::watch;
+use tokio_util::sync::WaitForCancellationFutureOwned;
 use tonic::{Response, Status};
 
 use crate::metered::SubscriptionMetrics;
@@ -17,7 +17,9 @@ pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<EncodedEvent, Sta
 /// A subscription as the response stream drives it.
 struct Follow {
     subscriber: orchestrator_realtime::Subscriber<ProtoCodec>,
-    closing: watch::Receiver<bool>,
+    /// On a child of the server's token: waiting on the shared token itself would take its
+    /// lock, from every worker thread, each time a subscription waits for an event.
+    closing: Pin<Box<WaitForCancellationFutureOwned>>,
     ended: bool,
     /// Counts the subscription open until the response stream is dropped.
     metrics: SubscriptionMetrics,
@@ -51,7 +53,7 @@ pub(crate) async fn subscribe(
     let events: EventStream = Box::pin(futures_util::stream::unfold(
         Follow {
             subscriber,
-            closing: state.closing.clone(),
+            closing: Box::pin(state.closing.child_token().cancelled_owned()),
             ended,
             metrics: SubscriptionMetrics::opened(),
         },
@@ -80,13 +82,6 @@ fn audience_interval(
         })
 }
 
-/// Resolves when the server shuts down (never, if nothing can shut it down).
-async fn closed(closing: &mut watch::Receiver<bool>) {
-    if closing.wait_for(|closing| *closing).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
 fn resume_from(follow: &Follow) -> u64 {
     let seq = follow.subscriber.positions().map(|(_, seq)| seq).max();
     seq.unwrap_or(0)
@@ -98,7 +93,7 @@ async fn next_event(mut follow: Follow) -> Option<(Result<EncodedEvent, Status>,
     }
     let next = tokio::select! {
         next = follow.subscriber.next() => Some(next),
-        () = closed(&mut follow.closing) => None,
+        () = follow.closing.as_mut() => None,
     };
     let Some(next) = next else {
         follow.ended = true;

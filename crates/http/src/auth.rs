@@ -29,9 +29,10 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest, ResponseError};
 use orchestrator_domain::policy::access::{Access, AccessError, Principal, Scope};
+use orchestrator_domain::policy::limits::RateLimits;
 
 use crate::error::ApiError;
-use crate::limits::{too_many_connections, OverConnectionLimit, RateLimits};
+use crate::limits::{too_many_connections, Admit, OverConnectionLimit};
 
 /// What the HTTP port checks before a route runs; one per process, shared by every worker.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@
 //! - [`auth`]: [`Guard`](auth::Guard), the middleware in front of every route: operator API
 //!   keys, scopes, rate limits, the per-address connection limit. It knows no route: which
 //!   paths need no key is [`public`]'s, below both the guard and the routes serving them.
-//! - [`limits`]: rate limits per key and per address, concurrent connections per address.
+//! - [`limits`]: the domain's rate limits as `429`s, concurrent connections per address.
 //! - [`error`]: [`ApiError`], the error envelope, and the `StreamError → HTTP` mapping.
 //! - [`body`]: [`JsonBody`], a JSON extractor with exact 400/408/413/415 answers.
 //! - [`cors`]: [`CorsLayer`](cors::CorsLayer), CORS for browsers on every route of the port.

@@ -10,7 +10,9 @@
 //! - `media`: LiveKit, or the embedded emulator; `shared_livekit`: one embedded emulator for
 //!   every instance on a Redis.
 //! - `stores`: the storage ports, in memory or on Redis.
-//! - `transports`: the HTTP server (REST + WebSocket) and the gRPC service.
+//! - `transports`: what the servers (`orchestrator-server`: REST and WebSocket on the HTTP
+//!   port, gRPC on its own) are built with: their configuration from the settings, the use
+//!   cases, the rate limits every transport counts against.
 //! - `health`: the background readiness checks (LiveKit, the store).
 //! - `runtime`: where the domain's background broadcast work runs.
 
@@ -35,9 +37,10 @@ use orchestrator_domain::policy::readiness::Readiness;
 use orchestrator_domain::ports::{EventLog, MediaServer, RandomIds, SystemClock, TokenIssuer};
 use orchestrator_domain::service::Ports;
 use orchestrator_domain::{service::StreamService, webhooks::WebhookIntake};
-use orchestrator_grpc::GrpcState;
 use orchestrator_livekit::{LiveKitConfig, SignedWebhooks};
 use orchestrator_reconciler::{Reconciler, ReconcilerConfig};
+use orchestrator_server::grpc::{GrpcError, GrpcServer};
+use orchestrator_server::http::HttpServer;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -62,11 +65,10 @@ pub(crate) fn register_broadcast_metrics() {
 /// A built orchestrator: listeners bound, adapters wired, not yet serving.
 #[allow(missing_debug_implementations)]
 pub struct Application {
-    http: actix_web::dev::Server,
+    http: HttpServer,
     http_addr: SocketAddr,
-    grpc_listener: TcpListener,
     grpc_addr: SocketAddr,
-    grpc: GrpcState,
+    grpc: GrpcServer,
     livekit_url: String,
     emulator: Option<EmbeddedEmulator>,
     shared_livekit: Option<SharedLiveKit>,
@@ -90,7 +92,7 @@ pub(crate) struct Core {
     /// Operator keys and WebSocket tickets, for every transport.
     pub(crate) access: Access,
     /// Requests per second per key and per address, counted across transports.
-    pub(crate) rate_limits: Arc<orchestrator_http::limits::RateLimits>,
+    pub(crate) rate_limits: Arc<orchestrator_domain::policy::limits::RateLimits>,
     pub(crate) media: Arc<dyn MediaServer>,
     pub(crate) readiness: Readiness,
 }
@@ -106,8 +108,6 @@ impl Application {
         let checked = checks::check(&settings).context("invalid configuration")?;
         let (http_listener, http_addr) = bind(&settings, settings.http.port, "HTTP")?;
         let (grpc_listener, grpc_addr) = bind(&settings, settings.grpc.port, "gRPC")?;
-        // tonic serves it on the tokio runtime, which needs a non-blocking socket.
-        grpc_listener.set_nonblocking(true)?;
         let (livekit, emulator) = media::start(&settings, http_addr)?;
         // Before the stores connect, so that start-up's own Redis commands are measured too.
         let metrics = crate::telemetry::metrics::handle()?;
@@ -140,22 +140,21 @@ impl Application {
         // ready rather than ready.
         checks.run_once().await;
         let shutdown = CancellationToken::new();
-        let http = transports::http_server(
-            &settings,
-            &core,
-            &stores,
+        let config = transports::server_config(&settings, checked.origins);
+        let use_cases = transports::use_cases(&core, &stores);
+        let http = HttpServer::new(
             http_listener,
-            transports::HttpExtras {
-                origins: checked.origins,
-                shutdown: &shutdown,
-                metrics: &metrics,
-            },
-        )?;
-        let grpc = transports::grpc_state(&settings, &core, &stores);
+            &config,
+            &use_cases,
+            transports::http_extras(&metrics, &stores),
+            &shutdown,
+        )
+        .context("starting the HTTP server")?;
+        let grpc = GrpcServer::new(grpc_listener, &config, &use_cases, &shutdown)
+            .context("starting the gRPC server")?;
         Ok(Self {
             http,
             http_addr,
-            grpc_listener,
             grpc_addr,
             grpc,
             livekit_url: livekit.url,
@@ -244,15 +243,8 @@ impl Application {
         let shared_livekit = self
             .shared_livekit
             .map(|shared| tokio::spawn(shared.run(token.clone())));
-        let handle = self.http.handle();
-        let mut server = std::pin::pin!(self.http);
-        let grpc_listener = tokio::net::TcpListener::from_std(self.grpc_listener)
-            .context("registering the gRPC listener")?;
-        let mut grpc = tokio::spawn(orchestrator_grpc::serve(
-            grpc_listener,
-            self.grpc,
-            token.clone().cancelled_owned(),
-        ));
+        let mut server = std::pin::pin!(self.http.run());
+        let mut grpc = tokio::spawn(self.grpc.run());
         let checker = tokio::spawn(self.checks.clone().run(
             Duration::from_millis(self.settings.http.readiness_check_interval_ms),
             token.clone(),
@@ -273,12 +265,14 @@ impl Application {
                 drain(&self.checks.readiness, drain_grace, &mut server).await?;
                 tracing::info!("shutting down: draining in-flight requests");
                 let deadline = tokio::time::Instant::now() + grace;
-                // Subscriptions end at once (resume elsewhere); unary calls finish.
+                // The one shutdown signal: WebSocket connections close (1001) and gRPC
+                // subscriptions end, with where to resume; both servers stop accepting and let
+                // requests in flight finish (actix within `shutdown_timeout`); background tasks
+                // stop.
                 token.cancel();
-                // actix bounds its drain by the grace period (`shutdown_timeout`). The stop
-                // command is answered by the server future, so both must be polled.
-                let ((), drained) = tokio::join!(handle.stop(true), &mut server);
-                drained.context("HTTP server failed while draining")?;
+                server
+                    .await
+                    .context("HTTP server failed while draining")?;
                 deadline
             }
         };
@@ -404,7 +398,7 @@ fn broadcast_policy(settings: &Settings) -> BroadcastPolicy {
 async fn drain(
     readiness: &Readiness,
     grace: Duration,
-    server: &mut std::pin::Pin<&mut actix_web::dev::Server>,
+    server: &mut std::pin::Pin<&mut impl Future<Output = std::io::Result<()>>>,
 ) -> anyhow::Result<()> {
     readiness.start_draining();
     health::publish(readiness);
@@ -445,13 +439,30 @@ fn bind(settings: &Settings, port: u16, what: &str) -> anyhow::Result<(TcpListen
     Ok((listener, addr))
 }
 
-type GrpcOutcome =
-    Result<Result<(), Box<dyn std::error::Error + Send + Sync>>, tokio::task::JoinError>;
+type GrpcOutcome = Result<Result<(), GrpcError>, tokio::task::JoinError>;
 
 fn grpc_failure(outcome: GrpcOutcome) -> anyhow::Error {
     match outcome {
         Ok(Ok(())) => anyhow::anyhow!("gRPC server stopped unexpectedly"),
         Ok(Err(err)) => anyhow::anyhow!("gRPC server failed: {err}"),
         Err(err) => anyhow::anyhow!("gRPC server panicked: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_refuses_internal_rtmp_targets_and_no_storage_refuses_files() {
+        let mut settings = Settings::for_tests();
+        let development = broadcast_policy(&settings);
+        settings.app_env = crate::settings::PRODUCTION.into();
+        settings.broadcast.storage = crate::settings::StorageKind::None;
+
+        let production = broadcast_policy(&settings);
+
+        assert!(development.internal_targets && development.storage);
+        assert!(!production.internal_targets && !production.storage);
     }
 }

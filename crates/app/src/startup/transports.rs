@@ -1,253 +1,76 @@
-//! The transports on the use cases: REST and WebSocket on the HTTP port (actix-web), gRPC on
-//! its own (tonic). One hub per streaming transport, each holding one subscription to the
-//! instance's event feed and encoding every event once in its wire format. Every route of the
-//! HTTP port is behind CORS, then the guard (operator keys, rate and connection limits); every
-//! `StreamService` call behind the same keys.
+//! What the servers are built with: their configuration from the settings, the use cases from
+//! the wiring. `orchestrator-server` puts the transports on their ports; this only says how they
+//! are tuned and what they serve.
 
-use std::future::Future;
-use std::net::{IpAddr, TcpListener};
-use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_codec::Framed;
-use actix_http::body::BoxBody;
-use actix_http::{h1, HttpService, KeepAlive, Request, Response};
-use actix_service::{fn_factory, fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
-use actix_web::body::MessageBody;
-use actix_web::dev::{AppConfig, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::from_fn;
-use actix_web::rt::net::TcpStream;
-use actix_web::{web, App};
-use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
-use orchestrator_domain::policy::access::KeyId;
-use orchestrator_grpc::auth::CallLimits;
-use orchestrator_grpc::{GrpcLimits, GrpcState, ProtoCodec};
-use orchestrator_http::auth::Guard;
+use orchestrator_domain::policy::limits::{Rate, RateLimits};
+use orchestrator_grpc::GrpcLimits;
 use orchestrator_http::body::BodyTimeout;
-use orchestrator_http::cors::{AllowedOrigins, CorsLayer};
-use orchestrator_http::limits::{ConnectionLimit, Counted, Limited, Rate, RateLimits};
+use orchestrator_http::cors::AllowedOrigins;
 use orchestrator_http::metrics::Exposition;
-use orchestrator_http::{request_tracing, HttpState};
-use orchestrator_realtime::{Hub, HubConfig};
-use orchestrator_ws::{JsonCodec, KeyConnections, WsConfig, WsState};
-use tokio_util::sync::CancellationToken;
+use orchestrator_realtime::HubConfig;
+use orchestrator_server::http::HttpExtras;
+use orchestrator_server::{ServerConfig, UseCases};
+use orchestrator_ws::WsConfig;
 
 use super::stores::Stores;
 use super::Core;
 use crate::settings::Settings;
 
-/// What the HTTP app is built from, once per actix worker.
-#[derive(Clone)]
-pub(crate) struct HttpParts {
-    pub(crate) state: HttpState,
-    pub(crate) ws: WsState,
-    pub(crate) origins: AllowedOrigins,
-    pub(crate) guard: Guard,
-    pub(crate) body_timeout: BodyTimeout,
-}
-
-impl HttpParts {
-    /// The parts for `settings` and `core`; `metrics` renders `/metrics`; `shutdown` closes
-    /// the WebSocket connections.
-    pub(crate) fn new(
-        settings: &Settings,
-        core: &Core,
-        stores: &Stores,
-        metrics: Option<Exposition>,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<Self> {
-        let state = HttpState {
-            service: core.service.clone(),
-            webhooks: core.webhooks.clone(),
-            started_at: std::time::Instant::now(),
-            idempotency: core.idempotency.clone(),
-            metrics,
-            readiness: core.readiness.clone(),
-        };
-        let ws = WsState {
-            http_error: orchestrator_http::error::render,
-            service: core.service.clone(),
-            hub: Hub::new(stores.events.clone(), JsonCodec, hub_config(settings)),
-            config: ws_config(settings),
-            shutdown: shutdown.clone(),
-            connections: KeyConnections::default(),
-        };
-        let origins = AllowedOrigins::parse(&settings.http.cors_allowed_origins)
-            .context("http.cors_allowed_origins (CORS_ALLOWED_ORIGINS)")?;
-        Ok(Self {
-            state,
-            ws,
-            origins,
-            guard: guard(core),
-            body_timeout: BodyTimeout(settings.limits.body_timeout()),
-        })
+/// The servers' configuration; `origins` as the checks read them.
+pub(crate) fn server_config(settings: &Settings, origins: AllowedOrigins) -> ServerConfig {
+    let limits = &settings.limits;
+    ServerConfig {
+        workers: settings.http.workers,
+        origins,
+        request_head_timeout: limits.request_head_timeout(),
+        body_timeout: BodyTimeout(limits.body_timeout()),
+        connections_per_address: limits.connections_per_address,
+        connections_per_worker: limits.connections_per_worker,
+        shutdown_timeout_secs: settings.http.shutdown_timeout_secs,
+        ws: ws_config(settings),
+        hub: HubConfig {
+            queue_capacity: settings.realtime.queue_capacity,
+            ..HubConfig::default()
+        },
+        grpc: GrpcLimits {
+            max_message_bytes: limits.grpc_max_message_bytes,
+            max_concurrent_streams: u32::try_from(limits.subscriptions_per_connection)
+                .unwrap_or(u32::MAX),
+        },
     }
 }
 
-/// The HTTP app: every route of the port (REST, WebSocket, the dashboard, the API document),
-/// with the middleware in order.
-pub(crate) fn app(
-    parts: &HttpParts,
-) -> App<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    // From the outside in: request ids, the access log and the HTTP metrics see every answer
-    // (refusals included); CORS puts every route, the WebSocket handshake too, under one origin
-    // policy; then the guard (keys, rate and connection limits) before any route runs; last,
-    // `HEAD` is routed as the `GET` it mirrors.
-    App::new()
-        .wrap(orchestrator_http::head::HeadAsGet)
-        .wrap(from_fn(orchestrator_http::auth::middleware))
-        .wrap(CorsLayer::new(parts.origins.clone()))
-        .wrap(from_fn(request_tracing::middleware))
-        .app_data(parts.body_timeout)
-        .configure(orchestrator_http::auth::configure(parts.guard.clone()))
-        .configure(orchestrator_http::configure(parts.state.clone()))
-        .configure(orchestrator_ws::configure(parts.ws.clone()))
-        .default_service(web::to(orchestrator_http::not_found))
-}
-
-/// What the HTTP server needs beyond the use cases.
-pub(crate) struct HttpExtras<'a> {
-    /// Browser origins allowed (checked at start-up).
-    pub(crate) origins: AllowedOrigins,
-    /// Cancelled when the service shuts down.
-    pub(crate) shutdown: &'a CancellationToken,
-    /// The process's metrics, rendered at `/metrics`.
-    pub(crate) metrics: &'a PrometheusHandle,
-}
-
-/// The HTTP server (REST + WebSocket), bound, not yet polled.
-///
-/// Built from actix's parts rather than with `HttpServer`, which has no way to install an
-/// upgrade service: WebSocket handshakes go to [`orchestrator_ws::takeover::serve`], which
-/// runs them through the same app and then serves the connection on its bare socket.
-pub(crate) fn http_server(
-    settings: &Settings,
-    core: &Core,
-    stores: &Stores,
-    listener: TcpListener,
-    extras: HttpExtras<'_>,
-) -> anyhow::Result<actix_web::dev::Server> {
-    let metrics = extras.metrics.clone();
-    let exposition = Exposition::new(move || crate::telemetry::metrics::render(&metrics));
-    let mut parts = HttpParts::new(settings, core, stores, Some(exposition), extras.shutdown)?;
-    parts.origins = extras.origins;
-    let connection_limit = ConnectionLimit::new(settings.limits.connections_per_address);
-    tracing::info!(
-        origins = ?parts.origins,
-        "browser origins allowed (CORS and WebSocket handshakes)"
-    );
-    let workers = match settings.http.workers {
-        0 => std::thread::available_parallelism().map_or(1, usize::from),
-        n => n,
-    };
-    let redis = stores.redis.clone();
-    let head_timeout = settings.limits.request_head_timeout();
-    let address = listener.local_addr()?;
-    let server = actix_server::Server::build()
-        .listen("orchestrator-http", listener, move || {
-            // The factory runs on each worker's thread: its requests' Redis commands then stay
-            // on that thread instead of hopping to the main runtime and back.
-            if let Some(connection) = &redis {
-                connection.open_thread_client_in_background();
-            }
-            let limit = connection_limit.clone();
-            HttpService::build()
-                .keep_alive(KeepAlive::default())
-                .client_request_timeout(head_timeout)
-                .client_disconnect_timeout(Duration::from_secs(1))
-                .local_addr(address)
-                .on_connect_ext(move |io: &TcpStream, data| limit.on_connect(io, data))
-                .upgrade(upgrade_service(parts.clone()))
-                .finish(map_config(app_service(&parts), |()| AppConfig::default()))
-                .tcp()
-        })?
-        .max_concurrent_connections(settings.limits.connections_per_worker.max(1))
-        .workers(workers)
-        // Signals are handled once, in main, for every server of the process.
-        .disable_signals()
-        .shutdown_timeout(settings.http.shutdown_timeout_secs)
-        .run();
-    Ok(server)
-}
-
-/// The app as a service factory of HTTP requests (what `HttpServer` makes of it). Its
-/// `AppConfig` is actix's default: actix-web builds one naming the server's host and address
-/// only inside `HttpServer`, and the app generates no URL from them.
-fn app_service(
-    parts: &HttpParts,
-) -> impl ServiceFactory<
-    Request,
-    Config = AppConfig,
-    Response = ServiceResponse<impl MessageBody>,
-    Error = Response<BoxBody>,
-    InitError = (),
-> {
-    app(parts)
-        .into_factory()
-        .map_err(|err: actix_web::Error| err.error_response().into())
-}
-
-/// The upgrade service: each worker builds its own copy of the app to run handshakes
-/// through, on its first handshake (a worker that never sees one never pays for it), then
-/// hands the connection to the WebSocket transport.
-fn upgrade_service(
-    parts: HttpParts,
-) -> impl ServiceFactory<
-    (Request, Framed<TcpStream, h1::Codec>),
-    Config = (),
-    Response = (),
-    Error = actix_web::Error,
-    InitError = (),
-> {
-    fn_factory(move || {
-        let parts = Rc::new(parts.clone());
-        let app = Rc::new(tokio::sync::OnceCell::new());
-        async move {
-            Ok::<_, ()>(fn_service(move |(request, framed): (Request, _)| {
-                let (parts, app) = (parts.clone(), app.clone());
-                // The handshake request ends before the connection does, and with it the
-                // connection's data: the connection keeps its count against its address.
-                let counted = request.conn_data::<Counted>().cloned();
-                // Boxed: the HTTP server's task of every connection holds this future's space
-                // inline, WebSocket or not.
-                let served: Pin<Box<dyn Future<Output = Result<(), actix_web::Error>>>> =
-                    Box::pin(async move {
-                        // Boxed in a statement of its own: building the app is a large future,
-                        // which would otherwise keep its space in every connection's.
-                        let built = Box::pin(app.get_or_try_init(|| async {
-                            let built = app_service(&parts).new_service(AppConfig::default());
-                            built.await.map(Rc::new)
-                        }));
-                        let app = built
-                            .await
-                            .map_err(|()| std::io::Error::other("the app could not be built"))?
-                            .clone();
-                        let served =
-                            orchestrator_ws::takeover::serve(app, request, framed, counted);
-                        served.await.map_err(actix_web::Error::from)
-                    });
-                served
-            }))
-        }
-    })
-}
-
-/// Operator keys and rate limits of the HTTP port.
-fn guard(core: &Core) -> Guard {
-    Guard {
+/// What every transport serves.
+pub(crate) fn use_cases(core: &Core, stores: &Stores) -> UseCases {
+    UseCases {
+        service: core.service.clone(),
+        webhooks: core.webhooks.clone(),
+        idempotency: core.idempotency.clone(),
         access: core.access.clone(),
         rate_limits: core.rate_limits.clone(),
+        readiness: core.readiness.clone(),
+        events: stores.events.clone(),
+    }
+}
+
+/// `/metrics` from the process's recorder; on Redis, each HTTP worker opens a client of its
+/// own, so its requests' commands stay on its thread instead of hopping to the main runtime.
+pub(crate) fn http_extras(metrics: &PrometheusHandle, stores: &Stores) -> HttpExtras {
+    let metrics = metrics.clone();
+    let redis = stores.redis.clone();
+    HttpExtras {
+        metrics: Some(Exposition::new(move || {
+            crate::telemetry::metrics::render(&metrics)
+        })),
+        worker_started: redis.map(|connection| {
+            let started: Arc<dyn Fn() + Send + Sync> =
+                Arc::new(move || connection.open_thread_client_in_background());
+            started
+        }),
     }
 }
 
@@ -271,42 +94,6 @@ pub(crate) fn rate_limits(settings: &Settings) -> Arc<RateLimits> {
     Arc::new(RateLimits::new(per_key, per_address))
 }
 
-/// The HTTP port's rate limits, counting gRPC calls too.
-#[derive(Debug)]
-struct GrpcCallLimits(Arc<RateLimits>);
-
-impl CallLimits for GrpcCallLimits {
-    fn admit(&self, peer: Option<IpAddr>, key: Option<&KeyId>) -> Result<(), Duration> {
-        let limited = |limited: Limited| limited.retry_after;
-        self.0.check_address(peer).map_err(limited)?;
-        key.map_or(Ok(()), |key| self.0.check_key(key).map_err(limited))
-    }
-}
-
-/// The gRPC service's state.
-pub(crate) fn grpc_state(settings: &Settings, core: &Core, stores: &Stores) -> GrpcState {
-    GrpcState::new(
-        core.service.clone(),
-        Hub::new(stores.events.clone(), ProtoCodec, hub_config(settings)),
-    )
-    .with_idempotency(core.idempotency.clone())
-    .with_readiness(core.readiness.clone())
-    .with_access(core.access.clone())
-    .with_call_limits(Arc::new(GrpcCallLimits(core.rate_limits.clone())))
-    .with_limits(GrpcLimits {
-        max_message_bytes: settings.limits.grpc_max_message_bytes,
-        max_concurrent_streams: u32::try_from(settings.limits.subscriptions_per_connection)
-            .unwrap_or(u32::MAX),
-    })
-}
-
-fn hub_config(settings: &Settings) -> HubConfig {
-    HubConfig {
-        queue_capacity: settings.realtime.queue_capacity,
-        ..HubConfig::default()
-    }
-}
-
 fn ws_config(settings: &Settings) -> WsConfig {
     WsConfig {
         heartbeat_interval: Duration::from_millis(settings.realtime.heartbeat_interval_ms.max(1)),
@@ -316,7 +103,3 @@ fn ws_config(settings: &Settings) -> WsConfig {
         max_connections_per_key: settings.limits.websocket_connections_per_key,
     }
 }
-
-#[cfg(test)]
-#[path = "transports_tests.rs"]
-mod tests;

@@ -3,15 +3,13 @@
 //! accepts exactly the methods the document gives it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use actix_web::http::Method;
 use actix_web::{test, web, HttpRequest};
-use orchestrator_livekit::LiveKitConfig;
 use serde_json::Value;
 
 use super::*;
-use crate::startup::{media, stores, Core};
+use crate::test_support;
 
 const METHODS: [Method; 6] = [
     Method::GET,
@@ -24,33 +22,14 @@ const METHODS: [Method; 6] = [
 
 /// The parts of an app on the in-memory store, with a LiveKit nothing listens on (no route
 /// probed below needs it to answer).
-async fn parts() -> HttpParts {
-    let settings = Settings::for_tests();
-    let stores = stores::connect(&settings, b"secret").await.unwrap();
-    let livekit = LiveKitConfig {
-        url: "http://127.0.0.1:1".into(),
-        api_key: "key".into(),
-        api_secret: "secret".into(),
-        token_ttl: Duration::from_secs(60),
-        empty_timeout_secs: 1,
-        departure_timeout_secs: 1,
-        max_participants: 0,
-        request_timeout: Duration::from_secs(1),
-    };
-    let access = orchestrator_domain::policy::access::Access::open();
-    let broadcast = orchestrator_livekit::BroadcastConfig::default();
-    let adapters = media::adapters(&livekit, &broadcast, false, &stores, "route-table-test")
-        .await
-        .unwrap();
-    let core = Core::wire(
-        &settings,
-        &stores,
-        &livekit,
-        adapters,
-        "route-table-test",
-        access,
-    );
-    HttpParts::new(&settings, &core, &stores, None, &CancellationToken::new()).unwrap()
+fn parts() -> HttpParts {
+    let use_cases = test_support::use_cases(test_support::NO_LIVEKIT);
+    HttpParts::new(
+        &test_support::config(),
+        &use_cases,
+        None,
+        &CancellationToken::new(),
+    )
 }
 
 /// Answers the app's resource map, as actix prints it.
@@ -189,8 +168,7 @@ fn concrete(pattern: &str) -> String {
 #[actix_web::test]
 async fn every_route_the_app_mounts_is_in_the_api_document() {
     let app =
-        test::init_service(app(&parts().await).route("/__route_table", web::get().to(route_table)))
-            .await;
+        test::init_service(app(&parts()).route("/__route_table", web::get().to(route_table))).await;
     let printed = test::call_and_read_body(
         &app,
         test::TestRequest::get().uri("/__route_table").to_request(),
@@ -221,7 +199,7 @@ async fn every_route_the_app_mounts_is_in_the_api_document() {
 
 #[actix_web::test]
 async fn every_documented_path_accepts_exactly_its_documented_methods() {
-    let app = test::init_service(app(&parts().await)).await;
+    let app = test::init_service(app(&parts())).await;
 
     for (path, methods) in documented() {
         for method in METHODS {
@@ -264,17 +242,4 @@ fn answered_by(documented: &BTreeSet<String>) -> BTreeSet<String> {
         methods.insert("HEAD".to_owned());
     }
     methods
-}
-
-#[::std::prelude::v1::test]
-fn production_refuses_internal_rtmp_targets_and_no_storage_refuses_files() {
-    let mut settings = Settings::for_tests();
-    let development = crate::startup::broadcast_policy(&settings);
-    settings.app_env = crate::settings::PRODUCTION.into();
-    settings.broadcast.storage = crate::settings::StorageKind::None;
-
-    let production = crate::startup::broadcast_policy(&settings);
-
-    assert!(development.internal_targets && development.storage);
-    assert!(!production.internal_targets && !production.storage);
 }
