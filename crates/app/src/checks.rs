@@ -1,7 +1,7 @@
 //! What a configuration must satisfy before the service starts: what `orchestrator
 //! check-config` reports and what `serve` (and [`Application::build`](crate::Application::build))
 //! runs before it listens, so a configuration one accepts the other starts with. Every value
-//! must be one the service can use ([`values`]: the URLs as their clients read them, the log
+//! must be one the service can use (`checks::values`: the URLs as their clients read them, the log
 //! filter as tracing reads it, the listen address, the API key entries and CORS origins), and
 //! with `APP_ENV=production` the service refuses to start:
 //! - without operator API keys (every route would be open to anyone who reaches the port);

@@ -3,7 +3,7 @@
 //! (`{"error": {"code", "message", "statusCode", …}}`) for every failure.
 //!
 //! Handlers do three things: turn the request into domain values, call the one
-//! [`StreamService`](orchestrator_domain::service::StreamService) method, and map the result. Every domain error goes
+//! [`StreamService`] method, and map the result. Every domain error goes
 //! through the single exhaustive mapping in [`error`].
 //!
 //! # Layout

@@ -163,7 +163,7 @@ pub fn setup_client(endpoint: &Endpoint) -> anyhow::Result<orchestrator_client::
 /// idempotency key, so the write still happens once.
 ///
 /// # Errors
-/// A refusal, or still no answer after [`SETUP_ATTEMPTS`].
+/// A refusal, or still no answer after `SETUP_ATTEMPTS`.
 pub async fn settle<T: Send + 'static>(call: impl Fn() -> Call<T>) -> anyhow::Result<T> {
     let key = orchestrator_client::new_idempotency_key();
     let mut attempt = 0;

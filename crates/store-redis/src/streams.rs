@@ -1,5 +1,5 @@
 //! [`RedisStore`]: the stream repository on Redis — streams themselves here, their
-//! participants in [`crate::participants`], their event logs in [`crate::events`].
+//! participants in `participants`, their event logs in `events`.
 //!
 //! # Keys (prefix `P`, `{id}` is the stream id as hash tag)
 //!
@@ -18,7 +18,7 @@
 //!
 //! Notifications go to the pub/sub channel `Pevents` (one subscription per instance). A stopped
 //! stream's keys expire after `RedisConfig::stopped_retention`; listings drop index entries
-//! whose stream is gone (see [`crate::index`]).
+//! whose stream is gone (see the `index` module).
 //!
 //! # Round trips
 //!

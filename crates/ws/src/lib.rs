@@ -32,7 +32,7 @@
 //!
 //! Who may connect is decided in front of the routes (the HTTP transport's guard checks the
 //! operator key or ticket and puts the caller's
-//! [`Principal`](orchestrator_domain::policy::access::Principal) in the request); this crate limits the
+//! `Principal` in the request); this crate limits the
 //! connections each key holds ([`KeyConnections`]).
 //!
 //! The handshake's HTTP refusals are answered in the REST API's error envelope, rendered by the

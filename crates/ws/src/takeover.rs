@@ -5,7 +5,7 @@
 //! the same HTTP app as every other request (CORS, operator keys, limits, the access log, then
 //! the route), marked with a [`Takeover`]. The route ([`crate::configure`]) answers 101 and
 //! leaves the connection to serve in the mark; [`serve`] writes the answer and runs the
-//! connection on the bare socket ([`crate::socket`]). Any other answer (a refusal, a 404) is
+//! connection on the bare socket (the `socket` module). Any other answer (a refusal, a 404) is
 //! written as is and the connection closed.
 
 use std::cell::RefCell;

@@ -23,7 +23,7 @@ use crate::HttpState;
 
 /// Mounts the stream routes.
 ///
-/// Everything under one stream is routed by [`ById`](super::by_id::ById), without the regex
+/// Everything under one stream is routed by `by_id::ById`, without the regex
 /// actix would run for a `{id}` pattern (see there).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let idempotent = || from_fn(crate::idempotency::middleware);
