@@ -233,3 +233,50 @@ fn an_address_key_keeps_ipv4_and_cuts_ipv6_to_its_64() {
         "2001:db8:a:b::".parse::<IpAddr>().unwrap()
     );
 }
+
+mod against_governor {
+    //! The buckets answer as governor's GCRA does (the crate they replace): the same
+    //! admissions and the same waits, for any rate, burst and timeline of requests.
+
+    use std::num::NonZeroU32;
+
+    use governor::clock::{Clock, FakeRelativeClock};
+    use governor::{Quota, RateLimiter};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn non_zero(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn every_admission_and_wait_is_governors(
+            per_sec in 1u32..200,
+            burst in 1u32..300,
+            timeline in proptest::collection::vec((0u64..1_500, 1u32..8), 1..80),
+        ) {
+            let ours = per_address(per_sec, burst);
+            let clock = FakeRelativeClock::default();
+            let quota = Quota::per_second(non_zero(per_sec)).allow_burst(non_zero(burst.max(per_sec)));
+            let governor = RateLimiter::direct_with_clock(quota, clock.clone());
+            let start = Instant::now();
+            let mut elapsed = Duration::ZERO;
+
+            for (pause_ms, requests) in timeline {
+                elapsed += Duration::from_millis(pause_ms);
+                clock.advance(Duration::from_millis(pause_ms));
+                for _ in 0..requests {
+                    let answer = ours
+                        .check_address_at(ip("10.0.0.1"), start + elapsed)
+                        .map_err(|limited| limited.retry_after);
+                    let reference = governor
+                        .check()
+                        .map_err(|not_until| not_until.wait_time_from(clock.now()));
+                    prop_assert_eq!(answer, reference, "at {:?}", elapsed);
+                }
+            }
+        }
+    }
+}
