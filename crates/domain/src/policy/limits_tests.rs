@@ -155,6 +155,23 @@ fn a_rate_of_zero_is_no_limit() {
 }
 
 #[test]
+fn limits_that_are_off_do_no_work_per_request() {
+    let limits = RateLimits::off();
+
+    for _ in 0..100 {
+        assert!(limits.check_address(ip("10.0.0.1")).is_ok());
+        assert!(limits.check_key(&key("k")).is_ok());
+        assert!(limits.check(ip("10.0.0.1"), Some(&key("k"))).is_ok());
+    }
+
+    assert_eq!(
+        limits.checks.load(Ordering::Relaxed),
+        0,
+        "no request was counted on the shared counter"
+    );
+}
+
+#[test]
 fn a_wait_is_rounded_up_to_whole_seconds_and_at_least_one() {
     let wait = |millis| Limited {
         who: "this address",
