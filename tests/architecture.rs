@@ -188,3 +188,14 @@ fn every_crate_is_imported_under_its_own_package_name() {
         "renamed dependencies: {renamed_in_packages:?}"
     );
 }
+
+#[test]
+fn the_client_crate_packages_the_workspace_contract_itself() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).expect(path);
+
+    assert!(
+        read("crates/client/proto/streams.proto") == read("proto/streams.proto"),
+        "crates/client/proto/streams.proto must be the link to proto/streams.proto, not a copy"
+    );
+}
