@@ -220,22 +220,7 @@ impl ClientError {
 
     /// The HTTP status of the service's refusal (also through [`ClientError::GaveUp`]).
     pub fn status(&self) -> Option<u16> {
-        match self {
-            ClientError::Api(api) => Some(api.status),
-            ClientError::GaveUp { last, .. } => last.status(),
-            ClientError::Transport(_)
-            | ClientError::Timeout(_)
-            | ClientError::Decode { .. }
-            | ClientError::Encode { .. }
-            | ClientError::InvalidUrl { .. }
-            | ClientError::Tls(_)
-            | ClientError::WebSocket(_)
-            | ClientError::Disconnected(_)
-            | ClientError::Subscription { .. }
-            | ClientError::Grpc(_)
-            | ClientError::GrpcTransport(_)
-            | ClientError::Gap { .. } => None,
-        }
+        self.api().map(|api| api.status)
     }
 
     /// The service's error envelope (also through [`ClientError::GaveUp`]).

@@ -195,15 +195,12 @@ fn h_room(stored: &Stored) -> String {
     stored.current().room_name.to_string()
 }
 
-#[tokio::test]
-async fn a_livekit_report_from_the_future_cannot_make_genuine_later_reports_stale() {
-    let (h, _) = Harness::with_stream(StreamStatus::Active);
-    let room = h.stored.current().room_name.to_string();
-    let (service, stored) = h.service();
-    let joined = |sid: &str, at: DateTime<Utc>| MediaEvent {
+/// LiveKit's report that `ada` joined `room` as `sid`, dated `at`.
+fn ada_joined(room: &str, sid: &str, at: DateTime<Utc>) -> MediaEvent {
+    MediaEvent {
         reported_at: Some(at),
         ..media(
-            &room,
+            room,
             "RM_1",
             MediaEventKind::ParticipantJoined {
                 identity: "ada".into(),
@@ -211,7 +208,15 @@ async fn a_livekit_report_from_the_future_cannot_make_genuine_later_reports_stal
                 can_publish: false,
             },
         )
-    };
+    }
+}
+
+#[tokio::test]
+async fn a_livekit_report_from_the_future_cannot_make_genuine_later_reports_stale() {
+    let (h, _) = Harness::with_stream(StreamStatus::Active);
+    let room = h.stored.current().room_name.to_string();
+    let (service, stored) = h.service();
+    let joined = |sid: &str, at: DateTime<Utc>| ada_joined(&room, sid, at);
     let far_future = SystemClock.now() + chrono::TimeDelta::days(365);
     service
         .apply_media_event(joined("PA_forged", far_future))
@@ -244,18 +249,7 @@ async fn a_genuine_report_of_the_same_second_as_a_clamped_one_is_not_stale() {
     let (h, _) = Harness::with_stream(StreamStatus::Active);
     let room = h.stored.current().room_name.to_string();
     let (service, stored) = h.service();
-    let report = |sid: &str, at: DateTime<Utc>| MediaEvent {
-        reported_at: Some(at),
-        ..media(
-            &room,
-            "RM_1",
-            MediaEventKind::ParticipantJoined {
-                identity: "ada".into(),
-                sid: sid.into(),
-                can_publish: false,
-            },
-        )
-    };
+    let report = |sid: &str, at: DateTime<Utc>| ada_joined(&room, sid, at);
     let now = early_in_a_second().await;
     let this_second = DateTime::from_timestamp(now.timestamp(), 0).unwrap();
     let last_second = this_second - chrono::TimeDelta::seconds(1);
